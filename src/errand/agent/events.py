@@ -1,0 +1,146 @@
+"""The one stream of typed events every front end consumes.
+
+The CLI renders these, the server sends them as SSE, the web page draws them.
+Nothing renders by reaching into the agent's internals.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from errand.llm.types import Usage
+
+
+class _Event(BaseModel):
+    run_id: str = ""
+    """The run this event belongs to."""
+    seq: int = 0
+    """Position in the run's event stream, from 1 (the SSE event id)."""
+
+
+class RunStarted(_Event):
+    """A run began: what was asked, of which model, with which tools."""
+
+    type: Literal["run_started"] = "run_started"
+    input: str
+    model: str
+    tools: list[str]
+
+
+class ReasoningDeltaEvent(_Event):
+    """A piece of the model's reasoning (shown dimmed or folded; never in the answer)."""
+
+    type: Literal["reasoning_delta"] = "reasoning_delta"
+    step: int
+    text: str
+
+
+class TextDeltaEvent(_Event):
+    """A piece of text the model wrote."""
+
+    type: Literal["text_delta"] = "text_delta"
+    step: int
+    text: str
+
+
+class ToolCallStarted(_Event):
+    """The model called a tool."""
+
+    type: Literal["tool_call"] = "tool_call"
+    step: int
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    risk: str
+
+
+class ConfirmationRequired(_Event):
+    """A `write` or `payment` tool waits for a person to approve exactly this."""
+
+    type: Literal["confirmation_required"] = "confirmation_required"
+    step: int
+    call_id: str
+    name: str
+    risk: str
+    summary: str
+    """What will happen, in words (item, dates, names, amount, account)."""
+    arguments: dict[str, Any]
+
+
+class ConfirmationResolved(_Event):
+    """A person approved or rejected a confirmation."""
+
+    type: Literal["confirmation_resolved"] = "confirmation_resolved"
+    step: int
+    call_id: str
+    approved: bool
+    note: str = ""
+
+
+class ToolResultEvent(_Event):
+    """A tool call finished (or failed; the model sees the error and may recover)."""
+
+    type: Literal["tool_result"] = "tool_result"
+    step: int
+    call_id: str
+    name: str
+    ok: bool
+    summary: str
+    """One line for people."""
+    content: str
+    """What the model was shown."""
+    duration_ms: float
+    artifacts: list[str] = Field(default_factory=list)
+    """Files the tool saved, such as charts."""
+
+
+class StepFinished(_Event):
+    """One model step ended; its token counts and timing."""
+
+    type: Literal["step_finished"] = "step_finished"
+    step: int
+    usage: Usage
+    duration_ms: float
+
+
+class RunFinished(_Event):
+    """The run ended with an answer."""
+
+    type: Literal["run_finished"] = "run_finished"
+    answer: str
+    steps: int
+    usage: Usage
+    duration_ms: float
+    artifacts: list[str] = Field(default_factory=list)
+    unverified_numbers: list[str] = Field(default_factory=list)
+    """Numbers in the answer that no tool result or the request contains."""
+
+
+class RunFailed(_Event):
+    """The run ended without an answer; `reason` says why and what to do."""
+
+    type: Literal["run_failed"] = "run_failed"
+    reason: str
+    kind: Literal["budget", "repeated_call", "model_error", "confirmation_required", "cancelled", "error"] = (
+        "error"
+    )
+    steps: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    duration_ms: float = 0.0
+
+
+Event = Annotated[
+    RunStarted
+    | ReasoningDeltaEvent
+    | TextDeltaEvent
+    | ToolCallStarted
+    | ConfirmationRequired
+    | ConfirmationResolved
+    | ToolResultEvent
+    | StepFinished
+    | RunFinished
+    | RunFailed,
+    Field(discriminator="type"),
+]

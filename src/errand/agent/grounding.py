@@ -1,0 +1,83 @@
+"""Check that the numbers in an answer come from tool results or the request.
+
+Small models invent figures (a mortgage payment they never computed). The check
+is lenient about formatting (``5,800,000`` = ``5.8M`` = ``580万`` = ``5.8 million``)
+and strict about values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+_NUMBER = re.compile(
+    r"(?<![\w.\-])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(million|billion|thousand|[kKmM](?![a-zA-Z²])|万|亿|千)?"
+)
+_SCALE = {
+    "k": 1e3, "thousand": 1e3, "千": 1e3, "m": 1e6, "million": 1e6,
+    "万": 1e4, "亿": 1e8, "billion": 1e9,
+}  # fmt: skip
+
+
+def numbers_in(text: str) -> list[tuple[str, float]]:
+    """Every number written in ``text``, with its value after units like M or 万."""
+    out = []
+    for m in _NUMBER.finditer(text):
+        whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
+        value = float(whole.replace(",", "") + frac)
+        if unit:
+            value *= _SCALE[unit.lower() if unit.isascii() else unit]
+        out.append((m.group(0).strip(), value))
+    return out
+
+
+def _walk(value: Any) -> Iterable[float]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        yield float(value)
+    elif isinstance(value, str):
+        for _, v in numbers_in(value):
+            yield v
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
+
+
+def known_numbers(sources: Iterable[str]) -> set[float]:
+    """Numbers found in tool results (JSON or text) and the request."""
+    known: set[float] = set()
+    for s in sources:
+        try:
+            known.update(_walk(json.loads(s)))
+        except ValueError:
+            known.update(v for _, v in numbers_in(s))
+    return known
+
+
+def _matches(value: float, known: set[float]) -> bool:
+    for k in known:
+        for scaled in (k, k / 100):  # minor units (fen, cents) shown as whole units
+            if abs(value - scaled) <= max(0.005 * abs(scaled), 0.01):
+                return True
+            # rounded forms: 5.83M for 5,832,000; 71% for 71.4
+            if scaled and abs(value - scaled) / abs(scaled) <= 0.01 and value != 0:
+                return True
+    return False
+
+
+def unverified_numbers(answer: str, sources: Iterable[str]) -> list[str]:
+    """Numbers in ``answer`` that appear nowhere in ``sources``; small ordinals (1-10) are ignored."""
+    known = known_numbers(sources)
+    out = []
+    for text, value in numbers_in(answer):
+        if value <= 10 and value == int(value):
+            continue  # list positions, counts like "3 bedrooms" stated by the user
+        if not _matches(value, known):
+            out.append(text)
+    return list(dict.fromkeys(out))

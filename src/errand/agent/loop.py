@@ -1,0 +1,485 @@
+"""The agent loop: model step, tool calls, observations, until an answer or a budget ends it.
+
+The prompt is append-only (system prompt, tool schemas, then history), so every
+backend's prefix cache reuses the previous step and each step costs only its new
+tokens. Small models get help shaped for them: only the tools of the request's
+domains, a short instruction after each result, repeated calls caught, and a
+check that every number in the answer comes from a tool result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from errand.agent import prompts
+from errand.agent.confirm import Approver, ConfirmationRequest
+from errand.agent.events import (
+    ConfirmationRequired,
+    ConfirmationResolved,
+    Event,
+    ReasoningDeltaEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    TextDeltaEvent,
+    ToolCallStarted,
+    ToolResultEvent,
+)
+from errand.agent.grounding import unverified_numbers
+from errand.agent.observations import artifacts_in, observation, summarize
+from errand.agent.routing import route
+from errand.errors import ErrandError, ModelError, ToolError
+from errand.llm.base import ChatModel
+from errand.llm.types import (
+    Finish,
+    MalformedToolCall,
+    Message,
+    ModelEvent,
+    ModelSettings,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    UsageEvent,
+)
+from errand.tools import Tool, ToolContext, ToolRegistry
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits that end a run."""
+
+    max_steps: int = 8
+    """Most model calls; the last one is offered no tools, so it must answer."""
+    max_tokens: int = 60_000
+    """Most prompt plus completion tokens over the run."""
+    max_wall_s: float = 300.0
+    """Most seconds, checked between model events and tool calls."""
+    max_repeats: int = 3
+    """A call repeated this many times with the same arguments ends the run."""
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What a tool-context factory knows about the call it prepares."""
+
+    run_id: str
+    user: str
+    step: int
+    call_id: str
+    name: str
+    idempotency_key: str
+
+
+ContextFactory = Callable[[CallInfo], AbstractContextManager[ToolContext]]
+"""Opens what a tool call needs (a database session in a transaction); entered in the
+thread the tool runs in."""
+
+
+@dataclass
+class Conversation:
+    """Messages of a multi-turn chat; each run appends its request, calls and answer."""
+
+    messages: list[Message] = field(default_factory=list)
+
+
+@dataclass
+class _RunState:
+    run_id: str
+    seq: int = 0
+    usage: Usage = field(default_factory=Usage)
+    sources: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+    repeats: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+async def _closing(stream: AsyncIterator[ModelEvent]) -> AsyncIterator[ModelEvent]:
+    """Iterate a model stream and close it even when the loop stops early (budget, cancel)."""
+    try:
+        async for ev in stream:
+            yield ev
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _call_key(call: ToolCall) -> str:
+    return call.name + json.dumps(call.arguments, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _add_usage(total: Usage, step: Usage) -> None:
+    total.prompt_tokens += step.prompt_tokens
+    total.completion_tokens += step.completion_tokens
+    total.cached_tokens += step.cached_tokens
+    total.prompt_ms += step.prompt_ms
+    total.completion_ms += step.completion_ms
+
+
+class Agent:
+    """Runs errands: plans with a model, acts with tools, answers from what the tools said."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        tools: ToolRegistry,
+        *,
+        budget: Budget | None = None,
+        model_settings: ModelSettings | None = None,
+        approver: Approver | None = None,
+        context: ContextFactory | None = None,
+        domain_keywords: Mapping[str, Sequence[str]] | None = None,
+        system_prompt: str = prompts.SYSTEM_PROMPT,
+        today: Callable[[], str] | None = None,
+        artifacts_dir: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.tools = tools
+        self.budget = budget or Budget()
+        self.model_settings = model_settings or ModelSettings()
+        self.approver = approver
+        self._context = context
+        self._domain_keywords = dict(domain_keywords or {})
+        self.system_prompt = system_prompt
+        self._today = today or (lambda: date.today().isoformat())
+        self._artifacts_dir = artifacts_dir or Path.cwd()
+
+    def tools_for(self, task: str) -> ToolRegistry:
+        """The tools offered for ``task``: those of the domains it concerns."""
+        keywords = {d: self._domain_keywords.get(d, ()) for d in self.tools.domains}
+        if not any(keywords.values()):
+            return self.tools
+        return self.tools.subset(route(task, keywords))
+
+    async def run(self, task: str, **kwargs: Any) -> RunFinished | RunFailed:
+        """Run to the end and return the last event (`RunFinished` or `RunFailed`)."""
+        last: Event | None = None
+        async for last in self.stream(task, **kwargs):  # noqa: B007 - only the last matters
+            pass
+        assert isinstance(last, RunFinished | RunFailed)
+        return last
+
+    async def stream(
+        self,
+        task: str,
+        *,
+        conversation: Conversation | None = None,
+        run_id: str | None = None,
+        user: str = "local",
+    ) -> AsyncIterator[Event]:
+        """Run ``task`` and yield its events; the last is `RunFinished` or `RunFailed`."""
+        state = _RunState(run_id=run_id or uuid.uuid4().hex[:12])
+        conv = conversation if conversation is not None else Conversation()
+        registry = self.tools_for(task)
+        specs = registry.specs()
+        if not conv.messages:
+            conv.messages.append(Message(role="system", content=self.system_prompt))
+        conv.messages.append(Message(role="user", content=prompts.dated_task(task, self._today())))
+        state.sources.append(task)
+
+        def emit(ev: Any) -> Any:
+            state.seq += 1
+            ev.run_id, ev.seq = state.run_id, state.seq
+            return ev
+
+        def failed(reason: str, kind: Any, steps: int) -> RunFailed:
+            ev: RunFailed = emit(
+                RunFailed(
+                    reason=reason,
+                    kind=kind,
+                    steps=steps,
+                    usage=state.usage,
+                    duration_ms=state.elapsed_ms(),
+                )
+            )
+            return ev
+
+        yield emit(RunStarted(input=task, model=self.model.name, tools=[t.name for t in registry]))
+        deadline = state.started + self.budget.max_wall_s
+        for step in range(1, self.budget.max_steps + 1):
+            final = step == self.budget.max_steps
+            if final and step > 1:
+                conv.messages.append(Message(role="user", content=prompts.FINAL_STEP))
+            step_started = time.perf_counter()
+            text, calls, malformed, step_usage = (
+                "",
+                list[ToolCall](),
+                list[MalformedToolCall](),
+                Usage(),
+            )
+            try:
+                stream = self.model.stream(conv.messages, [] if final else specs, self.model_settings)
+                async for ev in _closing(stream):
+                    if isinstance(ev, TextDelta):
+                        text += ev.text
+                        yield emit(TextDeltaEvent(step=step, text=ev.text))
+                    elif isinstance(ev, ReasoningDelta):
+                        yield emit(ReasoningDeltaEvent(step=step, text=ev.text))
+                    elif isinstance(ev, ToolCallEvent):
+                        calls.append(ev.call.model_copy(update={"id": f"call_{step}_{len(calls)}"}))
+                    elif isinstance(ev, MalformedToolCall):
+                        malformed.append(ev)
+                    elif isinstance(ev, UsageEvent):
+                        step_usage = ev.usage
+                    elif isinstance(ev, Finish):
+                        pass
+                    if time.perf_counter() > deadline:
+                        break
+            except ModelError as exc:
+                yield failed(str(exc), "model_error", step)
+                return
+            _add_usage(state.usage, step_usage)
+            yield emit(
+                StepFinished(
+                    step=step,
+                    usage=step_usage,
+                    duration_ms=(time.perf_counter() - step_started) * 1000,
+                )
+            )
+            if time.perf_counter() > deadline:
+                yield failed(
+                    f"The run took longer than its {self.budget.max_wall_s:.0f} s budget before answering. "
+                    "Raise ERRAND_MAX_WALL_S or ask for less.",
+                    "budget",
+                    step,
+                )
+                return
+            if calls and not final:
+                conv.messages.append(
+                    Message(role="assistant", content=text.strip() or None, tool_calls=calls)
+                )
+                outcome: RunFailed | None = None
+                async for event in self._act(calls, registry, step, user, state, conv, failed):
+                    yield event
+                    if isinstance(event, RunFailed):
+                        outcome = event
+                if outcome is not None:
+                    return
+            elif malformed and not final:
+                conv.messages.append(Message(role="assistant", content=text + malformed[0].raw))
+                conv.messages.append(
+                    Message(
+                        role="user",
+                        content=prompts.MALFORMED_CALL.format(
+                            reason=malformed[0].reason, names=", ".join(t.name for t in registry)
+                        ),
+                    )
+                )
+            elif text.strip():
+                answer = text.strip()
+                conv.messages.append(Message(role="assistant", content=answer))
+                yield emit(
+                    RunFinished(
+                        answer=answer,
+                        steps=step,
+                        usage=state.usage,
+                        duration_ms=state.elapsed_ms(),
+                        artifacts=state.artifacts,
+                        unverified_numbers=unverified_numbers(answer, state.sources),
+                    )
+                )
+                return
+            elif not final:
+                conv.messages.append(Message(role="user", content=prompts.FINAL_STEP))
+            total = state.usage.prompt_tokens + state.usage.completion_tokens
+            if total > self.budget.max_tokens:
+                yield failed(
+                    f"The run used {total} tokens, over its budget of {self.budget.max_tokens}, "
+                    "before answering. Raise ERRAND_MAX_TOKENS or ask for less.",
+                    "budget",
+                    step,
+                )
+                return
+        yield failed(
+            f"The model did not answer within {self.budget.max_steps} steps. "
+            "Raise --max-steps or make the request more specific.",
+            "budget",
+            self.budget.max_steps,
+        )
+
+    async def _act(
+        self,
+        calls: list[ToolCall],
+        registry: ToolRegistry,
+        step: int,
+        user: str,
+        state: _RunState,
+        conv: Conversation,
+        failed: Callable[[str, Any, int], RunFailed],
+    ) -> AsyncIterator[Event]:
+        """Run one step's calls: confirm what needs it, execute in parallel, record results."""
+
+        def emit(ev: Any) -> Any:
+            state.seq += 1
+            ev.run_id, ev.seq = state.run_id, state.seq
+            return ev
+
+        names = ", ".join(t.name for t in registry)
+        ready: list[tuple[ToolCall, Tool, dict[str, Any]]] = []
+        early: dict[str, tuple[bool, str]] = {}
+        for call in calls:
+            t = registry.get(call.name)
+            yield emit(
+                ToolCallStarted(
+                    step=step,
+                    call_id=call.id,
+                    name=call.name,
+                    arguments=call.arguments,
+                    risk=t.risk if t else "unknown",
+                )
+            )
+            key = _call_key(call)
+            state.repeats[key] = state.repeats.get(key, 0) + 1
+            repeats = state.repeats[key] - 1
+            if repeats >= self.budget.max_repeats:
+                yield failed(
+                    f"The model called {call.name} with the same arguments {repeats + 1} times "
+                    "without using the result, so the run was stopped. Rephrase the request, "
+                    "or use a larger model (ERRAND_MODEL_PATH or ERRAND_MODEL_URL).",
+                    "repeated_call",
+                    step,
+                )
+                return
+            if repeats:
+                early[call.id] = (False, prompts.REPEATED_CALL.format(name=call.name))
+                continue
+            if t is None:
+                early[call.id] = (False, prompts.UNKNOWN_TOOL.format(name=call.name, names=names))
+                continue
+            try:
+                validated = t.validate(call.arguments)
+            except ToolError as exc:
+                early[call.id] = (False, str(exc))
+                continue
+            if t.risk != "read":
+                request = ConfirmationRequest(
+                    run_id=state.run_id,
+                    call_id=call.id,
+                    name=t.name,
+                    risk=t.risk,
+                    summary=t.describe_call(validated),
+                    arguments=call.arguments,
+                )
+                yield emit(
+                    ConfirmationRequired(
+                        step=step,
+                        call_id=call.id,
+                        name=t.name,
+                        risk=t.risk,
+                        summary=request.summary,
+                        arguments=call.arguments,
+                    )
+                )
+                if self.approver is None:
+                    yield failed(
+                        f"{t.name} needs approval: {request.summary}. Run interactively to approve, "
+                        "or pass --yes to approve everything.",
+                        "confirmation_required",
+                        step,
+                    )
+                    return
+                decision = await self.approver(request)
+                yield emit(
+                    ConfirmationResolved(
+                        step=step, call_id=call.id, approved=decision.approved, note=decision.note
+                    )
+                )
+                if not decision.approved:
+                    note = f" The user said: {decision.note}" if decision.note else ""
+                    early[call.id] = (False, prompts.REJECTED.format(name=t.name, note=note))
+                    continue
+            ready.append((call, t, validated))
+
+        outcomes = await asyncio.gather(
+            *(self._execute(call, t, args, step, user, state.run_id) for call, t, args in ready)
+        )
+        by_id = {call.id: outcome for (call, _, _), outcome in zip(ready, outcomes, strict=True)}
+        for call in calls:
+            if call.id in early:
+                ok, content = early[call.id]
+                summary, files, ms = content[:120], [], 0.0
+            else:
+                ok, value, ms = by_id[call.id]
+                content = observation(value) if ok else str(value)
+                summary = summarize(value) if ok else str(value)[:200]
+                files = artifacts_in(value) if ok else []
+                if ok:
+                    state.sources.append(content)
+                    state.artifacts.extend(f for f in files if f not in state.artifacts)
+            shown = content + prompts.AFTER_RESULT if ok else content
+            conv.messages.append(Message(role="tool", content=shown, tool_call_id=call.id, name=call.name))
+            yield emit(
+                ToolResultEvent(
+                    step=step,
+                    call_id=call.id,
+                    name=call.name,
+                    ok=ok,
+                    summary=summary,
+                    content=content,
+                    duration_ms=ms,
+                    artifacts=files,
+                )
+            )
+
+    async def _execute(
+        self, call: ToolCall, t: Tool, args: dict[str, Any], step: int, user: str, run_id: str
+    ) -> tuple[bool, Any, float]:
+        """Run one validated call; a tool's error becomes an observation, never a crash."""
+        info = CallInfo(
+            run_id=run_id,
+            user=user,
+            step=step,
+            call_id=call.id,
+            name=t.name,
+            idempotency_key=f"{run_id}:{step}:{call.id.rsplit('_', 1)[-1]}",
+        )
+
+        def open_context() -> AbstractContextManager[ToolContext]:
+            if self._context is not None:
+                return self._context(info)
+            return nullcontext(
+                ToolContext(
+                    user=user,
+                    run_id=run_id,
+                    idempotency_key=info.idempotency_key,
+                    artifacts_dir=self._artifacts_dir,
+                )
+            )
+
+        def run_sync() -> Any:
+            with open_context() as ctx:
+                return t.fn(**t.bind(args, ctx))
+
+        started = time.perf_counter()
+        try:
+            if t.is_async:
+                with open_context() as ctx:
+                    value = await t.fn(**t.bind(args, ctx))
+            else:
+                value = await anyio.to_thread.run_sync(run_sync)
+        except ErrandError as exc:
+            return False, f"Error from {t.name}: {exc}", (time.perf_counter() - started) * 1000
+        except Exception as exc:  # a bug in a tool must not crash the run; the model is told
+            return (
+                False,
+                f"Error from {t.name}: {type(exc).__name__}: {exc}",
+                (time.perf_counter() - started) * 1000,
+            )
+        return True, value, (time.perf_counter() - started) * 1000

@@ -1,0 +1,75 @@
+"""Turn what a tool returned into what the model sees and what people see."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+MAX_OBSERVATION_CHARS = 6000
+"""Longer results are cut: small models lose the thread in long observations anyway."""
+
+_ARTIFACT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".csv", ".html")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data from a tool's return value (pydantic models included)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def observation(value: Any) -> str:
+    """Compact JSON (or the text itself) for the model, cut to a safe length."""
+    if isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(text) > MAX_OBSERVATION_CHARS:
+        text = text[:MAX_OBSERVATION_CHARS] + "…[cut; ask for fewer results]"
+    return text
+
+
+def summarize(value: Any) -> str:
+    """One line for people: the gist of a result."""
+    value = to_jsonable(value)
+    if isinstance(value, dict):
+        if isinstance(value.get("summary"), str):
+            return str(value["summary"])
+        parts = []
+        for k, v in value.items():
+            if isinstance(v, list):
+                parts.append(f"{k}: {len(v)} items")
+            elif isinstance(v, str | int | float | bool) and len(str(v)) <= 60:
+                parts.append(f"{k}={v}")
+            if len(parts) == 4:
+                break
+        return ", ".join(parts) or "done"
+    if isinstance(value, list):
+        return f"{len(value)} items"
+    text = str(value).strip().replace("\n", " ")
+    return text[:100] + ("…" if len(text) > 100 else "")
+
+
+def artifacts_in(value: Any) -> list[str]:
+    """Paths of files (charts, exports) a result points to that exist on disk."""
+    found: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str) and v.lower().endswith(_ARTIFACT_SUFFIXES) and Path(v).is_file():
+            found.append(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(to_jsonable(value))
+    return list(dict.fromkeys(found))

@@ -1,0 +1,40 @@
+"""The prompt text the agent sends. Stable on purpose: no dates, ids or counters here,
+so every backend's prefix cache can reuse the system prompt and tool schemas."""
+
+from __future__ import annotations
+
+SYSTEM_PROMPT = """You are errand, an assistant that gets errands done by calling tools.
+Rules:
+- Use tools to look things up and to compute. The tools filter, rank and calculate for you.
+- Every number in your answer must come from a tool result. Never guess a price or a figure.
+- Call a tool only when you still need information. Never repeat a call you already made.
+- When the tool results answer the request, reply to the user: recommend, say why with the
+  figures from the results, and mention any chart file. Be concise. Reply in the user's language."""
+
+AFTER_RESULT = (
+    "\n\n[The result is above. If it answers the request, reply to the user now using its "
+    "figures. Otherwise call a different tool.]"
+)
+"""Appended to every tool result: small models otherwise re-issue the same call."""
+
+REPEATED_CALL = (
+    "You already called {name} with exactly these arguments; its result is above. "
+    "Do not call it again: answer the user from the results, or call a different tool."
+)
+
+MALFORMED_CALL = (
+    "Your tool call could not be used: {reason}. Write a call as "
+    '<tool_call>{{"name": "<tool>", "arguments": {{...}}}}</tool_call> using one of: {names}. '
+    "Or answer the user in plain text."
+)
+
+UNKNOWN_TOOL = "There is no tool named {name!r}. Available tools: {names}."
+
+REJECTED = "The user did not approve {name}. Nothing was done.{note} Tell the user, and do not retry it."
+
+FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
+
+
+def dated_task(task: str, today: str) -> str:
+    """The user's request with today's date, kept out of the system prompt so the prefix stays stable."""
+    return f"{task}\n\n(Today is {today}.)"

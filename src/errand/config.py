@@ -1,0 +1,89 @@
+"""One settings object for all of errand.
+
+Every knob has a default, a docstring and an ``ERRAND_*`` environment variable;
+CLI flags override the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "errand"
+
+
+class Settings(BaseSettings):
+    """errand's configuration, read from ``ERRAND_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="ERRAND_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    """Folder for errand's data: the database, charts and the assembled model."""
+
+    model_backend: Literal["embedded", "openai", "scripted"] | None = None
+    """Which model backend to use; by default ``openai`` when ``model_url`` is set, else embedded."""
+
+    model_path: Path | None = None
+    """A GGUF file to run in process instead of the bundled model."""
+
+    model_cache_dir: Path | None = None
+    """Where the bundled model is assembled; defaults to ``~/.cache/errand/models``."""
+
+    bundled_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = "qwen2.5-coder-1.5b"
+    """Which bundled model to run when ``model_path`` is not set."""
+
+    model_url: str | None = None
+    """Base URL of an OpenAI-compatible server, e.g. ``http://127.0.0.1:8080/v1``."""
+
+    model: str = "default"
+    """Model name sent to the OpenAI-compatible server."""
+
+    api_key: str | None = None
+    """API key for the OpenAI-compatible server (any string for servers without auth)."""
+
+    n_ctx: int = 8192
+    """Context window of the embedded model, in tokens."""
+
+    n_threads: int | None = None
+    """CPU threads for the embedded model; defaults to the number of physical cores."""
+
+    temperature: float = 0.0
+    """Sampling temperature; 0 makes runs repeatable."""
+
+    max_output_tokens: int = 768
+    """Most tokens the model may write in one step."""
+
+    request_timeout_s: float = 120.0
+    """Seconds to wait for a model server's answer before giving up."""
+
+    max_steps: int = 8
+    """Most model steps in one run."""
+
+    max_tokens: int = 60_000
+    """Most prompt plus completion tokens in one run."""
+
+    max_wall_s: float = 300.0
+    """Most seconds one run may take."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the services database; defaults to a SQLite file under ``home``."""
+
+    def resolved_database_url(self) -> str:
+        """The database URL to use, defaulting to SQLite under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'errand.db'}"
+
+    def resolved_model_cache_dir(self) -> Path:
+        """The folder the bundled model is assembled into."""
+        return self.model_cache_dir or Path.home() / ".cache" / "errand" / "models"
+
+    def charts_dir(self) -> Path:
+        """The folder charts are saved into."""
+        return self.home / "charts"

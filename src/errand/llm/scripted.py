@@ -1,0 +1,129 @@
+"""A model that replays a script: the test double for the agent loop, server and benchmarks.
+
+    model = ScriptedModel([
+        call("search_listings", city="Hangzhou", bedrooms=3),
+        "The best value is HZ-00042 ...",
+    ])
+
+Each turn is a string (the answer), a `ToolCall` or list of them (calls in one
+turn), a `ScriptedTurn` (text, reasoning, calls, or `raw` model text that goes
+through the real tool-call parser), or a function of the messages so far that
+returns one of those.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from errand.errors import ModelResponseError
+from errand.llm.base import ChatModel
+from errand.llm.parsing import StreamParser
+from errand.llm.types import (
+    Finish,
+    Message,
+    ModelEvent,
+    ModelSettings,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    ToolSpec,
+    Usage,
+    UsageEvent,
+)
+
+
+class ScriptedTurn(BaseModel):
+    """One scripted model turn."""
+
+    text: str = ""
+    """Answer text, streamed word by word."""
+    reasoning: str = ""
+    """Reasoning, streamed before the text."""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """Tool calls made in this turn."""
+    raw: str | None = None
+    """Raw model output parsed by the real `StreamParser` (overrides the fields above)."""
+
+
+Turn = str | ToolCall | list[ToolCall] | ScriptedTurn
+TurnSource = Turn | Callable[[Sequence[Message]], Turn]
+
+
+def call(name: str, /, **arguments: Any) -> ToolCall:
+    """A scripted tool call: ``call("get_listing", listing_id="HZ-00001")``."""
+    return ToolCall(id="", name=name, arguments=arguments)
+
+
+def _as_turn(turn: Turn) -> ScriptedTurn:
+    if isinstance(turn, ScriptedTurn):
+        return turn
+    if isinstance(turn, str):
+        return ScriptedTurn(text=turn)
+    if isinstance(turn, ToolCall):
+        return ScriptedTurn(tool_calls=[turn])
+    return ScriptedTurn(tool_calls=list(turn))
+
+
+def _words(text: str) -> list[str]:
+    parts = text.split(" ")
+    return [p + " " for p in parts[:-1]] + [parts[-1]] if text else []
+
+
+class ScriptedModel(ChatModel):
+    """Replays turns in order; records every request it receives in `requests`."""
+
+    name = "scripted"
+
+    def __init__(self, turns: Sequence[TurnSource]) -> None:
+        self._turns = list(turns)
+        self._next = 0
+        self.requests: list[tuple[list[Message], list[ToolSpec]]] = []
+        """The messages and tools of every call, for assertions."""
+
+    @property
+    def remaining(self) -> int:
+        """Turns not yet played."""
+        return len(self._turns) - self._next
+
+    async def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
+    ) -> AsyncIterator[ModelEvent]:
+        """Play the next turn as a stream of events."""
+        self.requests.append((list(messages), list(tools)))
+        if self._next >= len(self._turns):
+            raise ModelResponseError(
+                f"ScriptedModel has no turn left after {len(self._turns)}; add more turns to the script"
+            )
+        source = self._turns[self._next]
+        self._next += 1
+        turn = _as_turn(source(messages) if callable(source) else source)
+        step = len(self.requests)
+        completion = 0
+        if turn.raw is not None:
+            parser = StreamParser(id_prefix=f"call_{step}")
+            for word in _words(turn.raw):
+                completion += 1
+                for ev in parser.feed(word):
+                    yield ev
+            for ev in parser.finish():
+                yield ev
+            has_calls = "<tool_call>" in turn.raw
+        else:
+            for word in _words(turn.reasoning):
+                completion += 1
+                yield ReasoningDelta(text=word)
+            for word in _words(turn.text):
+                completion += 1
+                yield TextDelta(text=word)
+            for i, c in enumerate(turn.tool_calls):
+                completion += 1 + len(c.arguments)
+                yield ToolCallEvent(call=c.model_copy(update={"id": c.id or f"call_{step}_{i}"}))
+            has_calls = bool(turn.tool_calls)
+        prompt = sum(len(m.text) + len(json.dumps([c.arguments for c in m.tool_calls])) for m in messages)
+        yield UsageEvent(usage=Usage(prompt_tokens=prompt // 4 + 1, completion_tokens=completion))
+        yield Finish(reason="tool_calls" if has_calls else "stop")

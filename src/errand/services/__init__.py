@@ -1,0 +1,46 @@
+"""Built-in services: each domain brings its tables, seed data and tools.
+
+A domain is described by a `Domain`; `builtin_domains()` lists them in a fixed
+order, so tool lists (and therefore prompts) are stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from errand.tools import Tool, ToolRegistry
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One built-in service domain."""
+
+    name: str
+    """Short name, also the `domain` of its tools (``realestate``)."""
+    description: str
+    """One line saying what the domain covers."""
+    keywords: tuple[str, ...]
+    """Words (English and Chinese) that route a request to this domain."""
+    tools: tuple[Tool, ...]
+    """The domain's tools, in a fixed order."""
+    seed: Callable[[Session], None]
+    """Fill empty tables with the deterministic seed data."""
+    is_seeded: Callable[[Session], bool]
+    """Whether the seed data is already there."""
+    tables: tuple[str, ...] = field(default=())
+    """Names of the domain's tables (for `errand services reset`)."""
+
+
+def builtin_domains() -> list[Domain]:
+    """Every built-in domain, in a fixed order."""
+    from errand.services.realestate import DOMAIN as realestate
+
+    return [realestate]
+
+
+def builtin_registry() -> ToolRegistry:
+    """A registry with the tools of every built-in domain."""
+    return ToolRegistry(t for d in builtin_domains() for t in d.tools)

@@ -1,0 +1,51 @@
+"""Open the services database: create tables and seed them on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from errand.services import Domain, builtin_domains
+from errand.services.db import Base, make_engine, session_factory, transaction
+
+
+@dataclass
+class ServiceStore:
+    """The services database, ready to use: tables created and seeded."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @classmethod
+    def open(cls, url: str, *, seed: bool = True) -> ServiceStore:
+        """Connect to ``url``, create missing tables and seed empty domains."""
+        engine = make_engine(url)
+        store = cls(engine=engine, sessions=session_factory(engine))
+        domains = builtin_domains()  # imports the models so their tables are known
+        Base.metadata.create_all(engine)
+        if seed:
+            store.seed(domains)
+        return store
+
+    def seed(self, domains: list[Domain] | None = None) -> list[str]:
+        """Seed every domain that has no data yet; returns the names seeded."""
+        seeded = []
+        for d in domains or builtin_domains():
+            with transaction(self.sessions) as s:
+                if not d.is_seeded(s):
+                    d.seed(s)
+                    seeded.append(d.name)
+        return seeded
+
+    def reset(self) -> None:
+        """Drop every table, create them again and seed from scratch."""
+        builtin_domains()
+        Base.metadata.drop_all(self.engine)
+        Base.metadata.create_all(self.engine)
+        self.seed()
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()

@@ -1,0 +1,222 @@
+"""Typed Python functions become tools.
+
+The JSON schema comes from the type hints (through pydantic), the description
+from the docstring, and side-effect facts (`risk`, `domain`) from the decorator.
+A `ToolContext` parameter is injected by errand and never shown to the model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_type_hints
+
+import anyio.to_thread
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from errand.errors import ToolArgumentsError
+from errand.llm.types import ToolSpec
+
+Risk = Literal["read", "write", "payment"]
+"""What a tool may do: only read, change state, or move money."""
+
+
+@dataclass
+class ToolContext:
+    """What errand hands a tool besides the model's arguments."""
+
+    user: str = "local"
+    """The user the run belongs to."""
+    run_id: str = ""
+    """The run making the call."""
+    idempotency_key: str = ""
+    """Unique per run and step: services store it so a retry never repeats an effect."""
+    session: Any = None
+    """An open SQLAlchemy `Session` for the services database, when the tool needs one."""
+    artifacts_dir: Path = field(default_factory=lambda: Path("."))
+    """Folder where a tool may save files (charts) for the user."""
+
+
+class ToolResult(BaseModel):
+    """What a tool call returned, ready to show the model and the user."""
+
+    ok: bool
+    """False when the tool raised or its arguments were invalid."""
+    content: str
+    """JSON (or text) given to the model as the observation."""
+    summary: str = ""
+    """One line for people: what came back."""
+    artifacts: list[str] = Field(default_factory=list)
+    """Paths of files the tool saved (charts)."""
+
+
+_ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into the summary and per-argument descriptions."""
+    doc = inspect.cleandoc(doc or "")
+    summary_lines: list[str] = []
+    params: dict[str, str] = {}
+    section = "summary"
+    last: str | None = None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Arguments:", "Parameters:"):
+            section = "args"
+            continue
+        if stripped in ("Returns:", "Raises:", "Examples:"):
+            section = "other"
+            continue
+        if section == "summary":
+            summary_lines.append(stripped)
+        elif section == "args":
+            m = _ARG_LINE.match("  " + line) if not line.startswith(" ") else _ARG_LINE.match(line)
+            if m and line.startswith("    ") and not line.startswith("      "):
+                last = m.group(1)
+                params[last] = m.group(2).strip()
+            elif last and stripped:
+                params[last] += " " + stripped
+    summary = " ".join(s for s in summary_lines if s).strip()
+    return summary, params
+
+
+def _compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop titles and other noise so the schema costs few prompt tokens."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {k: walk(v) for k, v in node.items() if k != "title"}
+            options = node.get("anyOf")
+            if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+                # `X | None = None` is shown as plain X: the default already says it may be left out.
+                node.pop("anyOf")
+                node.update(next(o for o in options if o != {"type": "null"}))
+                if node.get("default", 0) is None:
+                    node.pop("default")
+            return node
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    out.pop("additionalProperties", None)
+    return out
+
+
+class Tool:
+    """A callable the model may use, with its schema, risk and domain."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        risk: Risk = "read",
+        domain: str = "general",
+        confirm_text: Callable[[dict[str, Any]], str] | None = None,
+    ) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        summary, arg_docs = _parse_docstring(fn.__doc__ or "")
+        self.description = description or summary or self.name
+        self.risk: Risk = risk
+        self.domain = domain
+        self._confirm_text = confirm_text
+        self._is_async = inspect.iscoroutinefunction(fn)
+        hints = get_type_hints(fn)
+        self._ctx_param: str | None = None
+        fields: dict[str, Any] = {}
+        for pname, param in inspect.signature(fn).parameters.items():
+            annotation = hints.get(pname, Any)
+            if annotation is ToolContext:
+                self._ctx_param = pname
+                continue
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[pname] = (annotation, Field(default, description=arg_docs.get(pname)))
+        self.args_model: type[BaseModel] = create_model(
+            f"{self.name}_args", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        self.parameters = _compact_schema(self.args_model.model_json_schema())
+
+    def spec(self) -> ToolSpec:
+        """What the model is told about this tool."""
+        return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check arguments against the schema; raise `ToolArgumentsError` saying what to fix."""
+        try:
+            model = self.args_model.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ToolArgumentsError(
+                f"Invalid arguments for {self.name}: {problems}. "
+                f"Expected parameters: {json.dumps(self.parameters.get('properties', {}), ensure_ascii=False)}"
+            ) from None
+        return {k: getattr(model, k) for k in type(model).model_fields}
+
+    def describe_call(self, arguments: dict[str, Any]) -> str:
+        """Exactly what a call would do, in words, for a confirmation prompt."""
+        if self._confirm_text is not None:
+            return self._confirm_text(arguments)
+        args = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+        return f"{self.name}({args})"
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is a coroutine function."""
+        return self._is_async
+
+    def bind(self, validated: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        """Keyword arguments for the function: validated arguments plus the injected context."""
+        kwargs = dict(validated)
+        if self._ctx_param is not None:
+            kwargs[self._ctx_param] = ctx
+        return kwargs
+
+    async def invoke(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
+        """Validate and run the tool; sync functions run in a worker thread."""
+        kwargs = self.bind(self.validate(arguments), ctx)
+        if self._is_async:
+            return await self.fn(**kwargs)
+        return await anyio.to_thread.run_sync(lambda: self.fn(**kwargs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the underlying function directly (tests, scripts)."""
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r}, risk={self.risk!r}, domain={self.domain!r})"
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    risk: Risk = "read",
+    domain: str = "general",
+    confirm_text: Callable[[dict[str, Any]], str] | None = None,
+) -> Any:
+    """Turn a typed function into a `Tool`: ``@tool`` or ``@tool(risk="payment")``."""
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return Tool(
+            f,
+            name=name,
+            description=description,
+            risk=risk,
+            domain=domain,
+            confirm_text=confirm_text,
+        )
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap

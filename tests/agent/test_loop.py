@@ -1,0 +1,285 @@
+"""The agent loop on the scripted model: calls, observations, budgets, confirmations."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from errand.agent import Agent, Budget, Conversation, Decision, approve_all
+from errand.agent.events import (
+    ConfirmationRequired,
+    ReasoningDeltaEvent,
+    RunFailed,
+    RunFinished,
+    ToolResultEvent,
+)
+from errand.errors import ToolError
+from errand.llm.scripted import ScriptedModel, ScriptedTurn, call
+from errand.tools import ToolContext, ToolRegistry, tool
+
+executed: list[str] = []
+
+
+@tool(domain="homes")
+def find_homes(city: str, max_price: int) -> dict[str, object]:
+    """Find homes in a city under a price.
+
+    Args:
+        city: City name.
+        max_price: Highest price in yuan.
+    """
+    executed.append(f"find_homes:{city}")
+    if city == "Atlantis":
+        raise ToolError("Unknown city 'Atlantis'. Known cities: Hangzhou, Chengdu.")
+    return {"count": 2, "results": [{"id": "HZ-1", "price": 4_200_000}, {"id": "HZ-2", "price": 5_100_000}]}
+
+
+@tool(domain="homes")
+def broken() -> str:
+    """A tool with a bug."""
+    raise ZeroDivisionError("division by zero")
+
+
+@tool(domain="homes", risk="write", confirm_text=lambda a: f"Book a viewing of {a['listing_id']}")
+def book_viewing(listing_id: str, ctx: ToolContext) -> dict[str, str]:
+    """Book a viewing.
+
+    Args:
+        listing_id: The listing.
+    """
+    executed.append(f"book_viewing:{listing_id}:{ctx.idempotency_key}")
+    return {"viewing": "V-1", "listing_id": listing_id}
+
+
+@tool(domain="weather")
+def weather(city: str) -> str:
+    """Weather in a city."""
+    return "sunny"
+
+
+def registry() -> ToolRegistry:
+    return ToolRegistry([find_homes, broken, book_viewing, weather])
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    executed.clear()
+
+
+async def events_of(agent: Agent, task: str, **kw: object) -> list[object]:
+    return [ev async for ev in agent.stream(task, **kw)]  # type: ignore[arg-type]
+
+
+async def test_call_then_answer_streams_events_in_order() -> None:
+    model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), "HZ-1 at 4,200,000."])
+    events = await events_of(Agent(model, registry()), "homes in Hangzhou")
+    types = [e.type for e in events]  # type: ignore[attr-defined]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert types.index("tool_call") < types.index("tool_result") < types.index("text_delta")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # type: ignore[attr-defined]
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    assert final.answer == "HZ-1 at 4,200,000." and final.steps == 2
+    assert final.unverified_numbers == []
+    assert executed == ["find_homes:Hangzhou"]
+    # the observation the model saw on step 2 is the tool's JSON
+    step2_messages = model.requests[1][0]
+    assert step2_messages[-1].role == "tool" and '"HZ-1"' in step2_messages[-1].text
+
+
+async def test_history_is_append_only_between_steps() -> None:
+    model = ScriptedModel(
+        [call("find_homes", city="Hangzhou", max_price=1), call("weather", city="Hangzhou"), "done"]
+    )
+    await Agent(model, registry()).run("homes and weather in Hangzhou")
+    for (before, _), (after, _) in zip(model.requests, model.requests[1:], strict=False):
+        assert after[: len(before)] == before
+    assert model.requests[0][1] == model.requests[1][1]  # same tools, same order
+
+
+async def test_invented_numbers_are_flagged() -> None:
+    model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=1), "HZ-1 costs 3,999,000 yuan."])
+    final = await Agent(model, registry()).run("homes")
+    assert isinstance(final, RunFinished) and final.unverified_numbers == ["3,999,000"]
+
+
+async def test_invalid_arguments_go_back_to_the_model() -> None:
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price="cheap"),
+            call("find_homes", city="Hangzhou", max_price=5),
+            "ok",
+        ]
+    )
+    events = await events_of(Agent(model, registry()), "homes")
+    results = [e for e in events if isinstance(e, ToolResultEvent)]
+    assert not results[0].ok and "max_price" in results[0].content and "integer" in results[0].content
+    assert results[1].ok and executed == ["find_homes:Hangzhou"]
+
+
+async def test_tool_errors_and_bugs_become_observations() -> None:
+    model = ScriptedModel([call("find_homes", city="Atlantis", max_price=1), call("broken"), "sorry"])
+    events = await events_of(Agent(model, registry()), "homes")
+    results = [e for e in events if isinstance(e, ToolResultEvent)]
+    assert "Known cities: Hangzhou" in results[0].content and not results[0].ok
+    assert "ZeroDivisionError" in results[1].content
+    assert isinstance(events[-1], RunFinished)
+
+
+async def test_unknown_tool_lists_the_real_ones() -> None:
+    model = ScriptedModel([call("fly_to_moon"), "ok"])
+    events = await events_of(Agent(model, registry()), "homes")
+    result = next(e for e in events if isinstance(e, ToolResultEvent))
+    assert "fly_to_moon" in result.content and "find_homes" in result.content
+
+
+async def test_repeated_calls_are_caught_then_end_the_run() -> None:
+    same = call("find_homes", city="Hangzhou", max_price=1)
+    model = ScriptedModel([same, same, same, same, "never"])
+    events = await events_of(Agent(model, registry()), "homes")
+    results = [e for e in events if isinstance(e, ToolResultEvent)]
+    assert executed == ["find_homes:Hangzhou"]  # ran once
+    assert all("already called find_homes" in r.content for r in results[1:])
+    final = events[-1]
+    assert isinstance(final, RunFailed) and final.kind == "repeated_call"
+    assert "find_homes" in final.reason and model.remaining == 1
+
+
+async def test_parallel_calls_run_concurrently() -> None:
+    barrier = threading.Barrier(2, timeout=5)
+
+    @tool
+    def meet(name: str) -> str:
+        """Wait for the other call."""
+        barrier.wait()  # raises BrokenBarrierError if the calls ran one after the other
+        return name
+
+    model = ScriptedModel([[call("meet", name="a"), call("meet", name="b")], "both"])
+    events = await events_of(Agent(model, ToolRegistry([meet])), "x")
+    results = [e for e in events if isinstance(e, ToolResultEvent)]
+    assert [r.ok for r in results] == [True, True] and [r.content for r in results] == ["a", "b"]
+
+
+async def test_write_tool_asks_first_and_runs_when_approved() -> None:
+    asked = []
+
+    async def approver(req):  # type: ignore[no-untyped-def]
+        asked.append(req.summary)
+        return Decision(approved=True)
+
+    model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "Booked."])
+    events = await events_of(Agent(model, registry(), approver=approver), "book homes", run_id="r1")
+    assert asked == ["Book a viewing of HZ-1"]
+    types = [e.type for e in events]  # type: ignore[attr-defined]
+    assert (
+        types.index("confirmation_required")
+        < types.index("confirmation_resolved")
+        < types.index("tool_result")
+    )
+    assert executed == ["book_viewing:HZ-1:r1:1:0"]  # idempotency key from run and step
+
+
+async def test_rejected_write_does_nothing_and_tells_the_model() -> None:
+    async def approver(req):  # type: ignore[no-untyped-def]
+        return Decision(approved=False, note="too far away")
+
+    model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "Not booked."])
+    await Agent(model, registry(), approver=approver).run("book homes")
+    assert executed == []
+    seen = model.requests[1][0][-1]
+    assert seen.role == "tool" and "did not approve" in seen.text and "too far away" in seen.text
+
+
+async def test_write_without_approver_stops_the_run() -> None:
+    model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "never"])
+    events = await events_of(Agent(model, registry()), "book homes")
+    assert any(isinstance(e, ConfirmationRequired) for e in events)
+    final = events[-1]
+    assert isinstance(final, RunFailed) and final.kind == "confirmation_required" and executed == []
+
+
+async def test_last_step_offers_no_tools_and_forces_an_answer() -> None:
+    model = ScriptedModel(
+        [call("find_homes", city="A", max_price=1), call("find_homes", city="B", max_price=1), "final"]
+    )
+    final = await Agent(model, registry(), budget=Budget(max_steps=3)).run("homes")
+    assert isinstance(final, RunFinished) and final.answer == "final"
+    assert model.requests[2][1] == [] and "Answer the user now" in model.requests[2][0][-1].text
+
+
+async def test_step_budget_ends_with_a_clear_reason() -> None:
+    model = ScriptedModel(
+        [call("find_homes", city="A", max_price=1), call("find_homes", city="B", max_price=1)]
+    )
+    final = await Agent(model, registry(), budget=Budget(max_steps=2)).run("homes")
+    assert isinstance(final, RunFailed) and final.kind == "budget" and "2 steps" in final.reason
+
+
+async def test_token_budget() -> None:
+    model = ScriptedModel([call("find_homes", city="A", max_price=1), "x"])
+    final = await Agent(model, registry(), budget=Budget(max_tokens=5)).run("homes " * 50)
+    assert isinstance(final, RunFailed) and final.kind == "budget" and "tokens" in final.reason
+
+
+async def test_reasoning_is_streamed_but_never_sent_back() -> None:
+    model = ScriptedModel(
+        [
+            ScriptedTurn(reasoning="secret plan", tool_calls=[call("find_homes", city="A", max_price=1)]),
+            "done",
+        ]
+    )
+    events = await events_of(Agent(model, registry()), "homes")
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDeltaEvent)) == "secret plan"
+    assert all("secret" not in m.text for m in model.requests[1][0])
+
+
+async def test_raw_text_tool_calls_are_parsed_and_malformed_ones_explained() -> None:
+    model = ScriptedModel(
+        [
+            ScriptedTurn(raw='<tool_call>{"arguments": {"city": "A"}}</tool_call>'),
+            ScriptedTurn(
+                raw='```json\n{"name": "find_homes", "arguments": {"city": "A", "max_price": 9,}}\n```'
+            ),
+            "done",
+        ]
+    )
+    events = await events_of(Agent(model, registry()), "homes")
+    assert (
+        "could not be used" in model.requests[1][0][-1].text and "find_homes" in model.requests[1][0][-1].text
+    )
+    assert executed == ["find_homes:A"] and isinstance(events[-1], RunFinished)
+
+
+async def test_only_the_requests_domains_are_offered() -> None:
+    model = ScriptedModel(["hi"])
+    agent = Agent(model, registry(), domain_keywords={"homes": ["home", "房"], "weather": ["rain"]})
+    await agent.run("买房 in Hangzhou")
+    assert [t.name for t in model.requests[0][1]] == ["find_homes", "broken", "book_viewing"]
+    model2 = ScriptedModel(["hi"])
+    await Agent(model2, registry(), domain_keywords={"homes": ["home"], "weather": ["rain"]}).run("hello")
+    assert len(model2.requests[0][1]) == 4  # nothing matched: every tool
+
+
+async def test_conversation_carries_history_across_runs() -> None:
+    model = ScriptedModel(["first answer", "second answer"])
+    conv = Conversation()
+    agent = Agent(model, registry(), approver=approve_all)
+    await agent.run("homes one", conversation=conv)
+    await agent.run("homes two", conversation=conv)
+    second = model.requests[1][0]
+    assert [m.role for m in second] == ["system", "user", "assistant", "user"]
+    assert second[2].text == "first answer"
+
+
+async def test_wall_time_budget() -> None:
+    @tool
+    async def slow() -> str:
+        """Sleep."""
+        await asyncio.sleep(0.3)
+        return "z"
+
+    model = ScriptedModel([call("slow"), "late"])
+    final = await Agent(model, ToolRegistry([slow]), budget=Budget(max_wall_s=0.1)).run("x")
+    assert isinstance(final, RunFailed) and final.kind == "budget" and "ERRAND_MAX_WALL_S" in final.reason
