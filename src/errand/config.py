@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     api_key: str | None = None
     """API key for the OpenAI-compatible server (any string for servers without auth)."""
 
+    script_path: Path | None = None
+    """For the ``scripted`` backend: a JSON file of turns (see `ScriptedModel.from_file`)."""
+
     n_ctx: int = 8192
     """Context window of the embedded model, in tokens."""
 

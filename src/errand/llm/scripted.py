@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from errand.errors import ModelResponseError
+from errand.errors import ConfigError, ModelResponseError
 from errand.llm.base import ChatModel
 from errand.llm.parsing import StreamParser
 from errand.llm.types import (
@@ -84,6 +85,30 @@ class ScriptedModel(ChatModel):
         self._next = 0
         self.requests: list[tuple[list[Message], list[ToolSpec]]] = []
         """The messages and tools of every call, for assertions."""
+
+    @classmethod
+    def from_file(cls, path: Path) -> ScriptedModel:
+        """Load turns from JSON: a list where each item is an answer string,
+        ``{"tool": name, "arguments": {...}}``, a list of such calls, or ``{"raw": "model text"}``."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"Cannot read the script {path}: {exc}. Give a JSON list of turns.") from None
+        if not isinstance(data, list):
+            raise ConfigError(f"The script {path} must be a JSON list of turns.")
+
+        def one(item: Any) -> Turn:
+            if isinstance(item, str):
+                return item
+            if isinstance(item, list):
+                return [c for c in (one(i) for i in item) if isinstance(c, ToolCall)]
+            if isinstance(item, dict) and "tool" in item:
+                return call(item["tool"], **item.get("arguments", {}))
+            if isinstance(item, dict) and "raw" in item:
+                return ScriptedTurn(raw=item["raw"])
+            raise ConfigError(f"Unknown turn in {path}: {item!r}")
+
+        return cls([one(i) for i in data])
 
     @property
     def remaining(self) -> int:

@@ -1,0 +1,277 @@
+"""The ``errand`` command: run an errand, chat, inspect models and services."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio.to_thread
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+from rich.prompt import Confirm, Prompt
+from rich.table import Table
+
+from errand.agent import Agent, Conversation, Decision, approve_all
+from errand.agent.confirm import Approver, ConfirmationRequest
+from errand.agent.events import RunFailed
+from errand.config import Settings
+from errand.console import RunRenderer
+from errand.errors import ConfigError, ErrandError
+from errand.llm.base import ChatModel
+
+app = typer.Typer(
+    name="errand",
+    help="An open agent that gets real-world errands done.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+services_app = typer.Typer(help="The built-in services' database.", no_args_is_help=True)
+app.add_typer(services_app, name="services")
+
+console = Console()
+err_console = Console(stderr=True)
+
+BUNDLED_ALIASES = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with CLI flags (not None) on top."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ERRAND_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"Invalid setting: {problems}. Fix the environment variable or flag.") from None
+
+
+def settings_for_model(model: str | None, **overrides: Any) -> Settings:
+    """Settings where ``--model`` picks a GGUF file, a bundled model or a server's model name."""
+    if model is None:
+        return load_settings(**overrides)
+    if model.endswith(".gguf"):
+        return load_settings(model_backend="embedded", model_path=Path(model), **overrides)
+    name = BUNDLED_ALIASES.get(model, model)
+    if name in BUNDLED_ALIASES.values():
+        return load_settings(model_backend="embedded", bundled_model=name, model_path=None, **overrides)
+    settings = load_settings(model=model, **overrides)
+    if not settings.model_url:
+        raise ConfigError(
+            f"--model {model!r} is not a .gguf file or a bundled model ({', '.join(BUNDLED_ALIASES)}); "
+            "to use a model server, set ERRAND_MODEL_URL."
+        )
+    return settings
+
+
+def load_model(settings: Settings) -> ChatModel:
+    """The model the settings name; shows progress while the bundled model is assembled and loaded."""
+    from errand.llm import make_model
+    from errand.llm.weights import ensure_model, model_info
+
+    backend = settings.model_backend or ("openai" if settings.model_url else "embedded")
+    if backend == "scripted":
+        from errand.llm.scripted import ScriptedModel
+
+        if settings.script_path is None:
+            raise ConfigError("The scripted backend needs ERRAND_SCRIPT_PATH: a JSON file of turns.")
+        return ScriptedModel.from_file(settings.script_path)
+    if backend == "embedded" and settings.model_path is None:
+        info = model_info(settings.bundled_model, settings.resolved_model_cache_dir())
+        if not info.verified:
+            with Progress(
+                TextColumn("assembling the bundled model"),
+                BarColumn(),
+                DownloadColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("assemble", total=None)
+                ensure_model(
+                    settings.bundled_model,
+                    settings.resolved_model_cache_dir(),
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+    model = make_model(settings)
+    load = getattr(model, "load", None)
+    if callable(load):
+        with err_console.status(f"loading {model.name}…", spinner="dots"):
+            load()
+    return model
+
+
+def cli_approver(renderer: RunRenderer) -> Approver:
+    """Asks at the terminal, showing exactly what will happen."""
+
+    async def ask(request: ConfirmationRequest) -> Decision:
+        renderer.pause()
+
+        def prompt() -> Decision:
+            ok = Confirm.ask(f"Approve {request.risk} action: {request.summary}?", default=False)
+            note = "" if ok else Prompt.ask("Why not? (optional, the agent sees this)", default="")
+            return Decision(approved=ok, note=note)
+
+        return await anyio.to_thread.run_sync(prompt)
+
+    return ask
+
+
+async def _run_once(agent: Agent, task: str, *, as_json: bool, renderer: RunRenderer, **kw: Any) -> bool:
+    ok = True
+    async for ev in agent.stream(task, **kw):
+        if as_json:
+            sys.stdout.write(ev.model_dump_json() + "\n")
+            sys.stdout.flush()
+        else:
+            renderer.render(ev)
+        if isinstance(ev, RunFailed):
+            ok = False
+    return ok
+
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="A .gguf file, a bundled model (1.5b, 0.5b), or a server's model name."
+    ),
+]
+MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="Most model steps in the run.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every write and payment without asking.")]
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="What you want done, in plain words.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the event stream as JSON lines.")] = False,
+    model: ModelOpt = None,
+    max_steps: MaxStepsOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Run one errand and show each step live."""
+    from errand.runtime import build_agent, open_store
+
+    settings = settings_for_model(model, max_steps=max_steps)
+    store = open_store(settings)
+    chat_model = load_model(settings)
+    renderer = RunRenderer(console)
+    approver = approve_all if yes else (None if as_json else cli_approver(renderer))
+    agent = build_agent(settings, chat_model, store, approver=approver)
+    try:
+        ok = asyncio.run(_run_once(agent, task, as_json=as_json, renderer=renderer))
+    finally:
+        asyncio.run(chat_model.aclose())
+        store.close()
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def chat(model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = False) -> None:
+    """A multi-turn conversation; an empty line or Ctrl-D ends it."""
+    from errand.runtime import build_agent, open_store
+
+    settings = settings_for_model(model, max_steps=max_steps)
+    store = open_store(settings)
+    chat_model = load_model(settings)
+    renderer = RunRenderer(console)
+    agent = build_agent(settings, chat_model, store, approver=approve_all if yes else cli_approver(renderer))
+    conversation = Conversation()
+
+    async def loop() -> None:
+        while True:
+            try:
+                line = await anyio.to_thread.run_sync(lambda: Prompt.ask("[bold]you[/bold]", default=""))
+            except (EOFError, KeyboardInterrupt):
+                return
+            if not line.strip():
+                return
+            await _run_once(agent, line, as_json=False, renderer=renderer, conversation=conversation)
+
+    try:
+        asyncio.run(loop())
+    finally:
+        asyncio.run(chat_model.aclose())
+        store.close()
+
+
+@app.command()
+def models() -> None:
+    """Show the model backends and the bundled models (path, size, verified)."""
+    from errand.llm.weights import BUNDLED, model_info
+
+    settings = load_settings()
+    backend = settings.model_backend or ("openai" if settings.model_url else "embedded")
+    console.print(f"backend in use: [bold]{backend}[/bold]")
+    if settings.model_url:
+        console.print(f"server: {settings.model_url} (model {settings.model})")
+    if settings.model_path:
+        console.print(f"model file: {settings.model_path}")
+    table = Table("bundled model", "path", "size", "assembled", "verified", "default")
+    for name in BUNDLED:
+        info = model_info(name, settings.resolved_model_cache_dir())
+        table.add_row(
+            name,
+            str(info.path),
+            f"{info.size:,} bytes",
+            "yes" if info.assembled else "no",
+            "yes" if info.verified else "no",
+            "yes" if name == settings.bundled_model else "",
+        )
+    console.print(table)
+    console.print(
+        "[dim]backends: embedded (llama.cpp in process), openai (any OpenAI-compatible server), scripted (tests)[/dim]"
+    )
+
+
+@services_app.command("seed")
+def services_seed() -> None:
+    """Create the tables and seed any empty domain."""
+    from errand.services.store import ServiceStore
+
+    settings = load_settings()
+    store = ServiceStore.open(settings.resolved_database_url(), seed=False)
+    seeded = store.seed()
+    console.print(
+        f"seeded: {', '.join(seeded) or 'nothing (already seeded)'} · {settings.resolved_database_url()}"
+    )
+    store.close()
+
+
+@services_app.command("reset")
+def services_reset(yes: YesOpt = False) -> None:
+    """Drop every service table and seed again (bookings and viewings are lost)."""
+    from errand.services.store import ServiceStore
+
+    settings = load_settings()
+    if not yes and not Confirm.ask(f"Erase all service data in {settings.resolved_database_url()}?"):
+        raise typer.Exit(1)
+    store = ServiceStore.open(settings.resolved_database_url(), seed=False)
+    store.reset()
+    console.print(f"reset and seeded · {settings.resolved_database_url()}")
+    store.close()
+
+
+def main() -> None:
+    """Entry point: errors errand knows about print one clear line, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except ErrandError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise

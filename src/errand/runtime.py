@@ -1,0 +1,61 @@
+"""Wire settings into a ready agent: the model, the services database and the tools.
+
+The CLI (and later the server) build agents here, so every front end runs the
+same agent the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from errand.agent import Agent, Approver, Budget, CallInfo
+from errand.config import Settings
+from errand.llm.base import ChatModel
+from errand.llm.types import ModelSettings
+from errand.services import builtin_domains, builtin_registry
+from errand.services.store import ServiceStore
+from errand.tools import ToolContext
+
+
+def open_store(settings: Settings) -> ServiceStore:
+    """The services database named by the settings, created and seeded on first use."""
+    return ServiceStore.open(settings.resolved_database_url())
+
+
+def build_agent(
+    settings: Settings,
+    model: ChatModel,
+    store: ServiceStore,
+    *,
+    approver: Approver | None = None,
+) -> Agent:
+    """An agent over the built-in services with the settings' budgets."""
+    charts = settings.charts_dir()
+    charts.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def tool_context(info: CallInfo) -> Iterator[ToolContext]:
+        # One transaction per tool call: a failed call leaves nothing half-written.
+        with store.sessions() as session, session.begin():
+            yield ToolContext(
+                user=info.user,
+                run_id=info.run_id,
+                idempotency_key=info.idempotency_key,
+                session=session,
+                artifacts_dir=Path(charts),
+            )
+
+    return Agent(
+        model,
+        builtin_registry(),
+        budget=Budget(
+            max_steps=settings.max_steps, max_tokens=settings.max_tokens, max_wall_s=settings.max_wall_s
+        ),
+        model_settings=ModelSettings(temperature=settings.temperature, max_tokens=settings.max_output_tokens),
+        approver=approver,
+        context=tool_context,
+        domain_keywords={d.name: d.keywords for d in builtin_domains()},
+        artifacts_dir=charts,
+    )
