@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal, get_type_hints, overload
 
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -196,26 +196,35 @@ class Tool:
         return f"Tool({self.name!r}, risk={self.risk!r}, domain={self.domain!r})"
 
 
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
 def tool(
-    fn: Callable[..., Any] | None = None,
     *,
     name: str | None = None,
     description: str | None = None,
     risk: Risk = "read",
     domain: str = "general",
     confirm_text: Callable[[dict[str, Any]], str] | None = None,
-) -> Any:
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    risk: Risk = "read",
+    domain: str = "general",
+    confirm_text: Callable[[dict[str, Any]], str] | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function into a `Tool`: ``@tool`` or ``@tool(risk="payment")``."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(
-            f,
-            name=name,
-            description=description,
-            risk=risk,
-            domain=domain,
-            confirm_text=confirm_text,
-        )
+        return Tool(f, name=name, description=description, risk=risk, domain=domain, confirm_text=confirm_text)
 
     if fn is not None:
         return wrap(fn)

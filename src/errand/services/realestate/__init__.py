@@ -1,0 +1,54 @@
+"""Real estate: homes for sale in six cities, their schools, prices and viewings."""
+
+from errand.services import Domain
+from errand.services.realestate.seed import is_seeded, seed
+from errand.services.realestate.tools import TOOLS
+
+DOMAIN = Domain(
+    name="realestate",
+    description="Homes for sale: search, compare, value ranking, price trends, mortgages, viewings.",
+    keywords=(
+        "home",
+        "homes",
+        "house",
+        "flat",
+        "apartment",
+        "condo",
+        "listing",
+        "property",
+        "real estate",
+        "mortgage",
+        "buy",
+        "bedroom",
+        "school",
+        "neighbourhood",
+        "neighborhood",
+        "price per m2",
+        "viewing",
+        "房",
+        "房子",
+        "公寓",
+        "买房",
+        "学区",
+        "房贷",
+        "小区",
+        "二手房",
+        "房价",
+        "卧室",
+        "看房",
+    ),
+    tools=TOOLS,
+    seed=seed,
+    is_seeded=is_seeded,
+    tables=(
+        "re_cities",
+        "re_neighbourhoods",
+        "re_schools",
+        "re_listings",
+        "re_price_history",
+        "re_viewings",
+    ),
+)
+"""The real-estate domain as `errand.services.builtin_domains` lists it."""
+
+__all__ = ["DOMAIN"]

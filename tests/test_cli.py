@@ -1,0 +1,127 @@
+"""The ``errand`` command, end to end in a subprocess, on the scripted model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HEADLINE = (
+    "Find 3-bedroom homes in Hangzhou under 6 million yuan near a school rated 9 or better, "
+    "and recommend the best value"
+)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("errand-home")
+
+
+def errand(home: Path, *args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
+    full_env.update({"ERRAND_HOME": str(home), "COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "errand", *args],
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def script(home: Path, name: str, turns: list[Any]) -> dict[str, str]:
+    path = home / f"{name}.json"
+    path.write_text(json.dumps(turns), encoding="utf-8")
+    return {"ERRAND_MODEL_BACKEND": "scripted", "ERRAND_SCRIPT_PATH": str(path)}
+
+
+ANALYZE = {
+    "tool": "analyze_listings",
+    "arguments": {"city": "Hangzhou", "bedrooms": 3, "max_price": 6_000_000, "min_school_rating": 9},
+}
+
+
+def test_run_json_streams_events_and_saves_a_chart(home: Path) -> None:
+    env = script(home, "headline", [ANALYZE, "The best value is the top-ranked listing."])
+    proc = errand(home, "run", "--json", HEADLINE, env=env)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert all("type" in e for e in events)
+    assert events[0]["type"] == "run_started" and events[-1]["type"] == "run_finished"
+    result = next(e for e in events if e["type"] == "tool_result")
+    assert result["ok"], result["content"]
+    (chart,) = result["artifacts"]
+    assert Path(chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Path(chart).is_relative_to(home)
+    assert events[-1]["artifacts"] == [chart]
+
+
+def test_run_renders_steps_and_answer(home: Path) -> None:
+    env = script(home, "render", [ANALYZE, "**Buy the first one.**"])
+    proc = errand(home, "run", HEADLINE, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "→ analyze_listings" in proc.stdout and "Buy the first one." in proc.stdout
+    assert "**" not in proc.stdout  # Markdown rendered, not printed raw
+    assert "prompt tokens" in proc.stdout and "chart:" in proc.stdout
+
+
+def test_confirmation_is_asked_at_the_prompt(home: Path) -> None:
+    viewing = {
+        "tool": "request_viewing",
+        "arguments": {"listing_id": "HZ-00001", "date": "2099-01-05", "name": "Li Wei"},
+    }
+    env = script(home, "approve", [viewing, "Booked."])
+    approved = errand(home, "run", "book a viewing of home HZ-00001", env=env, stdin="y\n")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert "needs your approval" in approved.stdout and "HZ-00001" in approved.stdout
+    assert "approved" in approved.stdout
+    env = script(home, "reject", [viewing, "Not booked."])
+    rejected = errand(home, "run", "--json", "book a viewing of home HZ-00001", env=env)
+    last = json.loads(rejected.stdout.splitlines()[-1])
+    assert last["type"] == "run_failed" and last["kind"] == "confirmation_required"
+    assert rejected.returncode == 1
+
+
+def test_bad_setting_is_one_clear_line(home: Path) -> None:
+    proc = errand(home, "run", "x", env={"ERRAND_MAX_STEPS": "many"})
+    assert proc.returncode == 2
+    assert "ERRAND_MAX_STEPS" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_missing_model_file_is_one_clear_line(home: Path) -> None:
+    proc = errand(home, "run", "--model", str(home / "nope.gguf"), "x")
+    assert proc.returncode == 1
+    assert "nope.gguf" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_unreachable_model_server_fails_the_run_clearly(home: Path) -> None:
+    proc = errand(
+        home, "run", "--json", "hello", env={"ERRAND_MODEL_URL": "http://127.0.0.1:9/v1", "ERRAND_MAX_WALL_S": "30"}
+    )
+    last = json.loads(proc.stdout.splitlines()[-1])
+    assert proc.returncode == 1 and last["type"] == "run_failed" and last["kind"] == "model_error"
+    assert "127.0.0.1:9" in last["reason"]
+
+
+def test_unknown_model_name_without_server(home: Path) -> None:
+    proc = errand(home, "run", "--model", "gpt-9", "x")
+    assert proc.returncode == 2 and "ERRAND_MODEL_URL" in proc.stderr
+
+
+def test_models_lists_the_bundled_models(home: Path) -> None:
+    proc = errand(home, "models")
+    assert proc.returncode == 0, proc.stderr
+    assert "qwen2.5-coder-1.5b" in proc.stdout and "qwen2.5-coder-0.5b" in proc.stdout
+
+
+def test_services_seed_and_reset(home: Path) -> None:
+    seed = errand(home, "services", "seed")
+    assert seed.returncode == 0 and "seeded" in seed.stdout
+    reset = errand(home, "services", "reset", "--yes")
+    assert reset.returncode == 0 and "reset" in reset.stdout
