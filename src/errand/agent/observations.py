@@ -16,6 +16,8 @@ _ARTIFACT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".csv", ".html")
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON data from a tool's return value (pydantic models included)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, list | tuple):
@@ -26,19 +28,18 @@ def to_jsonable(value: Any) -> Any:
 
 
 def observation(value: Any) -> str:
-    """Compact JSON (or the text itself) for the model, cut to a safe length."""
+    """Compact JSON (or the text itself) for the model, cut to a safe length; ``value`` is plain data."""
     if isinstance(value, str):
         text = value
     else:
-        text = json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"), default=str)
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     if len(text) > MAX_OBSERVATION_CHARS:
         text = text[:MAX_OBSERVATION_CHARS] + "…[cut; ask for fewer results]"
     return text
 
 
 def summarize(value: Any) -> str:
-    """One line for people: the gist of a result."""
-    value = to_jsonable(value)
+    """One line for people: the gist of a result (already plain JSON data)."""
     if isinstance(value, dict):
         if isinstance(value.get("summary"), str):
             return str(value["summary"])
@@ -58,7 +59,7 @@ def summarize(value: Any) -> str:
 
 
 def artifacts_in(value: Any) -> list[str]:
-    """Paths of files (charts, exports) a result points to that exist on disk."""
+    """Paths of files (charts, exports) a plain-data result points to that exist on disk."""
     found: list[str] = []
 
     def walk(v: Any) -> None:
@@ -71,5 +72,5 @@ def artifacts_in(value: Any) -> list[str]:
             for x in v:
                 walk(x)
 
-    walk(to_jsonable(value))
+    walk(value)
     return list(dict.fromkeys(found))

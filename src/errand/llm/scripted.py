@@ -149,6 +149,6 @@ class ScriptedModel(ChatModel):
                 completion += 1 + len(c.arguments)
                 yield ToolCallEvent(call=c.model_copy(update={"id": c.id or f"call_{step}_{i}"}))
             has_calls = bool(turn.tool_calls)
-        prompt = sum(len(m.text) + len(json.dumps([c.arguments for c in m.tool_calls])) for m in messages)
+        prompt = sum(len(m.content) if isinstance(m.content, str) else len(m.text) for m in messages)
         yield UsageEvent(usage=Usage(prompt_tokens=prompt // 4 + 1, completion_tokens=completion))
         yield Finish(reason="tool_calls" if has_calls else "stop")
