@@ -257,7 +257,7 @@ def services_reset(yes: YesOpt = False) -> None:
 def main() -> None:
     """Entry point: errors errand knows about print one clear line, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except ErrandError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
@@ -275,3 +275,4 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(1)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,493 @@
+"""The embedded backend: llama.cpp in process, through xllamacpp.
+
+``xllamacpp.Server`` runs llama.cpp's own HTTP server inside this process (on a
+loopback port, behind a random API key) and also exposes its handlers as
+Python calls. errand uses both halves, and writes neither a chat template nor
+a sampler of its own:
+
+- the prompt is rendered by the model's own chat template through
+  ``POST /apply-template`` (tools, tool calls and tool results included), so
+  the history is rendered exactly as the model was trained to read it, and
+  prefix-stably, which keeps llama.cpp's prompt cache warm;
+- the completion runs in process through ``Server.handle_completions`` (the
+  ``/v1/completions`` handler, streaming, with ``cache_prompt``), constrained
+  by an llguidance grammar that allows either ``<tool_call>`` blocks whose
+  JSON matches one offered tool, or a plain-text answer.
+
+llama.cpp's own tool-call path (``/v1/chat/completions`` with ``tools``) is not
+used: the bundled Qwen Coder models write calls it does not recognise, and it
+refuses a grammar next to ``tools``. The raw text goes through errand's
+`StreamParser` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from errand.errors import ConfigError, ModelFileError, ModelResponseError
+from errand.llm.base import ChatModel
+from errand.llm.parsing import StreamParser
+from errand.llm.types import (
+    Finish,
+    ImagePart,
+    Message,
+    ModelEvent,
+    ModelSettings,
+    ToolCallEvent,
+    ToolSpec,
+    Usage,
+    UsageEvent,
+)
+from errand.llm.weights import DEFAULT_MODEL, ProgressCallback, ensure_model
+
+StatusCallback = Callable[[str], None]
+"""Called with a short line ("loading qwen2.5-coder-1.5b", "ready") while the model loads."""
+
+_JSON_STYLE = {
+    # The separators ``json.dumps`` and the chat template's ``tojson`` use, so a
+    # generated call is byte-identical to the same call rendered back in history.
+    "whitespace_flexible": False,
+    "item_separator": ", ",
+    "key_separator": ": ",
+    # Ignore schema keywords llguidance does not implement instead of failing:
+    # a grammar that fails to compile is silently dropped by llama.cpp.
+    "lenient": True,
+}
+_TEXT_RULE = r"/[^<`{\s][^`{]*/"
+"""A plain answer: never starts with ``<``, ``{``, a backtick or a space, and holds no
+``{`` or backtick, so the model cannot slip a half-formed call into its answer."""
+
+
+def physical_cores() -> int:
+    """Physical CPU cores usable by this process (llama.cpp is slower on hyper-threads).
+
+    Counts unique (physical id, core id) pairs in ``/proc/cpuinfo``; falls back to
+    the logical CPU count where that file says nothing.
+    """
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return usable
+    cores: set[tuple[str, str]] = set()
+    physical = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "processor":
+            physical = ""
+        elif key == "physical id":
+            physical = value.strip()
+        elif key == "core id":
+            cores.add((physical, value.strip()))
+    return max(1, min(len(cores), usable)) if cores else usable
+
+
+def _rebase_refs(node: Any, moved: frozenset[str]) -> Any:
+    """Point local ``$ref``s of a parameters schema at their new home under ``arguments``."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#"):
+                head = value[1:].split("/")[1] if value.startswith("#/") else ""
+                out[key] = value if head in moved else "#/properties/arguments" + value[1:]
+            else:
+                out[key] = _rebase_refs(value, moved)
+        return out
+    if isinstance(node, list):
+        return [_rebase_refs(v, moved) for v in node]
+    return node
+
+
+def call_schema(tool: ToolSpec) -> dict[str, Any]:
+    """The JSON schema of one call of ``tool``: ``{"name": const, "arguments": parameters}``.
+
+    ``$defs``/``definitions`` move to the top so pydantic's ``#/$defs/...`` refs
+    still resolve; other local refs are rewritten to point inside ``arguments``.
+    """
+    params = copy.deepcopy(tool.parameters) or {"type": "object"}
+    defs = {k: params.pop(k) for k in ("$defs", "definitions") if k in params}
+    params = _rebase_refs(params, frozenset(defs))
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {"name": {"const": tool.name}, "arguments": params},
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
+    schema.update(_rebase_refs(defs, frozenset(defs)))
+    schema["x-guidance"] = _JSON_STYLE
+    return schema
+
+
+def tool_call_grammar(tools: Sequence[ToolSpec]) -> str:
+    """An llguidance (Lark) grammar: one or more ``<tool_call>`` blocks, or a text answer.
+
+    Each block holds JSON matching exactly one offered tool. Blocks are joined by
+    a newline, the way the Qwen/Hermes chat templates render several calls.
+    """
+    if not tools:
+        raise ValueError("a tool-call grammar needs at least one tool")
+    names = " | ".join(f"call_{i}" for i in range(len(tools)))
+    lines = [
+        "%llguidance {}",
+        "start: calls | text",
+        'calls: call ("\\n" call)*',
+        f'call: "<tool_call>\\n" ({names}) "\\n</tool_call>"',
+    ]
+    lines += [
+        f"call_{i}: %json {json.dumps(call_schema(t), ensure_ascii=False)}" for i, t in enumerate(tools)
+    ]
+    lines.append(f"text: {_TEXT_RULE}")
+    return "\n".join(lines) + "\n"
+
+
+class _Done:
+    """Marks the end of a completion on the event queue."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+class EmbeddedModel(ChatModel):
+    """A GGUF model run in this process by llama.cpp (through xllamacpp).
+
+    Loading is lazy (first `stream`) or explicit (`load`, e.g. under a spinner)
+    and thread-safe. Generation runs in a worker thread; the async stream never
+    blocks the event loop, and stopping iteration stops generation at the next
+    token.
+    """
+
+    def __init__(
+        self,
+        model_path: Path | str | None = None,
+        *,
+        bundled: str = DEFAULT_MODEL,
+        cache_dir: Path | None = None,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        n_parallel: int = 1,
+        cache_ram_mib: int | None = None,
+        constrain_tool_calls: bool = True,
+        progress: ProgressCallback | None = None,
+        on_status: StatusCallback | None = None,
+        verbosity: int = 0,
+    ) -> None:
+        """Describe the model; nothing is loaded until `load` or the first `stream`.
+
+        ``model_path`` is any GGUF; without it the bundled model ``bundled`` is
+        assembled into ``cache_dir`` (``progress`` gets its bytes). ``n_ctx`` is
+        the context of each of the ``n_parallel`` slots (conversations served at
+        once). Set
+        ``constrain_tool_calls=False`` for models whose output the call-or-text
+        grammar would break (reasoning models that open with ``<think>``).
+        """
+        self._path = Path(model_path).expanduser() if model_path is not None else None
+        self._bundled = bundled
+        self._cache_dir = cache_dir or Path.home() / ".cache" / "errand" / "models"
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or physical_cores()
+        self.n_parallel = n_parallel
+        self.cache_ram_mib = cache_ram_mib
+        self.constrain_tool_calls = constrain_tool_calls
+        self.cache_prompt = True
+        """Reuse the KV cache of a shared prompt prefix; off only to measure prefill speed."""
+        self._progress = progress
+        self._on_status = on_status
+        self._verbosity = verbosity
+        self.name = self._path.stem if self._path is not None else bundled
+        self.api_key = secrets.token_urlsafe(24)
+        """Bearer key of the loopback HTTP server; other local users cannot call it."""
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self._grammar_cache: tuple[str, str] | None = None
+        """The last tool set's key and grammar: agent steps offer the same tools again."""
+
+    # -- loading -----------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory."""
+        return self._server is not None
+
+    @property
+    def model_path(self) -> Path | None:
+        """The GGUF in use, once known (the bundled one is known after `load`)."""
+        return self._path
+
+    def load(self) -> None:
+        """Load the weights now (blocking; safe to call from several threads, loads once)."""
+        with self._lock:
+            if self._server is not None:
+                return
+            path = self._resolve_path()
+            self._status(f"loading {self.name}")
+            import xllamacpp  # type: ignore[import-untyped]
+
+            params = xllamacpp.CommonParams()
+            params.model.path = str(path)
+            params.n_ctx = self.n_ctx * self.n_parallel  # llama.cpp splits it between slots
+            params.n_parallel = self.n_parallel
+            params.cpuparams.n_threads = self.n_threads
+            params.cpuparams_batch.n_threads = self.n_threads
+            params.verbosity = self._verbosity
+            params.api_keys = [self.api_key]
+            if self.cache_ram_mib is not None:
+                params.cache_ram_mib = self.cache_ram_mib
+            try:
+                server = xllamacpp.Server(params)
+            except RuntimeError:
+                # xllamacpp says only "Failed to init server"; the file passed our own checks.
+                raise ModelFileError(
+                    f"llama.cpp could not load {path}: the file is truncated or corrupt, its model "
+                    "architecture is not supported by this llama.cpp build, or there is not enough "
+                    f"memory for a {self.n_ctx}-token context (ERRAND_N_CTX). Point ERRAND_MODEL_PATH "
+                    "at another GGUF, or unset it to use the bundled model."
+                ) from None
+            self._server = server
+            self._status("ready")
+
+    def _resolve_path(self) -> Path:
+        if self._path is None:
+            self._status(f"preparing the bundled model {self._bundled}")
+            self._path = ensure_model(self._bundled, self._cache_dir, self._progress)
+            return self._path
+        path = self._path
+        if not path.is_file():
+            raise ModelFileError(
+                f"The model file {path} does not exist. Fix ERRAND_MODEL_PATH "
+                "(or unset it to use the bundled model)."
+            )
+        try:
+            with path.open("rb") as f:
+                magic = f.read(4)
+        except OSError as exc:
+            raise ModelFileError(f"Cannot read the model file {path}: {exc.strerror}.") from None
+        if magic != b"GGUF":
+            raise ModelFileError(f"{path} is not a GGUF model file. Point ERRAND_MODEL_PATH at a .gguf file.")
+        return path
+
+    def _status(self, line: str) -> None:
+        if self._on_status is not None:
+            self._on_status(line)
+
+    @property
+    def server(self) -> Any:
+        """The loaded ``xllamacpp.Server`` (loads if needed), for direct handler calls."""
+        self.load()
+        return self._server
+
+    @property
+    def listening_address(self) -> str:
+        """Base URL of llama.cpp's HTTP server on loopback (loads the model if needed).
+
+        Requests need ``Authorization: Bearer <api_key>``; its OpenAI API is at ``/v1``.
+        """
+        self.load()
+        return str(self._server.listening_address)
+
+    def close(self) -> None:
+        """Stop the server and free the weights (blocking)."""
+        with self._lock:
+            server, self._server = self._server, None
+        del server  # xllamacpp's destructor stops the server loop and joins its thread
+
+    async def aclose(self) -> None:
+        """Stop the server and free the weights without blocking the event loop."""
+        await asyncio.to_thread(self.close)
+
+    # -- prompt ------------------------------------------------------------
+
+    def render_prompt(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> str:
+        """The exact prompt text the model sees, rendered by its own chat template.
+
+        Blocking (a loopback HTTP call); loads the model if needed.
+        """
+        body: dict[str, Any] = {"messages": [self._message_dict(m) for m in messages]}
+        if tools:
+            body["tools"] = [t.to_openai() for t in tools]
+        status, text = self._post("/apply-template", body)
+        if status != 200:
+            raise ModelResponseError(
+                f"The model's chat template refused the conversation (HTTP {status}): {_error_message(text)}"
+            )
+        prompt = json.loads(text).get("prompt")
+        if not isinstance(prompt, str):
+            raise ModelResponseError("The embedded model server rendered no prompt.")
+        return prompt
+
+    def _post(self, path: str, body: dict[str, Any]) -> tuple[int, str]:
+        """POST JSON to the loopback llama.cpp server; (status, body text)."""
+        request = urllib.request.Request(
+            self.listening_address + path,
+            data=json.dumps(body, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as res:
+                return int(res.status), res.read().decode()
+        except urllib.error.HTTPError as exc:
+            with contextlib.closing(exc):
+                return exc.code, exc.read().decode(errors="replace")
+        except OSError as exc:
+            raise ModelResponseError(f"The embedded model server did not answer {path}: {exc}") from None
+
+    def _message_dict(self, message: Message) -> dict[str, Any]:
+        if isinstance(message.content, list) and any(isinstance(p, ImagePart) for p in message.content):
+            raise ConfigError(
+                f"Images are not supported by {type(self).__name__} ({self.name} reads text only): "
+                "use a multimodal model through ERRAND_MODEL_URL."
+            )
+        return message.to_openai()
+
+    def grammar_for(self, tools: Sequence[ToolSpec]) -> str | None:
+        """The grammar sent with a request offering ``tools`` (None: unconstrained)."""
+        if not tools or not self.constrain_tool_calls:
+            return None
+        key = json.dumps([t.model_dump() for t in tools], sort_keys=True)
+        cached = self._grammar_cache
+        if cached is None or cached[0] != key:
+            cached = self._grammar_cache = (key, tool_call_grammar(tools))
+        return cached[1]
+
+    def completion_request(
+        self, prompt: str, tools: Sequence[ToolSpec], settings: ModelSettings
+    ) -> dict[str, Any]:
+        """The body errand sends to llama.cpp's completion handler for one turn."""
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "stream": True,
+            "n_predict": settings.max_tokens,
+            "temperature": settings.temperature,
+            "cache_prompt": self.cache_prompt,
+        }
+        if settings.seed is not None:
+            body["seed"] = settings.seed
+        grammar = self.grammar_for(tools)
+        if grammar is not None:
+            body["grammar"] = grammar
+        return body
+
+    # -- generation --------------------------------------------------------
+
+    async def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
+    ) -> AsyncIterator[ModelEvent]:
+        """Stream one turn: text as it is generated, then tool calls, usage and `Finish`."""
+        await asyncio.to_thread(self.load)
+        prompt = await asyncio.to_thread(self.render_prompt, messages, tools)
+        body = self.completion_request(prompt, tools, settings)
+        server = self._server
+        if server is None:
+            raise ModelResponseError("The embedded model was closed while a request was starting.")
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | _Done] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(item: dict[str, Any] | _Done) -> bool:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone: nobody is listening
+                return False
+            return True
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            # Runs on the worker thread for every streamed chunk; True stops generation.
+            if stop.is_set():
+                return True
+            return not put(chunk)
+
+        def generate() -> None:
+            try:
+                server.handle_completions(body, on_chunk)
+            except Exception as exc:  # handed to the consumer, never lost in the thread
+                put(_Done(exc))
+            else:
+                put(_Done())
+
+        worker = loop.run_in_executor(None, generate)
+        parser = StreamParser()
+        finish_reason: str | None = None
+        final: dict[str, Any] = {}
+        called = False
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Done):
+                    if item.error is not None:
+                        raise ModelResponseError(
+                            f"The embedded model failed while generating: {item.error}"
+                        ) from item.error
+                    break
+                if "error" in item or "choices" not in item:
+                    raise ModelResponseError(f"The embedded model refused the request: {_error_text(item)}")
+                choice = item["choices"][0] if item["choices"] else {}
+                text = choice.get("text") or ""
+                if text:
+                    for ev in parser.feed(text):
+                        yield ev
+                if choice.get("finish_reason"):
+                    finish_reason = choice["finish_reason"]
+                if "timings" in item or "usage" in item:
+                    final = item
+            for ev in parser.finish():
+                called = called or isinstance(ev, ToolCallEvent)
+                yield ev
+            yield UsageEvent(usage=_usage(final))
+            if called:
+                yield Finish(reason="tool_calls")
+            else:
+                yield Finish(reason="length" if finish_reason == "length" else "stop")
+        finally:
+            stop.set()  # the worker stops at its next token (llama.cpp then frees the slot)
+            del worker  # never raises: generate() hands its errors over the queue
+
+
+def _usage(chunk: dict[str, Any]) -> Usage:
+    """Token counts and timings from llama.cpp's last chunk."""
+    timings = chunk.get("timings") or {}
+    usage = chunk.get("usage") or {}
+    cached = int(timings.get("cache_n", chunk.get("tokens_cached", 0)) or 0)
+    evaluated = int(timings.get("prompt_n", 0) or 0)
+    return Usage(
+        prompt_tokens=int(usage.get("prompt_tokens", cached + evaluated) or 0),
+        completion_tokens=int(usage.get("completion_tokens", timings.get("predicted_n", 0)) or 0),
+        cached_tokens=cached,
+        prompt_ms=float(timings.get("prompt_ms", 0.0) or 0.0),
+        completion_ms=float(timings.get("predicted_ms", 0.0) or 0.0),
+    )
+
+
+def _error_text(chunk: dict[str, Any]) -> str:
+    err = chunk.get("error", chunk)
+    if not isinstance(err, dict):
+        return str(err)
+    code = err.get("code")
+    text = str(err.get("message") or json.dumps(err))
+    if code:
+        text += f" (code {code})"
+    if err.get("type") == "exceed_context_size_error":
+        text += ". Raise ERRAND_N_CTX or shorten the conversation."
+    return text
+
+
+def _error_message(text: str) -> str:
+    with contextlib.suppress(ValueError):
+        data = json.loads(text)
+        if isinstance(data, dict):
+            return _error_text(data)
+    return text[:300]

@@ -1,0 +1,248 @@
+"""The OpenAI-compatible backend: against llama.cpp's real server (slow) and canned streams (fast)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from errand.errors import ModelResponseError, ModelUnavailableError
+from errand.llm.base import collect
+from errand.llm.embedded import EmbeddedModel
+from errand.llm.openai_compat import OpenAICompatModel
+from errand.llm.types import (
+    Finish,
+    MalformedToolCall,
+    Message,
+    ModelSettings,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    UsageEvent,
+)
+from tests.llm.conftest import WEATHER
+
+SETTINGS = ModelSettings(temperature=0.0, max_tokens=48)
+
+
+# -- fast: canned server ------------------------------------------------------
+
+
+class _Canned(BaseHTTPRequestHandler):
+    """Answers every chat completion with the chunks (or the error) set on the server."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        self.server.requests.append(json.loads(self.rfile.read(length)))  # type: ignore[attr-defined]
+        status, payload = self.server.reply  # type: ignore[attr-defined]
+        if status != 200:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for chunk in payload:
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def canned() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
+    server.requests = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+
+
+def usage_chunk() -> dict[str, Any]:
+    return {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 120,
+            "completion_tokens": 9,
+            "total_tokens": 129,
+            "prompt_tokens_details": {"cached_tokens": 100},
+        },
+    }
+
+
+def model_for(server: ThreadingHTTPServer) -> OpenAICompatModel:
+    return OpenAICompatModel(f"http://127.0.0.1:{server.server_address[1]}/v1", "m", max_retries=0)
+
+
+async def test_native_tool_calls_reasoning_and_usage(canned: Any) -> None:
+    canned.reply = (
+        200,
+        [
+            chunk({"role": "assistant", "reasoning_content": "The user wants weather."}),
+            chunk({"reasoning": " Call the tool."}),
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": ""}}
+                    ]
+                }
+            ),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Par'}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'is"'}}]}),  # never closed: repaired
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": 1, "id": "c2", "function": {"name": "get_weather", "arguments": "[1]"}}
+                    ]
+                }
+            ),
+            chunk({}, "tool_calls"),
+            usage_chunk(),
+        ],
+    )
+    model = model_for(canned)
+    events = [
+        ev async for ev in model.stream([Message(role="user", content="Weather?")], [WEATHER], SETTINGS)
+    ]
+    await model.aclose()
+    reasoning = "".join(ev.text for ev in events if isinstance(ev, ReasoningDelta))
+    assert reasoning == "The user wants weather. Call the tool."
+    calls = [ev.call for ev in events if isinstance(ev, ToolCallEvent)]
+    assert calls == [ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})]
+    assert next(ev for ev in events if isinstance(ev, MalformedToolCall)).reason.startswith("the arguments")
+    usage = next(ev.usage for ev in events if isinstance(ev, UsageEvent))
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (120, 9, 100)
+    assert events[-1] == Finish(reason="tool_calls")
+    sent = canned.requests[0]
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert sent["tools"][0]["function"]["name"] == "get_weather"
+
+
+async def test_text_tool_calls_are_parsed_and_think_is_reasoning(canned: Any) -> None:
+    canned.reply = (
+        200,
+        [
+            chunk({"content": "<think>need the tool</think>"}),
+            chunk({"content": '```json\n{"name": "get_weather", '}),
+            chunk({"content": '"arguments": {"city": "Rome"}}\n```'}),
+            chunk({}, "stop"),
+        ],
+    )
+    model = model_for(canned)
+    response = await collect(model.stream([Message(role="user", content="Rome?")], [WEATHER], SETTINGS))
+    await model.aclose()
+    assert response.reasoning == "need the tool"
+    assert [(c.name, c.arguments) for c in response.tool_calls] == [("get_weather", {"city": "Rome"})]
+    assert response.text == "" and response.finish_reason == "tool_calls"
+
+
+async def test_length_finish_and_history_without_reasoning(canned: Any) -> None:
+    canned.reply = (200, [chunk({"content": "Hello there"}), chunk({}, "length")])
+    model = model_for(canned)
+    history = [
+        Message(role="user", content="Weather?"),
+        Message(
+            role="assistant", tool_calls=[ToolCall(id="c1", name="get_weather", arguments={"city": "Oslo"})]
+        ),
+        Message(role="tool", tool_call_id="c1", name="get_weather", content="cold"),
+    ]
+    response = await collect(model.stream(history, [], SETTINGS))
+    await model.aclose()
+    assert response.text == "Hello there" and response.finish_reason == "length"
+    sent = canned.requests[0]
+    assert "tools" not in sent
+    assert sent["messages"][1]["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Oslo"}',
+    }
+    assert all("reasoning" not in m and "reasoning_content" not in m for m in sent["messages"])
+
+
+async def test_status_error_is_a_model_response_error(canned: Any) -> None:
+    canned.reply = (400, {"error": {"message": "context too long", "type": "invalid_request_error"}})
+    model = model_for(canned)
+    with pytest.raises(ModelResponseError, match="HTTP 400"):
+        await collect(model.stream([Message(role="user", content="x")], [], SETTINGS))
+    await model.aclose()
+
+
+async def test_unreachable_server_is_model_unavailable() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model = OpenAICompatModel(f"http://127.0.0.1:{port}/v1", max_retries=0, timeout=5)
+    with pytest.raises(ModelUnavailableError, match=r"Cannot reach the model server at .*ERRAND_MODEL_URL"):
+        await collect(model.stream([Message(role="user", content="hi")], [], SETTINGS))
+    await model.aclose()
+
+
+# -- slow: llama.cpp's own OpenAI-compatible server on loopback ---------------
+
+
+@pytest.fixture
+async def llama_server(embedded: EmbeddedModel) -> Any:
+    model = OpenAICompatModel(embedded.listening_address + "/v1", "test", api_key=embedded.api_key)
+    yield model
+    await model.aclose()
+
+
+@pytest.mark.slow
+async def test_streams_text_and_usage_from_llama_cpp(llama_server: OpenAICompatModel) -> None:
+    events = [
+        ev
+        async for ev in llama_server.stream(
+            [Message(role="user", content="Count from one to ten in words.")], [], SETTINGS
+        )
+    ]
+    assert len([ev for ev in events if isinstance(ev, TextDelta)]) >= 5
+    usage = next(ev.usage for ev in events if isinstance(ev, UsageEvent))
+    assert usage.prompt_tokens > 5 and 0 < usage.completion_tokens <= SETTINGS.max_tokens
+    assert isinstance(events[-1], Finish) and events[-1].reason in ("stop", "length")
+
+
+@pytest.mark.slow
+async def test_tool_call_from_llama_cpp(llama_server: OpenAICompatModel) -> None:
+    response = await collect(
+        llama_server.stream(
+            [Message(role="user", content="What's the weather in Paris?")], [WEATHER], SETTINGS
+        )
+    )
+    assert [c.name for c in response.tool_calls] == ["get_weather"]
+    assert "paris" in str(response.tool_calls[0].arguments.get("city", "")).lower()
+    assert response.finish_reason == "tool_calls"
+
+
+@pytest.mark.slow
+async def test_wrong_key_is_a_response_error(embedded: EmbeddedModel) -> None:
+    model = OpenAICompatModel(embedded.listening_address + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(ModelResponseError, match="401"):
+        await collect(model.stream([Message(role="user", content="hi")], [], SETTINGS))
+    await model.aclose()
