@@ -22,7 +22,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("errand-home")
 
 
-def errand(home: Path, *args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def errand(
+    home: Path, *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
     full_env.update({"ERRAND_HOME": str(home), "COLUMNS": "200", **(env or {})})
     return subprocess.run(
@@ -102,7 +104,11 @@ def test_missing_model_file_is_one_clear_line(home: Path) -> None:
 
 def test_unreachable_model_server_fails_the_run_clearly(home: Path) -> None:
     proc = errand(
-        home, "run", "--json", "hello", env={"ERRAND_MODEL_URL": "http://127.0.0.1:9/v1", "ERRAND_MAX_WALL_S": "30"}
+        home,
+        "run",
+        "--json",
+        "hello",
+        env={"ERRAND_MODEL_URL": "http://127.0.0.1:9/v1", "ERRAND_MAX_WALL_S": "30"},
     )
     last = json.loads(proc.stdout.splitlines()[-1])
     assert proc.returncode == 1 and last["type"] == "run_failed" and last["kind"] == "model_error"

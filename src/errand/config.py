@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     n_threads: int | None = None
     """CPU threads for the embedded model; defaults to the number of physical cores."""
 
+    prefix_cache: bool = True
+    """Save the embedded model's KV cache of the system prompt and tool schemas to disk, so a
+    new process does not evaluate them again (tens of MB per tool set, under the model cache)."""
+
+    max_calls_per_step: int = 1
+    """Most tool calls the embedded model may write in one step; small models do best with one."""
+
     temperature: float = 0.0
     """Sampling temperature; 0 makes runs repeatable."""
 

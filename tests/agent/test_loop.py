@@ -283,3 +283,12 @@ async def test_wall_time_budget() -> None:
     model = ScriptedModel([call("slow"), "late"])
     final = await Agent(model, ToolRegistry([slow]), budget=Budget(max_wall_s=0.1)).run("x")
     assert isinstance(final, RunFailed) and final.kind == "budget" and "ERRAND_MAX_WALL_S" in final.reason
+
+
+async def test_an_errand_must_start_with_a_tool_call_small_talk_need_not() -> None:
+    model = ScriptedModel([call("find_homes", city="A", max_price=1), "done"])
+    await Agent(model, registry(), domain_keywords={"homes": ["home"]}).run("a home in A")
+    assert [s.tool_choice for s in model.settings] == ["required", "auto"]
+    chat = ScriptedModel(["hello!"])
+    await Agent(chat, registry(), domain_keywords={"homes": ["home"]}).run("hi there")
+    assert chat.settings[0].tool_choice == "auto"

@@ -161,6 +161,7 @@ class Agent:
         self.tools = tools
         self.budget = budget or Budget()
         self.model_settings = model_settings or ModelSettings()
+        self._first_step_settings = self.model_settings.model_copy(update={"tool_choice": "required"})
         self.approver = approver
         self._context = context
         self._domain_keywords = dict(domain_keywords or {})
@@ -168,12 +169,18 @@ class Agent:
         self._today = today or (lambda: date.today().isoformat())
         self._artifacts_dir = artifacts_dir or Path.cwd()
 
-    def tools_for(self, task: str) -> ToolRegistry:
-        """The tools offered for ``task``: those of the domains it concerns."""
+    def tools_for(self, task: str) -> tuple[ToolRegistry, bool]:
+        """The tools offered for ``task``, and whether its words named a domain.
+
+        A request that names a domain (homes, flights, 房) is an errand: its first step
+        must call a tool, so a small model cannot answer from imagination. Anything else
+        is offered every tool and may be answered in text.
+        """
         keywords = {d: self._domain_keywords.get(d, ()) for d in self.tools.domains}
-        if not any(keywords.values()):
-            return self.tools
-        return self.tools.subset(route(task, keywords))
+        domains = route(task, keywords)
+        if not domains:
+            return self.tools, False
+        return self.tools.subset(domains), True
 
     async def run(self, task: str, **kwargs: Any) -> RunFinished | RunFailed:
         """Run to the end and return the last event (`RunFinished` or `RunFailed`)."""
@@ -194,7 +201,7 @@ class Agent:
         """Run ``task`` and yield its events; the last is `RunFinished` or `RunFailed`."""
         state = _RunState(run_id=run_id or uuid.uuid4().hex[:12])
         conv = conversation if conversation is not None else Conversation()
-        registry = self.tools_for(task)
+        registry, errand_request = self.tools_for(task)
         specs = registry.specs()
         if not conv.messages:
             conv.messages.append(Message(role="system", content=self.system_prompt))
@@ -226,7 +233,10 @@ class Agent:
                 Usage(),
             )
             try:
-                stream = self.model.stream(conv.messages, [] if final else specs, self.model_settings)
+                settings = self.model_settings
+                if step == 1 and errand_request and specs and not final:
+                    settings = self._first_step_settings
+                stream = self.model.stream(conv.messages, [] if final else specs, settings)
                 async for ev in _closing(stream):
                     if isinstance(ev, TextDelta):
                         text += ev.text

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 
 
 def route(task: str, keywords: Mapping[str, Sequence[str]]) -> list[str]:
-    """The domains whose keywords appear in ``task``; every domain when none match."""
+    """The domains whose keywords appear in ``task``; empty when none match."""
     text = task.lower()
-    hits = [d for d, words in keywords.items() if any(w.lower() in text for w in words)]
-    return hits or list(keywords)
+    return [d for d, words in keywords.items() if any(w.lower() in text for w in words)]

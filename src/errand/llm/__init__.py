@@ -116,6 +116,10 @@ def make_model(settings: Settings, *, progress: ProgressCallback | None = None) 
             cache_dir=settings.resolved_model_cache_dir(),
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
+            max_calls_per_step=settings.max_calls_per_step,
+            prefix_cache_dir=settings.resolved_model_cache_dir() / "prefix-cache"
+            if settings.prefix_cache
+            else None,
             progress=progress,
         )
     if backend == "scripted":

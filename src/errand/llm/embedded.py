@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
+import importlib.metadata
 import json
 import os
 import secrets
@@ -67,6 +69,11 @@ _JSON_STYLE = {
 _TEXT_RULE = r"/[^<`{\s][^`{]*/"
 """A plain answer: never starts with ``<``, ``{``, a backtick or a space, and holds no
 ``{`` or backtick, so the model cannot slip a half-formed call into its answer."""
+
+_PLACEHOLDER = "\x00errand-user-turn\x00"
+"""Stands in for the first user message when finding where the stable prefix ends."""
+_XLLAMACPP = importlib.metadata.version("xllamacpp")
+"""Part of a saved prefix's key: a KV cache file belongs to one runtime version."""
 
 
 def physical_cores() -> int:
@@ -133,8 +140,9 @@ def call_schema(tool: ToolSpec) -> dict[str, Any]:
     return schema
 
 
-def tool_call_grammar(tools: Sequence[ToolSpec]) -> str:
-    """An llguidance (Lark) grammar: one or more ``<tool_call>`` blocks, or a text answer.
+def tool_call_grammar(tools: Sequence[ToolSpec], *, required: bool = False, max_calls: int = 1) -> str:
+    """An llguidance (Lark) grammar: one or more ``<tool_call>`` blocks, or (unless
+    ``required``) a text answer.
 
     Each block holds JSON matching exactly one offered tool. Blocks are joined by
     a newline, the way the Qwen/Hermes chat templates render several calls.
@@ -144,14 +152,15 @@ def tool_call_grammar(tools: Sequence[ToolSpec]) -> str:
     names = " | ".join(f"call_{i}" for i in range(len(tools)))
     lines = [
         "%llguidance {}",
-        "start: calls | text",
-        'calls: call ("\\n" call)*',
+        "start: calls" if required else "start: calls | text",
+        "calls: call" + ' ("\\n" call)?' * (max_calls - 1),
         f'call: "<tool_call>\\n" ({names}) "\\n</tool_call>"',
     ]
     lines += [
         f"call_{i}: %json {json.dumps(call_schema(t), ensure_ascii=False)}" for i, t in enumerate(tools)
     ]
-    lines.append(f"text: {_TEXT_RULE}")
+    if not required:
+        lines.append(f"text: {_TEXT_RULE}")
     return "\n".join(lines) + "\n"
 
 
@@ -182,6 +191,8 @@ class EmbeddedModel(ChatModel):
         n_parallel: int = 1,
         cache_ram_mib: int | None = None,
         constrain_tool_calls: bool = True,
+        max_calls_per_step: int = 1,
+        prefix_cache_dir: Path | None = None,
         progress: ProgressCallback | None = None,
         on_status: StatusCallback | None = None,
         verbosity: int = 0,
@@ -203,6 +214,14 @@ class EmbeddedModel(ChatModel):
         self.n_parallel = n_parallel
         self.cache_ram_mib = cache_ram_mib
         self.constrain_tool_calls = constrain_tool_calls
+        self.max_calls_per_step = max(1, max_calls_per_step)
+        """Most ``<tool_call>`` blocks the grammar allows in one turn: small models asked for
+        one call tend to append more they were never asked for."""
+        self.prefix_cache_dir = prefix_cache_dir
+        """Where the KV cache of stable prompt prefixes is saved, so a new process skips
+        evaluating the system prompt and tool schemas again (None: not saved)."""
+        self._slot_prefix: str | None = None
+        """Key of the stable prefix known to be in the slot's KV cache."""
         self.cache_prompt = True
         """Reuse the KV cache of a shared prompt prefix; off only to measure prefill speed."""
         self._progress = progress
@@ -245,6 +264,9 @@ class EmbeddedModel(ChatModel):
             params.cpuparams_batch.n_threads = self.n_threads
             params.verbosity = self._verbosity
             params.api_keys = [self.api_key]
+            if self.prefix_cache_dir is not None:
+                self.prefix_cache_dir.mkdir(parents=True, exist_ok=True)
+                params.slot_save_path = str(self.prefix_cache_dir) + os.sep  # llama.cpp appends the name
             if self.cache_ram_mib is not None:
                 params.cache_ram_mib = self.cache_ram_mib
             try:
@@ -353,14 +375,17 @@ class EmbeddedModel(ChatModel):
             )
         return message.to_openai()
 
-    def grammar_for(self, tools: Sequence[ToolSpec]) -> str | None:
+    def grammar_for(self, tools: Sequence[ToolSpec], *, required: bool = False) -> str | None:
         """The grammar sent with a request offering ``tools`` (None: unconstrained)."""
         if not tools or not self.constrain_tool_calls:
             return None
-        key = json.dumps([t.model_dump() for t in tools], sort_keys=True)
+        key = json.dumps([t.model_dump() for t in tools], sort_keys=True) + str(required)
         cached = self._grammar_cache
         if cached is None or cached[0] != key:
-            cached = self._grammar_cache = (key, tool_call_grammar(tools))
+            cached = self._grammar_cache = (
+                key,
+                tool_call_grammar(tools, required=required, max_calls=self.max_calls_per_step),
+            )
         return cached[1]
 
     def completion_request(
@@ -376,10 +401,59 @@ class EmbeddedModel(ChatModel):
         }
         if settings.seed is not None:
             body["seed"] = settings.seed
-        grammar = self.grammar_for(tools)
+        grammar = self.grammar_for(tools, required=settings.tool_choice == "required")
         if grammar is not None:
             body["grammar"] = grammar
         return body
+
+    # -- prefix cache on disk ------------------------------------------------
+
+    def _stable_prefix(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> str:
+        """The rendered system prompt and tool schemas, up to where the first user turn's text starts."""
+        first = messages[0] if messages and messages[0].role == "system" else None
+        probe = [first] if first is not None else []
+        rendered = self.render_prompt([*probe, Message(role="user", content=_PLACEHOLDER)], tools)
+        return rendered[: rendered.find(_PLACEHOLDER)]
+
+    def _restore_prefix(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> None:
+        """Put the KV cache of the stable prefix into the slot: from disk if saved, else
+        evaluate it once and save it. A new process then starts its first step with the
+        system prompt and tool schemas already evaluated (one 44 MB file per tool set)."""
+        if self.prefix_cache_dir is None or self.n_parallel != 1 or not self.cache_prompt:
+            return
+        prefix = self._stable_prefix(messages, tools)
+        path = self.model_path
+        stat = path.stat() if path is not None else None
+        identity = f"{path}:{stat.st_size if stat else 0}:{stat.st_mtime_ns if stat else 0}:{_XLLAMACPP}"
+        key = hashlib.sha256((identity + "\0" + prefix).encode()).hexdigest()[:20]
+        if key == self._slot_prefix:
+            return  # already in the slot: the prompt cache reuses it
+        name = f"prefix-{key}.bin"
+        target = self.prefix_cache_dir / name
+        if target.is_file():
+            status, _ = self._post("/slots/0?action=restore", {"filename": name})
+            if status == 200:
+                self._slot_prefix = key
+                return
+            target.unlink(missing_ok=True)  # unreadable (another version, a torn write): rebuild
+        status, _ = self._post("/completion", {"prompt": prefix, "n_predict": 0, "cache_prompt": True})
+        if status != 200:
+            return
+        temp = f"prefix-{key}.{os.getpid()}.tmp"
+        status, _ = self._post("/slots/0?action=save", {"filename": temp})
+        if status == 200:
+            os.replace(self.prefix_cache_dir / temp, target)
+            self._prune_prefixes()
+        self._slot_prefix = key
+
+    def _prune_prefixes(self, keep: int = 8) -> None:
+        """Keep the most recently written prefix files; each is tens of megabytes."""
+        assert self.prefix_cache_dir is not None
+        files = sorted(
+            self.prefix_cache_dir.glob("prefix-*.bin"), key=lambda f: f.stat().st_mtime, reverse=True
+        )
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
 
     # -- generation --------------------------------------------------------
 
@@ -389,6 +463,7 @@ class EmbeddedModel(ChatModel):
         """Stream one turn: text as it is generated, then tool calls, usage and `Finish`."""
         await asyncio.to_thread(self.load)
         prompt = await asyncio.to_thread(self.render_prompt, messages, tools)
+        await asyncio.to_thread(self._restore_prefix, messages, tools)
         body = self.completion_request(prompt, tools, settings)
         server = self._server
         if server is None:

@@ -128,6 +128,7 @@ class OpenAICompatModel(ChatModel):
             kwargs["seed"] = settings.seed
         if tools:
             kwargs["tools"] = [t.to_openai() for t in tools]
+            kwargs["tool_choice"] = settings.tool_choice
         return kwargs
 
     async def stream(

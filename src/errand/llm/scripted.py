@@ -85,6 +85,8 @@ class ScriptedModel(ChatModel):
         self._next = 0
         self.requests: list[tuple[list[Message], list[ToolSpec]]] = []
         """The messages and tools of every call, for assertions."""
+        self.settings: list[ModelSettings] = []
+        """The sampling settings of every call (``tool_choice`` included)."""
 
     @classmethod
     def from_file(cls, path: Path) -> ScriptedModel:
@@ -120,6 +122,7 @@ class ScriptedModel(ChatModel):
     ) -> AsyncIterator[ModelEvent]:
         """Play the next turn as a stream of events."""
         self.requests.append((list(messages), list(tools)))
+        self.settings.append(settings)
         if self._next >= len(self._turns):
             raise ModelResponseError(
                 f"ScriptedModel has no turn left after {len(self._turns)}; add more turns to the script"

@@ -146,6 +146,8 @@ class ModelSettings(BaseModel):
     temperature: float = 0.0
     max_tokens: int = 768
     seed: int | None = 0
+    tool_choice: Literal["auto", "required"] = "auto"
+    """``required``: the turn must call a tool (when tools are offered); ``auto``: call or answer."""
 
 
 class Usage(BaseModel):

@@ -224,7 +224,9 @@ def tool(
     """Turn a typed function into a `Tool`: ``@tool`` or ``@tool(risk="payment")``."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(f, name=name, description=description, risk=risk, domain=domain, confirm_text=confirm_text)
+        return Tool(
+            f, name=name, description=description, risk=risk, domain=domain, confirm_text=confirm_text
+        )
 
     if fn is not None:
         return wrap(fn)
