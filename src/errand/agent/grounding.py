@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 _NUMBER = re.compile(
-    r"(?<![\w.\-])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(million|billion|thousand|[kKmM](?![a-zA-Z²])|万|亿|千)?"
+    r"(?<![A-Za-z0-9_.\-])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(million|billion|thousand|[kKmM](?![a-zA-Z²])|万|亿|千)?"
 )
 _SCALE = {
     "k": 1e3, "thousand": 1e3, "千": 1e3, "m": 1e6, "million": 1e6,
@@ -21,8 +21,22 @@ _SCALE = {
 }  # fmt: skip
 
 
+_WORDS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+    "五": "5", "六": "6", "七": "7", "八": "8", "九": "9", "十": "10",
+}  # fmt: skip
+_WORD = re.compile(
+    r"\b(?:" + "|".join(w for w in _WORDS if w.isascii()) + r")\b|[一二两三四五六七八九十]", re.I
+)
+
+
 def numbers_in(text: str) -> list[tuple[str, float]]:
-    """Every number written in ``text``, with its value after units like M or 万."""
+    """Every number written in ``text``, with its value after units like M or 万.
+
+    Number words (``three``, ``三``) count too: "三居室" states 3 bedrooms.
+    """
+    text = _WORD.sub(lambda m: f" {_WORDS[m.group(0).lower()]} ", text)
     out = []
     for m in _NUMBER.finditer(text):
         whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
@@ -37,7 +51,7 @@ def _walk(value: Any) -> Iterable[float]:
     if isinstance(value, bool):
         return
     if isinstance(value, int | float):
-        yield float(value)
+        yield abs(float(value))  # "fell 1.4%" states -1.4 without its sign
     elif isinstance(value, str):
         for _, v in numbers_in(value):
             yield v
@@ -61,6 +75,8 @@ def known_numbers(sources: Iterable[str]) -> set[float]:
 
 
 def _matches(value: float, known: set[float]) -> bool:
+    if value == 0:
+        return 0.0 in known
     for k in known:
         for scaled in (k, k / 100):  # minor units (fen, cents) shown as whole units
             if abs(value - scaled) <= max(0.005 * abs(scaled), 0.01):
@@ -81,3 +97,35 @@ def unverified_numbers(answer: str, sources: Iterable[str]) -> list[str]:
         if not _matches(value, known):
             out.append(text)
     return list(dict.fromkeys(out))
+
+
+def ground_arguments(
+    arguments: dict[str, Any], parameters: dict[str, Any], known: set[float]
+) -> tuple[dict[str, Any], list[str]]:
+    """Drop optional numeric arguments that neither the request nor a tool result states.
+
+    Under a JSON grammar a small model fills every optional filter with something
+    (``min_price`` equal to the budget, ``max_metro_distance_m: 0``); a number the
+    user never gave is not a constraint the user asked for. Required arguments are
+    kept, and so is anything that is not a number. Returns the arguments to use and
+    the names dropped.
+    """
+    required = set(parameters.get("required", ()))
+    props = parameters.get("properties", {})
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in arguments.items():
+        spec = props.get(name, {})
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        stated = (
+            name in required
+            or not numeric
+            or bool(spec.get("enum"))
+            or ("default" in spec and value == spec["default"])
+            or _matches(abs(float(value)), known)
+        )
+        if stated:
+            kept[name] = value
+        else:
+            dropped.append(f"{name}={value}")
+    return kept, dropped

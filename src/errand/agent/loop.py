@@ -37,7 +37,7 @@ from errand.agent.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from errand.agent.grounding import unverified_numbers
+from errand.agent.grounding import ground_arguments, known_numbers, unverified_numbers
 from errand.agent.observations import artifacts_in, observation, summarize, to_jsonable
 from errand.agent.routing import route
 from errand.errors import ErrandError, ModelError, ToolError
@@ -106,6 +106,8 @@ class _RunState:
     sources: list[str] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     repeats: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    """Per call id: arguments errand dropped, told to the model with the result."""
     started: float = field(default_factory=time.perf_counter)
 
     def emit(self, cls: type[E], **fields: Any) -> E:
@@ -126,6 +128,25 @@ async def _closing(stream: AsyncIterator[ModelEvent]) -> AsyncIterator[ModelEven
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
+
+
+def _ground(
+    calls: list[ToolCall], registry: ToolRegistry, sources: list[str]
+) -> tuple[list[ToolCall], dict[str, str]]:
+    """Calls without optional numbers nobody stated, and a note per call saying what was dropped."""
+    known = known_numbers(sources)
+    out, notes = [], {}
+    for c in calls:
+        t = registry.get(c.name)
+        if t is None:
+            out.append(c)
+            continue
+        args, dropped = ground_arguments(c.arguments, t.parameters, known)
+        if dropped:
+            notes[c.id] = ", ".join(dropped)
+            c = c.model_copy(update={"arguments": args})
+        out.append(c)
+    return out, notes
 
 
 def _call_key(call: ToolCall) -> str:
@@ -156,6 +177,7 @@ class Agent:
         system_prompt: str = prompts.SYSTEM_PROMPT,
         today: Callable[[], str] | None = None,
         artifacts_dir: Path | None = None,
+        ground_arguments: bool = True,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -163,6 +185,8 @@ class Agent:
         self.model_settings = model_settings or ModelSettings()
         self._first_step_settings = self.model_settings.model_copy(update={"tool_choice": "required"})
         self.approver = approver
+        self.ground_arguments = ground_arguments
+        """Drop optional numeric arguments that neither the request nor a result states."""
         self._context = context
         self._domain_keywords = dict(domain_keywords or {})
         self.system_prompt = system_prompt
@@ -274,6 +298,8 @@ class Agent:
                 )
                 return
             if calls and not final:
+                if self.ground_arguments:
+                    calls, state.notes = _ground(calls, registry, state.sources)
                 conv.messages.append(
                     Message(role="assistant", content=text.strip() or None, tool_calls=calls)
                 )
@@ -430,7 +456,9 @@ class Agent:
                 if ok:
                     state.sources.append(content)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
-            shown = content + prompts.AFTER_RESULT if ok else content
+            shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
+            if call.id in state.notes:
+                shown = prompts.DROPPED_ARGUMENTS.format(names=state.notes[call.id]) + shown
             conv.messages.append(Message(role="tool", content=shown, tool_call_id=call.id, name=call.name))
             yield state.emit(
                 ToolResultEvent,

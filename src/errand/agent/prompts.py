@@ -17,6 +17,14 @@ AFTER_RESULT = (
 )
 """Appended to every tool result: small models otherwise re-issue the same call."""
 
+AFTER_ERROR = (
+    "\n\n[Fix the call and try again, leaving out every argument the user did not ask for; "
+    "or tell the user what is missing.]"
+)
+"""Appended to a failed call's observation: small models otherwise give up at the first error."""
+
+DROPPED_ARGUMENTS = "[Ignored, because the user did not give these values: {names}.]\n"
+
 REPEATED_CALL = (
     "You already called {name} with exactly these arguments; its result is above. "
     "Do not call it again: answer the user from the results, or call a different tool."

@@ -129,6 +129,10 @@ def call_schema(tool: ToolSpec) -> dict[str, Any]:
     params = copy.deepcopy(tool.parameters) or {"type": "object"}
     defs = {k: params.pop(k) for k in ("$defs", "definitions") if k in params}
     params = _rebase_refs(params, frozenset(defs))
+    if params.get("type") == "object" and "properties" in params:
+        # Only the tool's own arguments: without this a small model invents extra keys
+        # and can run on until the token limit. (Prompts omit it to stay short.)
+        params.setdefault("additionalProperties", False)
     schema: dict[str, Any] = {
         "type": "object",
         "properties": {"name": {"const": tool.name}, "arguments": params},

@@ -149,7 +149,13 @@ class Tool:
         return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        """Check arguments against the schema; raise `ToolArgumentsError` saying what to fix."""
+        """Check arguments against the schema; raise `ToolArgumentsError` saying what to fix.
+
+        Optional arguments given as ``""`` or ``null`` count as left out: small models
+        under a JSON grammar tend to fill every field, and an empty one means "not asked".
+        """
+        required = set(self.parameters.get("required", ()))
+        arguments = {k: v for k, v in arguments.items() if k in required or v not in ("", None)}
         try:
             model = self.args_model.model_validate(arguments)
         except ValidationError as exc:

@@ -230,6 +230,8 @@ def _make_filters(
             f"max_price={max_price} looks like millions: prices are whole {city.currency}, "
             f"so 6 million is 6000000."
         )
+    if min_price is not None and max_price is not None and min_price >= max_price:
+        min_price = None  # "under 2M" written as min=max=2M: a range of one price is no range
     if min_school_rating is not None and not 1 <= min_school_rating <= 10:
         raise ToolError("min_school_rating is on a 1-10 scale.")
     minor = MINOR_PER_UNIT[city.currency]
@@ -348,14 +350,14 @@ def search_listings(
         city: City name, e.g. Hangzhou.
         bedrooms: Exact bedrooms.
         min_bedrooms: At least this many bedrooms.
-        max_price: Max price, whole yuan/SGD.
-        min_price: Min price, whole yuan/SGD.
-        min_area: Min floor area, m².
+        max_price: Max price in whole yuan/SGD (600万 = 6000000).
+        min_price: Lowest price, only if the user gave one.
+        min_area: Min floor area m², only if asked.
         max_area: Max floor area, m².
-        neighbourhood: District name.
-        min_school_rating: School rating 1-10 at least.
+        neighbourhood: District, only if the user named one.
+        min_school_rating: Lowest school rating 1-10, only if asked.
         max_school_distance_m: Max metres to that school.
-        max_metro_distance_m: Max metres to metro.
+        max_metro_distance_m: Max metres to metro, only if asked.
         sort_by: Order of results.
         limit: Results to return.
     """
@@ -670,13 +672,13 @@ def analyze_listings(
     Args:
         city: City name, e.g. Hangzhou.
         bedrooms: Exact bedrooms.
-        max_price: Max price, whole yuan/SGD.
-        min_school_rating: School rating 1-10 at least.
+        max_price: Max price in whole yuan/SGD (600万 = 6000000).
+        min_school_rating: Lowest school rating 1-10, only if asked.
         max_school_distance_m: Max metres to that school.
-        min_price: Min price, whole yuan/SGD.
-        min_area: Min floor area, m².
-        neighbourhood: District name.
-        max_metro_distance_m: Max metres to metro.
+        min_price: Lowest price, only if the user gave one.
+        min_area: Min floor area m², only if asked.
+        neighbourhood: District, only if the user named one.
+        max_metro_distance_m: Max metres to metro, only if asked.
         limit: Top homes to return.
     """
     session = _session(ctx)

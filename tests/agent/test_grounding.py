@@ -1,0 +1,63 @@
+"""Numbers in answers and arguments must come from the request or a tool result."""
+
+from __future__ import annotations
+
+from errand.agent import Agent
+from errand.agent.events import ToolCallStarted
+from errand.agent.grounding import ground_arguments, known_numbers, numbers_in, unverified_numbers
+from errand.llm.scripted import ScriptedModel, call
+from errand.tools import ToolRegistry, tool
+
+
+def test_numbers_in_reads_units_words_and_chinese() -> None:
+    values = [
+        v for _, v in numbers_in("5.8M, 5,800,000, 580万, 1.2亿, three rooms, 三居室, 9分以上, 预算600万以内")
+    ]
+    assert values == [5_800_000, 5_800_000, 5_800_000, 120_000_000, 3, 3, 9, 6_000_000]
+
+
+def test_ids_and_dates_are_not_figures() -> None:
+    assert [v for _, v in numbers_in("HZ-00042 on 2026-12-02")] == [2026]
+
+
+def test_unverified_numbers_tolerate_formatting_and_flag_inventions() -> None:
+    source = '{"price": 5230000, "monthly_payment": 18234, "change_pct": -1.4, "price_fen": 523000000}'
+    assert unverified_numbers("5.23M CNY, 18,234 a month, down 1.4%", [source]) == []
+    assert unverified_numbers("about 19,999 a month", [source]) == ["19,999"]
+
+
+def test_optional_numbers_nobody_stated_are_dropped() -> None:
+    params = {
+        "required": ["city"],
+        "properties": {
+            "city": {},
+            "max_price": {},
+            "min_area": {},
+            "limit": {"default": 5},
+            "sort": {"enum": [1, 2]},
+        },
+    }
+    known = known_numbers(["3-bedroom in Hangzhou under 6 million"])
+    args, dropped = ground_arguments(
+        {"city": "Hangzhou", "max_price": 6_000_000, "min_area": 0, "limit": 5, "sort": 2}, params, known
+    )
+    assert args == {"city": "Hangzhou", "max_price": 6_000_000, "limit": 5, "sort": 2}
+    assert dropped == ["min_area=0"]
+
+
+async def test_the_loop_drops_invented_filters_and_says_so() -> None:
+    seen: list[dict[str, object]] = []
+
+    @tool
+    def find(city: str, max_price: int | None = None, max_metro_m: int | None = None) -> dict[str, int]:
+        """Find homes."""
+        seen.append({"max_price": max_price, "max_metro_m": max_metro_m})
+        return {"count": 1}
+
+    model = ScriptedModel([call("find", city="Chengdu", max_price=2_000_000, max_metro_m=0), "ok"])
+    events = [e async for e in Agent(model, ToolRegistry([find])).stream("flats in Chengdu under 2 million")]
+    assert seen == [{"max_price": 2_000_000, "max_metro_m": None}]
+    started = next(e for e in events if isinstance(e, ToolCallStarted))
+    assert started.arguments == {"city": "Chengdu", "max_price": 2_000_000}
+    observation = model.requests[1][0][-1].text
+    assert "max_metro_m=0" in observation and "did not give" in observation
