@@ -101,7 +101,7 @@ async def test_history_is_append_only_between_steps() -> None:
 
 async def test_invented_numbers_are_flagged() -> None:
     model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=1), "HZ-1 costs 3,999,000 yuan."])
-    final = await Agent(model, registry()).run("homes")
+    final = await Agent(model, registry(), budget=Budget(max_revisions=0)).run("homes")
     assert isinstance(final, RunFinished) and final.unverified_numbers == ["3,999,000"]
 
 
@@ -292,3 +292,21 @@ async def test_an_errand_must_start_with_a_tool_call_small_talk_need_not() -> No
     chat = ScriptedModel(["hello!"])
     await Agent(chat, registry(), domain_keywords={"homes": ["home"]}).run("hi there")
     assert chat.settings[0].tool_choice == "auto"
+
+
+async def test_an_answer_with_invented_figures_is_sent_back_once() -> None:
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=6_000_000),
+            "HZ-1 costs 4,200,000 and the mortgage is 12,345 a month.",
+            call("find_homes", city="Chengdu", max_price=6_000_000),
+            "Still 12,345 a month.",
+        ]
+    )
+    events = await events_of(Agent(model, registry()), "homes in Hangzhou")
+    revision = next(e for e in events if e.type == "revision_requested")  # type: ignore[attr-defined]
+    assert revision.unverified_numbers == ["12,345"]  # type: ignore[attr-defined]
+    assert "12,345" in model.requests[2][0][-1].text and "no tool result" in model.requests[2][0][-1].text
+    final = events[-1]
+    assert isinstance(final, RunFinished) and final.unverified_numbers == ["12,345"]  # told, not hidden
+    assert model.remaining == 0

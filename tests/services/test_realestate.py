@@ -199,7 +199,8 @@ def _satisfies(h: Home, a: dict[str, Any]) -> bool:
         h.bedrooms == a.get("bedrooms", h.bedrooms),
         h.bedrooms >= a.get("min_bedrooms", 0),
         h.price <= a.get("max_price", math.inf),
-        h.price >= a.get("min_price", 0),
+        # a minimum at or above the maximum is a model's slip ("under 2M" as min=max=2M): ignored
+        h.price >= (a.get("min_price", 0) if a.get("min_price", 0) < a.get("max_price", math.inf) else 0),
         h.area_m2 >= a.get("min_area", 0),
         h.area_m2 <= a.get("max_area", math.inf),
         h.neighbourhood == a.get("neighbourhood", h.neighbourhood),

@@ -96,6 +96,14 @@ class ToolResultEvent(_Event):
     """Files the tool saved, such as charts."""
 
 
+class RevisionRequested(_Event):
+    """The draft answer stated figures no tool result contains; the model was asked to ground them."""
+
+    type: Literal["revision_requested"] = "revision_requested"
+    step: int
+    unverified_numbers: list[str]
+
+
 class StepFinished(_Event):
     """One model step ended; its token counts and timing."""
 
@@ -139,6 +147,7 @@ Event = Annotated[
     | ConfirmationRequired
     | ConfirmationResolved
     | ToolResultEvent
+    | RevisionRequested
     | StepFinished
     | RunFinished
     | RunFailed,

@@ -115,6 +115,8 @@ def ground_arguments(
     kept: dict[str, Any] = {}
     dropped: list[str] = []
     for name, value in arguments.items():
+        if name not in required and value in ("", None):
+            continue  # an empty optional field means "not asked"
         spec = props.get(name, {})
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
         stated = (

@@ -29,6 +29,7 @@ from errand.agent.events import (
     ConfirmationResolved,
     Event,
     ReasoningDeltaEvent,
+    RevisionRequested,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -70,6 +71,8 @@ class Budget:
     """Most seconds, checked between model events and tool calls."""
     max_repeats: int = 3
     """A call repeated this many times with the same arguments ends the run."""
+    max_revisions: int = 1
+    """Answers sent back because they state figures no tool result contains."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ class _RunState:
     sources: list[str] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     repeats: dict[str, int] = field(default_factory=dict)
+    revisions: int = 0
+    revision_step: int = 0
+    """The step that must call a tool to ground figures of a draft answer."""
     notes: dict[str, str] = field(default_factory=dict)
     """Per call id: arguments errand dropped, told to the model with the result."""
     started: float = field(default_factory=time.perf_counter)
@@ -258,7 +264,8 @@ class Agent:
             )
             try:
                 settings = self.model_settings
-                if step == 1 and errand_request and specs and not final:
+                must_call = (step == 1 and errand_request) or state.revision_step == step
+                if must_call and specs and not final:
                     settings = self._first_step_settings
                 stream = self.model.stream(conv.messages, [] if final else specs, settings)
                 async for ev in _closing(stream):
@@ -323,6 +330,21 @@ class Agent:
             elif text.strip():
                 answer = text.strip()
                 conv.messages.append(Message(role="assistant", content=answer))
+                invented = unverified_numbers(answer, state.sources)
+                if (
+                    invented
+                    and state.revisions < self.budget.max_revisions
+                    and step + 1 < self.budget.max_steps
+                ):
+                    # One chance to ground the answer: call the tool that computes the
+                    # figure, or drop it. The draft stays in history (append-only).
+                    state.revisions += 1
+                    state.revision_step = step + 1
+                    conv.messages.append(
+                        Message(role="user", content=prompts.UNGROUNDED.format(numbers=", ".join(invented)))
+                    )
+                    yield state.emit(RevisionRequested, step=step, unverified_numbers=invented)
+                    continue
                 yield state.emit(
                     RunFinished,
                     answer=answer,
@@ -330,7 +352,7 @@ class Agent:
                     usage=state.usage,
                     duration_ms=state.elapsed_ms(),
                     artifacts=state.artifacts,
-                    unverified_numbers=unverified_numbers(answer, state.sources),
+                    unverified_numbers=invented,
                 )
                 return
             elif not final:

@@ -40,6 +40,11 @@ UNKNOWN_TOOL = "There is no tool named {name!r}. Available tools: {names}."
 
 REJECTED = "The user did not approve {name}. Nothing was done.{note} Tell the user, and do not retry it."
 
+UNGROUNDED = (
+    "Your answer states {numbers}, which no tool result contains. Call the tool that computes "
+    "it, or answer again using only figures from the tool results."
+)
+
 FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
 
 

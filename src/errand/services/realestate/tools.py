@@ -590,8 +590,8 @@ def price_trend(
 @_tool()
 def mortgage_estimate(
     ctx: ToolContext,
-    price: int | None = None,
     listing_id: str | None = None,
+    price: int | None = None,
     down_payment_pct: float = 30,
     annual_rate_pct: float = 3.5,
     years: int = 30,
@@ -599,8 +599,8 @@ def mortgage_estimate(
     """Monthly repayment and total interest of a fixed-rate mortgage.
 
     Args:
-        price: Home price, whole yuan/SGD.
-        listing_id: Or a listing id, for its price.
+        listing_id: The listing, e.g. HZ-00042 (its price is used).
+        price: Or a home price in whole yuan/SGD.
         down_payment_pct: Down payment, % of price.
         annual_rate_pct: Yearly interest rate, %.
         years: Loan term in years.
