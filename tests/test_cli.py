@@ -131,3 +131,11 @@ def test_services_seed_and_reset(home: Path) -> None:
     assert seed.returncode == 0 and "seeded" in seed.stdout
     reset = errand(home, "services", "reset", "--yes")
     assert reset.returncode == 0 and "reset" in reset.stdout
+
+
+def test_chat_keeps_the_conversation(home: Path) -> None:
+    env = script(home, "chat", [ANALYZE, "First answer.", "Second answer."])
+    proc = errand(home, "chat", env=env, stdin=f"{HEADLINE}\nand the second best home?\n\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "First answer." in proc.stdout and "Second answer." in proc.stdout
+    assert proc.stdout.count("→ analyze_listings") == 1

@@ -251,3 +251,28 @@ async def test_prompt_over_the_context_is_a_response_error(embedded: EmbeddedMod
     with pytest.raises(ModelResponseError, match="context"):
         await collect(embedded.stream([too_long], [], SETTINGS))
     assert (await collect(embedded.stream([Message(role="user", content="Hi")], [], SETTINGS))).text
+
+
+@pytest.mark.slow
+async def test_saved_prefix_is_reused_by_a_new_process(test_model_path: Path, tmp_path: Path) -> None:
+    """The system prompt and tool schemas are evaluated once, then restored from disk."""
+    step1 = conversation()[0]
+    first = EmbeddedModel(test_model_path, n_ctx=4096, prefix_cache_dir=tmp_path)
+    cold = await collect(first.stream(step1, [WEATHER], SETTINGS))
+    first.close()
+    (saved,) = tmp_path.glob("prefix-*.bin")
+    assert saved.stat().st_size > 1_000_000
+    second = EmbeddedModel(test_model_path, n_ctx=4096, prefix_cache_dir=tmp_path)  # like a new process
+    warm = await collect(second.stream(step1, [WEATHER], SETTINGS))
+    second.close()
+    assert warm.usage.cached_tokens > 0 and warm.usage.cached_tokens >= cold.usage.cached_tokens
+    assert warm.text == cold.text and warm.tool_calls == cold.tool_calls  # same answer from restored state
+    assert [p.name for p in tmp_path.iterdir()] == [saved.name]  # no temporary files left
+
+
+def test_grammar_can_require_a_call_and_limit_calls() -> None:
+    required = tool_call_grammar([WEATHER], required=True)
+    assert "start: calls\n" in required and "text:" not in required
+    assert 'calls: call ("\\n" call)? ("\\n" call)?\n' in tool_call_grammar([WEATHER], max_calls=3)
+    schema = call_schema(WEATHER)
+    assert schema["properties"]["arguments"]["additionalProperties"] is False

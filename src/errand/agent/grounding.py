@@ -89,7 +89,11 @@ def _matches(value: float, known: set[float]) -> bool:
 
 def unverified_numbers(answer: str, sources: Iterable[str]) -> list[str]:
     """Numbers in ``answer`` that appear nowhere in ``sources``; small ordinals (1-10) are ignored."""
-    known = known_numbers(sources)
+    return unverified_in(answer, known_numbers(sources))
+
+
+def unverified_in(answer: str, known: set[float]) -> list[str]:
+    """Numbers in ``answer`` that are not in ``known``; small ordinals (1-10) are ignored."""
     out = []
     for text, value in numbers_in(answer):
         if value <= 10 and value == int(value):

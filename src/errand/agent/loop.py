@@ -38,7 +38,7 @@ from errand.agent.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from errand.agent.grounding import ground_arguments, known_numbers, unverified_numbers
+from errand.agent.grounding import ground_arguments, known_numbers, unverified_in
 from errand.agent.observations import artifacts_in, observation, summarize, to_jsonable
 from errand.agent.routing import route
 from errand.errors import ErrandError, ModelError, ToolError
@@ -106,7 +106,8 @@ class _RunState:
     run_id: str
     seq: int = 0
     usage: Usage = field(default_factory=Usage)
-    sources: list[str] = field(default_factory=list)
+    known: set[float] = field(default_factory=set)
+    """Every number the request and the tool results state (grounds arguments and answers)."""
     artifacts: list[str] = field(default_factory=list)
     repeats: dict[str, int] = field(default_factory=dict)
     revisions: int = 0
@@ -137,10 +138,9 @@ async def _closing(stream: AsyncIterator[ModelEvent]) -> AsyncIterator[ModelEven
 
 
 def _ground(
-    calls: list[ToolCall], registry: ToolRegistry, sources: list[str]
+    calls: list[ToolCall], registry: ToolRegistry, known: set[float]
 ) -> tuple[list[ToolCall], dict[str, str]]:
     """Calls without optional numbers nobody stated, and a note per call saying what was dropped."""
-    known = known_numbers(sources)
     out, notes = [], {}
     for c in calls:
         t = registry.get(c.name)
@@ -236,7 +236,7 @@ class Agent:
         if not conv.messages:
             conv.messages.append(Message(role="system", content=self.system_prompt))
         conv.messages.append(Message(role="user", content=prompts.dated_task(task, self._today())))
-        state.sources.append(task)
+        state.known |= known_numbers([task])
 
         def failed(reason: str, kind: Any, steps: int) -> RunFailed:
             ev: RunFailed = state.emit(
@@ -306,7 +306,7 @@ class Agent:
                 return
             if calls and not final:
                 if self.ground_arguments:
-                    calls, state.notes = _ground(calls, registry, state.sources)
+                    calls, state.notes = _ground(calls, registry, state.known)
                 conv.messages.append(
                     Message(role="assistant", content=text.strip() or None, tool_calls=calls)
                 )
@@ -330,7 +330,7 @@ class Agent:
             elif text.strip():
                 answer = text.strip()
                 conv.messages.append(Message(role="assistant", content=answer))
-                invented = unverified_numbers(answer, state.sources)
+                invented = unverified_in(answer, state.known)
                 if (
                     invented
                     and state.revisions < self.budget.max_revisions
@@ -476,7 +476,7 @@ class Agent:
                 summary = summarize(value) if ok else str(value)[:200]
                 files = artifacts_in(value) if ok else []
                 if ok:
-                    state.sources.append(content)
+                    state.known |= known_numbers([content])
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
             if call.id in state.notes:
