@@ -139,3 +139,32 @@ def test_chat_keeps_the_conversation(home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "First answer." in proc.stdout and "Second answer." in proc.stdout
     assert proc.stdout.count("→ analyze_listings") == 1
+
+
+def test_tools_list_shows_origin_risk_and_schema(home: Path) -> None:
+    proc = errand(home, "tools", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    tools = {t["name"]: t for t in json.loads(proc.stdout)}
+    assert tools["request_viewing"]["risk"] == "write" and tools["get_listing"]["risk"] == "read"
+    assert tools["get_listing"]["origin"] == "builtin"
+    assert tools["get_listing"]["parameters"]["required"] == ["listing_id"]
+
+
+def test_tools_call_asks_before_a_write(home: Path) -> None:
+    args = json.dumps({"listing_id": "HZ-00002", "date": "2099-02-01", "name": "Ann Lee"})
+    refused = errand(home, "tools", "call", "request_viewing", "--args", args, stdin="n\n")
+    assert refused.returncode == 1 and "nothing was done" in refused.stderr
+    done = errand(home, "tools", "call", "request_viewing", "--args", args, "--yes")
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)
+    again = json.loads(errand(home, "tools", "call", "request_viewing", "--args", args, "--yes").stdout)
+    assert first["replayed"] is False and again["replayed"] is True  # same call, same key: booked once
+    assert again["viewing_id"] == first["viewing_id"]
+
+
+def test_tools_call_bad_input_is_one_line(home: Path) -> None:
+    bad_json = errand(home, "tools", "call", "get_listing", "--args", "{nope")
+    assert bad_json.returncode == 2 and "--args is not valid JSON" in bad_json.stderr
+    bad_args = errand(home, "tools", "call", "get_listing", "--args", '{"listing": 1}')
+    assert bad_args.returncode == 1 and "listing_id" in bad_args.stderr
+    assert "Traceback" not in bad_json.stderr + bad_args.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from rich.table import Table
 from errand.agent import Agent, Conversation, Decision, approve_all
 from errand.agent.confirm import Approver, ConfirmationRequest
 from errand.agent.events import RunFailed
+from errand.agent.observations import to_jsonable
 from errand.config import Settings
 from errand.console import RunRenderer
 from errand.errors import ConfigError, ErrandError
@@ -31,6 +33,10 @@ app = typer.Typer(
 )
 services_app = typer.Typer(help="The built-in services' database.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
+tools_app = typer.Typer(help="Every tool errand can use: built-in, MCP and OpenAPI.", no_args_is_help=True)
+app.add_typer(tools_app, name="tools")
+mcp_app = typer.Typer(help="errand's tools as an MCP server.", no_args_is_help=True)
+app.add_typer(mcp_app, name="mcp")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -152,17 +158,27 @@ def run(
 ) -> None:
     """Run one errand and show each step live."""
     from errand.runtime import build_agent, open_store
+    from errand.tools.config import load_tools_config
+    from errand.tools.toolsets import open_toolbox
 
     settings = settings_for_model(model, max_steps=max_steps)
+    tools_config = load_tools_config()
     store = open_store(settings)
     chat_model = load_model(settings)
     renderer = RunRenderer(console)
     approver = approve_all if yes else (None if as_json else cli_approver(renderer))
-    agent = build_agent(settings, chat_model, store, approver=approver)
+
+    async def main() -> bool:
+        try:
+            async with open_toolbox(tools_config) as toolbox:
+                agent = build_agent(settings, chat_model, store, approver=approver, toolbox=toolbox)
+                return await _run_once(agent, task, as_json=as_json, renderer=renderer)
+        finally:
+            await chat_model.aclose()
+
     try:
-        ok = asyncio.run(_run_once(agent, task, as_json=as_json, renderer=renderer))
+        ok = asyncio.run(main())
     finally:
-        asyncio.run(chat_model.aclose())
         store.close()
     if not ok:
         raise typer.Exit(1)
@@ -172,28 +188,42 @@ def run(
 def chat(model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = False) -> None:
     """A multi-turn conversation; an empty line or Ctrl-D ends it."""
     from errand.runtime import build_agent, open_store
+    from errand.tools.config import load_tools_config
+    from errand.tools.toolsets import open_toolbox
 
     settings = settings_for_model(model, max_steps=max_steps)
+    tools_config = load_tools_config()
     store = open_store(settings)
     chat_model = load_model(settings)
     renderer = RunRenderer(console)
-    agent = build_agent(settings, chat_model, store, approver=approve_all if yes else cli_approver(renderer))
     conversation = Conversation()
 
-    async def loop() -> None:
-        while True:
-            try:
-                line = await anyio.to_thread.run_sync(lambda: Prompt.ask("[bold]you[/bold]", default=""))
-            except (EOFError, KeyboardInterrupt):
-                return
-            if not line.strip():
-                return
-            await _run_once(agent, line, as_json=False, renderer=renderer, conversation=conversation)
+    async def main() -> None:
+        try:
+            async with open_toolbox(tools_config) as toolbox:
+                agent = build_agent(
+                    settings,
+                    chat_model,
+                    store,
+                    approver=approve_all if yes else cli_approver(renderer),
+                    toolbox=toolbox,
+                )
+                while True:
+                    try:
+                        line = await anyio.to_thread.run_sync(
+                            lambda: Prompt.ask("[bold]you[/bold]", default="")
+                        )
+                    except (EOFError, KeyboardInterrupt):
+                        return
+                    if not line.strip():
+                        return
+                    await _run_once(agent, line, as_json=False, renderer=renderer, conversation=conversation)
+        finally:
+            await chat_model.aclose()
 
     try:
-        asyncio.run(loop())
+        asyncio.run(main())
     finally:
-        asyncio.run(chat_model.aclose())
         store.close()
 
 
@@ -252,6 +282,120 @@ def services_reset(yes: YesOpt = False) -> None:
     store.reset()
     console.print(f"reset and seeded · {settings.resolved_database_url()}")
     store.close()
+
+
+@tools_app.command("list")
+def tools_list(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the tools with their schemas as JSON.")
+    ] = False,
+) -> None:
+    """Show every tool with its origin, risk and schema."""
+    from errand.tools.config import load_tools_config
+    from errand.tools.toolsets import open_toolbox
+
+    config = load_tools_config()
+
+    async def main() -> None:
+        async with open_toolbox(config) as box:
+            rows = [
+                {
+                    "name": t.name,
+                    "origin": t.origin if t.origin != "python" else "builtin",
+                    "domain": t.domain,
+                    "risk": t.risk,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                }
+                for t in box.registry
+            ]
+        if as_json:
+            sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+            return
+        table = Table("tool", "origin", "risk", "parameters", "description")
+        for r in rows:
+            params = ", ".join(
+                f"{k}{'*' if k in r['parameters'].get('required', ()) else ''}"
+                for k in r["parameters"].get("properties", {})
+            )
+            table.add_row(r["name"], r["origin"], r["risk"], params, r["description"])
+        console.print(table)
+        console.print("[dim]* required[/dim]")
+
+    asyncio.run(main())
+
+
+@tools_app.command("call")
+def tools_call(
+    name: Annotated[str, typer.Argument(help="The tool's name (see `errand tools list`).")],
+    args: Annotated[str, typer.Option("--args", help="Arguments as a JSON object.")] = "{}",
+    yes: YesOpt = False,
+) -> None:
+    """Call one tool by hand, asking for confirmation where its risk says so."""
+    from errand.runtime import open_store
+    from errand.tools import ToolContext
+    from errand.tools.config import load_tools_config
+    from errand.tools.toolsets import open_toolbox
+
+    try:
+        arguments = json.loads(args)
+    except ValueError as exc:
+        raise ConfigError(
+            f'--args is not valid JSON ({exc}); give an object like \'{{"city": "Hangzhou"}}\'.'
+        ) from None
+    if not isinstance(arguments, dict):
+        raise ConfigError('--args must be a JSON object, e.g. \'{"city": "Hangzhou"}\'.')
+    settings = load_settings()
+    config = load_tools_config()
+    store = open_store(settings)
+
+    async def main() -> int:
+        async with open_toolbox(config) as box:
+            t = box.registry.get(name)
+            if t is None:
+                raise ConfigError(f"No tool named {name!r}. `errand tools list` shows them all.")
+            validated = t.validate(arguments)
+            if t.risk != "read" and not yes:
+                ok = Confirm.ask(f"Approve {t.risk} action: {t.describe_call(validated)}?", default=False)
+                if not ok:
+                    err_console.print("not approved: nothing was done")
+                    return 1
+            settings.charts_dir().mkdir(parents=True, exist_ok=True)
+            key = f"cli:{name}:{json.dumps(validated, sort_keys=True, default=str)}"
+            with store.sessions() as session, session.begin():
+                ctx = ToolContext(
+                    user="local",
+                    run_id="cli",
+                    idempotency_key=key,
+                    session=session,
+                    artifacts_dir=settings.charts_dir(),
+                )
+                value = await t.fn(**t.bind(validated, ctx)) if t.is_async else t.fn(**t.bind(validated, ctx))
+            sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2, default=str) + "\n")
+            return 0
+
+    try:
+        code = asyncio.run(main())
+    finally:
+        store.close()
+    if code:
+        raise typer.Exit(code)
+
+
+@mcp_app.command("serve")
+def mcp_serve(
+    http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio.")] = False,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on with --http.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on with --http.")] = 8765,
+) -> None:
+    """Expose the built-in services' tools as an MCP server (stdio by default)."""
+    from errand.tools import mcp_server
+
+    settings = load_settings()
+    if http:
+        mcp_server.run_http(settings, host, port)
+    else:
+        mcp_server.run_stdio(settings)
 
 
 def main() -> None:

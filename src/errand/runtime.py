@@ -17,6 +17,7 @@ from errand.llm.types import ModelSettings
 from errand.services import builtin_domains, builtin_registry
 from errand.services.store import ServiceStore
 from errand.tools import ToolContext
+from errand.tools.toolsets import Toolbox
 
 
 def open_store(settings: Settings) -> ServiceStore:
@@ -30,8 +31,9 @@ def build_agent(
     store: ServiceStore,
     *,
     approver: Approver | None = None,
+    toolbox: Toolbox | None = None,
 ) -> Agent:
-    """An agent over the built-in services with the settings' budgets."""
+    """An agent over the built-in services (or a toolbox with outside tools too) with the settings' budgets."""
     charts = settings.charts_dir()
     charts.mkdir(parents=True, exist_ok=True)
 
@@ -47,15 +49,17 @@ def build_agent(
                 artifacts_dir=Path(charts),
             )
 
+    registry = toolbox.registry if toolbox else builtin_registry()
+    keywords = toolbox.keywords if toolbox else {d.name: d.keywords for d in builtin_domains()}
     return Agent(
         model,
-        builtin_registry(),
+        registry,
         budget=Budget(
             max_steps=settings.max_steps, max_tokens=settings.max_tokens, max_wall_s=settings.max_wall_s
         ),
         model_settings=ModelSettings(temperature=settings.temperature, max_tokens=settings.max_output_tokens),
         approver=approver,
         context=tool_context,
-        domain_keywords={d.name: d.keywords for d in builtin_domains()},
+        domain_keywords=keywords,
         artifacts_dir=charts,
     )

@@ -10,12 +10,13 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_type_hints, overload
 
 import anyio.to_thread
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from errand.errors import ToolArgumentsError
@@ -120,8 +121,11 @@ class Tool:
         risk: Risk = "read",
         domain: str = "general",
         confirm_text: Callable[[dict[str, Any]], str] | None = None,
+        origin: str = "python",
     ) -> None:
         self.fn = fn
+        self.origin = origin
+        """Where the tool comes from: ``python``, ``mcp:<server>``, ``openapi:<spec>``."""
         self.name = name or fn.__name__
         summary, arg_docs = _parse_docstring(fn.__doc__ or "")
         self.description = description or summary or self.name
@@ -200,6 +204,57 @@ class Tool:
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r}, risk={self.risk!r}, domain={self.domain!r})"
+
+
+class SchemaTool(Tool):
+    """A tool described by a JSON schema instead of type hints (MCP and OpenAPI tools).
+
+    ``fn`` is ``async def fn(arguments: dict, ctx: ToolContext) -> Any``; arguments are
+    validated with ``jsonschema`` before it runs, and errors go back to the model.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[dict[str, Any], ToolContext], Awaitable[Any]],
+        *,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        risk: Risk = "write",
+        domain: str = "general",
+        origin: str = "python",
+        confirm_text: Callable[[dict[str, Any]], str] | None = None,
+    ) -> None:
+        self.fn = fn
+        self.origin = origin
+        self.name = name
+        self.description = description or name
+        self.risk = risk
+        self.domain = domain
+        self._confirm_text = confirm_text
+        self._is_async = True
+        self._ctx_param = "ctx"
+        self.parameters = _compact_schema(parameters or {"type": "object", "properties": {}})
+        self._validator = jsonschema.Draft202012Validator(parameters or {"type": "object"})
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check arguments against the JSON schema; raise `ToolArgumentsError` saying what to fix."""
+        required = set(self.parameters.get("required", ()))
+        arguments = {k: v for k, v in arguments.items() if k in required or v not in ("", None)}
+        problems = [
+            f"{'.'.join(str(p) for p in e.absolute_path) or 'arguments'}: {e.message}"
+            for e in sorted(self._validator.iter_errors(arguments), key=str)
+        ]
+        if problems:
+            raise ToolArgumentsError(
+                f"Invalid arguments for {self.name}: {'; '.join(problems)}. "
+                f"Expected parameters: {json.dumps(self.parameters.get('properties', {}), ensure_ascii=False)}"
+            )
+        return arguments
+
+    def bind(self, validated: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        """The function takes the arguments as one dict, plus the context."""
+        return {"arguments": validated, "ctx": ctx}
 
 
 @overload
