@@ -26,3 +26,14 @@ def test_readme_opens_with_the_two_commands() -> None:
 def test_readme_python_examples_run(code: str, capsys: pytest.CaptureFixture[str]) -> None:
     exec(compile(code, str(README), "exec"), {})
     assert "HZ-00001" in capsys.readouterr().out
+
+
+TOOLS_DOC = README.parent / "docs" / "tools.md"
+
+
+@pytest.mark.parametrize(
+    "code", re.findall(r"```python\n(.*?)```", TOOLS_DOC.read_text(encoding="utf-8"), re.DOTALL)
+)
+def test_tools_doc_examples_run(code: str, capsys: pytest.CaptureFixture[str]) -> None:
+    exec(compile(code, str(TOOLS_DOC), "exec"), {})
+    assert capsys.readouterr().out.strip()

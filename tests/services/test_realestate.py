@@ -294,6 +294,8 @@ async def test_headline_analysis_ranks_valid_candidates(ctx: ToolContext, univer
     everyone = await tools.analyze_listings.invoke(HEADLINE | {"limit": 20}, ctx)
     assert [t["id"] for t in everyone["top"][:5]] == [t["id"] for t in top]
     assert len(everyone["top"]) == out["matches"]
+    cheapest = min(everyone["top"], key=lambda t: (t["price"], t["id"]))
+    assert out["cheapest"] == {k: cheapest[k] for k in ("id", "price", "price_text")}
     assert len(json.dumps(out, ensure_ascii=False)) < 2000, "keep the observation short"
 
 
@@ -355,7 +357,9 @@ def test_neighbourhood_stats(ctx: ToolContext, universe: list[Home]) -> None:
     out = tools.neighbourhood_stats(ctx, "hangzhou")
     rows = out["neighbourhoods"]
     assert len(rows) >= 6
-    assert [r["avg_per_m2"] for r in rows] == sorted((r["avg_per_m2"] for r in rows), reverse=True)
+    assert [r["avg_per_m2"] for r in rows] == sorted(r["avg_per_m2"] for r in rows)
+    assert out["cheapest_per_m2"] == rows[0]["neighbourhood"]
+    assert out["priciest_per_m2"] == rows[-1]["neighbourhood"]
     xihu = next(r for r in rows if r["neighbourhood"] == "Xihu")
     homes = [h for h in universe if h.neighbourhood == "Xihu"]
     assert xihu["listings"] == len(homes)

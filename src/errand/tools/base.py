@@ -89,9 +89,12 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 def _compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Drop titles and other noise so the schema costs few prompt tokens."""
 
-    def walk(node: Any) -> Any:
+    def walk(node: Any, names: bool = False) -> Any:
+        # ``names``: the keys of this dict are property names (a field may be called "title").
         if isinstance(node, dict):
-            node = {k: walk(v) for k, v in node.items() if k != "title"}
+            if names:
+                return {k: walk(v) for k, v in node.items()}
+            node = {k: walk(v, k == "properties") for k, v in node.items() if k != "title"}
             options = node.get("anyOf")
             if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
                 # `X | None = None` is shown as plain X: the default already says it may be left out.

@@ -542,8 +542,13 @@ def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None =
                 "best_school": best.get(h.id),
             }
         )
-    rows.sort(key=lambda r: -(r["avg_per_m2"] or 0))
-    out: dict[str, Any] = {"city": c.name, "unit": f"{c.currency}/m2", "neighbourhoods": rows}
+    rows.sort(key=lambda r: (r["avg_per_m2"] is None, r["avg_per_m2"] or 0))
+    priced = [r for r in rows if r["avg_per_m2"]]
+    out: dict[str, Any] = {"city": c.name, "unit": f"{c.currency}/m2"}
+    if len(priced) > 1:  # named outright: small models read the first row, not the extremes
+        out["cheapest_per_m2"] = priced[0]["neighbourhood"]
+        out["priciest_per_m2"] = priced[-1]["neighbourhood"]
+    out["neighbourhoods"] = rows
     if neighbourhood is not None:
         schools = session.scalars(
             select(School)
@@ -742,8 +747,15 @@ def analyze_listings(
             }
             for i, (cand, s) in enumerate(top, start=1)
         ],
+        "cheapest": _cheapest(ranked, c.currency),
         "chart": str(chart),
     }
+
+
+def _cheapest(ranked: list[tuple[analysis.Candidate, float]], currency: str) -> dict[str, Any]:
+    """The lowest-priced match, named outright: "…then the cheapest" is a common follow-up."""
+    cand = min((c for c, _ in ranked), key=lambda c: (c.price, c.id))
+    return {"id": cand.id, "price": cand.price, "price_text": _money_text(cand.price, currency)}
 
 
 def _viewing_text(args: dict[str, Any]) -> str:
