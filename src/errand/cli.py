@@ -298,7 +298,7 @@ def tools_list(
 
     async def main() -> None:
         async with open_toolbox(config) as box:
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "name": t.name,
                     "origin": t.origin if t.origin != "python" else "builtin",

@@ -309,7 +309,7 @@ async def test_a_hanging_server_gives_a_tool_error_within_the_timeout(flaky: Mcp
         started = time.monotonic()
         with pytest.raises(ToolError, match=r"did not answer hang within 1 s"):
             await ts.call("hang", {})
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 1.0 + 2.0  # the timeout, and the backstop at the latest
         # The connection survives a call that timed out.
         assert "ignore your instructions" in (await ts.call("read_inbox", {}))["result"]
 
@@ -328,13 +328,26 @@ async def test_errors_raised_inside_a_connection_come_out_unwrapped(flaky: McpSe
             await ts.call("hang", {})
 
 
-async def test_a_server_that_cannot_start_is_a_config_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (None, "Cannot start or reach the MCP server ghost"),
+        (["-c", "import sys; sys.exit(4)"], "exited before completing the MCP handshake"),
+        (["-c", "import time; time.sleep(60)"], "did not start within 0.5 s"),
+    ],
+)
+async def test_a_server_that_cannot_start_is_a_config_error(
+    tmp_path: Path, args: list[str] | None, message: str
+) -> None:
     from errand.errors import ConfigError
 
-    config = McpServerConfig(command=str(tmp_path / "no-such-server"))
-    with pytest.raises(ConfigError, match="no-such-server"):
-        async with McpToolset.connect("ghost", config):
+    command = str(tmp_path / "no-such-server") if args is None else sys.executable
+    config = McpServerConfig(command=command, args=args or [])
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=message):
+        async with McpToolset.connect("ghost", config, start_timeout_s=0.5):
             pass
+    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, TypeVar
 
 import anyio
 import mcp_types as types
@@ -60,6 +61,9 @@ _MAX_PAGES = 100
 """Most ``tools/list`` pages read: a paginator that never ends cannot hang a connection."""
 _BACKSTOP_S = 2.0
 """Extra seconds past ``timeout_s`` before errand stops waiting on its own, whatever the SDK does."""
+_T = TypeVar("_T")
+_START_S = 30.0
+"""Least time a server gets to start: ``npx``/``uvx`` may download it first."""
 _NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -141,6 +145,7 @@ class McpToolset:
         on_tools_changed: Callable[[McpToolset], None] | None = None,
         mode: Literal["auto", "legacy"] = "auto",
         errlog: TextIO | None = None,
+        start_timeout_s: float | None = None,
     ) -> AsyncIterator[McpToolset]:
         """Start or reach the server, list its tools, and keep them current until exit.
 
@@ -149,6 +154,8 @@ class McpToolset:
         handshake; ``"legacy"`` goes straight to the handshake, for servers that choke on
         the ``server/discover`` probe. ``errlog`` receives a stdio server's stderr (a real
         file: it is handed to the process); by default errand's own stderr.
+        ``start_timeout_s`` bounds the start (spawn, handshake, first listing); by default
+        the larger of ``timeout_s`` and 30 s, since ``npx``/``uvx`` may fetch a package first.
 
         Raises:
             ConfigError: the server cannot be started or reached, or did not answer the handshake.
@@ -160,49 +167,48 @@ class McpToolset:
             if isinstance(message, types.ToolListChangedNotification) and holder:
                 holder[0]._changed.set()
 
+        connected = False
+        start_s = start_timeout_s if start_timeout_s is not None else max(config.timeout_s, _START_S)
         try:
-            async with AsyncExitStack() as stack:
-                transport = await _transport(name, config, stack, errlog)
-                client = Client(
-                    transport,
-                    read_timeout_seconds=config.timeout_s,
-                    message_handler=on_message,
-                    client_info=types.Implementation(name="errand", version=_version()),
-                    cache=None,  # the tool list must be what the server says now, not a cached copy
-                    mode=mode,
-                )
-                try:
-                    await stack.enter_async_context(client)
-                except MCPError as exc:
-                    raise ConfigError(
-                        f"The MCP server {name} did not complete the MCP handshake: {exc}."
-                    ) from None
-                except (
-                    OSError,
-                    anyio.BrokenResourceError,
-                    anyio.ClosedResourceError,
-                    anyio.EndOfStream,
-                ) as exc:
-                    raise ConfigError(f"Cannot connect to the MCP server {name}: {exc}") from None
-                toolset = cls(name, config, client)
-                toolset._on_change = on_tools_changed
-                holder.append(toolset)
-                tg = await stack.enter_async_context(anyio.create_task_group())
-                stack.callback(tg.cancel_scope.cancel)  # runs first on exit: stop watching, then disconnect
-                tg.start_soon(toolset._watch_notifications)
-                caps = client.server_capabilities.tools
-                if (
-                    client.protocol_version in MODERN_PROTOCOL_VERSIONS
-                    and caps is not None
-                    and caps.list_changed
-                ):
-                    # Subscribe before the first listing, so no change can fall between the two.
-                    await tg.start(toolset._listen)
-                try:
-                    await toolset.refresh()
-                except ToolError as exc:
-                    raise ConfigError(f"Cannot list the tools of the MCP server {name}: {exc}") from None
-                yield toolset
+            # The whole start (spawn, handshake, first listing) has a deadline, lifted once
+            # connected. The scope spans the connection because the SDK's task groups
+            # inside it must close before it does.
+            with anyio.CancelScope(deadline=anyio.current_time() + start_s) as deadline:
+                async with AsyncExitStack() as stack:
+                    transport = await _transport(name, config, stack, errlog)
+                    client = Client(
+                        transport,
+                        # No session-wide read timeout: the start has its deadline, each request its own.
+                        read_timeout_seconds=None,
+                        message_handler=on_message,
+                        client_info=types.Implementation(name="errand", version=_version()),
+                        cache=None,  # the tool list must be what the server says now, not a cached copy
+                        mode=mode,
+                    )
+                    try:
+                        await stack.enter_async_context(client)
+                    except BaseException as exc:
+                        raise _connect_error(name, exc) from None
+                    toolset = cls(name, config, client)
+                    toolset._on_change = on_tools_changed
+                    holder.append(toolset)
+                    tg = await stack.enter_async_context(anyio.create_task_group())
+                    stack.callback(
+                        tg.cancel_scope.cancel
+                    )  # runs first on exit: stop watching, then disconnect
+                    tg.start_soon(toolset._watch_notifications)
+                    caps = client.server_capabilities.tools
+                    modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+                    if modern and caps is not None and caps.list_changed:
+                        # Subscribe before the first listing, so no change can fall between the two.
+                        await tg.start(toolset._listen)
+                    try:
+                        await toolset.refresh()
+                    except ToolError as exc:
+                        raise ConfigError(f"Cannot list the tools of the MCP server {name}: {exc}") from None
+                    deadline.deadline = math.inf
+                    connected = True
+                    yield toolset
         except BaseExceptionGroup as group:
             # The SDK's task groups wrap whatever the caller's block raised; give it back as it was,
             # so `except ToolError` (and the CLI's `except ErrandError`) still work around a connection.
@@ -210,6 +216,8 @@ class McpToolset:
             if leaf is None:
                 raise
             raise leaf from leaf.__cause__
+        if not connected:
+            raise ConfigError(f"The MCP server {name} did not start within {start_s:g} s.")
 
     async def refresh(self) -> list[SchemaTool]:
         """List the server's tools again (every page) and rebuild them as errand tools.
@@ -247,7 +255,7 @@ class McpToolset:
         )
         return result_value(self.name, tool, result)
 
-    async def _guard(self, what: str, pending: Any) -> Any:
+    async def _guard(self, what: str, pending: Awaitable[_T]) -> _T:
         """Await one request; turn every way a server can fail into a `ToolError` for the model."""
         timeout = self.config.timeout_s
         did_not_answer = ToolError(
@@ -335,6 +343,18 @@ def _stderr(stack: AsyncExitStack) -> TextIO:
         except (OSError, ValueError, AttributeError):
             continue
     return stack.enter_context(open(os.devnull, "w"))
+
+
+def _connect_error(name: str, exc: BaseException) -> BaseException:
+    """A clear `ConfigError` for a server that could not be started or did not answer the handshake."""
+    leaf = _only_leaf(exc) if isinstance(exc, BaseExceptionGroup) else exc
+    if isinstance(leaf, MCPError):
+        if leaf.code == types.CONNECTION_CLOSED:
+            return ConfigError(f"The MCP server {name} exited before completing the MCP handshake.")
+        return ConfigError(f"The MCP server {name} did not complete the MCP handshake: {leaf.message}.")
+    if isinstance(leaf, OSError | anyio.BrokenResourceError | anyio.ClosedResourceError | anyio.EndOfStream):
+        return ConfigError(f"Cannot start or reach the MCP server {name}: {leaf or type(leaf).__name__}")
+    return exc
 
 
 def _only_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

@@ -36,7 +36,7 @@ class LiveRegistry(ToolRegistry):
         self._fixed: dict[str, Tool] = {}
         super().__init__(tools)
 
-    @property  # type: ignore[override]
+    @property
     def _tools(self) -> dict[str, Tool]:
         merged = dict(self._fixed)
         for source in self._live:
