@@ -31,12 +31,16 @@ _WORD = re.compile(
 )
 
 
+_ISO_T = re.compile(r"(?<=\d)T(?=\d)")
+
+
 def numbers_in(text: str) -> list[tuple[str, float]]:
     """Every number written in ``text``, with its value after units like M or 万.
 
     Number words (``three``, ``三``) count too: "三居室" states 3 bedrooms.
     """
     text = _WORD.sub(lambda m: f" {_WORDS[m.group(0).lower()]} ", text)
+    text = _ISO_T.sub(" ", text)  # 2026-11-29T15:30 states the time 15:30
     out = []
     for m in _NUMBER.finditer(text):
         whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)

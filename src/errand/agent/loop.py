@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -155,6 +156,20 @@ def _ground(
     return out, notes
 
 
+def _now() -> str:
+    """Local date, time and time zone: errands are about "tonight", "next Friday", "now in Tokyo"."""
+    now = datetime.now().astimezone()
+    return f"{now:%Y-%m-%d %H:%M}, {now:%A}, time zone {_local_zone() or now.strftime('UTC%z')}"
+
+
+def _local_zone() -> str | None:
+    """The IANA name of the local time zone (``Asia/Shanghai``), when the system says."""
+    if os.environ.get("TZ", "").strip(":"):
+        return os.environ["TZ"].strip(":")
+    target = os.path.realpath("/etc/localtime")
+    return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None
+
+
 def _call_key(call: ToolCall) -> str:
     return call.name + json.dumps(call.arguments, sort_keys=True, ensure_ascii=False, default=str)
 
@@ -196,7 +211,7 @@ class Agent:
         self._context = context
         self._domain_keywords = dict(domain_keywords or {})
         self.system_prompt = system_prompt
-        self._today = today or (lambda: date.today().isoformat())
+        self._today = today or _now
         self._artifacts_dir = artifacts_dir or Path.cwd()
 
     def tools_for(self, task: str) -> tuple[ToolRegistry, bool]:

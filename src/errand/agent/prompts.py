@@ -48,6 +48,6 @@ UNGROUNDED = (
 FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
 
 
-def dated_task(task: str, today: str) -> str:
-    """The user's request with today's date, kept out of the system prompt so the prefix stays stable."""
-    return f"{task}\n\n(Today is {today}.)"
+def dated_task(task: str, now: str) -> str:
+    """The user's request with the date and time, kept out of the system prompt so the prefix stays stable."""
+    return f"{task}\n\n(Now: {now}.)"
