@@ -67,6 +67,11 @@ def _walk(value: Any) -> Iterable[float]:
             yield from _walk(v)
 
 
+def numbers_of(value: Any) -> set[float]:
+    """Numbers in plain JSON data (a tool's result), without serialising it first."""
+    return set(_walk(value))
+
+
 def known_numbers(sources: Iterable[str]) -> set[float]:
     """Numbers found in tool results (JSON or text) and the request."""
     known: set[float] = set()

@@ -10,6 +10,7 @@ check that every number in the answer comes from a tool result.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
@@ -39,7 +40,7 @@ from errand.agent.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from errand.agent.grounding import ground_arguments, known_numbers, unverified_in
+from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, unverified_in
 from errand.agent.observations import artifacts_in, observation, summarize, to_jsonable
 from errand.agent.routing import route
 from errand.errors import ErrandError, ModelError, ToolError
@@ -162,6 +163,7 @@ def _now() -> str:
     return f"{now:%Y-%m-%d %H:%M}, {now:%A}, time zone {_local_zone() or now.strftime('UTC%z')}"
 
 
+@functools.cache
 def _local_zone() -> str | None:
     """The IANA name of the local time zone (``Asia/Shanghai``), when the system says."""
     if os.environ.get("TZ", "").strip(":"):
@@ -491,7 +493,7 @@ class Agent:
                 summary = summarize(value) if ok else str(value)[:200]
                 files = artifacts_in(value) if ok else []
                 if ok:
-                    state.known |= known_numbers([content])
+                    state.known |= known_numbers([content]) if isinstance(value, str) else numbers_of(value)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
             if call.id in state.notes:
