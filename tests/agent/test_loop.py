@@ -310,3 +310,25 @@ async def test_an_answer_with_invented_figures_is_sent_back_once() -> None:
     final = events[-1]
     assert isinstance(final, RunFinished) and final.unverified_numbers == ["12,345"]  # told, not hidden
     assert model.remaining == 0
+
+
+async def test_confirmation_can_look_up_what_it_will_cost() -> None:
+    prices = {"HZ-1": 120_00}
+
+    @tool(
+        risk="payment",
+        confirm_text=lambda a, ctx: f"Pay {prices[a['item']] / 100:.2f} CNY for {a['item']} as {ctx.user}",
+    )
+    def buy(item: str) -> str:
+        """Buy an item."""
+        return "ok"
+
+    asked = []
+
+    async def approver(req):  # type: ignore[no-untyped-def]
+        asked.append(req.summary)
+        return Decision(approved=False)
+
+    model = ScriptedModel([call("buy", item="HZ-1"), "no"])
+    await Agent(model, ToolRegistry([buy]), approver=approver).run("buy it", user="ann")
+    assert asked == ["Pay 120.00 CNY for HZ-1 as ann"]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from errand.services.db import make_engine
 from errand.services.store import ServiceStore
 from errand.tools import ToolContext
 
@@ -34,3 +38,49 @@ def ctx(session: Session, tmp_path: Path) -> ToolContext:
     return ToolContext(
         user="tester", run_id="run-test", session=session, artifacts_dir=tmp_path / "artifacts"
     )
+
+
+BACKENDS = ["sqlite", "postgres"]
+"""Every service test that takes `backend` runs on both; PostgreSQL where ERRAND_TEST_POSTGRES_URL is set."""
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database kind under test; PostgreSQL needs ERRAND_TEST_POSTGRES_URL (CI sets it)."""
+    if request.param == "postgres" and not os.environ.get("ERRAND_TEST_POSTGRES_URL"):
+        pytest.skip("PostgreSQL not configured: set ERRAND_TEST_POSTGRES_URL")
+    return str(request.param)
+
+
+@pytest.fixture
+def make_store(backend: str, tmp_path: Path) -> Iterator[Callable[..., ServiceStore]]:
+    """Make fresh, seeded stores on `backend`: a new SQLite file, or a new PostgreSQL schema.
+
+    Each store is isolated, so tests (and test runs in parallel) never see each other's rows.
+    """
+    made: list[tuple[ServiceStore, str | None]] = []
+
+    def make(*, seed: bool = True) -> ServiceStore:
+        if backend == "sqlite":
+            st = ServiceStore.open(f"sqlite:///{tmp_path}/s{len(made)}.db", seed=seed)
+            made.append((st, None))
+            return st
+        base = os.environ["ERRAND_TEST_POSTGRES_URL"]
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = make_engine(base)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        sep = "&" if "?" in base else "?"
+        st = ServiceStore.open(f"{base}{sep}options=-csearch_path%3D{schema}", seed=seed)
+        made.append((st, schema))
+        return st
+
+    yield make
+    for st, schema in made:
+        st.close()
+        if schema:
+            admin = make_engine(os.environ["ERRAND_TEST_POSTGRES_URL"])
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()

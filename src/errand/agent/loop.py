@@ -444,7 +444,7 @@ class Agent:
                     call_id=call.id,
                     name=t.name,
                     risk=t.risk,
-                    summary=t.describe_call(validated),
+                    summary=await self._describe(t, validated, step, call, user, state.run_id),
                     arguments=call.arguments,
                 )
                 yield state.emit(
@@ -511,11 +511,25 @@ class Agent:
                 artifacts=files,
             )
 
-    async def _execute(
-        self, call: ToolCall, t: Tool, args: dict[str, Any], step: int, user: str, run_id: str
-    ) -> tuple[bool, Any, float]:
-        """Run one validated call; a tool's error becomes an observation, never a crash."""
-        info = CallInfo(
+    async def _describe(
+        self, t: Tool, args: dict[str, Any], step: int, call: ToolCall, user: str, run_id: str
+    ) -> str:
+        """What a confirmation shows; a tool that looks up amounts gets a context (in a thread)."""
+        if not t.confirm_needs_context:
+            return t.describe_call(args)
+        info = self._call_info(call, t, step, user, run_id)
+
+        def look_up() -> str:
+            with self._open_context(info) as ctx:
+                return t.describe_call(args, ctx)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, look_up)
+        except Exception as exc:  # a broken description must not hide what is asked: show the call
+            return f"{t.name}({args}) [could not describe: {exc}]"
+
+    def _call_info(self, call: ToolCall, t: Tool, step: int, user: str, run_id: str) -> CallInfo:
+        return CallInfo(
             run_id=run_id,
             user=user,
             step=step,
@@ -524,26 +538,32 @@ class Agent:
             idempotency_key=f"{run_id}:{step}:{call.id.rsplit('_', 1)[-1]}",
         )
 
-        def open_context() -> AbstractContextManager[ToolContext]:
-            if self._context is not None:
-                return self._context(info)
-            return nullcontext(
-                ToolContext(
-                    user=user,
-                    run_id=run_id,
-                    idempotency_key=info.idempotency_key,
-                    artifacts_dir=self._artifacts_dir,
-                )
+    def _open_context(self, info: CallInfo) -> AbstractContextManager[ToolContext]:
+        if self._context is not None:
+            return self._context(info)
+        return nullcontext(
+            ToolContext(
+                user=info.user,
+                run_id=info.run_id,
+                idempotency_key=info.idempotency_key,
+                artifacts_dir=self._artifacts_dir,
             )
+        )
+
+    async def _execute(
+        self, call: ToolCall, t: Tool, args: dict[str, Any], step: int, user: str, run_id: str
+    ) -> tuple[bool, Any, float]:
+        """Run one validated call; a tool's error becomes an observation, never a crash."""
+        info = self._call_info(call, t, step, user, run_id)
 
         def run_sync() -> Any:
-            with open_context() as ctx:
+            with self._open_context(info) as ctx:
                 return t.fn(**t.bind(args, ctx))
 
         started = time.perf_counter()
         try:
             if t.is_async:
-                with open_context() as ctx:
+                with self._open_context(info) as ctx:
                     value = await t.fn(**t.bind(args, ctx))
             else:
                 # The default executor: a blocking tool (database, files) never stalls the loop,

@@ -36,9 +36,13 @@ class Domain:
 
 def builtin_domains() -> list[Domain]:
     """Every built-in domain, in a fixed order."""
+    from errand.services.food import DOMAIN as food
     from errand.services.realestate import DOMAIN as realestate
+    from errand.services.shop import DOMAIN as shop
+    from errand.services.travel import DOMAIN as travel
+    from errand.services.wallet import DOMAIN as wallet
 
-    return [realestate]
+    return [realestate, travel, food, shop, wallet]
 
 
 def builtin_registry() -> ToolRegistry:

@@ -19,7 +19,12 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; creates the SQLite file's folder and turns on foreign keys."""
+    """An engine for ``url``; creates the SQLite file's folder and turns on foreign keys.
+
+    A plain ``postgresql://`` URL uses psycopg 3 (the driver errand installs).
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, future=True)

@@ -123,7 +123,7 @@ class Tool:
         description: str | None = None,
         risk: Risk = "read",
         domain: str = "general",
-        confirm_text: Callable[[dict[str, Any]], str] | None = None,
+        confirm_text: Callable[..., str] | None = None,
         origin: str = "python",
     ) -> None:
         self.fn = fn
@@ -175,9 +175,20 @@ class Tool:
             ) from None
         return {k: getattr(model, k) for k in type(model).model_fields}
 
-    def describe_call(self, arguments: dict[str, Any]) -> str:
-        """Exactly what a call would do, in words, for a confirmation prompt."""
+    @property
+    def confirm_needs_context(self) -> bool:
+        """Whether `confirm_text` looks things up (price, account) and so needs a `ToolContext`."""
+        return self._confirm_text is not None and len(inspect.signature(self._confirm_text).parameters) >= 2
+
+    def describe_call(self, arguments: dict[str, Any], ctx: ToolContext | None = None) -> str:
+        """Exactly what a call would do, in words, for a confirmation prompt.
+
+        ``confirm_text`` is ``f(arguments)`` or, to show amounts it must look up,
+        ``f(arguments, ctx)`` (read-only use of ``ctx.session``).
+        """
         if self._confirm_text is not None:
+            if self.confirm_needs_context:
+                return self._confirm_text(arguments, ctx or ToolContext())
             return self._confirm_text(arguments)
         args = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
         return f"{self.name}({args})"
@@ -226,7 +237,7 @@ class SchemaTool(Tool):
         risk: Risk = "write",
         domain: str = "general",
         origin: str = "python",
-        confirm_text: Callable[[dict[str, Any]], str] | None = None,
+        confirm_text: Callable[..., str] | None = None,
     ) -> None:
         self.fn = fn
         self.origin = origin
@@ -271,7 +282,7 @@ def tool(
     description: str | None = None,
     risk: Risk = "read",
     domain: str = "general",
-    confirm_text: Callable[[dict[str, Any]], str] | None = None,
+    confirm_text: Callable[..., str] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -283,7 +294,7 @@ def tool(
     description: str | None = None,
     risk: Risk = "read",
     domain: str = "general",
-    confirm_text: Callable[[dict[str, Any]], str] | None = None,
+    confirm_text: Callable[..., str] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function into a `Tool`: ``@tool`` or ``@tool(risk="payment")``."""
 

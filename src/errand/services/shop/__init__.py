@@ -1,0 +1,14 @@
+"""The shop service (being built: issue 3)."""
+
+from errand.services import Domain
+
+DOMAIN = Domain(
+    name="shop",
+    description="shop",
+    keywords=(),
+    tools=(),
+    seed=lambda session: None,
+    is_seeded=lambda session: True,
+)
+
+__all__ = ["DOMAIN"]
