@@ -61,3 +61,13 @@ async def test_the_loop_drops_invented_filters_and_says_so() -> None:
     assert started.arguments == {"city": "Chengdu", "max_price": 2_000_000}
     observation = model.requests[1][0][-1].text
     assert "max_metro_m=0" in observation and "did not give" in observation
+
+
+def test_routing_matches_word_starts_and_chinese_anywhere() -> None:
+    from errand.agent.routing import route
+
+    words = {"food": ["eat", "外卖"], "homes": ["home"]}
+    assert route("two seats to Chengdu", words) == []
+    assert route("where to eat tonight", words) == ["food"]
+    assert route("3-bedroom homes", words) == ["homes"]
+    assert route("帮我点外卖", words) == ["food"]

@@ -432,7 +432,7 @@ async def test_request_viewing_lost_race_replays_inside_callers_transaction(
 ) -> None:
     args = {"listing_id": "HZ-00001", "date": "2026-10-20", "name": "Wang Fang"}
     key = "run-race:step-1:request_viewing"
-    with store.sessions() as s:
+    with store.sessions() as s, s.begin():  # the runtime's way: the caller commits
         first = tools.request_viewing(ToolContext(session=s, idempotency_key=key), **args)
     # The runtime's way: one transaction per call. The pre-check misses (the other call
     # committed just after it), so the unique key must catch the duplicate.

@@ -32,11 +32,21 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            # SQLAlchemy, not the driver, starts transactions: the driver would start none before
+            # the first write, so a savepoint opened earlier would commit on release and a later
+            # rollback could not undo it.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+            # IMMEDIATE takes the write lock up front: a transaction that reads then writes
+            # waits for the busy timeout instead of failing with "database is locked".
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

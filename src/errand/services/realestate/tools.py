@@ -815,8 +815,7 @@ def request_viewing(ctx: ToolContext, listing_id: str, date: str, name: str) -> 
         if done is None:
             raise
         return _check_replay(done, listing_id, date, name)
-    # Durable before we say it happened (also inside a caller's `session.begin()`).
-    session.commit()
+    session.flush()  # the caller's transaction commits it (one transaction per tool call)
     return _viewing_result(v, replayed=False)
 
 

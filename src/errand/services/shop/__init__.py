@@ -1,14 +1,47 @@
-"""The shop service (being built: issue 3)."""
+"""Shop: a catalogue of products with sizes, colours and stock; orders, returns and exchanges."""
 
 from errand.services import Domain
+from errand.services.shop.seed import is_seeded, seed
+from errand.services.shop.tools import TOOLS
 
 DOMAIN = Domain(
     name="shop",
-    description="shop",
-    keywords=(),
-    tools=(),
-    seed=lambda session: None,
-    is_seeded=lambda session: True,
+    description="Online shop: search products, sizes and colours, order, track, cancel, return, exchange.",
+    keywords=(
+        "buy",
+        "shop",
+        "shopping",
+        "product",
+        "order",
+        "return",
+        "exchange",
+        "refund",
+        "size",
+        "colour",
+        "color",
+        "买",
+        "购物",
+        "商品",
+        "下单",
+        "订单",
+        "退货",
+        "换货",
+        "退款",
+        "尺码",
+        "颜色",
+    ),
+    tools=TOOLS,
+    seed=seed,
+    is_seeded=is_seeded,
+    tables=(
+        "sh_products",
+        "sh_variants",
+        "sh_reviews",
+        "sh_orders",
+        "sh_order_payments",
+        "sh_actions",
+    ),
 )
+"""The shop domain as `errand.services.builtin_domains` lists it."""
 
 __all__ = ["DOMAIN"]

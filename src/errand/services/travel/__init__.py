@@ -1,14 +1,58 @@
-"""The travel service (being built: issue 3)."""
+"""Travel: flights, high-speed trains and hotels in 14 cities, sightseeing plans, bookings paid by wallet."""
 
 from errand.services import Domain
+from errand.services.travel.seed import is_seeded, seed
+from errand.services.travel.tools import TOOLS
 
 DOMAIN = Domain(
     name="travel",
-    description="travel",
-    keywords=(),
-    tools=(),
-    seed=lambda session: None,
-    is_seeded=lambda session: True,
+    description="Trips: search and book flights, high-speed trains and hotels, plan sightseeing days, cancel.",
+    keywords=(
+        "flight",
+        "flights",
+        "fly",
+        "plane",
+        "airport",
+        "train",
+        "rail",
+        "high-speed",
+        "hotel",
+        "trip",
+        "travel",
+        "itinerary",
+        "sightseeing",
+        "book",
+        "booking",
+        "ticket",
+        "机票",
+        "航班",
+        "飞机",
+        "火车",
+        "高铁",
+        "动车",
+        "酒店",
+        "住宿",
+        "旅行",
+        "旅游",
+        "行程",
+        "订票",
+        "景点",
+        "春节",
+    ),
+    tools=TOOLS,
+    seed=seed,
+    is_seeded=is_seeded,
+    tables=(
+        "tr_cities",
+        "tr_hubs",
+        "tr_services",
+        "tr_fares",
+        "tr_hotels",
+        "tr_room_nights",
+        "tr_attractions",
+        "tr_bookings",
+    ),
 )
+"""The travel domain as `errand.services.builtin_domains` lists it."""
 
 __all__ = ["DOMAIN"]

@@ -1,14 +1,51 @@
-"""The wallet service (being built: issue 3)."""
+"""Wallet: balances per user and currency, a double-entry ledger, spending limits, payments and refunds.
+
+Other domains pay through `errand.services.wallet.ledger` (``pay``, ``refund``) in
+their own transaction; the wallet's tools only read.
+"""
 
 from errand.services import Domain
+from errand.services.wallet.seed import is_seeded, seed
+from errand.services.wallet.tools import TOOLS
 
 DOMAIN = Domain(
     name="wallet",
-    description="wallet",
-    keywords=(),
-    tools=(),
-    seed=lambda session: None,
-    is_seeded=lambda session: True,
+    description="The user's wallet: balances per currency, spending limit and transaction history.",
+    keywords=(
+        "wallet",
+        "balance",
+        "pay",
+        "payment",
+        "payments",
+        "money",
+        "refund",
+        "refunds",
+        "transaction",
+        "transactions",
+        "spending limit",
+        "how much do i have",
+        "钱包",
+        "余额",
+        "付款",
+        "支付",
+        "退款",
+        "账单",
+        "交易记录",
+        "消费",
+        "限额",
+        "还有多少钱",
+    ),
+    tools=TOOLS,
+    seed=seed,
+    is_seeded=is_seeded,
+    tables=(
+        "wallet_accounts",
+        "wallet_transactions",
+        "wallet_entries",
+        "wallet_limits",
+        "wallet_payment_methods",
+    ),
 )
+"""The wallet domain as `errand.services.builtin_domains` lists it."""
 
 __all__ = ["DOMAIN"]

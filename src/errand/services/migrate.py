@@ -1,0 +1,47 @@
+"""Schema changes of the services database, managed by Alembic.
+
+`upgrade(engine)` brings any database (new or old, SQLite or PostgreSQL) to the
+current schema; `errand services seed|reset` and every store open run it. A change
+to a model ships with a new revision in ``migrations/versions`` (make it with
+``python -m errand.services.migrate revision "what changed"``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _config(connection: object) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply every migration not yet applied to the database behind ``engine``."""
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), revision)
+
+
+def revision(engine: Engine, message: str) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    with engine.begin() as conn:
+        command.revision(_config(conn), message=message, autogenerate=True)
+
+
+if __name__ == "__main__":  # python -m errand.services.migrate revision "message"
+    from errand.services.db import make_engine
+
+    if len(sys.argv) != 3 or sys.argv[1] != "revision":
+        sys.exit('usage: python -m errand.services.migrate revision "what changed"')
+    scratch = make_engine("sqlite://")
+    upgrade(scratch)
+    revision(scratch, sys.argv[2])

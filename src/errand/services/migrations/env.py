@@ -1,0 +1,20 @@
+"""Alembic environment for the services database (run through `errand.services.migrate`)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from errand.services import builtin_domains
+from errand.services.db import Base
+
+builtin_domains()  # import every domain's models so their tables are in the metadata
+config = context.config
+connection = config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

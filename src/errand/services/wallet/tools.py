@@ -1,0 +1,90 @@
+"""Wallet tools: the user's balances and recent transactions (read only).
+
+Paying happens inside the booking and order tools of other domains, through
+`errand.services.wallet.ledger`; these tools let the model answer "how much do I
+have" and "what did I pay". Money is shown as text such as ``"1,280.00 CNY"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from errand.errors import ToolError
+from errand.services.wallet import ledger
+from errand.tools import Tool, ToolContext, tool
+
+MAX_HISTORY = 20
+"""Most transactions `transaction_history` returns."""
+
+
+def _session(ctx: ToolContext) -> Session:
+    if ctx.session is None:
+        raise ToolError("The wallet service has no database session; this is a setup error.")
+    session: Session = ctx.session
+    return session
+
+
+def _tool() -> Callable[[Callable[..., Any]], Tool]:
+    """`@tool` with this domain filled in (both wallet tools only read)."""
+    made: Callable[[Callable[..., Any]], Tool] = tool(domain="wallet", risk="read")
+    return made
+
+
+@_tool()
+def wallet_balance(ctx: ToolContext, currency: str | None = None) -> dict[str, Any]:
+    """The user's wallet balance, per currency, and today's spending limit.
+
+    Args:
+        currency: 3-letter code such as CNY, only if the user asked about one.
+    """
+    session = _session(ctx)
+    have = ledger.balances(session, ctx.user)
+    limits = ledger.daily_limits(session, ctx.user)
+    if currency is not None:
+        code = currency.strip().upper()
+        if code not in have:
+            held = ", ".join(have) or "none"
+            raise ToolError(f"{ctx.user} has no {code} balance. Currencies held: {held}.")
+        have = {code: have[code]}
+    out: list[dict[str, Any]] = []
+    for cur, amount in have.items():
+        row: dict[str, Any] = {"currency": cur, "balance_text": ledger.money_text(amount, cur)}
+        if cur in limits:
+            lim, spent = limits[cur]
+            row["daily_limit_text"] = ledger.money_text(lim, cur)
+            row["left_today_text"] = ledger.money_text(max(lim - spent, 0), cur)
+        out.append(row)
+    return {"user": ctx.user, "payment_method": ledger.payment_method(session, ctx.user), "balances": out}
+
+
+@_tool()
+def transaction_history(ctx: ToolContext, limit: int = 10) -> dict[str, Any]:
+    """The user's latest payments, refunds and top-ups, newest first.
+
+    Args:
+        limit: How many to return (1-20).
+    """
+    session = _session(ctx)
+    limit = min(max(limit, 1), MAX_HISTORY)
+    items = ledger.history(session, ctx.user, limit)
+    rows = []
+    for h in items:
+        row: dict[str, Any] = {
+            "id": h.id,
+            "date": h.created_at.date().isoformat(),
+            "kind": h.kind,
+            "amount_text": ledger.money_text(h.amount, h.currency),
+            "to" if h.kind == "payment" else "from": h.counterparty,
+            "memo": h.memo,
+        }
+        if h.refunded:
+            row["refunded_text"] = ledger.money_text(h.refunded, h.currency)
+        rows.append(row)
+    return {"user": ctx.user, "count": len(rows), "transactions": rows}
+
+
+TOOLS = (wallet_balance, transaction_history)
+"""The domain's tools in their fixed order."""
