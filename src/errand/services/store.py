@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from errand.services import Domain, builtin_domains
 from errand.services.db import Base, make_engine, session_factory, transaction
+from errand.services.migrate import upgrade
 
 
 @dataclass
@@ -24,7 +25,7 @@ class ServiceStore:
         engine = make_engine(url)
         store = cls(engine=engine, sessions=session_factory(engine))
         domains = builtin_domains()  # imports the models so their tables are known
-        Base.metadata.create_all(engine)
+        upgrade(engine)  # Alembic: create or bring the schema up to date
         if seed:
             store.seed(domains)
         return store
@@ -43,7 +44,9 @@ class ServiceStore:
         """Drop every table, create them again and seed from scratch."""
         builtin_domains()
         Base.metadata.drop_all(self.engine)
-        Base.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade(self.engine)
         self.seed()
 
     def close(self) -> None:
