@@ -170,7 +170,7 @@ async def test_write_tool_asks_first_and_runs_when_approved() -> None:
         return Decision(approved=True)
 
     model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "Booked."])
-    events = await events_of(Agent(model, registry(), approver=approver), "book homes", run_id="r1")
+    events = await events_of(Agent(model, registry(), approver=approver), "book a viewing of home HZ-1", run_id="r1")
     assert asked == ["Book a viewing of HZ-1"]
     types = [e.type for e in events]  # type: ignore[attr-defined]
     assert (
@@ -186,7 +186,7 @@ async def test_rejected_write_does_nothing_and_tells_the_model() -> None:
         return Decision(approved=False, note="too far away")
 
     model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "Not booked."])
-    await Agent(model, registry(), approver=approver).run("book homes")
+    await Agent(model, registry(), approver=approver).run("book a viewing of home HZ-1")
     assert executed == []
     seen = model.requests[1][0][-1]
     assert seen.role == "tool" and "did not approve" in seen.text and "too far away" in seen.text
@@ -194,7 +194,7 @@ async def test_rejected_write_does_nothing_and_tells_the_model() -> None:
 
 async def test_write_without_approver_stops_the_run() -> None:
     model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "never"])
-    events = await events_of(Agent(model, registry()), "book homes")
+    events = await events_of(Agent(model, registry()), "book a viewing of home HZ-1")
     assert any(isinstance(e, ConfirmationRequired) for e in events)
     final = events[-1]
     assert isinstance(final, RunFailed) and final.kind == "confirmation_required" and executed == []
@@ -332,3 +332,32 @@ async def test_confirmation_can_look_up_what_it_will_cost() -> None:
     model = ScriptedModel([call("buy", item="HZ-1"), "no"])
     await Agent(model, ToolRegistry([buy]), approver=approver).run("buy it", user="ann")
     assert asked == ["Pay 120.00 CNY for HZ-1 as ann"]
+
+
+async def test_a_write_on_an_invented_id_is_refused_until_searched() -> None:
+    @tool(domain="homes", risk="write")
+    def reserve(listing_id: str) -> str:
+        """Reserve a listing."""
+        executed.append(f"reserve:{listing_id}")
+        return "reserved"
+
+    @tool(domain="homes")
+    def search() -> dict[str, list[str]]:
+        """Search listings."""
+        return {"ids": ["HZ-00007"]}
+
+    model = ScriptedModel(
+        [
+            call("reserve", listing_id="HZ-99999"),
+            call("search"),
+            call("reserve", listing_id="HZ-00007"),
+            "done",
+        ]
+    )
+    events = await events_of(
+        Agent(model, ToolRegistry([reserve, search]), approver=approve_all), "reserve a home"
+    )
+    first = next(e for e in events if isinstance(e, ToolResultEvent))
+    assert not first.ok and "HZ-99999" in first.content and "Search first" in first.content
+    assert executed == ["reserve:HZ-00007"]
+    assert sum(e.type == "confirmation_required" for e in events) == 1  # type: ignore[attr-defined]

@@ -108,6 +108,8 @@ class _RunState:
     run_id: str
     seq: int = 0
     usage: Usage = field(default_factory=Usage)
+    texts: list[str] = field(default_factory=list)
+    """The request and every tool result, lower-cased: where identifiers may come from."""
     known: set[float] = field(default_factory=set)
     """Every number the request and the tool results state (grounds arguments and answers)."""
     artifacts: list[str] = field(default_factory=list)
@@ -170,6 +172,19 @@ def _local_zone() -> str | None:
         return os.environ["TZ"].strip(":")
     target = os.path.realpath("/etc/localtime")
     return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None
+
+
+def _invented_ids(arguments: dict[str, Any], texts: list[str]) -> list[str]:
+    """Identifier arguments (``*_id``, ``*_ids``) of a write that neither the request nor a
+    result contains: a small model asked to book tends to make one up instead of searching."""
+    out = []
+    for name, value in arguments.items():
+        if not (name.endswith("_id") or name.endswith("_ids")):
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and v.strip() and not any(v.strip().lower() in t for t in texts):
+                out.append(f"{name}={v!r}")
+    return out
 
 
 def _call_key(call: ToolCall) -> str:
@@ -254,6 +269,7 @@ class Agent:
             conv.messages.append(Message(role="system", content=self.system_prompt))
         conv.messages.append(Message(role="user", content=prompts.dated_task(task, self._today())))
         state.known |= known_numbers([task])
+        state.texts.append(task.lower())
 
         def failed(reason: str, kind: Any, steps: int) -> RunFailed:
             ev: RunFailed = state.emit(
@@ -438,6 +454,10 @@ class Agent:
             except ToolError as exc:
                 early[call.id] = (False, str(exc))
                 continue
+            invented = _invented_ids(validated, state.texts) if t.risk != "read" else []
+            if invented:
+                early[call.id] = (False, prompts.INVENTED_ID.format(name=t.name, ids=", ".join(invented)))
+                continue
             if t.risk != "read":
                 request = ConfirmationRequest(
                     run_id=state.run_id,
@@ -494,6 +514,7 @@ class Agent:
                 files = artifacts_in(value) if ok else []
                 if ok:
                     state.known |= known_numbers([content]) if isinstance(value, str) else numbers_of(value)
+                    state.texts.append(content.lower())
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
             if call.id in state.notes:

@@ -25,6 +25,11 @@ AFTER_ERROR = (
 
 DROPPED_ARGUMENTS = "[Ignored, because the user did not give these values: {names}.]\n"
 
+INVENTED_ID = (
+    "{name} was not run: {ids} does not come from the user or any tool result. "
+    "Search first and use an id the search returns."
+)
+
 REPEATED_CALL = (
     "You already called {name} with exactly these arguments; its result is above. "
     "Do not call it again: answer the user from the results, or call a different tool."
