@@ -170,7 +170,9 @@ async def test_write_tool_asks_first_and_runs_when_approved() -> None:
         return Decision(approved=True)
 
     model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "Booked."])
-    events = await events_of(Agent(model, registry(), approver=approver), "book a viewing of home HZ-1", run_id="r1")
+    events = await events_of(
+        Agent(model, registry(), approver=approver), "book a viewing of home HZ-1", run_id="r1"
+    )
     assert asked == ["Book a viewing of HZ-1"]
     types = [e.type for e in events]  # type: ignore[attr-defined]
     assert (

@@ -457,6 +457,7 @@ class Agent:
             invented = _invented_ids(validated, state.texts) if t.risk != "read" else []
             if invented:
                 early[call.id] = (False, prompts.INVENTED_ID.format(name=t.name, ids=", ".join(invented)))
+                state.revision_step = step + 1  # the next step must act (search), not apologise
                 continue
             if t.risk != "read":
                 request = ConfirmationRequest(

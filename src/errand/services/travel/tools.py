@@ -201,9 +201,11 @@ def _resolve_seat(session: Session, kind: str, raw_id: str, day_text: str | None
     m = _OPTION.fullmatch(raw_id)
     sid = raw_id.strip().upper()
     if m:
+        # An option id names its own date and class: they win over anything else given
+        # (a small model fills `date` with today's date next to an option id).
         sid = m.group(1).upper()
-        day_text = day_text or _ymd(m.group(2))
-        cabin = cabin or m.group(3)
+        day_text = _ymd(m.group(2))
+        cabin = m.group(3)
     svc = session.get(Service, sid)
     word = "flight" if kind == "flight" else "train"
     if svc is None or svc.kind != kind:
