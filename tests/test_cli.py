@@ -168,3 +168,17 @@ def test_tools_call_bad_input_is_one_line(home: Path) -> None:
     bad_args = errand(home, "tools", "call", "get_listing", "--args", '{"listing": 1}')
     assert bad_args.returncode == 1 and "listing_id" in bad_args.stderr
     assert "Traceback" not in bad_json.stderr + bad_args.stderr
+
+
+def test_services_show_lists_balances_and_bookings(home: Path) -> None:
+    booking = {
+        "tool": "book_train",
+        "arguments": {"train_id": "G16-20270320-second", "passengers": ["Li Wei"]},
+    }
+    env = script(home, "train", [booking, "Booked."])
+    ran = errand(home, "run", "--yes", "book the train G16-20270320-second for Li Wei", env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    proc = errand(home, "services", "show")
+    assert proc.returncode == 0, proc.stderr
+    assert "Balances" in proc.stdout and "CNY" in proc.stdout
+    assert "Travel bookings" in proc.stdout and "G16" in proc.stdout

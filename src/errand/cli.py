@@ -270,6 +270,77 @@ def services_seed() -> None:
     store.close()
 
 
+@services_app.command("show")
+def services_show(
+    user: Annotated[str, typer.Option("--user", help="Whose data to show.")] = "local",
+) -> None:
+    """A user's balances, ledger, bookings and orders, as tables."""
+    from sqlalchemy import select
+
+    from errand.runtime import open_store
+    from errand.services import builtin_registry
+    from errand.services.food.models import Order as FoodOrder
+    from errand.services.shop.models import Order as ShopOrder
+    from errand.tools import ToolContext
+
+    settings = load_settings()
+    store = open_store(settings)
+    registry = builtin_registry()
+    sections: list[tuple[str, list[dict[str, Any]]]] = []
+    with store.sessions() as session:
+        ctx = ToolContext(user=user, session=session, artifacts_dir=settings.charts_dir())
+        for title, name, key in (
+            ("Balances", "wallet_balance", "balances"),
+            ("Ledger (latest)", "transaction_history", "transactions"),
+            ("Travel bookings", "list_my_bookings", "latest"),
+        ):
+            t = registry.get(name)
+            if t is not None:
+                value = to_jsonable(t.fn(**t.bind(t.validate({}), ctx)))
+                rows = value.get(key) if isinstance(value, dict) else None
+                sections.append((title, [r for r in rows or [] if isinstance(r, dict)]))
+        food = session.scalars(select(FoodOrder).where(FoodOrder.user == user).order_by(FoodOrder.id)).all()
+        sections.append(
+            (
+                "Food orders",
+                [
+                    {
+                        "order": o.id,
+                        "restaurant": o.restaurant_id,
+                        "placed": str(o.placed_at),
+                        "total": o.total / 100,
+                    }
+                    for o in food
+                ],
+            )
+        )
+        shop = session.scalars(select(ShopOrder).where(ShopOrder.user == user).order_by(ShopOrder.id)).all()
+        sections.append(
+            (
+                "Shop orders",
+                [
+                    {"order": o.id, "variant": o.variant_id, "quantity": o.quantity, "state": o.state}
+                    for o in shop
+                ],
+            )
+        )
+    store.close()
+    console.print(f"[bold]{user}[/bold] · {settings.resolved_database_url()}")
+    for title, rows in sections:
+        if not rows:
+            console.print(f"[dim]{title}: none[/dim]")
+            continue
+        table = Table(*rows[0].keys(), title=title, title_justify="left")
+        for r in rows:
+            table.add_row(
+                *(
+                    json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v)
+                    for v in r.values()
+                )
+            )
+        console.print(table)
+
+
 @services_app.command("reset")
 def services_reset(yes: YesOpt = False) -> None:
     """Drop every service table and seed again (bookings and viewings are lost)."""
