@@ -1,8 +1,10 @@
 """Wallet tables: accounts, a double-entry ledger, spending limits and payment methods.
 
 Money is integer minor units (fen, cents) next to a currency code, in BIGINT columns.
-Every ledger transaction has entries that sum to zero; an account's ``balance`` is the
-sum of its entries, kept up to date in the same database transaction.
+Every ledger transaction has entries that sum to zero. A user account's ``balance`` is the
+sum of its entries, kept up to date in the same database transaction (so it can be guarded
+against going negative); merchant and system accounts keep no running balance (theirs is
+the sum of their entries), so payments to one merchant never queue on a shared row.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3))
     """ISO 4217 code of the account."""
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
-    """Sum of the account's entries, in minor units."""
+    """User accounts: the sum of the account's entries, in minor units (merchant/system: unused, 0)."""
 
 
 class LedgerTransaction(Base):
