@@ -182,3 +182,19 @@ def test_services_show_lists_balances_and_bookings(home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Balances" in proc.stdout and "CNY" in proc.stdout
     assert "Travel bookings" in proc.stdout and "G16" in proc.stdout
+
+
+def test_auto_approve_policy_must_be_an_amount(home: Path) -> None:
+    proc = errand(home, "run", "x", env={"ERRAND_AUTO_APPROVE_BELOW": "fifty"})
+    assert proc.returncode == 2 and "ERRAND_AUTO_APPROVE_BELOW" in proc.stderr and "50 CNY" in proc.stderr
+
+
+def test_auto_approve_policy_pays_small_amounts_without_asking(home: Path) -> None:
+    booking = {
+        "tool": "book_train",
+        "arguments": {"train_id": "G16-20270321-second", "passengers": ["Li Wei"]},
+    }
+    env = script(home, "policy", [booking, "Booked."]) | {"ERRAND_AUTO_APPROVE_BELOW": "500 CNY"}
+    proc = errand(home, "run", "book the train G16-20270321-second for Li Wei", env=env, stdin="")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "auto-approved" in proc.stdout and "BK-" not in proc.stderr

@@ -125,6 +125,17 @@ def cli_approver(renderer: RunRenderer) -> Approver:
     return ask
 
 
+def with_policy(settings: Settings, approver: Approver | None) -> Approver | None:
+    """The user's auto-approval policy (``ERRAND_AUTO_APPROVE_BELOW=50 CNY``) in front of ``approver``."""
+    if approver is None or not settings.auto_approve_below:
+        return approver
+    from errand.agent.confirm import auto_approve_below
+    from errand.config import parse_amount
+
+    limit, currency = parse_amount(settings.auto_approve_below)
+    return auto_approve_below(limit, currency, approver)
+
+
 async def _run_once(agent: Agent, task: str, *, as_json: bool, renderer: RunRenderer, **kw: Any) -> bool:
     ok = True
     async for ev in agent.stream(task, **kw):
@@ -166,7 +177,7 @@ def run(
     store = open_store(settings)
     chat_model = load_model(settings)
     renderer = RunRenderer(console)
-    approver = approve_all if yes else (None if as_json else cli_approver(renderer))
+    approver = with_policy(settings, approve_all if yes else (None if as_json else cli_approver(renderer)))
 
     async def main() -> bool:
         try:
@@ -205,7 +216,7 @@ def chat(model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = Fa
                     settings,
                     chat_model,
                     store,
-                    approver=approve_all if yes else cli_approver(renderer),
+                    approver=with_policy(settings, approve_all if yes else cli_approver(renderer)),
                     toolbox=toolbox,
                 )
                 while True:

@@ -7,10 +7,11 @@ CLI flags override the environment.
 from __future__ import annotations
 
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,8 +82,18 @@ class Settings(BaseSettings):
     max_wall_s: float = 300.0
     """Most seconds one run may take."""
 
+    auto_approve_below: str | None = None
+    """Approve payments under this amount without asking, e.g. ``50 CNY`` (off by default)."""
+
     database_url: str | None = None
     """SQLAlchemy URL of the services database; defaults to a SQLite file under ``home``."""
+
+    @field_validator("auto_approve_below")
+    @classmethod
+    def _amount(cls, value: str | None) -> str | None:
+        if value:
+            parse_amount(value)
+        return value
 
     def resolved_database_url(self) -> str:
         """The database URL to use, defaulting to SQLite under ``home``."""
@@ -97,3 +108,15 @@ class Settings(BaseSettings):
     def charts_dir(self) -> Path:
         """The folder charts are saved into."""
         return self.home / "charts"
+
+
+def parse_amount(text: str) -> tuple[int, str]:
+    """``"50 CNY"`` or ``"12.5 SGD"`` as (minor units, currency)."""
+    parts = text.split()
+    if len(parts) != 2 or len(parts[1]) != 3 or not parts[1].isalpha():
+        raise ValueError(f"{text!r} is not an amount like '50 CNY'")
+    try:
+        value = Decimal(parts[0])
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount like '50 CNY'") from None
+    return int(value * 100), parts[1].upper()

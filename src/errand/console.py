@@ -74,7 +74,8 @@ class RunRenderer:
             self.pause()
             c.print(f"[yellow]! {ev.name} needs your approval:[/yellow] {ev.summary}")
         elif isinstance(ev, ConfirmationResolved):
-            c.print("[green]  approved[/green]" if ev.approved else f"[red]  rejected[/red] {ev.note}")
+            verdict = "[green]  approved[/green]" if ev.approved else "[red]  rejected[/red]"
+            c.print(f"{verdict} {ev.note}".rstrip(), highlight=False)
         elif isinstance(ev, ToolResultEvent):
             mark = "[green]✓[/green]" if ev.ok else "[red]✗[/red]"
             c.print(f"  {mark} {ev.summary} [dim]({ev.duration_ms:.0f} ms)[/dim]", highlight=False)

@@ -363,3 +363,32 @@ async def test_a_write_on_an_invented_id_is_refused_until_searched() -> None:
     assert not first.ok and "HZ-99999" in first.content and "Search first" in first.content
     assert executed == ["reserve:HZ-00007"]
     assert sum(e.type == "confirmation_required" for e in events) == 1  # type: ignore[attr-defined]
+
+
+async def test_a_policy_approves_small_payments_and_asks_about_the_rest() -> None:
+    from errand.agent.confirm import auto_approve_below
+
+    prices = {"tea": 30_00, "tv": 3000_00}
+
+    def quote(args: dict[str, object], ctx: ToolContext) -> str:
+        ctx.quote = (prices[str(args["item"])], "CNY")
+        return f"Pay {prices[str(args['item'])] / 100:.2f} CNY for {args['item']}"
+
+    @tool(risk="payment", confirm_text=quote)
+    def buy(item: str) -> str:
+        """Buy an item."""
+        executed.append(f"buy:{item}")
+        return "ok"
+
+    asked: list[str] = []
+
+    async def person(req):  # type: ignore[no-untyped-def]
+        asked.append(req.summary)
+        return Decision(approved=False)
+
+    policy = auto_approve_below(50_00, "cny", person)
+    model = ScriptedModel([call("buy", item="tea"), call("buy", item="tv"), "done"])
+    events = await events_of(Agent(model, ToolRegistry([buy]), approver=policy), "buy tea and a tv")
+    assert executed == ["buy:tea"] and asked == ["Pay 3000.00 CNY for tv"]
+    amounts = [(e.amount, e.currency) for e in events if e.type == "confirmation_required"]  # type: ignore[attr-defined]
+    assert amounts == [(30_00, "CNY"), (3000_00, "CNY")]

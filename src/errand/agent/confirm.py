@@ -18,6 +18,10 @@ class ConfirmationRequest(BaseModel):
     summary: str
     """Exactly what will happen, in words."""
     arguments: dict[str, Any]
+    amount: int | None = None
+    """What the call will charge, in minor units, when the tool priced it."""
+    currency: str | None = None
+    """Currency of ``amount``."""
 
 
 class Decision(BaseModel):
@@ -40,3 +44,21 @@ async def approve_all(request: ConfirmationRequest) -> Decision:
 async def reject_all(request: ConfirmationRequest) -> Decision:
     """Reject everything."""
     return Decision(approved=False, note="Rejected by policy.")
+
+
+def auto_approve_below(limit: int, currency: str, otherwise: Approver) -> Approver:
+    """The user's policy "approve payments under ``limit`` (minor units of ``currency``) without
+    asking"; anything else, or anything the tool did not price, goes to ``otherwise``."""
+    currency = currency.upper()
+
+    async def decide(request: ConfirmationRequest) -> Decision:
+        if (
+            request.risk == "payment"
+            and request.amount is not None
+            and request.currency == currency
+            and request.amount < limit
+        ):
+            return Decision(approved=True, note=f"auto-approved: under {limit / 100:.2f} {currency}")
+        return await otherwise(request)
+
+    return decide

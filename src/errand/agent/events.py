@@ -67,6 +67,9 @@ class ConfirmationRequired(_Event):
     summary: str
     """What will happen, in words (item, dates, names, amount, account)."""
     arguments: dict[str, Any]
+    amount: int | None = None
+    """What it will charge, in minor units, when the tool priced it."""
+    currency: str | None = None
 
 
 class ConfirmationResolved(_Event):

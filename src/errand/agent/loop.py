@@ -460,12 +460,15 @@ class Agent:
                 state.revision_step = step + 1  # the next step must act (search), not apologise
                 continue
             if t.risk != "read":
+                summary, quote = await self._describe(t, validated, step, call, user, state.run_id)
                 request = ConfirmationRequest(
                     run_id=state.run_id,
                     call_id=call.id,
                     name=t.name,
                     risk=t.risk,
-                    summary=await self._describe(t, validated, step, call, user, state.run_id),
+                    summary=summary,
+                    amount=quote[0] if quote else None,
+                    currency=quote[1] if quote else None,
                     arguments=call.arguments,
                 )
                 yield state.emit(
@@ -476,6 +479,8 @@ class Agent:
                     risk=t.risk,
                     summary=request.summary,
                     arguments=call.arguments,
+                    amount=request.amount,
+                    currency=request.currency,
                 )
                 if self.approver is None:
                     yield failed(
@@ -535,20 +540,22 @@ class Agent:
 
     async def _describe(
         self, t: Tool, args: dict[str, Any], step: int, call: ToolCall, user: str, run_id: str
-    ) -> str:
-        """What a confirmation shows; a tool that looks up amounts gets a context (in a thread)."""
+    ) -> tuple[str, tuple[int, str] | None]:
+        """What a confirmation shows, and the amount it is about when the tool priced it.
+
+        A tool that looks up amounts gets a context (in a thread)."""
         if not t.confirm_needs_context:
-            return t.describe_call(args)
+            return t.describe_call(args), None
         info = self._call_info(call, t, step, user, run_id)
 
-        def look_up() -> str:
+        def look_up() -> tuple[str, tuple[int, str] | None]:
             with self._open_context(info) as ctx:
-                return t.describe_call(args, ctx)
+                return t.describe_call(args, ctx), ctx.quote
 
         try:
             return await asyncio.get_running_loop().run_in_executor(None, look_up)
         except Exception as exc:  # a broken description must not hide what is asked: show the call
-            return f"{t.name}({args}) [could not describe: {exc}]"
+            return f"{t.name}({args}) [could not describe: {exc}]", None
 
     def _call_info(self, call: ToolCall, t: Tool, step: int, user: str, run_id: str) -> CallInfo:
         return CallInfo(

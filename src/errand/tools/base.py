@@ -40,6 +40,9 @@ class ToolContext:
     """An open SQLAlchemy `Session` for the services database, when the tool needs one."""
     artifacts_dir: Path = field(default_factory=lambda: Path("."))
     """Folder where a tool may save files (charts) for the user."""
+    quote: tuple[int, str] | None = None
+    """Set by a confirmation text that priced the call: (amount in minor units, currency).
+    An approval policy such as "auto-approve payments under 50 CNY" reads it."""
 
 
 class ToolResult(BaseModel):

@@ -578,7 +578,7 @@ def _confirm_order(args: dict[str, Any], ctx: ToolContext) -> str:
         return f"{plain}. It will be refused: {exc}"
     cur = p.restaurant.currency
     dishes = "; ".join(f"{q} x {i.name} ({_money(i.price * q, cur)})" for i, q in p.lines)
-    pays = ledger.describe_payment(ctx.session, ctx.user, p.total, cur)
+    pays = ledger.describe_payment(ctx.session, ctx.user, p.total, cur, quote_to=ctx)
     return (
         f"Order from {p.restaurant.name} ({p.restaurant.id}): {dishes}; delivery fee "
         f"{_money(p.restaurant.delivery_fee, cur)}; total {_money(p.total, cur)}. "

@@ -503,7 +503,7 @@ def _order_text(args: dict[str, Any], ctx: ToolContext) -> str:
     q = int(args.get("quantity", 1))
     return (
         f"Buy {q} x {p.name} ({_label(v)}, {v.id}), delivered to {address}; pay "
-        f"{describe_payment(_session(ctx), ctx.user, v.price * q, p.currency)}"
+        f"{describe_payment(_session(ctx), ctx.user, v.price * q, p.currency, quote_to=ctx)}"
     )
 
 

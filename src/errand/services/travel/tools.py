@@ -808,7 +808,7 @@ def _seat_confirm(kind: str, args: dict[str, Any], ctx: ToolContext) -> str:
             session, kind, raw, args.get("date"), args.get("cabin") or args.get("seat_class")
         )
         total = seat.fare.price * len(people)
-        pay_line = ledger.describe_payment(session, ctx.user, total, CURRENCY)
+        pay_line = ledger.describe_payment(session, ctx.user, total, CURRENCY, quote_to=ctx)
     except ToolError as exc:
         return f"Book {kind} {raw} for {', '.join(people)} (cannot price it: {exc})"
     return (
@@ -948,7 +948,7 @@ def _stay_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
     try:
         session = _session(ctx)
         stay = _resolve_stay(session, raw, args.get("check_in"), args.get("nights"), rooms)
-        pay_line = ledger.describe_payment(session, ctx.user, stay.total, CURRENCY)
+        pay_line = ledger.describe_payment(session, ctx.user, stay.total, CURRENCY, quote_to=ctx)
     except ToolError as exc:
         return f"Book hotel {raw} for {', '.join(people)} (cannot price it: {exc})"
     out = stay.first + timedelta(stay.nights)

@@ -33,6 +33,7 @@ from errand.services.wallet.models import (
     PaymentMethod,
     SpendingLimit,
 )
+from errand.tools import ToolContext
 
 FUNDING = "funding"
 """Owner of the system account that top-ups come from; its balance is minus all money issued."""
@@ -614,11 +615,16 @@ def payment_method(session: Session, user: str) -> str:
     return str(label or "Wallet balance")
 
 
-def describe_payment(session: Session, user: str, amount: int, currency: str) -> str:
+def describe_payment(
+    session: Session, user: str, amount: int, currency: str, *, quote_to: ToolContext | None = None
+) -> str:
     """One line for a confirmation: amount, account and what is available.
 
-    ``"1,280.00 CNY from local's Wallet balance (50,000.00 CNY available)"``.
+    ``"1,280.00 CNY from local's Wallet balance (50,000.00 CNY available)"``. With
+    ``quote_to``, the amount is also recorded on that tool context, for approval policies.
     """
+    if quote_to is not None:
+        quote_to.quote = (amount, currency.upper())
     have = balance(session, user, currency)
     return (
         f"{money_text(amount, currency)} from {user}'s {payment_method(session, user)} "
