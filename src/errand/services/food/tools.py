@@ -12,7 +12,6 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +24,7 @@ from errand.errors import ToolError
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
 from errand.services.food.seed import ALLERGENS
 from errand.services.wallet import ledger
-from errand.tools import Risk, Tool, ToolContext, tool
+from errand.tools import ToolContext, tool
 
 LOCAL_UTC_OFFSET = timedelta(hours=8)
 """Every food city keeps UTC+8 (China Standard Time, Singapore)."""
@@ -224,18 +223,10 @@ def _order(session: Session, ctx: ToolContext, raw: str) -> Order:
     return found
 
 
-def _tool(
-    risk: Risk = "read", confirm_text: Callable[..., str] | None = None
-) -> Callable[[Callable[..., Any]], Tool]:
-    """`@tool` with this domain filled in."""
-    made: Callable[[Callable[..., Any]], Tool] = tool(domain="food", risk=risk, confirm_text=confirm_text)
-    return made
-
-
 # ---- search -----------------------------------------------------------------------------
 
 
-@_tool()
+@tool(domain="food")
 def search_restaurants(
     ctx: ToolContext,
     city: str,
@@ -355,7 +346,7 @@ def _no_match(
     return f"No restaurant meets every constraint; {hint}."
 
 
-@_tool()
+@tool(domain="food")
 def get_menu(
     ctx: ToolContext,
     restaurant_id: str,
@@ -586,7 +577,7 @@ def _confirm_order(args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="payment", confirm_text=_confirm_order)
+@tool(domain="food", risk="payment", confirm_text=_confirm_order)
 def place_order(
     ctx: ToolContext,
     restaurant_id: str,
@@ -693,7 +684,7 @@ def _status(o: Order, now: datetime) -> str:
     return "placed"
 
 
-@_tool()
+@tool(domain="food")
 def order_status(ctx: ToolContext, order_id: str) -> dict[str, Any]:
     """Where an order is now: placed, preparing, dispatched, delivered or cancelled.
 
@@ -728,7 +719,7 @@ def _confirm_cancel(args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="write", confirm_text=_confirm_cancel)
+@tool(domain="food", risk="write", confirm_text=_confirm_cancel)
 def cancel_order(ctx: ToolContext, order_id: str) -> dict[str, Any]:
     """Cancel an order before the rider leaves, with a full refund (needs confirmation).
 

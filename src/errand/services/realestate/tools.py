@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -31,7 +30,7 @@ from errand.services.realestate.models import (
     School,
     Viewing,
 )
-from errand.tools import Risk, Tool, ToolContext, tool
+from errand.tools import ToolContext, tool
 
 MINOR_PER_UNIT = {"CNY": 100, "SGD": 100}
 """Minor units in one whole unit of each currency."""
@@ -314,20 +313,10 @@ _ORDER: dict[str, tuple[ColumnElement[Any], ...]] = {
 }
 
 
-def _tool(
-    risk: Risk = "read", confirm_text: Callable[[dict[str, Any]], str] | None = None
-) -> Callable[[Callable[..., Any]], Tool]:
-    """`@tool` with this domain filled in."""
-    made: Callable[[Callable[..., Any]], Tool] = tool(
-        domain="realestate", risk=risk, confirm_text=confirm_text
-    )
-    return made
-
-
 # ---- tools ------------------------------------------------------------------------------
 
 
-@_tool()
+@tool(domain="realestate")
 def search_listings(
     ctx: ToolContext,
     city: str,
@@ -386,7 +375,7 @@ def search_listings(
     return head | {"matches": n, "results": [_summary(*r) for r in rows]}
 
 
-@_tool()
+@tool(domain="realestate")
 def get_listing(ctx: ToolContext, listing_id: str) -> dict[str, Any]:
     """Full details of one listing.
 
@@ -415,7 +404,7 @@ def get_listing(ctx: ToolContext, listing_id: str) -> dict[str, Any]:
     return out
 
 
-@_tool()
+@tool(domain="realestate")
 def compare_listings(ctx: ToolContext, listing_ids: list[str]) -> dict[str, Any]:
     """Compare 2-6 listings side by side, with value scores.
 
@@ -495,7 +484,7 @@ def _history(session: Session, hood_ids: list[int], months: int) -> list[tuple[d
     return series[-months:]
 
 
-@_tool()
+@tool(domain="realestate")
 def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None = None) -> dict[str, Any]:
     """Price per m², listing count, 12-month change and best school, per neighbourhood.
 
@@ -562,7 +551,7 @@ def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None =
     return out
 
 
-@_tool()
+@tool(domain="realestate")
 def price_trend(
     ctx: ToolContext, city: str, neighbourhood: str | None = None, months: int = 12
 ) -> dict[str, Any]:
@@ -592,7 +581,7 @@ def price_trend(
     }
 
 
-@_tool()
+@tool(domain="realestate")
 def mortgage_estimate(
     ctx: ToolContext,
     listing_id: str | None = None,
@@ -658,7 +647,7 @@ def annuity(price: int, down_payment_pct: float, annual_rate_pct: float, years: 
     }
 
 
-@_tool()
+@tool(domain="realestate")
 def analyze_listings(
     ctx: ToolContext,
     city: str,
@@ -776,7 +765,7 @@ def _viewing_result(v: Viewing, replayed: bool) -> dict[str, Any]:
     }
 
 
-@_tool(risk="write", confirm_text=_viewing_text)
+@tool(domain="realestate", risk="write", confirm_text=_viewing_text)
 def request_viewing(ctx: ToolContext, listing_id: str, date: str, name: str) -> dict[str, Any]:
     """Ask to view a listing on a day (needs the user's confirmation).
 

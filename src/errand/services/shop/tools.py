@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from errand.errors import ToolError
 from errand.services.shop.models import Action, Order, OrderPayment, Product, Review, Variant
 from errand.services.wallet.ledger import describe_payment, money_text, pay, refund
-from errand.tools import Risk, Tool, ToolContext, tool
+from errand.tools import ToolContext, tool
 
 MERCHANT = "shop"
 """Wallet merchant account that receives shop payments."""
@@ -58,14 +58,6 @@ def _session(ctx: ToolContext) -> Session:
         raise ToolError("The shop service has no database session; this is a setup error.")
     session: Session = ctx.session
     return session
-
-
-def _tool(
-    risk: Risk = "read", confirm_text: Callable[..., str] | None = None
-) -> Callable[[Callable[..., Any]], Tool]:
-    """`@tool` with this domain filled in."""
-    made: Callable[[Callable[..., Any]], Tool] = tool(domain="shop", risk=risk, confirm_text=confirm_text)
-    return made
 
 
 def _id(raw: str, prefix: str, digits: int, what: str, how: str) -> str:
@@ -337,7 +329,7 @@ def _terms(query: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-@_tool()
+@tool(domain="shop")
 def search_products(
     ctx: ToolContext,
     query: str,
@@ -422,7 +414,7 @@ def search_products(
     }
 
 
-@_tool()
+@tool(domain="shop")
 def get_product(ctx: ToolContext, product_id: str) -> dict[str, Any]:
     """Show a product with its variants (size, colour, price, stock) and reviews.
 
@@ -464,7 +456,7 @@ def get_product(ctx: ToolContext, product_id: str) -> dict[str, Any]:
     }
 
 
-@_tool()
+@tool(domain="shop")
 def shop_order_status(ctx: ToolContext, order_id: str) -> dict[str, Any]:
     """Where an order is: pending, shipped, delivered, cancelled or returned.
 
@@ -507,7 +499,7 @@ def _order_text(args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="payment", confirm_text=_order_text)
+@tool(domain="shop", risk="payment", confirm_text=_order_text)
 def buy_product(ctx: ToolContext, variant_id: str, quantity: int, address: str) -> dict[str, Any]:
     """Buy a variant and pay from the wallet (needs the user's confirmation).
 
@@ -571,7 +563,7 @@ def _cancel_text(args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="write", confirm_text=_cancel_text)
+@tool(domain="shop", risk="write", confirm_text=_cancel_text)
 def cancel_shop_order(ctx: ToolContext, order_id: str) -> dict[str, Any]:
     """Cancel a pending order and get a full refund (needs the user's confirmation).
 
@@ -624,7 +616,7 @@ def _return_text(args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="write", confirm_text=_return_text)
+@tool(domain="shop", risk="write", confirm_text=_return_text)
 def return_item(ctx: ToolContext, order_id: str, reason: str) -> dict[str, Any]:
     """Return a delivered order within its return window for a full refund (needs confirmation).
 
@@ -675,7 +667,7 @@ def _exchange_text(args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="write", confirm_text=_exchange_text)
+@tool(domain="shop", risk="write", confirm_text=_exchange_text)
 def exchange_item(ctx: ToolContext, order_id: str, new_variant_id: str) -> dict[str, Any]:
     """Swap a delivered item for another size or colour of the same product (needs confirmation).
 

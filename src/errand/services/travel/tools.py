@@ -32,7 +32,7 @@ from errand.services.travel.models import (
 )
 from errand.services.travel.seed import CURRENCY, FIRST_DAY, LAST_DAY, is_peak
 from errand.services.wallet import ledger
-from errand.tools import Risk, Tool, ToolContext, tool
+from errand.tools import ToolContext, tool
 
 TOP = 5
 """Options a search returns."""
@@ -80,10 +80,6 @@ def _session(ctx: ToolContext) -> Session:
         raise ToolError("The travel service has no database session; this is a setup error.")
     session: Session = ctx.session
     return session
-
-
-def _tool(risk: Risk = "read", confirm_text: Callable[..., str] | None = None) -> Callable[..., Tool]:
-    return tool(domain="travel", risk=risk, confirm_text=confirm_text)
 
 
 def _money(minor: int) -> str:
@@ -309,7 +305,7 @@ def _search(
     }
 
 
-@_tool()
+@tool(domain="travel")
 def search_flights(
     ctx: ToolContext,
     origin: str,
@@ -338,7 +334,7 @@ def search_flights(
     )
 
 
-@_tool()
+@tool(domain="travel")
 def search_trains(
     ctx: ToolContext,
     origin: str,
@@ -365,7 +361,7 @@ def search_trains(
     )
 
 
-@_tool()
+@tool(domain="travel")
 def search_hotels(
     ctx: ToolContext,
     city: str,
@@ -436,7 +432,7 @@ def search_hotels(
     return out | {"options": options, "cheapest": options[0]["hotel_id"], "best_rated": best[0].id}
 
 
-@_tool()
+@tool(domain="travel")
 def get_trip_option(ctx: ToolContext, option_id: str) -> dict[str, Any]:
     """Details of a flight, train or hotel option from a search.
 
@@ -503,7 +499,7 @@ def get_trip_option(ctx: ToolContext, option_id: str) -> dict[str, Any]:
     }
 
 
-@_tool()
+@tool(domain="travel")
 def build_itinerary(ctx: ToolContext, city: str, start_date: str, days: int = 2) -> dict[str, Any]:
     """A day-by-day sightseeing plan that fits opening hours and travel time.
 
@@ -818,7 +814,7 @@ def _seat_confirm(kind: str, args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="payment", confirm_text=lambda args, ctx: _seat_confirm("flight", args, ctx))
+@tool(domain="travel", risk="payment", confirm_text=lambda args, ctx: _seat_confirm("flight", args, ctx))
 def book_flight(
     ctx: ToolContext, flight_id: str, passengers: list[str], date: str | None = None, cabin: str | None = None
 ) -> dict[str, Any]:
@@ -833,7 +829,7 @@ def book_flight(
     return _book_seats(ctx, "flight", flight_id, date, passengers, cabin)
 
 
-@_tool(risk="payment", confirm_text=lambda args, ctx: _seat_confirm("train", args, ctx))
+@tool(domain="travel", risk="payment", confirm_text=lambda args, ctx: _seat_confirm("train", args, ctx))
 def book_train(
     ctx: ToolContext,
     train_id: str,
@@ -959,7 +955,7 @@ def _stay_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="payment", confirm_text=_stay_confirm)
+@tool(domain="travel", risk="payment", confirm_text=_stay_confirm)
 def book_hotel(
     ctx: ToolContext,
     hotel_id: str,
@@ -1005,7 +1001,7 @@ def _cancel_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
-@_tool(risk="write", confirm_text=_cancel_confirm)
+@tool(domain="travel", risk="write", confirm_text=_cancel_confirm)
 def cancel_booking(ctx: ToolContext, booking_id: str) -> dict[str, Any]:
     """Cancel a booking; refunds by its fare rule and frees the seats or rooms.
 
@@ -1073,7 +1069,7 @@ def cancel_booking(ctx: ToolContext, booking_id: str) -> dict[str, Any]:
     return _view(session, _mine(session, ctx, booking_id), replayed=False)
 
 
-@_tool()
+@tool(domain="travel")
 def list_my_bookings(ctx: ToolContext) -> dict[str, Any]:
     """My flight, train and hotel bookings, newest first."""
     session = _session(ctx)

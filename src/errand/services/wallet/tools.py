@@ -7,14 +7,13 @@ have" and "what did I pay". Money is shown as text such as ``"1,280.00 CNY"``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
 from errand.services.wallet import ledger
-from errand.tools import Tool, ToolContext, tool
+from errand.tools import ToolContext, tool
 
 MAX_HISTORY = 20
 """Most transactions `transaction_history` returns."""
@@ -27,13 +26,7 @@ def _session(ctx: ToolContext) -> Session:
     return session
 
 
-def _tool() -> Callable[[Callable[..., Any]], Tool]:
-    """`@tool` with this domain filled in (both wallet tools only read)."""
-    made: Callable[[Callable[..., Any]], Tool] = tool(domain="wallet", risk="read")
-    return made
-
-
-@_tool()
+@tool(domain="wallet")
 def wallet_balance(ctx: ToolContext, currency: str | None = None) -> dict[str, Any]:
     """The user's wallet balance, per currency, and today's spending limit.
 
@@ -60,7 +53,7 @@ def wallet_balance(ctx: ToolContext, currency: str | None = None) -> dict[str, A
     return {"user": ctx.user, "payment_method": ledger.payment_method(session, ctx.user), "balances": out}
 
 
-@_tool()
+@tool(domain="wallet")
 def transaction_history(ctx: ToolContext, limit: int = 10) -> dict[str, Any]:
     """The user's latest payments, refunds and top-ups, newest first.
 
