@@ -198,3 +198,10 @@ def test_auto_approve_policy_pays_small_amounts_without_asking(home: Path) -> No
     proc = errand(home, "run", "book the train G16-20270321-second for Li Wei", env=env, stdin="")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "auto-approved" in proc.stdout and "BK-" not in proc.stderr
+
+
+def test_tools_call_shows_the_price_before_a_payment(home: Path) -> None:
+    args = json.dumps({"train_id": "G16-20270322-second", "passengers": ["Li Wei"]})
+    refused = errand(home, "tools", "call", "book_train", "--args", args, stdin="n\n")
+    assert refused.returncode == 1 and "nothing was done" in refused.stderr
+    assert "pay " in refused.stdout and "CNY from local's" in refused.stdout, refused.stdout

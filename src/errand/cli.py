@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -414,7 +415,7 @@ def tools_call(
     yes: YesOpt = False,
 ) -> None:
     """Call one tool by hand, asking for confirmation where its risk says so."""
-    from errand.runtime import open_store
+    from errand.runtime import open_store, tool_context
     from errand.tools import ToolContext
     from errand.tools.config import load_tools_config
     from errand.tools.toolsets import open_toolbox
@@ -437,21 +438,18 @@ def tools_call(
             if t is None:
                 raise ConfigError(f"No tool named {name!r}. `errand tools list` shows them all.")
             validated = t.validate(arguments)
+            key = f"cli:{name}:{json.dumps(validated, sort_keys=True, default=str)}"
+
+            def call_context() -> AbstractContextManager[ToolContext]:
+                return tool_context(store, settings, user="local", run_id="cli", idempotency_key=key)
+
             if t.risk != "read" and not yes:
-                ok = Confirm.ask(f"Approve {t.risk} action: {t.describe_call(validated)}?", default=False)
-                if not ok:
+                with call_context() as ctx:  # the description may look up the price and account
+                    summary = t.describe_call(validated, ctx)
+                if not Confirm.ask(f"Approve {t.risk} action: {summary}?", default=False):
                     err_console.print("not approved: nothing was done")
                     return 1
-            settings.charts_dir().mkdir(parents=True, exist_ok=True)
-            key = f"cli:{name}:{json.dumps(validated, sort_keys=True, default=str)}"
-            with store.sessions() as session, session.begin():
-                ctx = ToolContext(
-                    user="local",
-                    run_id="cli",
-                    idempotency_key=key,
-                    session=session,
-                    artifacts_dir=settings.charts_dir(),
-                )
+            with call_context() as ctx:
                 value = await t.fn(**t.bind(validated, ctx)) if t.is_async else t.fn(**t.bind(validated, ctx))
             sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2, default=str) + "\n")
             return 0

@@ -7,8 +7,7 @@ same agent the same way.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager, contextmanager
 
 from errand.agent import Agent, Approver, Budget, CallInfo
 from errand.config import Settings
@@ -25,6 +24,22 @@ def open_store(settings: Settings) -> ServiceStore:
     return ServiceStore.open(settings.resolved_database_url())
 
 
+@contextmanager
+def tool_context(
+    store: ServiceStore, settings: Settings, *, user: str, run_id: str, idempotency_key: str
+) -> Iterator[ToolContext]:
+    """What one tool call gets, inside one transaction: a failed call leaves nothing half-written.
+
+    Every front end that runs tools (the agent, `errand tools call`, the MCP server) uses this.
+    """
+    charts = settings.charts_dir()
+    charts.mkdir(parents=True, exist_ok=True)
+    with store.sessions() as session, session.begin():
+        yield ToolContext(
+            user=user, run_id=run_id, idempotency_key=idempotency_key, session=session, artifacts_dir=charts
+        )
+
+
 def build_agent(
     settings: Settings,
     model: ChatModel,
@@ -37,17 +52,10 @@ def build_agent(
     charts = settings.charts_dir()
     charts.mkdir(parents=True, exist_ok=True)
 
-    @contextmanager
-    def tool_context(info: CallInfo) -> Iterator[ToolContext]:
-        # One transaction per tool call: a failed call leaves nothing half-written.
-        with store.sessions() as session, session.begin():
-            yield ToolContext(
-                user=info.user,
-                run_id=info.run_id,
-                idempotency_key=info.idempotency_key,
-                session=session,
-                artifacts_dir=Path(charts),
-            )
+    def context(info: CallInfo) -> AbstractContextManager[ToolContext]:
+        return tool_context(
+            store, settings, user=info.user, run_id=info.run_id, idempotency_key=info.idempotency_key
+        )
 
     registry = toolbox.registry if toolbox else builtin_registry()
     keywords = toolbox.keywords if toolbox else {d.name: d.keywords for d in builtin_domains()}
@@ -59,7 +67,7 @@ def build_agent(
         ),
         model_settings=ModelSettings(temperature=settings.temperature, max_tokens=settings.max_output_tokens),
         approver=approver,
-        context=tool_context,
+        context=context,
         domain_keywords=keywords,
         artifacts_dir=charts,
     )

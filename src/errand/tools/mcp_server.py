@@ -37,9 +37,8 @@ import copy
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -51,6 +50,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
+from errand import runtime
 from errand.agent.observations import to_jsonable
 from errand.config import Settings
 from errand.errors import ErrandError
@@ -272,21 +272,12 @@ class _Service:
         store = self.store
         if store is None:
             raise MCPError(code=types.INTERNAL_ERROR, message="The errand MCP server is not started.")
-        charts = self.settings.charts_dir()
         run_id = f"mcp-{ctx.request_id}"
 
-        @contextmanager
-        def tool_context() -> Iterator[ToolContext]:
-            # One transaction per call, as in `runtime.build_agent`: a failed call leaves nothing half-written.
-            charts.mkdir(parents=True, exist_ok=True)
-            with store.sessions() as session, session.begin():
-                yield ToolContext(
-                    user=MCP_USER,
-                    run_id=run_id,
-                    idempotency_key=key,
-                    session=session,
-                    artifacts_dir=Path(charts),
-                )
+        def tool_context() -> AbstractContextManager[ToolContext]:
+            return runtime.tool_context(
+                store, self.settings, user=MCP_USER, run_id=run_id, idempotency_key=key
+            )
 
         def run_sync() -> Any:
             with tool_context() as tool_ctx:
