@@ -79,14 +79,7 @@ def load_model(settings: Settings) -> ChatModel:
     from errand.llm import make_model
     from errand.llm.weights import ensure_model, model_info
 
-    backend = settings.model_backend or ("openai" if settings.model_url else "embedded")
-    if backend == "scripted":
-        from errand.llm.scripted import ScriptedModel
-
-        if settings.script_path is None:
-            raise ConfigError("The scripted backend needs ERRAND_SCRIPT_PATH: a JSON file of turns.")
-        return ScriptedModel.from_file(settings.script_path)
-    if backend == "embedded" and settings.model_path is None:
+    if settings.resolved_model_backend() == "embedded" and settings.model_path is None:
         info = model_info(settings.bundled_model, settings.resolved_model_cache_dir())
         if not info.verified:
             with Progress(
@@ -245,7 +238,7 @@ def models() -> None:
     from errand.llm.weights import BUNDLED, model_info
 
     settings = load_settings()
-    backend = settings.model_backend or ("openai" if settings.model_url else "embedded")
+    backend = settings.resolved_model_backend()
     console.print(f"backend in use: [bold]{backend}[/bold]")
     if settings.model_url:
         console.print(f"server: {settings.model_url} (model {settings.model})")

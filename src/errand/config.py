@@ -95,6 +95,10 @@ class Settings(BaseSettings):
             parse_amount(value)
         return value
 
+    def resolved_model_backend(self) -> Literal["embedded", "openai", "scripted"]:
+        """The backend in use: the one named, else ``openai`` when a server URL is set, else embedded."""
+        return self.model_backend or ("openai" if self.model_url else "embedded")
+
     def resolved_database_url(self) -> str:
         """The database URL to use, defaulting to SQLite under ``home``."""
         if self.database_url:

@@ -84,7 +84,7 @@ def make_model(settings: Settings, *, progress: ProgressCallback | None = None) 
     ``model_path``, or the bundled one). ``progress`` receives
     ``(done_bytes, total_bytes)`` while the bundled model is assembled.
     """
-    backend = settings.model_backend or ("openai" if settings.model_url else "embedded")
+    backend = settings.resolved_model_backend()
     if backend == "openai":
         if not settings.model_url:
             raise ConfigError(
@@ -123,8 +123,7 @@ def make_model(settings: Settings, *, progress: ProgressCallback | None = None) 
             progress=progress,
         )
     if backend == "scripted":
-        script = getattr(settings, "script_path", None)
-        if script is None:
+        if settings.script_path is None:
             raise ConfigError("The scripted backend needs ERRAND_SCRIPT_PATH: a JSON file of turns.")
-        return ScriptedModel.from_file(script)
+        return ScriptedModel.from_file(settings.script_path)
     raise ConfigError(f"Unknown model backend {backend!r}: choose embedded, openai or scripted.")
