@@ -224,6 +224,8 @@ class EmbeddedModel(ChatModel):
         self.prefix_cache_dir = prefix_cache_dir
         """Where the KV cache of stable prompt prefixes is saved, so a new process skips
         evaluating the system prompt and tool schemas again (None: not saved)."""
+        self._prefix_keys: dict[str, str] = {}
+        """System prompt and tool set → key of their saved prefix (rendering it costs an HTTP call)."""
         self._slot_prefix: str | None = None
         """Key of the stable prefix known to be in the slot's KV cache."""
         self.cache_prompt = True
@@ -425,11 +427,17 @@ class EmbeddedModel(ChatModel):
         system prompt and tool schemas already evaluated (one 44 MB file per tool set)."""
         if self.prefix_cache_dir is None or self.n_parallel != 1 or not self.cache_prompt:
             return
-        prefix = self._stable_prefix(messages, tools)
-        path = self.model_path
-        stat = path.stat() if path is not None else None
-        identity = f"{path}:{stat.st_size if stat else 0}:{stat.st_mtime_ns if stat else 0}:{_XLLAMACPP}"
-        key = hashlib.sha256((identity + "\0" + prefix).encode()).hexdigest()[:20]
+        system = messages[0].text if messages and messages[0].role == "system" else ""
+        asked = system + "\0" + json.dumps([t.model_dump() for t in tools], sort_keys=True)
+        key = self._prefix_keys.get(asked)
+        if key is None:  # once per system prompt and tool set, not every step
+            prefix = self._stable_prefix(messages, tools)
+            path = self.model_path
+            stat = path.stat() if path is not None else None
+            identity = f"{path}:{stat.st_size if stat else 0}:{stat.st_mtime_ns if stat else 0}:{_XLLAMACPP}"
+            key = self._prefix_keys[asked] = hashlib.sha256((identity + "\0" + prefix).encode()).hexdigest()[
+                :20
+            ]
         if key == self._slot_prefix:
             return  # already in the slot: the prompt cache reuses it
         name = f"prefix-{key}.bin"
