@@ -165,18 +165,24 @@ class Tool:
         under a JSON grammar tend to fill every field, and an empty one means "not asked".
         """
         required = set(self.parameters.get("required", ()))
-        arguments = {k: v for k, v in arguments.items() if k in required or v not in ("", None)}
+        asked = {k: v for k, v in arguments.items() if k in required or v not in ("", None)}
+        validated, problems = self._check(asked)
+        if problems:
+            raise ToolArgumentsError(
+                f"Invalid arguments for {self.name}: {'; '.join(problems)}. "
+                f"Expected parameters: {json.dumps(self.parameters.get('properties', {}), ensure_ascii=False)}"
+            )
+        return validated
+
+    def _check(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The arguments as the function takes them, or what is wrong with them (pydantic)."""
         try:
             model = self.args_model.model_validate(arguments)
         except ValidationError as exc:
-            problems = "; ".join(
+            return {}, [
                 f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ToolArgumentsError(
-                f"Invalid arguments for {self.name}: {problems}. "
-                f"Expected parameters: {json.dumps(self.parameters.get('properties', {}), ensure_ascii=False)}"
-            ) from None
-        return {k: getattr(model, k) for k in type(model).model_fields}
+            ]
+        return {k: getattr(model, k) for k in type(model).model_fields}, []
 
     @property
     def confirm_needs_context(self) -> bool:
@@ -254,20 +260,13 @@ class SchemaTool(Tool):
         self.parameters = _compact_schema(parameters or {"type": "object", "properties": {}})
         self._validator = jsonschema.Draft202012Validator(parameters or {"type": "object"})
 
-    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        """Check arguments against the JSON schema; raise `ToolArgumentsError` saying what to fix."""
-        required = set(self.parameters.get("required", ()))
-        arguments = {k: v for k, v in arguments.items() if k in required or v not in ("", None)}
+    def _check(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The arguments unchanged, or what is wrong with them (jsonschema)."""
         problems = [
             f"{'.'.join(str(p) for p in e.absolute_path) or 'arguments'}: {e.message}"
             for e in sorted(self._validator.iter_errors(arguments), key=str)
         ]
-        if problems:
-            raise ToolArgumentsError(
-                f"Invalid arguments for {self.name}: {'; '.join(problems)}. "
-                f"Expected parameters: {json.dumps(self.parameters.get('properties', {}), ensure_ascii=False)}"
-            )
-        return arguments
+        return arguments, problems
 
     def bind(self, validated: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         """The function takes the arguments as one dict, plus the context."""
