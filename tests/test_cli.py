@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.cli_process import run_errand
 
 HEADLINE = (
     "Find 3-bedroom homes in Hangzhou under 6 million yuan near a school rated 9 or better, "
@@ -25,16 +25,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def errand(
     home: Path, *args: str, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
-    full_env.update({"ERRAND_HOME": str(home), "COLUMNS": "200", **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "errand", *args],
-        env=full_env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_errand(home, *args, env=env, stdin=stdin)
 
 
 def script(home: Path, name: str, turns: list[Any]) -> dict[str, str]:

@@ -7,15 +7,13 @@ must exist and satisfy every constraint of the request.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from tests.cli_process import json_events, run_errand
 
 HEADLINE = (
     "Find 3-bedroom homes in Hangzhou under 6 million yuan near a school rated 9 or better, "
@@ -27,18 +25,8 @@ NEAR_M = 1000
 
 @pytest.mark.slow
 def test_headline_errand_recommends_real_listings_that_meet_every_constraint(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
-    env["ERRAND_HOME"] = str(tmp_path)
-    if os.environ.get("ERRAND_TEST_MODEL_CACHE"):
-        env["ERRAND_MODEL_CACHE_DIR"] = os.environ["ERRAND_TEST_MODEL_CACHE"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "errand", "run", "--json", HEADLINE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    proc = run_errand(tmp_path, "run", "--json", HEADLINE, timeout=600)
+    events = json_events(proc)
     assert events, proc.stderr
     final = events[-1]
     assert proc.returncode == 0 and final["type"] == "run_finished", final

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,23 +10,14 @@ from sqlalchemy import select
 from errand.services.store import ServiceStore
 from errand.services.travel.models import Booking
 from errand.services.wallet import ledger
+from tests.cli_process import json_events, run_errand
 
 
 @pytest.mark.slow
 def test_the_embedded_model_books_and_pays_for_a_train(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
-    env["ERRAND_HOME"] = str(tmp_path)
-    if os.environ.get("ERRAND_TEST_MODEL_CACHE"):
-        env["ERRAND_MODEL_CACHE_DIR"] = os.environ["ERRAND_TEST_MODEL_CACHE"]
     task = "Book the train G16-20270320-second from Shanghai to Hangzhou for Li Wei"
-    proc = subprocess.run(
-        [sys.executable, "-m", "errand", "run", "--json", "--yes", task],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    proc = run_errand(tmp_path, "run", "--json", "--yes", task, timeout=300)
+    events = json_events(proc)
     assert events and events[-1]["type"] == "run_finished", proc.stderr[-2000:]
     (asked,) = [e for e in events if e["type"] == "confirmation_required"]
     assert "CNY" in asked["summary"] and "Li Wei" in asked["summary"]  # amount and names are shown

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests.cli_process import json_events, run_errand
 
 
 @pytest.mark.slow
@@ -22,19 +22,10 @@ def test_tokyo_time_through_an_outside_mcp_server(tmp_path: Path) -> None:
         'args = ["-m", "mcp_server_time", "--local-timezone", "Asia/Shanghai"]\n',
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
-    env["ERRAND_HOME"] = str(tmp_path / "home")
-    if os.environ.get("ERRAND_TEST_MODEL_CACHE"):
-        env["ERRAND_MODEL_CACHE_DIR"] = os.environ["ERRAND_TEST_MODEL_CACHE"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "errand", "run", "--json", "What time is it in Tokyo?"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_errand(
+        tmp_path / "home", "run", "--json", "What time is it in Tokyo?", cwd=tmp_path, timeout=300
     )
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    events = json_events(proc)
     assert events and events[-1]["type"] == "run_finished", proc.stderr[-2000:]
     assert set(events[0]["tools"]) == {"get_current_time", "convert_time"}  # routed to the time server only
     results = [e for e in events if e["type"] == "tool_result" and e["ok"]]
