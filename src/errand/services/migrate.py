@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -25,10 +25,28 @@ def _config(connection: object) -> Config:
     return cfg
 
 
+BASELINE = "29a23cb9171d"
+"""The first revision: the schema errand created with ``create_all`` before it used migrations."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration not yet applied to the database behind ``engine``."""
+    """Apply every migration not yet applied to the database behind ``engine``.
+
+    A database made before errand used migrations has tables but no ``alembic_version``:
+    its missing tables are created as of the baseline and it is recorded at the baseline,
+    so upgrading never tries to create a table that is already there.
+    """
     with engine.begin() as conn:
-        command.upgrade(_config(conn), revision)
+        cfg = _config(conn)
+        tables = set(inspect(conn).get_table_names())
+        if tables and "alembic_version" not in tables:
+            from errand.services import builtin_domains
+            from errand.services.db import Base
+
+            builtin_domains()
+            Base.metadata.create_all(conn)
+            command.stamp(cfg, BASELINE)
+        command.upgrade(cfg, revision)
 
 
 def revision(engine: Engine, message: str) -> None:
