@@ -16,8 +16,17 @@ def test_numbers_in_reads_units_words_and_chinese() -> None:
     assert values == [5_800_000, 5_800_000, 5_800_000, 120_000_000, 3, 3, 9, 6_000_000]
 
 
-def test_ids_and_dates_are_not_figures() -> None:
-    assert [v for _, v in numbers_in("HZ-00042 on 2026-12-02")] == [2026]
+def test_ids_are_not_figures_and_dates_state_their_parts() -> None:
+    assert [v for _, v in numbers_in("HZ-00042")] == []
+    assert [v for _, v in numbers_in("on 2026-12-02")] == [2026, 12, 2]
+    assert [v for _, v in numbers_in("2026-11-29T11:16:00+09:00")][:5] == [2026, 11, 29, 11, 16]
+    # "November 29, 2026" restates a date a tool gave as 2026-11-29: not an invented figure
+    assert (
+        unverified_numbers(
+            "Tokyo: 11:16 AM on November 29, 2026", ['{"datetime": "2026-11-29T11:16:00+09:00"}']
+        )
+        == []
+    )
 
 
 def test_unverified_numbers_tolerate_formatting_and_flag_inventions() -> None:

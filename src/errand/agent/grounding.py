@@ -32,6 +32,7 @@ _WORD = re.compile(
 
 
 _ISO_T = re.compile(r"(?<=\d)T(?=\d)")
+_ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
 
 
 def numbers_in(text: str) -> list[tuple[str, float]]:
@@ -41,6 +42,7 @@ def numbers_in(text: str) -> list[tuple[str, float]]:
     """
     text = _WORD.sub(lambda m: f" {_WORDS[m.group(0).lower()]} ", text)
     text = _ISO_T.sub(" ", text)  # 2026-11-29T15:30 states the time 15:30
+    text = _ISO_DATE.sub(r"\1 \2 \3", text)  # 2026-11-29 states the day 29 and the month 11
     out = []
     for m in _NUMBER.finditer(text):
         whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
