@@ -40,11 +40,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         cfg = _config(conn)
         tables = set(inspect(conn).get_table_names())
         if tables and "alembic_version" not in tables:
-            from errand.services import builtin_domains
             from errand.services.db import Base
+            from errand.services.metadata import baseline_tables
 
-            builtin_domains()
-            Base.metadata.create_all(conn)
+            Base.metadata.create_all(conn, tables=baseline_tables())
             command.stamp(cfg, BASELINE)
         command.upgrade(cfg, revision)
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from errand.services import Domain, builtin_domains
 from errand.services.db import Base, make_engine, session_factory, transaction
+from errand.services.metadata import import_all_models
 from errand.services.migrate import upgrade
 
 
@@ -42,7 +43,7 @@ class ServiceStore:
 
     def reset(self) -> None:
         """Drop every table, create them again and seed from scratch."""
-        builtin_domains()
+        import_all_models()
         Base.metadata.drop_all(self.engine)
         with self.engine.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from errand.services import builtin_domains
 from errand.services.db import Base
+from errand.services.metadata import import_all_models
 
-builtin_domains()  # import every domain's models so their tables are in the metadata
+import_all_models()  # every table errand owns is in the metadata
 config = context.config
 connection = config.attributes["connection"]
 context.configure(

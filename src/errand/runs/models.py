@@ -1,0 +1,59 @@
+"""Tables of durable runs: who owns a run, where it stands, and every event it emitted.
+
+DBOS keeps the workflow's own checkpoints in its system database; these tables are
+errand's view for people: listing a user's runs, reading a run's events from any point.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from errand.services.db import Base
+
+RUNS_REVISION = "5f0e1a2b3c4d"
+"""The migration that created these tables (a database adopted at the baseline lacks them)."""
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, with its zone."""
+    return datetime.now(UTC)
+
+
+class RunRow(Base):
+    """One run: owned by one user, in one state."""
+
+    __tablename__ = "runs"
+    __table_args__ = {"info": {"since": RUNS_REVISION}}
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    input: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The confirmation the run waits for (the `confirmation_required` event), while it waits."""
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What the run was started with (date, step budget), so a resumed run sees the same."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RunEventRow(Base):
+    """One event of a run. ``id`` orders all events and is the SSE event id."""
+
+    __tablename__ = "run_events"
+    __table_args__ = (UniqueConstraint("run_id", "seq"), {"info": {"since": RUNS_REVISION}})
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str] = mapped_column(String(40), ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
