@@ -27,7 +27,7 @@ class RunRow(Base):
     """One run: owned by one user, in one state."""
 
     __tablename__ = "runs"
-    __table_args__ = {"info": {"since": RUNS_REVISION}}
+    __table_args__ = ({"info": {"since": RUNS_REVISION}},)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     user: Mapped[str] = mapped_column(String(64), index=True)
