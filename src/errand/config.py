@@ -50,6 +50,8 @@ class Settings(BaseSettings):
 
     script_path: Path | None = None
     """For the ``scripted`` backend: a JSON file of turns (see `ScriptedModel.from_file`)."""
+    script_token_delay_s: float = 0.0
+    """For the ``scripted`` backend: seconds per streamed token, to pace it like a real model."""
 
     n_ctx: int = 8192
     """Context window of the embedded model, in tokens."""

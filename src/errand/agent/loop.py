@@ -43,6 +43,7 @@ from errand.agent.events import (
 from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, unverified_in
 from errand.agent.observations import artifacts_in, observation, summarize, to_jsonable
 from errand.agent.routing import route
+from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
 from errand.errors import ErrandError, ModelError, ToolError
 from errand.llm.base import ChatModel
 from errand.llm.types import (
@@ -55,6 +56,7 @@ from errand.llm.types import (
     TextDelta,
     ToolCall,
     ToolCallEvent,
+    ToolSpec,
     Usage,
     UsageEvent,
 )
@@ -216,6 +218,7 @@ class Agent:
         today: Callable[[], str] | None = None,
         artifacts_dir: Path | None = None,
         ground_arguments: bool = True,
+        steps: StepRunner | None = None,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -230,6 +233,8 @@ class Agent:
         self.system_prompt = system_prompt
         self._today = today or _now
         self._artifacts_dir = artifacts_dir or Path.cwd()
+        self.steps = steps or InMemorySteps()
+        """Runs model turns and tool calls: directly, or as durable steps (`errand.runs`)."""
 
     def tools_for(self, task: str) -> tuple[ToolRegistry, bool]:
         """The tools offered for ``task``, and whether its words named a domain.
@@ -288,48 +293,31 @@ class Agent:
             final = step == self.budget.max_steps
             if final and step > 1:
                 conv.messages.append(Message(role="user", content=prompts.FINAL_STEP))
-            step_started = time.perf_counter()
-            text, calls, malformed, step_usage = (
-                "",
-                list[ToolCall](),
-                list[MalformedToolCall](),
-                Usage(),
-            )
-            try:
-                settings = self.model_settings
-                must_call = (step == 1 and errand_request) or state.revision_step == step
-                if must_call and specs and not final:
-                    settings = self._first_step_settings
-                stream = self.model.stream(conv.messages, [] if final else specs, settings)
-                async for ev in _closing(stream):
-                    if isinstance(ev, TextDelta):
-                        text += ev.text
-                        yield state.emit(TextDeltaEvent, step=step, text=ev.text)
-                    elif isinstance(ev, ReasoningDelta):
-                        yield state.emit(ReasoningDeltaEvent, step=step, text=ev.text)
-                    elif isinstance(ev, ToolCallEvent):
-                        call_id = f"call_{step}_{len(calls)}"
-                        c = ev.call
-                        calls.append(c if c.id == call_id else c.model_copy(update={"id": call_id}))
-                    elif isinstance(ev, MalformedToolCall):
-                        malformed.append(ev)
-                    elif isinstance(ev, UsageEvent):
-                        step_usage = ev.usage
-                    elif isinstance(ev, Finish):
-                        pass
-                    if time.perf_counter() > deadline:
-                        break
-            except ModelError as exc:
-                yield failed(str(exc), "model_error", step)
+            settings = self.model_settings
+            must_call = (step == 1 and errand_request) or state.revision_step == step
+            if must_call and specs and not final:
+                settings = self._first_step_settings
+            step_specs = [] if final else specs
+            seq_before, turn = state.seq, ModelTurn()
+
+            def turn_events(
+                settings: ModelSettings = settings, step: int = step, step_specs: list[ToolSpec] = step_specs
+            ) -> AsyncIterator[Any]:
+                return self._turn(conv.messages, step_specs, settings, step, state, deadline)
+
+            async for item in self.steps.model_turn(step, seq_before, turn_events):
+                if isinstance(item, ModelTurn):
+                    turn = item
+                else:
+                    yield item  # type: ignore[misc]
+            state.seq = seq_before + turn.events  # a replayed turn emitted nothing here
+            if turn.error is not None:
+                yield failed(turn.error, "model_error", step)
                 return
+            text, calls, malformed, step_usage = turn.text, turn.calls, turn.malformed, turn.usage
             _add_usage(state.usage, step_usage)
-            yield state.emit(
-                StepFinished,
-                step=step,
-                usage=step_usage,
-                duration_ms=(time.perf_counter() - step_started) * 1000,
-            )
-            if time.perf_counter() > deadline:
+            yield state.emit(StepFinished, step=step, usage=step_usage, duration_ms=turn.duration_ms)
+            if turn.timed_out or time.perf_counter() > deadline:
                 yield failed(
                     f"The run took longer than its {self.budget.max_wall_s:.0f} s budget before answering. "
                     "Raise ERRAND_MAX_WALL_S or ask for less.",
@@ -405,6 +393,44 @@ class Agent:
             "budget",
             self.budget.max_steps,
         )
+
+    async def _turn(
+        self,
+        messages: list[Message],
+        specs: list[ToolSpec],
+        settings: ModelSettings,
+        step: int,
+        state: _RunState,
+        deadline: float,
+    ) -> AsyncIterator[BaseModel | ModelTurn]:
+        """One model step: its text and reasoning as live events, then the `ModelTurn`."""
+        started, first_seq, turn = time.perf_counter(), state.seq, ModelTurn()
+        try:
+            stream = self.model.stream(messages, specs, settings)
+            async for ev in _closing(stream):
+                if isinstance(ev, TextDelta):
+                    turn.text += ev.text
+                    yield state.emit(TextDeltaEvent, step=step, text=ev.text)
+                elif isinstance(ev, ReasoningDelta):
+                    yield state.emit(ReasoningDeltaEvent, step=step, text=ev.text)
+                elif isinstance(ev, ToolCallEvent):
+                    call_id = f"call_{step}_{len(turn.calls)}"
+                    c = ev.call
+                    turn.calls.append(c if c.id == call_id else c.model_copy(update={"id": call_id}))
+                elif isinstance(ev, MalformedToolCall):
+                    turn.malformed.append(ev)
+                elif isinstance(ev, UsageEvent):
+                    turn.usage = ev.usage
+                elif isinstance(ev, Finish):
+                    pass
+                if time.perf_counter() > deadline:
+                    turn.timed_out = True
+                    break
+        except ModelError as exc:
+            turn.error = str(exc)
+        turn.events = state.seq - first_seq
+        turn.duration_ms = (time.perf_counter() - started) * 1000
+        yield turn
 
     async def _act(
         self,
@@ -513,8 +539,6 @@ class Agent:
                 summary, files, ms = content[:120], [], 0.0
             else:
                 ok, value, ms = by_id[call.id]
-                if ok:
-                    value = to_jsonable(value)
                 content = observation(value) if ok else str(value)
                 summary = summarize(value) if ok else str(value)[:200]
                 files = artifacts_in(value) if ok else []
@@ -552,8 +576,11 @@ class Agent:
             with self._open_context(info) as ctx:
                 return t.describe_call(args, ctx), ctx.quote
 
-        try:
+        async def in_thread() -> tuple[str, tuple[int, str] | None]:
             return await asyncio.get_running_loop().run_in_executor(None, look_up)
+
+        try:
+            return await self.steps.tool_call(f"describe:{t.name}", in_thread)
         except Exception as exc:  # a broken description must not hide what is asked: show the call
             return f"{t.name}({args}) [could not describe: {exc}]", None
 
@@ -589,21 +616,24 @@ class Agent:
             with self._open_context(info) as ctx:
                 return t.fn(**t.bind(args, ctx))
 
-        started = time.perf_counter()
-        try:
-            if t.is_async:
-                with self._open_context(info) as ctx:
-                    value = await t.fn(**t.bind(args, ctx))
-            else:
-                # The default executor: a blocking tool (database, files) never stalls the loop,
-                # at about half the cost of anyio's thread hop.
-                value = await asyncio.get_running_loop().run_in_executor(None, run_sync)
-        except ErrandError as exc:
-            return False, f"Error from {t.name}: {exc}", (time.perf_counter() - started) * 1000
-        except Exception as exc:  # a bug in a tool must not crash the run; the model is told
-            return (
-                False,
-                f"Error from {t.name}: {type(exc).__name__}: {exc}",
-                (time.perf_counter() - started) * 1000,
-            )
-        return True, value, (time.perf_counter() - started) * 1000
+        async def run() -> tuple[bool, Any, float]:
+            started = time.perf_counter()
+            try:
+                if t.is_async:
+                    with self._open_context(info) as ctx:
+                        value = await t.fn(**t.bind(args, ctx))
+                else:
+                    # The default executor: a blocking tool (database, files) never stalls the loop,
+                    # at about half the cost of anyio's thread hop.
+                    value = await asyncio.get_running_loop().run_in_executor(None, run_sync)
+            except ErrandError as exc:
+                return False, f"Error from {t.name}: {exc}", (time.perf_counter() - started) * 1000
+            except Exception as exc:  # a bug in a tool must not crash the run; the model is told
+                return (
+                    False,
+                    f"Error from {t.name}: {type(exc).__name__}: {exc}",
+                    (time.perf_counter() - started) * 1000,
+                )
+            return True, to_jsonable(value), (time.perf_counter() - started) * 1000
+
+        return await self.steps.tool_call(t.name, run)

@@ -125,5 +125,5 @@ def make_model(settings: Settings, *, progress: ProgressCallback | None = None) 
     if backend == "scripted":
         if settings.script_path is None:
             raise ConfigError("The scripted backend needs ERRAND_SCRIPT_PATH: a JSON file of turns.")
-        return ScriptedModel.from_file(settings.script_path)
+        return ScriptedModel.from_file(settings.script_path, token_delay_s=settings.script_token_delay_s)
     raise ConfigError(f"Unknown model backend {backend!r}: choose embedded, openai or scripted.")

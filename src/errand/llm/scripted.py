@@ -13,6 +13,7 @@ returns one of those.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -76,22 +77,34 @@ def _words(text: str) -> list[str]:
 
 
 class ScriptedModel(ChatModel):
-    """Replays turns in order; records every request it receives in `requests`."""
+    """Replays turns in order; records every request it receives in `requests`.
+
+    With ``per_conversation`` the turn played is chosen by how many assistant messages the
+    conversation already holds, not by how many calls this object served: every run plays
+    the script from its start, and a run resumed in a new process plays the turn it stopped
+    at. ``token_delay_s`` paces the stream like a real model (benchmarks of serving).
+    """
 
     name = "scripted"
 
-    def __init__(self, turns: Sequence[TurnSource]) -> None:
+    def __init__(
+        self, turns: Sequence[TurnSource], *, per_conversation: bool = False, token_delay_s: float = 0.0
+    ) -> None:
         self._turns = list(turns)
         self._next = 0
+        self.per_conversation = per_conversation
+        self.token_delay_s = token_delay_s
         self.requests: list[tuple[list[Message], list[ToolSpec]]] = []
         """The messages and tools of every call, for assertions."""
         self.settings: list[ModelSettings] = []
         """The sampling settings of every call (``tool_choice`` included)."""
 
     @classmethod
-    def from_file(cls, path: Path) -> ScriptedModel:
+    def from_file(cls, path: Path, *, token_delay_s: float = 0.0) -> ScriptedModel:
         """Load turns from JSON: a list where each item is an answer string,
-        ``{"tool": name, "arguments": {...}}``, a list of such calls, or ``{"raw": "model text"}``."""
+        ``{"tool": name, "arguments": {...}}``, a list of such calls, or ``{"raw": "model text"}``.
+
+        Turns are chosen per conversation (see the class), as every front end needs."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -110,7 +123,7 @@ class ScriptedModel(ChatModel):
                 return ScriptedTurn(raw=item["raw"])
             raise ConfigError(f"Unknown turn in {path}: {item!r}")
 
-        return cls([one(i) for i in data])
+        return cls([one(i) for i in data], per_conversation=True, token_delay_s=token_delay_s)
 
     @property
     def remaining(self) -> int:
@@ -123,19 +136,22 @@ class ScriptedModel(ChatModel):
         """Play the next turn as a stream of events."""
         self.requests.append((list(messages), list(tools)))
         self.settings.append(settings)
-        if self._next >= len(self._turns):
+        index = sum(m.role == "assistant" for m in messages) if self.per_conversation else self._next
+        if index >= len(self._turns):
             raise ModelResponseError(
                 f"ScriptedModel has no turn left after {len(self._turns)}; add more turns to the script"
             )
-        source = self._turns[self._next]
-        self._next += 1
+        source = self._turns[index]
+        self._next = index + 1
         turn = _as_turn(source(messages) if callable(source) else source)
         step = len(self.requests)
         completion = 0
+        pace = self._pace
         if turn.raw is not None:
             parser = StreamParser(id_prefix=f"call_{step}")
             for word in _words(turn.raw):
                 completion += 1
+                await pace()
                 for ev in parser.feed(word):
                     yield ev
             for ev in parser.finish():
@@ -144,14 +160,23 @@ class ScriptedModel(ChatModel):
         else:
             for word in _words(turn.reasoning):
                 completion += 1
+                await pace()
                 yield ReasoningDelta(text=word)
             for word in _words(turn.text):
                 completion += 1
+                await pace()
                 yield TextDelta(text=word)
             for i, c in enumerate(turn.tool_calls):
                 completion += 1 + len(c.arguments)
+                for _ in range(1 + len(c.arguments)):
+                    await pace()
                 yield ToolCallEvent(call=c.model_copy(update={"id": c.id or f"call_{step}_{i}"}))
             has_calls = bool(turn.tool_calls)
         prompt = sum(len(m.content) if isinstance(m.content, str) else len(m.text) for m in messages)
         yield UsageEvent(usage=Usage(prompt_tokens=prompt // 4 + 1, completion_tokens=completion))
         yield Finish(reason="tool_calls" if has_calls else "stop")
+
+    async def _pace(self) -> None:
+        """Wait one token's time (nothing when unpaced)."""
+        if self.token_delay_s > 0:
+            await asyncio.sleep(self.token_delay_s)
