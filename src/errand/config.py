@@ -90,6 +90,73 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy URL of the services database; defaults to a SQLite file under ``home``."""
 
+    # -- durable runs (src/errand/runs/) -----------------------------------
+
+    confirmation_expiry_s: float = 86_400.0
+    """How long a run waits for a person to approve a payment before it ends cancelled."""
+
+    worker_concurrency: int = 4
+    """Most runs one process executes at once (``errand worker``, ``errand serve``)."""
+
+    worker_id: str = "local"
+    """This executor's name: after a crash, the process with the same name resumes its runs."""
+
+    crash_at: str | None = None
+    """For crash tests only: kill the process with SIGKILL at the named point (a glob, e.g.
+    ``after_commit:book_flight``)."""
+
+    # -- errand serve (src/errand/server/) ---------------------------------
+
+    redis_url: str | None = None
+    """Redis for limits shared by several ``errand serve`` replicas (``redis://127.0.0.1:6379/0``);
+    without it each server process keeps its limits in memory."""
+
+    serve_host: str = "127.0.0.1"
+    """Address ``errand serve`` listens on."""
+
+    serve_port: int = 8000
+    """Port ``errand serve`` listens on."""
+
+    serve_workers: int = 1
+    """Server processes sharing the port (each loads its own model)."""
+
+    serve_max_running: int = 4
+    """Requests that may use the model at once in one server process; more wait in a short queue."""
+
+    serve_max_queued: int = 16
+    """Most requests waiting for the model in one server process; beyond that the answer is 503."""
+
+    serve_max_queue_wait_s: float = 2.0
+    """Longest a request may wait for the model; one expected to wait longer is refused at once (503)."""
+
+    serve_max_active_runs: int = 64
+    """Most runs created through one server process that may be queued or running at once (503 beyond)."""
+
+    serve_default_rpm: int = 60
+    """Requests per minute of an API key created without ``--rpm``."""
+
+    serve_default_max_runs: int = 4
+    """Runs and chat completions an API key may have in flight at once, without ``--max-runs``."""
+
+    serve_context_window: int | None = None
+    """The served model's context window in tokens, checked before calling it; defaults to ``n_ctx``."""
+
+    serve_ping_s: float = 10.0
+    """Seconds between comment pings on a quiet stream, so proxies keep it open."""
+
+    serve_shutdown_timeout_s: float = 30.0
+    """On SIGTERM, seconds in-flight requests get to finish before they are cut."""
+
+    serve_drain_s: float = 0.0
+    """On SIGTERM, seconds to keep answering 503 (``/readyz`` too) before closing the port, so a
+    load balancer stops sending traffic first."""
+
+    serve_key_cache_s: float = 5.0
+    """Seconds each server process caches an API key lookup (and its budget use)."""
+
+    idempotency_ttl_s: float = 86_400.0
+    """How long a response is replayed for its ``Idempotency-Key`` (Stripe keeps keys 24 hours)."""
+
     @field_validator("auto_approve_below")
     @classmethod
     def _amount(cls, value: str | None) -> str | None:

@@ -6,10 +6,11 @@ same agent the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from errand.agent import Agent, Approver, Budget, CallInfo
+from errand.agent.steps import StepRunner
 from errand.config import Settings
 from errand.llm.base import ChatModel
 from errand.llm.types import ModelSettings
@@ -47,6 +48,8 @@ def build_agent(
     *,
     approver: Approver | None = None,
     toolbox: Toolbox | None = None,
+    steps: StepRunner | None = None,
+    today: Callable[[], str] | None = None,
 ) -> Agent:
     """An agent over the built-in services (or a toolbox with outside tools too) with the settings' budgets."""
     charts = settings.charts_dir()
@@ -70,4 +73,6 @@ def build_agent(
         context=context,
         domain_keywords=keywords,
         artifacts_dir=charts,
+        steps=steps,
+        today=today,
     )

@@ -1,0 +1,126 @@
+"""Durable steps and durable confirmations, on DBOS.
+
+Each model turn and each tool call is one DBOS step: after a crash, a step that
+finished is replayed from its checkpoint, never executed again. A tool call cut
+off after its commit but before its checkpoint runs again with the same
+idempotency key, and the service hands back the first result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from dbos import DBOS
+from pydantic import BaseModel
+
+from errand.agent.confirm import Approver, ConfirmationRequest, Decision, auto_approve_below
+from errand.agent.steps import ModelTurn, TurnEvents
+from errand.config import parse_amount
+from errand.errors import ConfirmationExpired, RunConflict
+from errand.runs.log import RunLog
+
+T = TypeVar("T")
+
+DECISION_TOPIC = "decision"
+"""The DBOS message topic that carries a person's answer to a confirmation."""
+
+
+class RunCancelled(RunConflict):
+    """The run was cancelled while it waited for a confirmation."""
+
+
+def crash_point(name: str, pattern: str | None) -> None:
+    """Kill this process at ``name`` when ``pattern`` (``ERRAND_CRASH_AT``) matches it.
+
+    The crash tests' fault injection: a SIGKILL is the worst a process can meet, with no
+    cleanup at all, so surviving it here means surviving anything."""
+    if pattern and fnmatch.fnmatchcase(name, pattern):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class DurableSteps:
+    """A `StepRunner` that checkpoints every model turn and tool call as a DBOS step."""
+
+    def __init__(self, log: RunLog, run_id: str, *, crash_at: str | None = None) -> None:
+        self.log = log
+        self.run_id = run_id
+        self.crash_at = crash_at
+
+    async def model_turn(self, step: int, seq: int, turn: TurnEvents) -> AsyncIterator[BaseModel | ModelTurn]:
+        """Run the turn as a step, streaming its pieces live; a replayed turn streams nothing."""
+        crash_point(f"before_model:{step}", self.crash_at)
+        pieces: asyncio.Queue[BaseModel] = asyncio.Queue()
+
+        async def produce() -> ModelTurn:
+            # Pieces a crash cut short are dropped: the turn starts over.
+            await asyncio.to_thread(self.log.truncate_after, self.run_id, seq)
+            result = ModelTurn()
+            async for item in turn():
+                if isinstance(item, ModelTurn):
+                    result = item
+                else:
+                    pieces.put_nowait(item)
+            return result
+
+        reservation = DBOS.reserve_step()
+        task = asyncio.ensure_future(reservation.run_async({"name": f"model:{step}"}, produce))
+        while not task.done():
+            getter = asyncio.ensure_future(pieces.get())
+            done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield getter.result()
+            else:
+                getter.cancel()
+        while not pieces.empty():
+            yield pieces.get_nowait()
+        result = task.result()
+        crash_point(f"after_model:{step}", self.crash_at)
+        yield result
+
+    async def tool_call(self, label: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one call as a step; it finishes and is recorded even if the run is cancelled meanwhile."""
+        crash_point(f"before_tool:{label}", self.crash_at)
+
+        async def run() -> T:
+            outcome = await call()
+            crash_point(f"after_commit:{label}", self.crash_at)  # done, not yet checkpointed
+            return outcome
+
+        outcome: T = await DBOS.run_step_async({"name": f"tool:{label}"}, run)
+        crash_point(f"after_tool:{label}", self.crash_at)
+        return outcome
+
+
+def durable_approver(policy: str, expiry_s: float, *, crash_at: str | None = None) -> Approver:
+    """Confirmations that wait, across restarts, for `Runs.approve` or `Runs.reject`.
+
+    ``policy`` is ``"all"`` (approve everything), ``"ask"`` or ``"below:50 CNY"`` (approve
+    payments under the amount, ask for the rest). No answer within ``expiry_s`` ends the run
+    cancelled (`ConfirmationExpired`), before anything was charged."""
+
+    async def wait(request: ConfirmationRequest) -> Decision:
+        crash_point("awaiting_confirmation", crash_at)
+        message: Any = await DBOS.recv_async(DECISION_TOPIC, timeout_seconds=expiry_s)
+        if message is None:
+            raise ConfirmationExpired(
+                f"Nobody approved {request.name} within {expiry_s:.0f} s, so the run was cancelled "
+                "and nothing was charged. Start it again, or raise ERRAND_CONFIRMATION_EXPIRY_S."
+            )
+        if message.get("cancel"):
+            raise RunCancelled("The run was cancelled while it waited for a confirmation.")
+        return Decision.model_validate(message)
+
+    async def approve(request: ConfirmationRequest) -> Decision:
+        return Decision(approved=True, note="approved in advance (--yes)")
+
+    if policy == "all":
+        return approve
+    if policy.startswith("below:"):
+        limit, currency = parse_amount(policy.removeprefix("below:"))
+        return auto_approve_below(limit, currency, wait)
+    return wait

@@ -1,0 +1,179 @@
+"""The run table and event log: what people read about runs, from any process.
+
+Every write here is safe to repeat: a workflow replayed after a crash writes the
+same events again and they are ignored (``(run_id, seq)`` is unique).
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from errand.errors import RunNotFound
+from errand.runs.models import RunEventRow, RunRow, utcnow
+from errand.services.store import ServiceStore
+
+
+class RunStatus(StrEnum):
+    """Where a run stands."""
+
+    queued = "queued"
+    running = "running"
+    awaiting_confirmation = "awaiting_confirmation"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+FINISHED = frozenset({RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled})
+"""States a run never leaves."""
+
+TERMINAL_EVENTS = frozenset({"run_finished", "run_failed"})
+
+
+class RunRecord(BaseModel):
+    """A run as its owner sees it."""
+
+    id: str
+    user: str
+    status: RunStatus
+    input: str
+    answer: str | None = None
+    error: str | None = None
+    pending: dict[str, Any] | None = None
+    """The ``confirmation_required`` event the run waits on, while it waits."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class StoredEvent(BaseModel):
+    """One persisted event; ``id`` increases across all runs (the SSE event id)."""
+
+    id: int
+    run_id: str
+    type: str
+    data: dict[str, Any]
+    """The agent event as JSON (see `errand.agent.events`), with its ``type`` and ``seq``."""
+
+
+def _record(row: RunRow) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        user=row.user,
+        status=RunStatus(row.status),
+        input=row.input,
+        answer=row.answer,
+        error=row.error,
+        pending=row.pending,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class RunLog:
+    """Reads and writes runs and their events in errand's database."""
+
+    def __init__(self, store: ServiceStore) -> None:
+        self.store = store
+
+    def create(self, run_id: str, user: str, input: str, options: dict[str, Any]) -> RunRecord:
+        """A new queued run."""
+        with self.store.sessions() as s, s.begin():
+            row = RunRow(
+                id=run_id,
+                user=user,
+                status=RunStatus.queued.value,
+                input=input,
+                options=options,
+                pending=None,
+            )
+            s.add(row)
+        return _record(row)
+
+    def load(self, run_id: str) -> dict[str, Any]:
+        """What a workflow needs to (re)start a run: owner, request and options."""
+        with self.store.sessions() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise RunNotFound(f"No run {run_id}.")
+            return {"user": row.user, "input": row.input, "options": dict(row.options or {})}
+
+    def get(self, user: str, run_id: str) -> RunRecord:
+        """The run, if ``user`` owns it; another user's run does not exist for them."""
+        with self.store.sessions() as s:
+            row = s.get(RunRow, run_id)
+            if row is None or row.user != user:
+                raise RunNotFound(f"No run {run_id} for this user. List yours with `errand runs list`.")
+            return _record(row)
+
+    def list(self, user: str, *, limit: int = 50) -> list[RunRecord]:
+        """The user's newest runs first."""
+        with self.store.sessions() as s:
+            rows = s.scalars(
+                select(RunRow).where(RunRow.user == user).order_by(RunRow.created_at.desc()).limit(limit)
+            )
+            return [_record(r) for r in rows]
+
+    def set_status(self, run_id: str, status: RunStatus, **fields: Any) -> None:
+        """Move a run to ``status`` (a finished run stays finished)."""
+        with self.store.sessions() as s, s.begin():
+            s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status.notin_([f.value for f in FINISHED]))
+                .values(status=status.value, updated_at=utcnow(), **fields)
+            )
+
+    def claim_decision(self, user: str, run_id: str) -> bool:
+        """Take the run's pending confirmation for one answer; False when none waits (or another
+        answer took it first)."""
+        with self.store.sessions() as s, s.begin():
+            done = s.execute(
+                update(RunRow)
+                .where(
+                    RunRow.id == run_id,
+                    RunRow.user == user,
+                    RunRow.status == RunStatus.awaiting_confirmation.value,
+                )
+                .values(status=RunStatus.running.value, pending=None, updated_at=utcnow())
+            )
+            return bool(getattr(done, "rowcount", 0))
+
+    def append(self, run_id: str, seq: int, data: dict[str, Any]) -> None:
+        """Record event ``seq`` of the run; a repeat of an already recorded ``seq`` is ignored."""
+        try:
+            with self.store.sessions() as s, s.begin():
+                s.execute(
+                    insert(RunEventRow).values(run_id=run_id, seq=seq, type=str(data["type"]), data=data)
+                )
+        except IntegrityError:
+            pass  # replayed after recovery: the first recording stands
+
+    def truncate_after(self, run_id: str, seq: int) -> None:
+        """Drop events after ``seq``: pieces of a model turn that a crash cut short, about to be redone."""
+        with self.store.sessions() as s, s.begin():
+            s.execute(delete(RunEventRow).where(RunEventRow.run_id == run_id, RunEventRow.seq > seq))
+
+    def last_seq(self, run_id: str) -> int:
+        """The number of the run's last recorded event (0 when none)."""
+        with self.store.sessions() as s:
+            seqs = s.scalars(
+                select(RunEventRow.seq).where(RunEventRow.run_id == run_id).order_by(RunEventRow.seq.desc())
+            )
+            return next(iter(seqs), 0)
+
+    def events(self, run_id: str, *, after: int = 0, limit: int = 1000) -> builtins.list[StoredEvent]:
+        """The run's events with an id greater than ``after``, oldest first."""
+        with self.store.sessions() as s:
+            rows = s.scalars(
+                select(RunEventRow)
+                .where(RunEventRow.run_id == run_id, RunEventRow.id > after)
+                .order_by(RunEventRow.id)
+                .limit(limit)
+            )
+            return [StoredEvent(id=r.id, run_id=r.run_id, type=r.type, data=r.data) for r in rows]

@@ -1,0 +1,192 @@
+"""`Runs`: create, read, follow, confirm and cancel durable runs, from any process.
+
+One DBOS instance per process. A process opened with ``execute=True`` also executes
+runs from the shared queue (a worker, the server, the CLI); with ``execute=False`` it
+only manages them (``errand runs approve`` from another terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Literal
+
+from dbos import DBOS, SetWorkflowID
+
+from errand.agent.loop import _now
+from errand.config import Settings
+from errand.errors import RunConflict
+from errand.runs.durable import DECISION_TOPIC
+from errand.runs.log import FINISHED, TERMINAL_EVENTS, RunLog, RunRecord, RunStatus, StoredEvent
+from errand.runs.workflow import ProcessRuntime, install, record, run_workflow
+from errand.runtime import open_store
+
+QUEUE = "errand-runs"
+APP_VERSION = "errand-runs-1"
+"""DBOS recovers only workflows of its own application version; a fixed one means a code
+change never orphans the runs that were pending when it was deployed."""
+
+Approval = Literal["ask", "all"] | str
+"""``ask``, ``all`` or ``below:50 CNY``."""
+
+
+def system_database_url(settings: Settings) -> str:
+    """Where DBOS keeps its checkpoints: the same PostgreSQL database (schema ``dbos``), or a
+    SQLite file next to errand's."""
+    url = settings.resolved_database_url()
+    if url.startswith(("postgresql", "postgres://")):
+        return "postgresql://" + url.split("://", 1)[1]
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    if not path or path.startswith(":memory:"):
+        return f"sqlite:///{settings.home / 'runs.sqlite'}"
+    p = Path(path)
+    return f"sqlite:///{p.with_name(p.stem + '-runs.sqlite')}"
+
+
+class Runs:
+    """Durable agent runs owned by users."""
+
+    def __init__(self, settings: Settings, log: RunLog, *, executing: bool) -> None:
+        self.settings = settings
+        self.log = log
+        self.executing = executing
+        self.poll_s = 0.05
+        """How often `follow` looks for new events."""
+
+    @classmethod
+    async def open(cls, settings: Settings, *, execute: bool = True, executor_id: str | None = None) -> Runs:
+        """Launch DBOS in this process; with ``execute`` this process also runs queued runs and,
+        first, resumes those its executor (``worker_id``) had in flight when it stopped."""
+        store = open_store(settings)
+        log = RunLog(store)
+        install(ProcessRuntime(settings=settings, store=store, log=log))
+        logging.getLogger("dbos").setLevel(logging.WARNING)
+        DBOS(
+            config={
+                "name": "errand",
+                "system_database_url": system_database_url(settings),
+                "application_version": APP_VERSION,
+                "executor_id": executor_id
+                or (settings.worker_id if execute else f"client-{uuid.uuid4().hex}"),
+                "log_level": "WARNING",
+                "notification_listener_polling_interval_sec": 0.05,
+            }
+        )
+        if not execute:
+            DBOS.listen_queues([])
+        DBOS.launch()
+        await DBOS.register_queue_async(
+            QUEUE, worker_concurrency=settings.worker_concurrency, polling_interval_sec=0.05
+        )
+        return cls(settings, log, executing=execute)
+
+    def close(self) -> None:
+        """Stop DBOS in this process (runs in flight resume when an executor with the same id starts)."""
+        install(None)
+        DBOS.destroy(destroy_registry=False)
+        self.log.store.close()
+
+    async def create(
+        self, user: str, input: str, *, max_steps: int | None = None, approve: Approval = "ask"
+    ) -> RunRecord:
+        """Queue a run of ``input`` for ``user``; any executing process picks it up."""
+        if not input.strip():
+            raise RunConflict("A run needs a request: say what you want done.")
+        run_id = "run_" + uuid.uuid4().hex[:16]
+        if approve == "ask" and self.settings.auto_approve_below:
+            approve = f"below:{self.settings.auto_approve_below}"
+        options: dict[str, Any] = {"today": _now(), "approve": approve, "max_steps": max_steps}
+        rec = await asyncio.to_thread(self.log.create, run_id, user, input, options)
+        with SetWorkflowID(run_id):
+            await DBOS.enqueue_workflow_async(QUEUE, run_workflow, run_id)
+        return rec
+
+    async def get(self, user: str, run_id: str) -> RunRecord:
+        """The run, if ``user`` owns it (`RunNotFound` otherwise)."""
+        return await asyncio.to_thread(self.log.get, user, run_id)
+
+    async def list(self, user: str, *, limit: int = 50) -> list[RunRecord]:
+        """The user's newest runs."""
+        return await asyncio.to_thread(self.log.list, user, limit=limit)
+
+    async def events(self, user: str, run_id: str, *, after: int = 0) -> builtins.list[StoredEvent]:
+        """The run's events after event id ``after``."""
+        await self.get(user, run_id)
+        return await asyncio.to_thread(self.log.events, run_id, after=after)
+
+    async def follow(self, user: str, run_id: str, *, after: int = 0) -> AsyncIterator[StoredEvent]:
+        """The run's events as they are written, until its last one."""
+        await self.get(user, run_id)
+        while True:
+            batch = await asyncio.to_thread(self.log.events, run_id, after=after)
+            for ev in batch:
+                after = ev.id
+                yield ev
+                if ev.type in TERMINAL_EVENTS:
+                    return
+            if not batch:
+                rec = await self.get(user, run_id)
+                if rec.status in FINISHED:
+                    for ev in await asyncio.to_thread(self.log.events, run_id, after=after):
+                        yield ev
+                    return
+                await asyncio.sleep(self.poll_s)
+
+    async def approve(self, user: str, run_id: str, note: str = "") -> RunRecord:
+        """Approve what the run waits for."""
+        return await self._decide(user, run_id, {"approved": True, "note": note})
+
+    async def reject(self, user: str, run_id: str, note: str = "") -> RunRecord:
+        """Reject what the run waits for; the model is told, with ``note``."""
+        return await self._decide(user, run_id, {"approved": False, "note": note})
+
+    async def _decide(self, user: str, run_id: str, decision: dict[str, Any]) -> RunRecord:
+        rec = await self.get(user, run_id)
+        if not await asyncio.to_thread(self.log.claim_decision, user, run_id):
+            rec = await self.get(user, run_id)
+            raise RunConflict(f"Run {run_id} is {rec.status.value}: nothing waits for a confirmation.")
+        await DBOS.send_async(run_id, decision, DECISION_TOPIC)
+        return await self.get(user, run_id)
+
+    async def cancel(self, user: str, run_id: str) -> RunRecord:
+        """Stop the run before its next step; a tool call already committing finishes first."""
+        rec = await self.get(user, run_id)
+        if rec.status in FINISHED:
+            raise RunConflict(f"Run {run_id} already ended ({rec.status.value}).")
+        if rec.status == RunStatus.awaiting_confirmation and await asyncio.to_thread(
+            self.log.claim_decision, user, run_id
+        ):
+            await DBOS.send_async(run_id, {"cancel": True}, DECISION_TOPIC)  # wakes the wait
+        else:
+            await DBOS.cancel_workflow_async(run_id)
+            if rec.status == RunStatus.queued:
+                from errand.agent.events import RunFailed
+
+                final = RunFailed(run_id=run_id, seq=1, reason="The run was cancelled.", kind="cancelled")
+                await asyncio.to_thread(record, self.log, run_id, final)
+        # Settled now even if no process executes the run; one that does still writes its last event.
+        await asyncio.to_thread(
+            self.log.set_status, run_id, RunStatus.cancelled, error="The run was cancelled.", pending=None
+        )
+        return await self.get(user, run_id)
+
+    async def resume(self, user: str, run_id: str) -> RunRecord:
+        """Put a run whose process died back on the queue; it goes on from its last finished step."""
+        rec = await self.get(user, run_id)
+        if rec.status in FINISHED:
+            raise RunConflict(f"Run {run_id} already ended ({rec.status.value}); start a new one.")
+        await DBOS.resume_workflow_async(run_id, queue_name=QUEUE)
+        return rec
+
+    async def wait(self, user: str, run_id: str, *, timeout_s: float = 300.0) -> RunRecord:
+        """The run once it has ended (polling), for scripts and tests."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                rec = await self.get(user, run_id)
+                if rec.status in FINISHED:
+                    return rec
+                await asyncio.sleep(self.poll_s)

@@ -1,0 +1,120 @@
+"""The run workflow: the agent loop as a DBOS workflow, its events written to the run log.
+
+DBOS calls `run_workflow` in whichever process executes the run (a worker, the server,
+the CLI) and again after a crash; the process's settings, store and model are those
+`Runs.open` installed with `install`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbos import DBOS
+from dbos._error import DBOSWorkflowCancelledError
+
+from errand.agent.events import ConfirmationRequired, ConfirmationResolved, Event, RunFailed, RunFinished
+from errand.config import Settings
+from errand.errors import ConfigError, ConfirmationExpired
+from errand.llm import make_model
+from errand.llm.base import ChatModel
+from errand.runs.durable import DurableSteps, RunCancelled, durable_approver
+from errand.runs.log import RunLog, RunStatus
+from errand.runtime import build_agent
+from errand.services.store import ServiceStore
+
+WORKFLOW_NAME = "errand.run"
+
+
+@dataclass
+class ProcessRuntime:
+    """What runs executed in this process share: one settings object, database and model."""
+
+    settings: Settings
+    store: ServiceStore
+    log: RunLog
+    _model: ChatModel | None = field(default=None, repr=False)
+
+    def model(self) -> ChatModel:
+        """The model, loaded on the first run (a process that only reads runs never loads it)."""
+        if self._model is None:
+            self._model = make_model(self.settings)
+        return self._model
+
+
+_runtime: ProcessRuntime | None = None
+
+
+def install(runtime: ProcessRuntime | None) -> None:
+    """Make ``runtime`` the one this process's workflows use."""
+    global _runtime
+    _runtime = runtime
+
+
+def _current() -> ProcessRuntime:
+    if _runtime is None:
+        raise ConfigError("Runs are not open in this process: call Runs.open(settings) first.")
+    return _runtime
+
+
+def record(log: RunLog, run_id: str, event: Event) -> None:
+    """Write one event and move the run to the state it implies."""
+    data = event.model_dump(mode="json")
+    log.append(run_id, event.seq, data)
+    if isinstance(event, ConfirmationRequired):
+        log.set_status(run_id, RunStatus.awaiting_confirmation, pending=data)
+    elif isinstance(event, ConfirmationResolved):
+        log.set_status(run_id, RunStatus.running, pending=None)
+    elif isinstance(event, RunFinished):
+        log.set_status(run_id, RunStatus.succeeded, answer=event.answer, pending=None)
+    elif isinstance(event, RunFailed):
+        status = RunStatus.cancelled if event.kind == "cancelled" else RunStatus.failed
+        log.set_status(run_id, status, error=event.reason, pending=None)
+
+
+@DBOS.workflow(name=WORKFLOW_NAME)
+async def run_workflow(run_id: str) -> str:
+    """Run the agent on a stored run, durably; returns the answer or why there is none."""
+    rt = _current()
+
+    async def load() -> dict[str, Any]:
+        return await asyncio.to_thread(rt.log.load, run_id)
+
+    info = await DBOS.run_step_async({"name": "load"}, load)
+    options: dict[str, Any] = info["options"]
+    await asyncio.to_thread(rt.log.set_status, run_id, RunStatus.running)
+    settings = rt.settings
+    if options.get("max_steps"):
+        settings = settings.model_copy(update={"max_steps": int(options["max_steps"])})
+    crash_at = settings.crash_at
+    agent = build_agent(
+        settings,
+        rt.model(),
+        rt.store,
+        approver=durable_approver(
+            str(options.get("approve", "ask")), settings.confirmation_expiry_s, crash_at=crash_at
+        ),
+        steps=DurableSteps(rt.log, run_id, crash_at=crash_at),
+        today=lambda: str(options["today"]),
+    )
+    last_seq = 0
+
+    def stop(reason: str) -> RunFailed:
+        return RunFailed(run_id=run_id, seq=last_seq + 1, reason=reason, kind="cancelled")
+
+    try:
+        async for event in agent.stream(info["input"], run_id=run_id, user=info["user"]):
+            last_seq = event.seq
+            await asyncio.to_thread(record, rt.log, run_id, event)
+            if isinstance(event, RunFinished):
+                return event.answer
+            if isinstance(event, RunFailed):
+                return event.reason
+    except (ConfirmationExpired, RunCancelled) as exc:
+        await asyncio.to_thread(record, rt.log, run_id, stop(str(exc)))
+        return str(exc)
+    except DBOSWorkflowCancelledError:
+        await asyncio.to_thread(record, rt.log, run_id, stop("The run was cancelled."))
+        raise
+    return ""

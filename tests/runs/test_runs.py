@@ -1,0 +1,76 @@
+"""Durable runs in one process: states, events, confirmations, cancellation, ownership."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from errand.errors import RunConflict, RunNotFound
+from errand.runs import Runs, RunStatus
+from errand.services.travel.models import Booking
+from errand.services.wallet.ledger import ledger_problems
+from tests.runs.conftest import TRIP_ANSWER, TRIP_REQUEST
+
+
+def _bookings(runs: Runs, user: str) -> int:
+    with runs.log.store.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(Booking).where(Booking.user == user)) or 0)
+
+
+async def test_a_run_waits_for_each_confirmation_and_books_after_approval(runs: Runs) -> None:
+    rec = await runs.create("dave", TRIP_REQUEST)
+    assert rec.status == RunStatus.queued
+    for _ in range(2):
+        async with asyncio.timeout(30):
+            while (await runs.get("dave", rec.id)).status != RunStatus.awaiting_confirmation:
+                await asyncio.sleep(0.05)
+        waiting = await runs.get("dave", rec.id)
+        assert waiting.pending is not None and waiting.pending["amount"] > 0
+        await runs.approve("dave", rec.id)
+        async with asyncio.timeout(30):
+            while (await runs.get("dave", rec.id)).status == RunStatus.awaiting_confirmation:
+                await asyncio.sleep(0.05)
+    done = await runs.wait("dave", rec.id, timeout_s=30)
+    assert done.status == RunStatus.succeeded, done.error
+    assert done.answer == TRIP_ANSWER
+    assert _bookings(runs, "dave") == 2
+    events = await runs.events("dave", rec.id)
+    seqs = [e.data["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert [e.type for e in events].count("confirmation_resolved") == 2
+    with runs.log.store.sessions() as s:
+        assert ledger_problems(s) == []
+
+
+async def test_another_user_cannot_see_or_act_on_a_run(runs: Runs) -> None:
+    rec = await runs.create("dave", TRIP_REQUEST)
+    for act in (runs.get, runs.events, runs.approve, runs.reject, runs.cancel):
+        with pytest.raises(RunNotFound):
+            await act("alice", rec.id)
+    assert await runs.list("alice") == []
+    assert [r.id for r in await runs.list("dave")] == [rec.id]
+    await runs.cancel("dave", rec.id)
+    assert (await runs.wait("dave", rec.id, timeout_s=30)).status == RunStatus.cancelled
+
+
+async def test_a_rejected_payment_charges_nothing_and_the_model_is_told(runs: Runs) -> None:
+    rec = await runs.create("dave", TRIP_REQUEST)
+    async with asyncio.timeout(30):
+        while (await runs.get("dave", rec.id)).status != RunStatus.awaiting_confirmation:
+            await asyncio.sleep(0.05)
+    await runs.reject("dave", rec.id, note="too expensive")
+    with pytest.raises(RunConflict):
+        await runs.reject("dave", rec.id)
+    async with asyncio.timeout(30):
+        while (await runs.get("dave", rec.id)).status != RunStatus.awaiting_confirmation:
+            await asyncio.sleep(0.05)
+    await runs.cancel("dave", rec.id)
+    done = await runs.wait("dave", rec.id, timeout_s=30)
+    assert done.status == RunStatus.cancelled
+    assert _bookings(runs, "dave") == 0
+    events = await runs.events("dave", rec.id)
+    rejected = [e for e in events if e.type == "tool_result" and e.data["name"] == "book_flight"]
+    assert rejected and not rejected[0].data["ok"] and "too expensive" in rejected[0].data["content"]
+    assert events[-1].type == "run_failed" and events[-1].data["kind"] == "cancelled"
