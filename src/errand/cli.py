@@ -471,6 +471,12 @@ def mcp_serve(
         mcp_server.run_stdio(settings)
 
 
+# ---- errand eval: the evaluation harness (the command lives in errand/eval/cli.py) ----
+from errand.eval.cli import eval_command  # noqa: E402 - light module; the runner loads when the command runs
+
+app.command("eval")(eval_command)
+
+
 def main() -> None:
     """Entry point: errors errand knows about print one clear line, never a traceback."""
     try:

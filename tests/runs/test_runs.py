@@ -70,7 +70,9 @@ async def test_a_rejected_payment_charges_nothing_and_the_model_is_told(runs: Ru
     done = await runs.wait("dave", rec.id, timeout_s=30)
     assert done.status == RunStatus.cancelled
     assert _bookings(runs, "dave") == 0
-    events = await runs.events("dave", rec.id)
+    async with asyncio.timeout(30):  # the executing workflow writes its last event after the cancel
+        while (events := await runs.events("dave", rec.id))[-1].type != "run_failed":
+            await asyncio.sleep(0.05)
     rejected = [e for e in events if e.type == "tool_result" and e.data["name"] == "book_flight"]
     assert rejected and not rejected[0].data["ok"] and "too expensive" in rejected[0].data["content"]
     assert events[-1].type == "run_failed" and events[-1].data["kind"] == "cancelled"

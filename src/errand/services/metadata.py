@@ -8,7 +8,7 @@ from sqlalchemy import Table
 
 from errand.services.db import Base
 
-_MODEL_MODULES = ("errand.runs.models",)
+_MODEL_MODULES = ("errand.runs.models", "errand.server.models")
 """Modules outside the service domains whose tables live in the same database."""
 
 
