@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import Any
 
 
+def errand_env(home: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment `run_errand` uses (for a process started some other way)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
+    full_env.update({"ERRAND_HOME": str(home), "COLUMNS": "200"})
+    if os.environ.get("ERRAND_TEST_MODEL_CACHE"):
+        full_env["ERRAND_MODEL_CACHE_DIR"] = os.environ["ERRAND_TEST_MODEL_CACHE"]
+    full_env.update(env or {})
+    return full_env
+
+
 def run_errand(
     home: Path,
     *args: str,
@@ -20,14 +30,9 @@ def run_errand(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m errand ARGS`` with ``ERRAND_HOME=home`` and no other ``ERRAND_*`` from the caller
     (except ``ERRAND_TEST_MODEL_CACHE``, which keeps the assembled model between test runs)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ERRAND_")}
-    full_env.update({"ERRAND_HOME": str(home), "COLUMNS": "200"})
-    if os.environ.get("ERRAND_TEST_MODEL_CACHE"):
-        full_env["ERRAND_MODEL_CACHE_DIR"] = os.environ["ERRAND_TEST_MODEL_CACHE"]
-    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "errand", *args],
-        env=full_env,
+        env=errand_env(home, env),
         input=stdin,
         cwd=cwd,
         capture_output=True,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cli_process import run_errand
+from tests.cli_process import errand_env, run_errand
 
 HEADLINE = (
     "Find 3-bedroom homes in Hangzhou under 6 million yuan near a school rated 9 or better, "
@@ -74,11 +75,39 @@ def test_confirmation_is_asked_at_the_prompt(home: Path) -> None:
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert "needs your approval" in approved.stdout and "HZ-00001" in approved.stdout
     assert "approved" in approved.stdout
+
+
+def test_a_waiting_run_is_answered_from_another_terminal(home: Path) -> None:
+    viewing = {
+        "tool": "request_viewing",
+        "arguments": {"listing_id": "HZ-00001", "date": "2099-01-06", "name": "Li Wei"},
+    }
     env = script(home, "reject", [viewing, "Not booked."])
-    rejected = errand(home, "run", "--json", "book a viewing of home HZ-00001", env=env)
-    last = json.loads(rejected.stdout.splitlines()[-1])
-    assert last["type"] == "run_failed" and last["kind"] == "confirmation_required"
-    assert rejected.returncode == 1
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "errand", "run", "--json", "book a viewing of home HZ-00001"],
+        env=errand_env(home, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert waiting.stdout is not None
+        asked = next(
+            e for line in waiting.stdout if (e := json.loads(line))["type"] == "confirmation_required"
+        )
+        wrong = errand(home, "runs", "approve", asked["run_id"], "--user", "mallory")
+        assert wrong.returncode == 1 and "No run" in wrong.stderr
+        answered = errand(home, "runs", "reject", asked["run_id"], "--note", "not that day")
+        assert answered.returncode == 0, answered.stderr
+        out, _ = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    events = [json.loads(line) for line in out.splitlines()]
+    (result,) = [e for e in events if e["type"] == "tool_result"]
+    assert not result["ok"] and "not that day" in result["content"]
+    assert events[-1]["type"] == "run_finished" and waiting.returncode == 0
+    shown = errand(home, "runs", "show", asked["run_id"])
+    assert "succeeded" in shown.stdout and "Not booked." in shown.stdout
 
 
 def test_bad_setting_is_one_clear_line(home: Path) -> None:

@@ -160,8 +160,15 @@ def run(
     model: ModelOpt = None,
     max_steps: MaxStepsOpt = None,
     yes: YesOpt = False,
+    in_memory: Annotated[
+        bool,
+        typer.Option(
+            "--in-memory", help="Run without checkpoints: nothing to resume after a crash, no waiting."
+        ),
+    ] = False,
 ) -> None:
-    """Run one errand and show each step live."""
+    """Run one errand and show each step live; durable unless --in-memory (prints the run id)."""
+    from errand.runs.cli import run_durably
     from errand.runtime import build_agent, open_store
     from errand.tools.config import load_tools_config
     from errand.tools.toolsets import open_toolbox
@@ -176,6 +183,17 @@ def run(
     async def main() -> bool:
         try:
             async with open_toolbox(tools_config) as toolbox:
+                if not in_memory:
+                    return await run_durably(
+                        settings,
+                        chat_model,
+                        toolbox,
+                        task,
+                        as_json=as_json,
+                        yes=yes,
+                        renderer=renderer,
+                        console=console,
+                    )
                 agent = build_agent(settings, chat_model, store, approver=approver, toolbox=toolbox)
                 return await _run_once(agent, task, as_json=as_json, renderer=renderer)
         finally:
@@ -475,6 +493,19 @@ def mcp_serve(
 from errand.eval.cli import eval_command  # noqa: E402 - light module; the runner loads when the command runs
 
 app.command("eval")(eval_command)
+
+
+# ---- durable runs: errand runs ..., errand worker (errand/runs/cli.py) ----
+from errand.runs.cli import runs_app, worker_command  # noqa: E402 - DBOS loads when a command runs
+
+app.add_typer(runs_app, name="runs")
+app.command("worker")(worker_command)
+
+
+# ---- the HTTP server: errand serve, errand keys ... (errand/server/cli.py) ----
+from errand.server.cli import register as register_server  # noqa: E402 - FastAPI loads when serve runs
+
+register_server(app)
 
 
 def main() -> None:

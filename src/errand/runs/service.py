@@ -20,10 +20,12 @@ from dbos import DBOS, SetWorkflowID
 from errand.agent.loop import _now
 from errand.config import Settings
 from errand.errors import RunConflict
+from errand.llm.base import ChatModel
 from errand.runs.durable import DECISION_TOPIC
 from errand.runs.log import FINISHED, TERMINAL_EVENTS, RunLog, RunRecord, RunStatus, StoredEvent
 from errand.runs.workflow import ProcessRuntime, install, record, run_workflow
 from errand.runtime import open_store
+from errand.tools.toolsets import Toolbox
 
 QUEUE = "errand-runs"
 APP_VERSION = "errand-runs-1"
@@ -58,12 +60,23 @@ class Runs:
         """How often `follow` looks for new events."""
 
     @classmethod
-    async def open(cls, settings: Settings, *, execute: bool = True, executor_id: str | None = None) -> Runs:
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        execute: bool = True,
+        executor_id: str | None = None,
+        model: ChatModel | None = None,
+        toolbox: Toolbox | None = None,
+    ) -> Runs:
         """Launch DBOS in this process; with ``execute`` this process also runs queued runs and,
-        first, resumes those its executor (``worker_id``) had in flight when it stopped."""
+        first, resumes those its executor (``worker_id``) had in flight when it stopped.
+
+        ``model`` is the model already loaded (else it loads on the first run); ``toolbox`` adds
+        outside tools."""
         store = open_store(settings)
         log = RunLog(store)
-        install(ProcessRuntime(settings=settings, store=store, log=log))
+        install(ProcessRuntime(settings=settings, store=store, log=log, toolbox=toolbox, _model=model))
         logging.getLogger("dbos").setLevel(logging.WARNING)
         DBOS(
             config={
@@ -91,9 +104,16 @@ class Runs:
         self.log.store.close()
 
     async def create(
-        self, user: str, input: str, *, max_steps: int | None = None, approve: Approval = "ask"
+        self,
+        user: str,
+        input: str,
+        *,
+        max_steps: int | None = None,
+        approve: Approval = "ask",
+        here: bool = False,
     ) -> RunRecord:
-        """Queue a run of ``input`` for ``user``; any executing process picks it up."""
+        """Queue a run of ``input`` for ``user``; any executing process picks it up. With ``here``
+        this process runs it at once instead (the CLI), still durably."""
         if not input.strip():
             raise RunConflict("A run needs a request: say what you want done.")
         run_id = "run_" + uuid.uuid4().hex[:16]
@@ -102,7 +122,10 @@ class Runs:
         options: dict[str, Any] = {"today": _now(), "approve": approve, "max_steps": max_steps}
         rec = await asyncio.to_thread(self.log.create, run_id, user, input, options)
         with SetWorkflowID(run_id):
-            await DBOS.enqueue_workflow_async(QUEUE, run_workflow, run_id)
+            if here:
+                await DBOS.start_workflow_async(run_workflow, run_id)
+            else:
+                await DBOS.enqueue_workflow_async(QUEUE, run_workflow, run_id)
         return rec
 
     async def get(self, user: str, run_id: str) -> RunRecord:

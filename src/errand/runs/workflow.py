@@ -23,6 +23,7 @@ from errand.runs.durable import DurableSteps, RunCancelled, durable_approver
 from errand.runs.log import RunLog, RunStatus
 from errand.runtime import build_agent
 from errand.services.store import ServiceStore
+from errand.tools.toolsets import Toolbox
 
 WORKFLOW_NAME = "errand.run"
 
@@ -34,6 +35,8 @@ class ProcessRuntime:
     settings: Settings
     store: ServiceStore
     log: RunLog
+    toolbox: Toolbox | None = None
+    """Outside tools (MCP, OpenAPI) next to the built-in ones, when errand.toml names some."""
     _model: ChatModel | None = field(default=None, repr=False)
 
     def model(self) -> ChatModel:
@@ -95,6 +98,7 @@ async def run_workflow(run_id: str) -> str:
         approver=durable_approver(
             str(options.get("approve", "ask")), settings.confirmation_expiry_s, crash_at=crash_at
         ),
+        toolbox=rt.toolbox,
         steps=DurableSteps(rt.log, run_id, crash_at=crash_at),
         today=lambda: str(options["today"]),
     )

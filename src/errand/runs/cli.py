@@ -1,0 +1,290 @@
+"""`errand run` (durable), `errand runs ...` and `errand worker`: runs from the terminal.
+
+A run started here executes in this process, durably: if the process dies, `errand
+runs resume ID` (or a worker) carries it on from its last finished step. A run that
+waits for a confirmation asks at the prompt and can also be answered from another
+terminal with `errand runs approve ID`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import TypeAdapter
+from rich.console import Console
+from rich.prompt import Confirm, Prompt
+from rich.table import Table
+
+from errand.agent.events import ConfirmationRequired, Event, RunFailed
+from errand.config import Settings
+from errand.console import RunRenderer
+from errand.errors import RunConflict
+from errand.llm.base import ChatModel
+from errand.runs.log import RunRecord
+from errand.runs.service import Runs
+from errand.tools.toolsets import Toolbox
+
+EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+UserOpt = Annotated[str, typer.Option("--user", help="Whose runs (the CLI's own are 'local').")]
+
+
+def _money(ev: ConfirmationRequired) -> str:
+    if ev.amount is None or ev.currency is None:
+        return ""
+    return f" ({ev.amount / 100:,.2f} {ev.currency})"
+
+
+async def _ask(
+    runs: Runs, user: str, ev: ConfirmationRequired, renderer: RunRenderer, console: Console
+) -> None:
+    """Ask at the prompt; an answer given meanwhile from another terminal wins."""
+    renderer.pause()
+
+    def prompt() -> tuple[bool, str] | None:
+        try:
+            ok = Confirm.ask(f"Approve {ev.risk}{_money(ev)}: {ev.summary}?", default=False, console=console)
+            note = (
+                ""
+                if ok
+                else Prompt.ask("Why not? (optional, the agent sees this)", default="", console=console)
+            )
+        except EOFError:
+            return None
+        return ok, note
+
+    answer = await asyncio.to_thread(prompt)
+    if answer is None:
+        console.print(
+            f"[dim]waiting for `errand runs approve {ev.run_id}` (or reject) from another terminal[/dim]"
+        )
+        return
+    try:
+        if answer[0]:
+            await runs.approve(user, ev.run_id, answer[1])
+        else:
+            await runs.reject(user, ev.run_id, answer[1])
+    except RunConflict:
+        console.print("[dim]already answered from elsewhere[/dim]")
+
+
+async def follow(
+    runs: Runs,
+    user: str,
+    run_id: str,
+    *,
+    as_json: bool,
+    renderer: RunRenderer,
+    console: Console,
+    interactive: bool,
+    after: int = 0,
+) -> bool:
+    """Show the run's events until it ends; True when it ended with an answer."""
+    ok = True
+    asks: set[asyncio.Task[None]] = set()
+    async for stored in runs.follow(user, run_id, after=after):
+        ev = EVENT.validate_python(stored.data)
+        if as_json:
+            sys.stdout.write(ev.model_dump_json() + "\n")
+            sys.stdout.flush()
+        else:
+            renderer.render(ev)
+        if isinstance(ev, ConfirmationRequired):
+            if interactive:
+                task = asyncio.create_task(_ask(runs, user, ev, renderer, console))
+                asks.add(task)
+                task.add_done_callback(asks.discard)
+            else:
+                print(f"waiting for approval: errand runs approve {run_id}", file=sys.stderr, flush=True)
+        if isinstance(ev, RunFailed):
+            ok = False
+    return ok
+
+
+async def run_durably(
+    settings: Settings,
+    model: ChatModel,
+    toolbox: Toolbox | None,
+    task: str,
+    *,
+    as_json: bool,
+    yes: bool,
+    renderer: RunRenderer,
+    console: Console,
+    max_steps: int | None = None,
+) -> bool:
+    """Start a durable run in this process and show it to the end."""
+    runs = await Runs.open(settings, execute=False, model=model, toolbox=toolbox)
+    run_id = ""
+    try:
+        rec = await runs.create(
+            "local", task, max_steps=max_steps, approve="all" if yes else "ask", here=True
+        )
+        run_id = rec.id
+        print(f"run {rec.id}", file=sys.stderr, flush=True)
+        return await follow(
+            runs,
+            "local",
+            rec.id,
+            as_json=as_json,
+            renderer=renderer,
+            console=console,
+            interactive=not as_json,
+        )
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if run_id:
+            print(f"stopped; carry on with: errand runs resume {run_id}", file=sys.stderr, flush=True)
+        raise
+    finally:
+        runs.close()
+
+
+runs_app = typer.Typer(help="Durable runs: list, inspect, approve, cancel, resume.", no_args_is_help=True)
+
+
+def _runs_call(settings: Settings, act: str, user: str, run_id: str = "", note: str = "") -> list[RunRecord]:
+    async def main() -> list[RunRecord]:
+        runs = await Runs.open(settings, execute=False)
+        try:
+            if act == "list":
+                return await runs.list(user)
+            method = {
+                "show": runs.get,
+                "cancel": runs.cancel,
+            }.get(act)
+            if method is not None:
+                return [await method(user, run_id)]
+            decide = runs.approve if act == "approve" else runs.reject
+            return [await decide(user, run_id, note)]
+        finally:
+            runs.close()
+
+    return asyncio.run(main())
+
+
+def _load() -> Settings:
+    from errand.cli import load_settings
+
+    return load_settings()
+
+
+@runs_app.command("list")
+def runs_list(user: UserOpt = "local") -> None:
+    """Your runs, newest first."""
+    table = Table("run", "status", "request", "created")
+    for r in _runs_call(_load(), "list", user):
+        table.add_row(r.id, r.status.value, r.input[:60], f"{r.created_at:%Y-%m-%d %H:%M}")
+    Console().print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, user: UserOpt = "local") -> None:
+    """A run's state, what it waits for, and its answer."""
+    (r,) = _runs_call(_load(), "show", user, run_id)
+    c = Console()
+    c.print(f"[bold]{r.id}[/bold] · {r.status.value} · {r.input}")
+    if r.pending:
+        c.print(f"waits for approval: {r.pending.get('summary')}")
+    if r.answer:
+        c.print(r.answer)
+    if r.error:
+        c.print(f"[red]{r.error}[/red]")
+
+
+@runs_app.command("approve")
+def runs_approve(
+    run_id: str, note: Annotated[str, typer.Option(help="Words for the agent.")] = "", user: UserOpt = "local"
+) -> None:
+    """Approve what the run waits for (from any terminal)."""
+    _runs_call(_load(), "approve", user, run_id, note)
+    Console().print(f"approved: {run_id} goes on")
+
+
+@runs_app.command("reject")
+def runs_reject(
+    run_id: str,
+    note: Annotated[str, typer.Option(help="Why not; the agent sees it.")] = "",
+    user: UserOpt = "local",
+) -> None:
+    """Reject what the run waits for; nothing is charged and the agent is told."""
+    _runs_call(_load(), "reject", user, run_id, note)
+    Console().print(f"rejected: {run_id} goes on without it")
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: str, user: UserOpt = "local") -> None:
+    """Stop the run before its next step."""
+    (r,) = _runs_call(_load(), "cancel", user, run_id)
+    Console().print(f"{r.id}: {r.status.value}")
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: str,
+    user: UserOpt = "local",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the events as JSON lines.")] = False,
+) -> None:
+    """Carry on a run whose process stopped, here, from its last finished step."""
+    from errand.cli import load_model
+
+    settings = _load()
+    model = load_model(settings)
+    console = Console()
+
+    async def main() -> bool:
+        runs = await Runs.open(settings, execute=True, executor_id=f"resume-{run_id}", model=model)
+        try:
+            await runs.resume(user, run_id)
+            events = await runs.events(user, run_id)
+            after = events[-1].id if events else 0
+            return await follow(
+                runs,
+                user,
+                run_id,
+                as_json=as_json,
+                renderer=RunRenderer(console),
+                console=console,
+                interactive=not as_json,
+                after=after,
+            )
+        finally:
+            runs.close()
+            await model.aclose()
+
+    if not asyncio.run(main()):
+        raise typer.Exit(1)
+
+
+def worker_command(
+    worker_id: Annotated[
+        str | None, typer.Option("--id", help="This worker's name (resumes its own runs).")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Most runs at once.")] = None,
+) -> None:
+    """Execute queued runs until stopped; with PostgreSQL, workers on many machines share the queue."""
+    from errand.cli import load_model, load_settings
+
+    overrides = {k: v for k, v in {"worker_id": worker_id, "worker_concurrency": concurrency}.items() if v}
+    settings = load_settings(**overrides)
+    model = load_model(settings)
+
+    async def main() -> None:
+        runs = await Runs.open(settings, execute=True, model=model)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"worker {settings.worker_id} ready", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            runs.close()
+            with contextlib.suppress(Exception):
+                await model.aclose()
+
+    asyncio.run(main())
