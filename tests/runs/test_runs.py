@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
+from errand.config import Settings
 from errand.errors import RunConflict, RunNotFound
 from errand.runs import Runs, RunStatus
 from errand.services.travel.models import Booking
@@ -76,3 +78,20 @@ async def test_a_rejected_payment_charges_nothing_and_the_model_is_told(runs: Ru
     rejected = [e for e in events if e.type == "tool_result" and e.data["name"] == "book_flight"]
     assert rejected and not rejected[0].data["ok"] and "too expensive" in rejected[0].data["content"]
     assert events[-1].type == "run_failed" and events[-1].data["kind"] == "cancelled"
+
+
+async def test_an_unanswered_confirmation_expires_and_the_run_ends_cancelled(
+    make_settings: Callable[..., Settings],
+) -> None:
+    runs = await Runs.open(make_settings(confirmation_expiry_s=0.5))
+    try:
+        rec = await runs.create("dave", TRIP_REQUEST)
+        done = await runs.wait("dave", rec.id, timeout_s=30)
+        assert done.status == RunStatus.cancelled and "nothing was charged" in (done.error or "")
+        assert _bookings(runs, "dave") == 0
+        async with asyncio.timeout(30):
+            while (events := await runs.events("dave", rec.id))[-1].type != "run_failed":
+                await asyncio.sleep(0.05)
+        assert events[-1].data["kind"] == "cancelled"
+    finally:
+        runs.close()

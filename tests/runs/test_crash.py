@@ -1,0 +1,169 @@
+"""Kill a real `errand worker` with SIGKILL at every point of a paid trip, restart it, and check
+that the run finishes exactly once: same answer, one flight, one hotel, two payments, a sound ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from errand.config import Settings
+from errand.runs import Runs, RunStatus
+from errand.services.db import make_engine
+from errand.services.travel.models import Booking
+from errand.services.wallet.ledger import ledger_problems
+from errand.services.wallet.models import LedgerTransaction
+from tests.cli_process import errand_env
+from tests.runs.conftest import TRIP_ANSWER, TRIP_REQUEST, TRIP_SCRIPT, write_script
+
+pytestmark = pytest.mark.slow
+
+CRASH_POINTS = [
+    "before_model:1",
+    "after_model:1",
+    "before_tool:book_flight",
+    "after_commit:book_flight",
+    "after_tool:book_flight",
+    "before_model:2",
+    "before_tool:book_hotel",
+    "after_commit:book_hotel",
+    "after_tool:book_hotel",
+    "before_model:3",
+    "after_model:3",
+]
+"""Before, during (committed, not yet checkpointed) and after each paid call, and around each model turn."""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh errand database: a SQLite file, or a new schema in the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'errand.db'}"
+        return
+    base = os.environ.get("ERRAND_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("PostgreSQL not configured: set ERRAND_TEST_POSTGRES_URL")
+    schema = f"crash_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _worker(home: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "errand", "worker", "--id", "crash-worker"],
+            env=errand_env(home, env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _counts(runs: Runs) -> tuple[int, int, int]:
+    with runs.log.store.sessions() as s:
+        flights = s.scalar(select(func.count()).select_from(Booking).where(Booking.kind == "flight"))
+        hotels = s.scalar(select(func.count()).select_from(Booking).where(Booking.kind == "hotel"))
+        payments = s.scalar(
+            select(func.count()).select_from(LedgerTransaction).where(LedgerTransaction.kind == "payment")
+        )
+        return int(flights or 0), int(hotels or 0), int(payments or 0)
+
+
+async def test_a_killed_worker_resumes_the_trip_without_repeating_an_effect(
+    database_url: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    env = {
+        "ERRAND_DATABASE_URL": database_url,
+        "ERRAND_MODEL_BACKEND": "scripted",
+        "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, TRIP_SCRIPT)),
+    }
+    settings = Settings(home=home, database_url=database_url)
+    runs = await Runs.open(settings, execute=False)
+    try:
+        for point in CRASH_POINTS:
+            before = _counts(runs)
+            rec = await runs.create("dave", TRIP_REQUEST, approve="all")
+            log = tmp_path / f"worker-{point.replace(':', '-')}.log"
+            doomed = _worker(home, env | {"ERRAND_CRASH_AT": point}, log)
+            try:
+                code = doomed.wait(timeout=120)
+            finally:
+                doomed.kill()
+            assert code == -signal.SIGKILL, f"{point}: the worker did not reach it: {log.read_text()}"
+            worker = _worker(home, env, log)
+            try:
+                done = await runs.wait("dave", rec.id, timeout_s=120)
+            finally:
+                worker.terminate()
+                worker.wait(timeout=30)
+            assert done.status == RunStatus.succeeded, f"{point}: {done.error}"
+            assert done.answer == TRIP_ANSWER, point
+            flights, hotels, payments = (a - b for a, b in zip(_counts(runs), before, strict=True))
+            assert (flights, hotels, payments) == (1, 1, 2), point
+            events = await runs.events("dave", rec.id)
+            seqs = [e.data["seq"] for e in events]
+            assert seqs == list(range(1, len(seqs) + 1)), point
+            results = {e.data["name"]: e.data for e in events if e.type == "tool_result"}
+            assert set(results) == {"book_flight", "book_hotel"}, point
+            if point.startswith("after_commit:"):  # the call ran again and got its first result back
+                assert '"replayed":true' in results[point.split(":")[1]]["content"], point
+        with runs.log.store.sessions() as s:
+            assert ledger_problems(s) == []
+    finally:
+        runs.close()
+
+
+async def test_a_run_waiting_for_approval_survives_a_worker_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    env = {
+        "ERRAND_DATABASE_URL": database_url,
+        "ERRAND_MODEL_BACKEND": "scripted",
+        "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, TRIP_SCRIPT)),
+    }
+    runs = await Runs.open(Settings(home=home, database_url=database_url), execute=False)
+    log = tmp_path / "worker.log"
+    try:
+        before = _counts(runs)
+        rec = await runs.create("dave", TRIP_REQUEST)
+        worker = _worker(home, env, log)
+        try:
+            await _until(runs, rec.id, RunStatus.awaiting_confirmation)
+        finally:
+            worker.kill()
+            worker.wait(timeout=30)
+        assert _counts(runs) == before
+        worker = _worker(home, env, log)  # a new process; this test process approves
+        try:
+            await runs.approve("dave", rec.id, "yes, that flight")
+            await _until(runs, rec.id, RunStatus.awaiting_confirmation)
+            await runs.approve("dave", rec.id)
+            done = await runs.wait("dave", rec.id, timeout_s=120)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        assert done.status == RunStatus.succeeded and done.answer == TRIP_ANSWER, log.read_text()
+        assert tuple(a - b for a, b in zip(_counts(runs), before, strict=True)) == (1, 1, 2)
+    finally:
+        runs.close()
+
+
+async def _until(runs: Runs, run_id: str, status: RunStatus) -> None:
+    async with asyncio.timeout(120):
+        while (await runs.get("dave", run_id)).status != status:
+            await asyncio.sleep(0.1)
