@@ -73,7 +73,7 @@ def _worker(home: Path, env: dict[str, str], log: Path) -> subprocess.Popen[byte
 
 
 def _counts(runs: Runs) -> tuple[int, int, int]:
-    with runs.log.store.sessions() as s:
+    with runs.store.sessions() as s:
         flights = s.scalar(select(func.count()).select_from(Booking).where(Booking.kind == "flight"))
         hotels = s.scalar(select(func.count()).select_from(Booking).where(Booking.kind == "hotel"))
         payments = s.scalar(
@@ -121,7 +121,7 @@ async def test_a_killed_worker_resumes_the_trip_without_repeating_an_effect(
             assert set(results) == {"book_flight", "book_hotel"}, point
             if point.startswith("after_commit:"):  # the call ran again and got its first result back
                 assert '"replayed":true' in results[point.split(":")[1]]["content"], point
-        with runs.log.store.sessions() as s:
+        with runs.store.sessions() as s:
             assert ledger_problems(s) == []
     finally:
         runs.close()

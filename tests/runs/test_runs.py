@@ -17,7 +17,7 @@ from tests.runs.conftest import TRIP_ANSWER, TRIP_REQUEST
 
 
 def _bookings(runs: Runs, user: str) -> int:
-    with runs.log.store.sessions() as s:
+    with runs.store.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(Booking).where(Booking.user == user)) or 0)
 
 
@@ -42,7 +42,7 @@ async def test_a_run_waits_for_each_confirmation_and_books_after_approval(runs: 
     seqs = [e.data["seq"] for e in events]
     assert seqs == list(range(1, len(seqs) + 1))
     assert [e.type for e in events].count("confirmation_resolved") == 2
-    with runs.log.store.sessions() as s:
+    with runs.store.sessions() as s:
         assert ledger_problems(s) == []
 
 

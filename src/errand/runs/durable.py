@@ -12,6 +12,7 @@ import asyncio
 import fnmatch
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from errand.agent.confirm import Approver, ConfirmationRequest, Decision, auto_a
 from errand.agent.steps import ModelTurn, TurnEvents
 from errand.config import parse_amount
 from errand.errors import ConfirmationExpired, RunConflict
-from errand.runs.log import RunLog
+from errand.runs.recorder import Recorder
 
 T = TypeVar("T")
 
@@ -46,25 +47,40 @@ def crash_point(name: str, pattern: str | None) -> None:
 class DurableSteps:
     """A `StepRunner` that checkpoints every model turn and tool call as a DBOS step."""
 
-    def __init__(self, log: RunLog, run_id: str, *, crash_at: str | None = None) -> None:
-        self.log = log
-        self.run_id = run_id
+    def __init__(self, recorder: Recorder, *, written: int = 0, crash_at: str | None = None) -> None:
+        self.recorder = recorder
+        """Writes the run's events; flushed before each step, so the log is current whenever
+        the run waits on the model or a tool."""
+        self.written = written
+        """The highest event number already in the log when this process took the run over."""
         self.crash_at = crash_at
+        self.max_delay_s = 0.05
+        """Longest a streamed piece waits before it is written."""
 
     async def model_turn(self, step: int, seq: int, turn: TurnEvents) -> AsyncIterator[BaseModel | ModelTurn]:
         """Run the turn as a step, streaming its pieces live; a replayed turn streams nothing."""
         crash_point(f"before_model:{step}", self.crash_at)
+        self.recorder.flush()
         pieces: asyncio.Queue[BaseModel] = asyncio.Queue()
 
         async def produce() -> ModelTurn:
-            # Pieces a crash cut short are dropped: the turn starts over.
-            await asyncio.to_thread(self.log.truncate_after, self.run_id, seq)
-            result = ModelTurn()
+            if self.written > seq:  # pieces of this turn that a crash cut short: it starts over
+                self.recorder.truncate_after(seq)
+                self.written = seq
+            # The turn's pieces are written here, inside the step: once it is checkpointed a
+            # replay never emits them again, so they must be in the log by then.
+            result, batch, since = ModelTurn(), list[dict[str, Any]](), time.perf_counter()
             async for item in turn():
                 if isinstance(item, ModelTurn):
                     result = item
-                else:
-                    pieces.put_nowait(item)
+                    continue
+                pieces.put_nowait(item)
+                batch.append(item.model_dump(mode="json"))
+                if time.perf_counter() - since > self.max_delay_s:
+                    self.recorder.submit(batch)
+                    batch, since = [], time.perf_counter()
+            self.recorder.submit(batch)
+            await self.recorder.drain()
             return result
 
         reservation = DBOS.reserve_step()
@@ -85,6 +101,7 @@ class DurableSteps:
     async def tool_call(self, label: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one call as a step; it finishes and is recorded even if the run is cancelled meanwhile."""
         crash_point(f"before_tool:{label}", self.crash_at)
+        self.recorder.flush()
 
         async def run() -> T:
             outcome = await call()

@@ -12,12 +12,12 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from errand.errors import RunNotFound
 from errand.runs.models import RunEventRow, RunRow, utcnow
-from errand.services.store import ServiceStore
+from errand.services.db import make_engine, session_factory
 
 
 class RunStatus(StrEnum):
@@ -77,14 +77,23 @@ def _record(row: RunRow) -> RunRecord:
 
 
 class RunLog:
-    """Reads and writes runs and their events in errand's database."""
+    """Reads and writes runs and their events in errand's database.
 
-    def __init__(self, store: ServiceStore) -> None:
-        self.store = store
+    Its connections commit without waiting for the disk: an event lost to a power cut is
+    at worst missing from the log, while DBOS's checkpoint and the services' own rows
+    stay the record of what happened."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url, synchronous_commit=False)
+        self.sessions = session_factory(self.engine)
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
 
     def create(self, run_id: str, user: str, input: str, options: dict[str, Any]) -> RunRecord:
         """A new queued run."""
-        with self.store.sessions() as s, s.begin():
+        with self.sessions() as s, s.begin():
             row = RunRow(
                 id=run_id,
                 user=user,
@@ -98,7 +107,7 @@ class RunLog:
 
     def load(self, run_id: str) -> dict[str, Any]:
         """What a workflow needs to (re)start a run: owner, request and options."""
-        with self.store.sessions() as s:
+        with self.sessions() as s:
             row = s.get(RunRow, run_id)
             if row is None:
                 raise RunNotFound(f"No run {run_id}.")
@@ -106,7 +115,7 @@ class RunLog:
 
     def get(self, user: str, run_id: str) -> RunRecord:
         """The run, if ``user`` owns it; another user's run does not exist for them."""
-        with self.store.sessions() as s:
+        with self.sessions() as s:
             row = s.get(RunRow, run_id)
             if row is None or row.user != user:
                 raise RunNotFound(f"No run {run_id} for this user. List yours with `errand runs list`.")
@@ -114,7 +123,7 @@ class RunLog:
 
     def list(self, user: str, *, limit: int = 50) -> list[RunRecord]:
         """The user's newest runs first."""
-        with self.store.sessions() as s:
+        with self.sessions() as s:
             rows = s.scalars(
                 select(RunRow).where(RunRow.user == user).order_by(RunRow.created_at.desc()).limit(limit)
             )
@@ -122,7 +131,7 @@ class RunLog:
 
     def set_status(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Move a run to ``status`` (a finished run stays finished)."""
-        with self.store.sessions() as s, s.begin():
+        with self.sessions() as s, s.begin():
             s.execute(
                 update(RunRow)
                 .where(RunRow.id == run_id, RunRow.status.notin_([f.value for f in FINISHED]))
@@ -132,7 +141,7 @@ class RunLog:
     def claim_decision(self, user: str, run_id: str) -> bool:
         """Take the run's pending confirmation for one answer; False when none waits (or another
         answer took it first)."""
-        with self.store.sessions() as s, s.begin():
+        with self.sessions() as s, s.begin():
             done = s.execute(
                 update(RunRow)
                 .where(
@@ -144,24 +153,36 @@ class RunLog:
             )
             return bool(getattr(done, "rowcount", 0))
 
-    def append(self, run_id: str, seq: int, data: dict[str, Any]) -> None:
-        """Record event ``seq`` of the run; a repeat of an already recorded ``seq`` is ignored."""
-        try:
-            with self.store.sessions() as s, s.begin():
+    def append(
+        self, run_id: str, events: builtins.list[dict[str, Any]], status: dict[str, Any] | None = None
+    ) -> None:
+        """Record events of the run (each with its ``seq``) and, in the same commit, a new state
+        (``status`` plus fields). An event already recorded is kept as first written: a workflow
+        replayed after a crash writes its events again."""
+        with self.sessions() as s, s.begin():
+            if events:
+                dialect = s.get_bind().dialect.name
+                ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RunEventRow)
                 s.execute(
-                    insert(RunEventRow).values(run_id=run_id, seq=seq, type=str(data["type"]), data=data)
+                    ins.on_conflict_do_nothing(index_elements=["run_id", "seq"]),
+                    [{"run_id": run_id, "seq": d["seq"], "type": str(d["type"]), "data": d} for d in events],
                 )
-        except IntegrityError:
-            pass  # replayed after recovery: the first recording stands
+            if status is not None:
+                fields = dict(status)
+                s.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.status.notin_([f.value for f in FINISHED]))
+                    .values(status=RunStatus(fields.pop("status")).value, updated_at=utcnow(), **fields)
+                )
 
     def truncate_after(self, run_id: str, seq: int) -> None:
         """Drop events after ``seq``: pieces of a model turn that a crash cut short, about to be redone."""
-        with self.store.sessions() as s, s.begin():
+        with self.sessions() as s, s.begin():
             s.execute(delete(RunEventRow).where(RunEventRow.run_id == run_id, RunEventRow.seq > seq))
 
     def last_seq(self, run_id: str) -> int:
         """The number of the run's last recorded event (0 when none)."""
-        with self.store.sessions() as s:
+        with self.sessions() as s:
             seqs = s.scalars(
                 select(RunEventRow.seq).where(RunEventRow.run_id == run_id).order_by(RunEventRow.seq.desc())
             )
@@ -169,7 +190,7 @@ class RunLog:
 
     def events(self, run_id: str, *, after: int = 0, limit: int = 1000) -> builtins.list[StoredEvent]:
         """The run's events with an id greater than ``after``, oldest first."""
-        with self.store.sessions() as s:
+        with self.sessions() as s:
             rows = s.scalars(
                 select(RunEventRow)
                 .where(RunEventRow.run_id == run_id, RunEventRow.id > after)

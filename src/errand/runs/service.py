@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from dbos import DBOS, SetWorkflowID
 
 from errand.agent.loop import _now
@@ -23,8 +24,10 @@ from errand.errors import RunConflict
 from errand.llm.base import ChatModel
 from errand.runs.durable import DECISION_TOPIC
 from errand.runs.log import FINISHED, TERMINAL_EVENTS, RunLog, RunRecord, RunStatus, StoredEvent
-from errand.runs.workflow import ProcessRuntime, install, record, run_workflow
+from errand.runs.recorder import record
+from errand.runs.workflow import ProcessRuntime, install, run_workflow
 from errand.runtime import open_store
+from errand.services.store import ServiceStore
 from errand.tools.toolsets import Toolbox
 
 QUEUE = "errand-runs"
@@ -49,11 +52,34 @@ def system_database_url(settings: Settings) -> str:
     return f"sqlite:///{p.with_name(p.stem + '-runs.sqlite')}"
 
 
+def _system_engine(url: str) -> sa.Engine | None:
+    """DBOS's SQLite engine, set as DBOS sets it but in WAL mode without waiting for the disk.
+
+    A checkpoint lost to a power cut only makes a step run again, and every effect a step
+    has is guarded by its idempotency key. PostgreSQL keeps DBOS's own engine."""
+    if not url.startswith("sqlite"):
+        return None
+    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = "IMMEDIATE"
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+    return engine
+
+
 class Runs:
     """Durable agent runs owned by users."""
 
-    def __init__(self, settings: Settings, log: RunLog, *, executing: bool) -> None:
+    def __init__(self, settings: Settings, store: ServiceStore, log: RunLog, *, executing: bool) -> None:
         self.settings = settings
+        self.store = store
+        """The services database the runs act on."""
         self.log = log
         self.executing = executing
         self.poll_s = 0.05
@@ -75,13 +101,15 @@ class Runs:
         ``model`` is the model already loaded (else it loads on the first run); ``toolbox`` adds
         outside tools."""
         store = open_store(settings)
-        log = RunLog(store)
+        log = RunLog(settings.resolved_database_url())
         install(ProcessRuntime(settings=settings, store=store, log=log, toolbox=toolbox, _model=model))
         logging.getLogger("dbos").setLevel(logging.WARNING)
+        sys_url = system_database_url(settings)
         DBOS(
             config={
                 "name": "errand",
-                "system_database_url": system_database_url(settings),
+                "system_database_url": sys_url,
+                "system_database_engine": _system_engine(sys_url),
                 "application_version": APP_VERSION,
                 "executor_id": executor_id
                 or (settings.worker_id if execute else f"client-{uuid.uuid4().hex}"),
@@ -95,13 +123,14 @@ class Runs:
         await DBOS.register_queue_async(
             QUEUE, worker_concurrency=settings.worker_concurrency, polling_interval_sec=0.05
         )
-        return cls(settings, log, executing=execute)
+        return cls(settings, store, log, executing=execute)
 
     def close(self) -> None:
         """Stop DBOS in this process (runs in flight resume when an executor with the same id starts)."""
         install(None)
         DBOS.destroy(destroy_registry=False)
-        self.log.store.close()
+        self.log.close()
+        self.store.close()
 
     async def create(
         self,

@@ -14,13 +14,17 @@ from typing import Any
 from dbos import DBOS
 from dbos._error import DBOSWorkflowCancelledError
 
-from errand.agent.events import ConfirmationRequired, ConfirmationResolved, Event, RunFailed, RunFinished
+from errand.agent.events import (
+    RunFailed,
+    RunFinished,
+)
 from errand.config import Settings
 from errand.errors import ConfigError, ConfirmationExpired
 from errand.llm import make_model
 from errand.llm.base import ChatModel
 from errand.runs.durable import DurableSteps, RunCancelled, durable_approver
 from errand.runs.log import RunLog, RunStatus
+from errand.runs.recorder import Recorder
 from errand.runtime import build_agent
 from errand.services.store import ServiceStore
 from errand.tools.toolsets import Toolbox
@@ -61,21 +65,6 @@ def _current() -> ProcessRuntime:
     return _runtime
 
 
-def record(log: RunLog, run_id: str, event: Event) -> None:
-    """Write one event and move the run to the state it implies."""
-    data = event.model_dump(mode="json")
-    log.append(run_id, event.seq, data)
-    if isinstance(event, ConfirmationRequired):
-        log.set_status(run_id, RunStatus.awaiting_confirmation, pending=data)
-    elif isinstance(event, ConfirmationResolved):
-        log.set_status(run_id, RunStatus.running, pending=None)
-    elif isinstance(event, RunFinished):
-        log.set_status(run_id, RunStatus.succeeded, answer=event.answer, pending=None)
-    elif isinstance(event, RunFailed):
-        status = RunStatus.cancelled if event.kind == "cancelled" else RunStatus.failed
-        log.set_status(run_id, status, error=event.reason, pending=None)
-
-
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_workflow(run_id: str) -> str:
     """Run the agent on a stored run, durably; returns the answer or why there is none."""
@@ -91,6 +80,8 @@ async def run_workflow(run_id: str) -> str:
     if options.get("max_steps"):
         settings = settings.model_copy(update={"max_steps": int(options["max_steps"])})
     crash_at = settings.crash_at
+    recorder = Recorder(rt.log, run_id)
+    written = await asyncio.to_thread(rt.log.last_seq, run_id)
     agent = build_agent(
         settings,
         rt.model(),
@@ -99,26 +90,29 @@ async def run_workflow(run_id: str) -> str:
             str(options.get("approve", "ask")), settings.confirmation_expiry_s, crash_at=crash_at
         ),
         toolbox=rt.toolbox,
-        steps=DurableSteps(rt.log, run_id, crash_at=crash_at),
+        steps=DurableSteps(recorder, written=written, crash_at=crash_at),
         today=lambda: str(options["today"]),
     )
     last_seq = 0
 
-    def stop(reason: str) -> RunFailed:
-        return RunFailed(run_id=run_id, seq=last_seq + 1, reason=reason, kind="cancelled")
+    def stop(reason: str) -> None:
+        recorder.add(RunFailed(run_id=run_id, seq=last_seq + 1, reason=reason, kind="cancelled"))
 
     try:
         async for event in agent.stream(info["input"], run_id=run_id, user=info["user"]):
             last_seq = event.seq
-            await asyncio.to_thread(record, rt.log, run_id, event)
+            recorder.add(event)
             if isinstance(event, RunFinished):
                 return event.answer
             if isinstance(event, RunFailed):
                 return event.reason
     except (ConfirmationExpired, RunCancelled) as exc:
-        await asyncio.to_thread(record, rt.log, run_id, stop(str(exc)))
+        stop(str(exc))
         return str(exc)
     except DBOSWorkflowCancelledError:
-        await asyncio.to_thread(record, rt.log, run_id, stop("The run was cancelled."))
+        stop("The run was cancelled.")
         raise
+    finally:
+        await recorder.drain()
+        recorder.close()
     return ""

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
@@ -18,10 +21,14 @@ class Base(DeclarativeBase):
     """Declarative base shared by every built-in service's tables."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, synchronous_commit: bool = True) -> Engine:
     """An engine for ``url``; creates the SQLite file's folder and turns on foreign keys.
 
-    A plain ``postgresql://`` URL uses psycopg 3 (the driver errand installs).
+    A plain ``postgresql://`` URL uses psycopg 3 (the driver errand installs). Without
+    ``synchronous_commit`` a commit does not wait for the disk: a process crash loses
+    nothing, a power cut may undo the last commits (never half of one). Money and
+    inventory keep it on; the run log and DBOS's checkpoints, which a replay rewrites,
+    turn it off.
     """
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -40,6 +47,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=5000")
+            if not synchronous_commit:
+                cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -47,6 +56,14 @@ def make_engine(url: str) -> Engine:
             # IMMEDIATE takes the write lock up front: a transaction that reads then writes
             # waits for the busy timeout instead of failing with "database is locked".
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    elif not synchronous_commit:
+
+        @event.listens_for(engine, "connect")
+        def _pg_async_commit(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET synchronous_commit TO off")
+            dbapi_conn.commit()
 
     return engine
 
@@ -61,3 +78,28 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session inside one transaction: committed on success, rolled back on error."""
     with factory() as session, session.begin():
         yield session
+
+
+_CLAIMS: dict[tuple[str, str, str], Any] = {}
+"""``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` per (dialect, table, unique column), built once."""
+
+
+def insert_unless_taken(conn: Connection, table: Table, unique: str, values: dict[str, Any]) -> int | None:
+    """Insert ``values`` into ``table`` and return the new row's ``id``; None when another row already
+    holds the same value in the ``unique`` column (an idempotency key).
+
+    One statement, no exception and no savepoint: on PostgreSQL a racing insert of the same value
+    waits for the first transaction to commit (then inserts nothing) or roll back (then inserts);
+    a NULL never conflicts. Other databases raise `IntegrityError` on a taken value instead.
+    """
+    dialect = conn.dialect.name
+    stmt = _CLAIMS.get((dialect, table.name, unique))
+    if stmt is None:
+        if dialect in ("postgresql", "sqlite"):
+            make = pg_insert if dialect == "postgresql" else sqlite_insert
+            base: Any = make(table).on_conflict_do_nothing(index_elements=[unique])
+        else:  # pragma: no cover - other databases
+            base = insert(table)
+        stmt = _CLAIMS.setdefault((dialect, table.name, unique), base.returning(table.c.id))
+    row = conn.execute(stmt, values).first()
+    return None if row is None else int(row[0])

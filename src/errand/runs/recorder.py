@@ -1,0 +1,102 @@
+"""The run log's writer: a run's events, in order, off the run's path."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from errand.agent.events import (
+    ConfirmationRequired,
+    ConfirmationResolved,
+    Event,
+    ReasoningDeltaEvent,
+    RunFailed,
+    RunFinished,
+    TextDeltaEvent,
+)
+from errand.runs.log import RunLog, RunStatus
+
+
+def state_after(event: Event) -> dict[str, Any] | None:
+    """The run state an event implies (``status`` and fields), or None if it implies none."""
+    if isinstance(event, ConfirmationRequired):
+        return {"status": RunStatus.awaiting_confirmation, "pending": event.model_dump(mode="json")}
+    if isinstance(event, ConfirmationResolved):
+        return {"status": RunStatus.running, "pending": None}
+    if isinstance(event, RunFinished):
+        return {"status": RunStatus.succeeded, "answer": event.answer, "pending": None}
+    if isinstance(event, RunFailed):
+        status = RunStatus.cancelled if event.kind == "cancelled" else RunStatus.failed
+        return {"status": status, "error": event.reason, "pending": None}
+    return None
+
+
+def record(log: RunLog, run_id: str, event: Event) -> None:
+    """Write one event and the state it implies, in one commit."""
+    log.append(run_id, [event.model_dump(mode="json")], state_after(event))
+
+
+class Recorder:
+    """Writes a run's events in order, off the run's path: batches go to one writer thread at
+    each step boundary, at every change of state and at least every ``max_delay_s``.
+
+    The run never waits for a write, except where it must: before a model turn is
+    checkpointed (`drain`), and before the run ends. Events the process had not written when
+    it died are written again when the recovered workflow replays them."""
+
+    def __init__(self, log: RunLog, run_id: str, *, max_delay_s: float = 0.05) -> None:
+        self.log = log
+        self.run_id = run_id
+        self.max_delay_s = max_delay_s
+        self._batch: list[dict[str, Any]] = []
+        self._since = 0.0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"errand-log-{run_id}")
+        self._error: BaseException | None = None
+
+    def add(self, event: Event) -> None:
+        """Queue one event; send it to the writer if it changes the run's state or the batch is old.
+
+        Streamed pieces are skipped: the model turn's step writes them itself (`submit`)."""
+        if isinstance(event, TextDeltaEvent | ReasoningDeltaEvent):
+            return
+        if not self._batch:
+            self._since = time.perf_counter()
+        self._batch.append(event.model_dump(mode="json"))
+        state = state_after(event)
+        if state is not None or time.perf_counter() - self._since > self.max_delay_s:
+            self.flush(state)
+
+    def flush(self, state: dict[str, Any] | None = None) -> None:
+        """Send what is queued (and ``state``) to the writer, to be written in one commit."""
+        if self._batch or state is not None:
+            self.submit(self._batch, state)
+            self._batch = []
+
+    def submit(self, events: list[dict[str, Any]], state: dict[str, Any] | None = None) -> None:
+        """Write ``events`` after everything submitted before."""
+        self._writer.submit(self._guarded, self.log.append, self.run_id, events, state)
+
+    def truncate_after(self, seq: int) -> None:
+        """Drop the run's events after ``seq``, in order with the writes."""
+        self._writer.submit(self._guarded, self.log.truncate_after, self.run_id, seq)
+
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # surfaced by the next drain, in the run's own task
+            self._error = exc
+
+    async def drain(self) -> None:
+        """Wait until everything sent so far is written; raise what a write failed with."""
+        self.flush()
+        await asyncio.wrap_future(self._writer.submit(lambda: None))
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        """Stop the writer once it has written everything."""
+        self._writer.shutdown(wait=True)
