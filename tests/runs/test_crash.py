@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dbos import DBOS
 from sqlalchemy import func, select, text
 
 from errand.config import Settings
@@ -62,10 +63,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin.dispose()
 
 
-def _worker(home: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _worker(
+    home: Path, env: dict[str, str], log: Path, name: str = "crash-worker"
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "errand", "worker", "--id", "crash-worker"],
+            [sys.executable, "-m", "errand", "worker", "--id", name],
             env=errand_env(home, env),
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -167,3 +170,29 @@ async def _until(runs: Runs, run_id: str, status: RunStatus) -> None:
     async with asyncio.timeout(120):
         while (await runs.get("dave", run_id)).status != status:
             await asyncio.sleep(0.1)
+
+
+async def test_workers_share_one_queue_on_postgres(database_url: str, tmp_path: Path) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("several machines share a queue through PostgreSQL")
+    home = tmp_path / "home"
+    env = {
+        "ERRAND_DATABASE_URL": database_url,
+        "ERRAND_MODEL_BACKEND": "scripted",
+        "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, TRIP_SCRIPT)),
+        "ERRAND_WORKER_CONCURRENCY": "1",
+        "ERRAND_SCRIPT_TOKEN_DELAY_S": "0.05",
+    }
+    runs = await Runs.open(Settings(home=home, database_url=database_url), execute=False)
+    workers = [_worker(home, env, tmp_path / f"w{i}.log", name=f"machine-{i}") for i in (1, 2)]
+    try:
+        created = [await runs.create("dave", TRIP_REQUEST, approve="all") for _ in range(4)]
+        finished = [await runs.wait("dave", r.id, timeout_s=180) for r in created]
+        assert all(r.status == RunStatus.succeeded for r in finished)
+        executors = {(await DBOS.get_workflow_status_async(r.id)).executor_id for r in created}  # type: ignore[union-attr]
+        assert executors == {"machine-1", "machine-2"}
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(timeout=30)
+        runs.close()
