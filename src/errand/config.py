@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy URL of the services database; defaults to a SQLite file under ``home``."""
 
+    model_accepts_images: bool = False
+    """The model reads image parts (a vision model behind ERRAND_MODEL_URL); without it an
+    attached image is refused with a message naming this setting."""
+
     # -- durable runs (src/errand/runs/) -----------------------------------
 
     confirmation_expiry_s: float = 86_400.0

@@ -16,7 +16,8 @@ never by searching an error's text. Each message says what is wrong and what to 
         ├── BudgetExceeded       a step, token or wall-time budget ran out
         ├── RunNotFound          no such run, or not this user's
         ├── RunConflict          the run is not in a state that allows this
-        └── ConfirmationExpired  nobody answered a confirmation in time
+        ├── ConfirmationExpired  nobody answered a confirmation in time
+        └── RunInputError        the request cannot be run as given (empty, images the model cannot read)
 
 Errors of the HTTP server (``errand serve``; errand/server/errors.py maps each to a status):
 
@@ -169,3 +170,7 @@ class IdempotencyInFlight(IdempotencyError):
 
 class IdempotencyMismatch(IdempotencyError):
     """The key was first used with another request; use a new key for a new request."""
+
+
+class RunInputError(RunError):
+    """A run's request cannot be run as given; the message says what to change."""

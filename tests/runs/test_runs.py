@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from errand.config import Settings
-from errand.errors import RunConflict, RunNotFound
+from errand.errors import RunConflict, RunInputError, RunNotFound
+from errand.llm.scripted import ScriptedModel
 from errand.runs import Runs, RunStatus
 from errand.services.travel.models import Booking
 from errand.services.wallet.ledger import ledger_problems
@@ -93,5 +94,33 @@ async def test_an_unanswered_confirmation_expires_and_the_run_ends_cancelled(
             while (events := await runs.events("dave", rec.id))[-1].type != "run_failed":
                 await asyncio.sleep(0.05)
         assert events[-1].data["kind"] == "cancelled"
+    finally:
+        runs.close()
+
+
+PIXEL = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+async def test_an_image_reaches_a_model_that_reads_images_and_is_refused_otherwise(
+    make_settings: Callable[..., Settings],
+) -> None:
+    runs = await Runs.open(make_settings(["Seen."]))
+    try:
+        with pytest.raises(RunInputError, match="ERRAND_MODEL_ACCEPTS_IMAGES"):
+            await runs.create("dave", "what does this receipt say?", images=[PIXEL])
+        assert await runs.list("dave") == []
+    finally:
+        runs.close()
+    model = ScriptedModel(["It is a receipt."], per_conversation=True)
+    runs = await Runs.open(make_settings(model_accepts_images=True), model=model)
+    try:
+        with pytest.raises(RunInputError, match="data:image"):
+            await runs.create("dave", "what does this say?", images=["file:///etc/passwd"])
+        rec = await runs.create("dave", "what does this receipt say?", images=[PIXEL])
+        done = await runs.wait("dave", rec.id, timeout_s=30)
+        assert done.answer == "It is a receipt."
+        (messages, _), *_ = model.requests
+        user = next(m for m in messages if m.role == "user")
+        assert isinstance(user.content, list) and any(getattr(p, "url", "") == PIXEL for p in user.content)
     finally:
         runs.close()

@@ -48,12 +48,14 @@ from errand.errors import ErrandError, ModelError, ToolError
 from errand.llm.base import ChatModel
 from errand.llm.types import (
     Finish,
+    ImagePart,
     MalformedToolCall,
     Message,
     ModelEvent,
     ModelSettings,
     ReasoningDelta,
     TextDelta,
+    TextPart,
     ToolCall,
     ToolCallEvent,
     ToolSpec,
@@ -264,15 +266,24 @@ class Agent:
         conversation: Conversation | None = None,
         run_id: str | None = None,
         user: str = "local",
+        images: Sequence[str] = (),
     ) -> AsyncIterator[Event]:
-        """Run ``task`` and yield its events; the last is `RunFinished` or `RunFailed`."""
+        """Run ``task`` and yield its events; the last is `RunFinished` or `RunFailed`.
+
+        ``images`` (URLs or ``data:`` URLs) go with the request as image parts, for a model
+        that accepts them."""
         state = _RunState(run_id=run_id or uuid.uuid4().hex[:12])
         conv = conversation if conversation is not None else Conversation()
         registry, errand_request = self.tools_for(task)
         specs = registry.specs()
         if not conv.messages:
             conv.messages.append(Message(role="system", content=self.system_prompt))
-        conv.messages.append(Message(role="user", content=prompts.dated_task(task, self._today())))
+        request = prompts.dated_task(task, self._today())
+        conv.messages.append(
+            Message(role="user", content=[TextPart(text=request), *(ImagePart(url=u) for u in images)])
+            if images
+            else Message(role="user", content=request)
+        )
         state.known |= known_numbers([task])
         state.texts.append(task.lower())
 

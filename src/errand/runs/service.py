@@ -20,7 +20,7 @@ from dbos import DBOS, SetWorkflowID
 
 from errand.agent.loop import _now
 from errand.config import Settings
-from errand.errors import RunConflict
+from errand.errors import RunConflict, RunInputError
 from errand.llm.base import ChatModel
 from errand.runs.durable import DECISION_TOPIC
 from errand.runs.log import FINISHED, TERMINAL_EVENTS, RunLog, RunRecord, RunStatus, StoredEvent
@@ -140,15 +140,31 @@ class Runs:
         max_steps: int | None = None,
         approve: Approval = "ask",
         here: bool = False,
+        images: builtins.list[str] | None = None,
     ) -> RunRecord:
         """Queue a run of ``input`` for ``user``; any executing process picks it up. With ``here``
         this process runs it at once instead (the CLI), still durably."""
         if not input.strip():
-            raise RunConflict("A run needs a request: say what you want done.")
+            raise RunInputError("A run needs a request: say what you want done.")
+        images = list(images or [])
+        if images and not self.settings.model_accepts_images:
+            raise RunInputError(
+                f"The model {self.settings.model!r} does not read images. Use a vision model "
+                "(ERRAND_MODEL_URL and ERRAND_MODEL) and set ERRAND_MODEL_ACCEPTS_IMAGES=true, "
+                "or describe the image in words."
+            )
+        bad = [u[:40] for u in images if not u.startswith(("data:image/", "https://", "http://"))]
+        if bad:
+            raise RunInputError(f"Images must be data:image/... or http(s) URLs; got {bad}.")
         run_id = "run_" + uuid.uuid4().hex[:16]
         if approve == "ask" and self.settings.auto_approve_below:
             approve = f"below:{self.settings.auto_approve_below}"
-        options: dict[str, Any] = {"today": _now(), "approve": approve, "max_steps": max_steps}
+        options: dict[str, Any] = {
+            "today": _now(),
+            "approve": approve,
+            "max_steps": max_steps,
+            "images": images,
+        }
         rec = await asyncio.to_thread(self.log.create, run_id, user, input, options)
         with SetWorkflowID(run_id):
             if here:

@@ -99,7 +99,10 @@ async def run_workflow(run_id: str) -> str:
         recorder.add(RunFailed(run_id=run_id, seq=last_seq + 1, reason=reason, kind="cancelled"))
 
     try:
-        async for event in agent.stream(info["input"], run_id=run_id, user=info["user"]):
+        stream = agent.stream(
+            info["input"], run_id=run_id, user=info["user"], images=options.get("images") or ()
+        )
+        async for event in stream:
             last_seq = event.seq
             recorder.add(event)
             if isinstance(event, RunFinished):
