@@ -1,0 +1,479 @@
+"""``POST /v1/chat/completions`` and ``GET /v1/models``, OpenAI-compatible.
+
+``model: "errand"`` runs the agent with the built-in tools and answers as the assistant (its
+steps are on the runs stream, not here, so stock clients see only standard chunks). Any other
+served model name is a gateway: the client's messages and tools go straight to that backend,
+and its tool calls come back to the client. A client that disconnects cancels generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Header, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import JSONResponse, Response
+
+from errand.agent.events import (
+    ConfirmationResolved,
+    ReasoningDeltaEvent,
+    RevisionRequested,
+    RunFailed,
+    RunFinished,
+    TextDeltaEvent,
+    ToolCallStarted,
+    ToolResultEvent,
+)
+from errand.agent.loop import Conversation
+from errand.errors import (
+    ContextLengthExceeded,
+    ErrandError,
+    ModelNotFound,
+    ModelResponseError,
+    ModelTimeout,
+    RequestError,
+)
+from errand.llm.base import collect
+from errand.llm.types import (
+    Finish,
+    ImagePart,
+    MalformedToolCall,
+    Message,
+    ModelEvent,
+    ModelSettings,
+    ReasoningDelta,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallEvent,
+    ToolSpec,
+    Usage,
+    UsageEvent,
+)
+from errand.server.auth import current_key
+from errand.server.errors import error_body, error_responses
+from errand.server.idempotency import IDEMPOTENCY_KEY
+from errand.server.keys import ApiKey
+from errand.server.schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessage,
+    ModelCard,
+    ModelList,
+    NamedToolChoice,
+)
+from errand.server.state import ServerState, server_state
+
+log = logging.getLogger("errand.server")
+
+AGENT_MODEL = "errand"
+"""The model name that runs errand's agent instead of a bare model."""
+
+router = APIRouter(tags=["chat"])
+T = TypeVar("T")
+_STARTED = int(time.time())
+
+
+class ClientGone(Exception):
+    """The client closed the connection before the answer was ready."""
+
+
+_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+
+
+def estimate_tokens(messages: list[Message], tools: list[ToolSpec]) -> int:
+    """Prompt tokens, estimated without a tokenizer: 4 characters a token, one a token for CJK,
+    plus a few per message for the template (a safe side: slightly high for English)."""
+    parts = [m.text for m in messages]
+    parts += [json.dumps(c.arguments, ensure_ascii=False) for m in messages for c in m.tool_calls]
+    parts += [json.dumps(t.to_openai(), ensure_ascii=False) for t in tools]
+    text = "".join(parts)
+    cjk = len(_CJK.findall(text))
+    return (len(text) - cjk) // 4 + cjk + 4 * len(messages)
+
+
+def check_context(prompt: int, completion: int | None, window: int) -> None:
+    """400 with the numbers when the prompt and the completion asked for do not fit."""
+    total = prompt + (completion or 0)
+    if total <= window:
+        return
+    asked = f" ({prompt} in the messages, {completion} in the completion)" if completion else ""
+    raise ContextLengthExceeded(
+        f"This model's maximum context length is {window} tokens. However, you requested about {total} "
+        f"tokens{asked}. Please reduce the length of the messages or completion."
+    )
+
+
+def _text(message: ChatMessage) -> str:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    return "".join(p.text for p in message.content if p.type == "text")
+
+
+def to_message(index: int, m: ChatMessage) -> Message:
+    """A client message as errand's `Message` (400 naming the field when it cannot be one)."""
+    where = f"messages.{index}"
+    calls = []
+    for j, c in enumerate(m.tool_calls or []):
+        try:
+            args = json.loads(c.function.arguments or "{}")
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            raise RequestError(
+                f"{where}.tool_calls.{j}.function.arguments must be a JSON object.",
+                param=f"{where}.tool_calls.{j}.function.arguments",
+            )
+        calls.append(ToolCall(id=c.id, name=c.function.name, arguments=args))
+    if m.role == "tool" and not m.tool_call_id:
+        raise RequestError(f"{where}: a tool message needs tool_call_id.", param=f"{where}.tool_call_id")
+    content: str | list[TextPart | ImagePart] | None
+    if isinstance(m.content, list):
+        content = [
+            TextPart(text=p.text) if p.type == "text" else ImagePart(url=p.image_url.url) for p in m.content
+        ]
+    else:
+        content = m.content
+    role = "system" if m.role == "developer" else m.role
+    return Message(role=role, content=content, tool_calls=calls, tool_call_id=m.tool_call_id, name=m.name)
+
+
+def gateway_request(
+    body: ChatCompletionRequest, state: ServerState
+) -> tuple[list[Message], list[ToolSpec], ModelSettings]:
+    """What to send the backend model; checks tools and the context window first."""
+    messages = [to_message(i, m) for i, m in enumerate(body.messages)]
+    tools = [
+        ToolSpec(name=t.function.name, description=t.function.description, parameters=t.function.parameters)
+        for t in body.tools or []
+    ]
+    choice = body.tool_choice
+    tool_choice: Any = "auto"
+    if choice == "none":
+        tools = []
+    elif choice == "required" or isinstance(choice, NamedToolChoice):
+        if isinstance(choice, NamedToolChoice):
+            tools = [t for t in tools if t.name == choice.function.name]
+        if not tools:
+            raise RequestError(
+                "tool_choice asks for a tool call but names no offered tool.", param="tool_choice"
+            )
+        tool_choice = "required"
+    asked = body.max_completion_tokens or body.max_tokens
+    window = state.context_window
+    prompt = estimate_tokens(messages, tools)
+    check_context(prompt, asked, window)
+    settings = ModelSettings(
+        temperature=state.settings.temperature if body.temperature is None else body.temperature,
+        max_tokens=asked or max(1, min(window - prompt, state.settings.max_output_tokens)),
+        seed=body.seed,
+        tool_choice=tool_choice,
+    )
+    return messages, tools, settings
+
+
+def agent_request(body: ChatCompletionRequest, state: ServerState) -> tuple[str, Conversation]:
+    """The task (the last user message) and the earlier turns, for the agent."""
+    if body.tools:
+        raise RequestError(
+            "Model 'errand' runs its own tools; to offer yours, call a backend model (GET /v1/models).",
+            param="tools",
+        )
+    *history, last = body.messages
+    task = _text(last).strip()
+    if last.role != "user" or not task:
+        raise RequestError(
+            "The last message must be the user's request, as text.",
+            param=f"messages.{len(body.messages) - 1}",
+        )
+    conversation = Conversation([Message(role="system", content=state.agent.system_prompt)])
+    for m in history:
+        if m.role in ("user", "assistant") and _text(m).strip():
+            conversation.messages.append(Message(role=m.role, content=_text(m)))
+    check_context(
+        estimate_tokens([*conversation.messages, Message(role="user", content=task)], []),
+        None,
+        state.context_window,
+    )
+    return task, conversation
+
+
+async def agent_events(
+    state: ServerState, key: ApiKey, task: str, conv: Conversation
+) -> AsyncGenerator[ModelEvent, None]:
+    """The agent's run as model events: reasoning as it comes, the answer once it is final.
+
+    A step's text is held until the run finishes with it: a draft the agent must ground or
+    text written before a tool call is never shown to a client that cannot take it back.
+    """
+    async for ev in state.agent.stream(task, conversation=conv, user=key.user):
+        if isinstance(ev, ReasoningDeltaEvent):
+            yield ReasoningDelta(text=ev.text)
+        elif isinstance(ev, ToolResultEvent):
+            state.metrics.tool_calls.labels("ok" if ev.ok else "error").inc()
+        elif isinstance(ev, ConfirmationResolved) and not ev.approved:
+            state.metrics.tool_calls.labels("rejected").inc()
+        elif isinstance(ev, TextDeltaEvent | ToolCallStarted | RevisionRequested):
+            continue
+        elif isinstance(ev, RunFinished):
+            for piece in re.findall(r"\s*\S+", ev.answer):
+                yield TextDelta(text=piece)
+            yield UsageEvent(usage=ev.usage)
+            yield Finish(reason="stop")
+        elif isinstance(ev, RunFailed):
+            if ev.kind == "model_error":
+                raise ModelResponseError(ev.reason)
+            yield TextDelta(text=ev.reason)
+            yield UsageEvent(usage=ev.usage)
+            yield Finish(reason="stop")
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``, cancelling it (and raising `ClientGone`) if the client leaves first."""
+    job = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (job, watch):
+            if not task.done():
+                task.cancel()
+    if job.cancelled() or not job.done():
+        raise ClientGone()
+    return job.result()
+
+
+class _Meter:
+    """Time to first token, tokens and the key's charge for one completion."""
+
+    def __init__(self, state: ServerState, key: ApiKey, model: str) -> None:
+        self.state, self.key, self.model = state, key, model
+        self.started = time.perf_counter()
+        self.first = False
+        self.usage = Usage()
+
+    def see(self, ev: ModelEvent) -> None:
+        if not self.first and isinstance(ev, TextDelta | ReasoningDelta | ToolCallEvent):
+            self.first = True
+            self.state.metrics.ttft.labels(self.model).observe(time.perf_counter() - self.started)
+        elif isinstance(ev, UsageEvent):
+            self.usage = ev.usage
+
+    async def done(self) -> None:
+        u = self.usage
+        self.state.metrics.usage(u.prompt_tokens, u.completion_tokens)
+        total = u.prompt_tokens + u.completion_tokens
+        if total:
+            loop = asyncio.get_running_loop()
+            await asyncio.shield(loop.run_in_executor(None, self.state.keys.charge, self.key.id, total))
+
+
+async def _metered(events: AsyncIterator[ModelEvent], meter: _Meter) -> AsyncGenerator[ModelEvent, None]:
+    try:
+        async for ev in events:
+            meter.see(ev)
+            yield ev
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _usage_dict(u: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.prompt_tokens + u.completion_tokens,
+    }
+
+
+async def _sse(
+    events: AsyncGenerator[ModelEvent, None], meter: _Meter, *, cid: str, model: str, include_usage: bool
+) -> AsyncGenerator[ServerSentEvent, None]:
+    """OpenAI's chunks: a role chunk, deltas, a finish chunk, a usage chunk if asked, ``[DONE]``."""
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> ServerSentEvent:
+        body = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        return ServerSentEvent(data=json.dumps(body, ensure_ascii=False))
+
+    calls = 0
+    finish = "stop"
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        async for ev in events:
+            if isinstance(ev, TextDelta):
+                yield chunk({"content": ev.text})
+            elif isinstance(ev, ReasoningDelta):
+                yield chunk({"reasoning_content": ev.text})
+            elif isinstance(ev, MalformedToolCall):
+                yield chunk({"content": ev.raw})
+            elif isinstance(ev, ToolCallEvent):
+                call = ev.call.to_openai()
+                yield chunk({"tool_calls": [{"index": calls, **call}]})
+                calls += 1
+            elif isinstance(ev, Finish):
+                finish = ev.reason
+        yield chunk({}, finish)
+        if include_usage:
+            body = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": _usage_dict(meter.usage),
+            }
+            yield ServerSentEvent(data=json.dumps(body))
+        yield ServerSentEvent(data="[DONE]")
+    except ErrandError as exc:
+        yield ServerSentEvent(data=json.dumps(error_body(exc), ensure_ascii=False))
+    except Exception as exc:
+        log.exception("chat stream failed")
+        yield ServerSentEvent(data=json.dumps(error_body(exc)))
+    finally:
+        await events.aclose()
+    await meter.done()
+
+
+def _completion(response: Any, cid: str, model: str) -> dict[str, Any]:
+    text = response.text + "".join(m.raw for m in response.malformed)
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if response.tool_calls else "")}
+    if response.tool_calls:
+        message["tool_calls"] = [c.to_openai() for c in response.tool_calls]
+    if response.reasoning:
+        message["reasoning_content"] = response.reasoning
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": response.finish_reason}
+        ],
+        "usage": _usage_dict(response.usage),
+    }
+
+
+async def _prime(events: AsyncGenerator[ModelEvent, None]) -> AsyncGenerator[ModelEvent, None]:
+    """Wait for the first event before answering, so a backend that fails at once gets a real status."""
+    first = await anext(events)
+
+    async def again() -> AsyncGenerator[ModelEvent, None]:
+        try:
+            yield first
+            async for ev in events:
+                yield ev
+        finally:
+            await events.aclose()
+
+    return again()
+
+
+async def _deadline(work: Awaitable[T], state: ServerState) -> T:
+    """``work``, or 504 when the backend model has not answered within ``request_timeout_s``
+    (the agent has its own wall-time budget)."""
+    try:
+        async with asyncio.timeout(state.settings.request_timeout_s):
+            return await work
+    except TimeoutError:
+        raise ModelTimeout(
+            f"The model did not answer within {state.settings.request_timeout_s:.0f} s; "
+            "retry, or raise ERRAND_REQUEST_TIMEOUT_S."
+        ) from None
+
+
+_STREAM_DOC = {
+    "text/event-stream": {"schema": {"type": "string", "description": "OpenAI chunks, then [DONE]"}}
+}
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    summary="Create a chat completion (OpenAI-compatible)",
+    responses={
+        200: {"content": _STREAM_DOC, "description": "The completion, or its chunks when `stream` is true."},
+        **error_responses(400, 401, 404, 409, 422, 429, 502, 503, 504),
+    },
+)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=255, pattern=IDEMPOTENCY_KEY)
+    ] = None,
+) -> Response:
+    """``model: "errand"`` runs the agent; a backend model's name passes the request to it."""
+    state = server_state(request)
+    key = current_key(request)
+    meter = _Meter(state, key, body.model)
+    if body.model == AGENT_MODEL:
+        task, conversation = agent_request(body, state)
+        events: AsyncGenerator[ModelEvent, None] = _metered(
+            agent_events(state, key, task, conversation), meter
+        )
+    elif body.model == state.model.name:
+        messages, tools, settings = gateway_request(body, state)
+        events = _metered(state.model.stream(messages, tools, settings), meter)
+    else:
+        raise ModelNotFound(
+            f"The model {body.model!r} does not exist here; use 'errand' or {state.model.name!r} (GET /v1/models)."
+        )
+    cid = f"chatcmpl-{uuid.uuid4().hex}"
+    try:
+        if body.stream:
+            if body.model != AGENT_MODEL:
+                events = await unless_disconnected(request, _deadline(_prime(events), state))
+            include = bool(body.stream_options and body.stream_options.include_usage)
+            return EventSourceResponse(
+                _sse(events, meter, cid=cid, model=body.model, include_usage=include),
+                ping=state.settings.serve_ping_s,
+                sep="\n",
+            )
+        work = collect(events) if body.model == AGENT_MODEL else _deadline(collect(events), state)
+        response = await unless_disconnected(request, work)
+    except ClientGone:
+        await events.aclose()
+        return Response(status_code=499)
+    except StopAsyncIteration:
+        raise ModelResponseError("The model answered nothing.") from None
+    await meter.done()
+    return JSONResponse(_completion(response, cid, body.model))
+
+
+@router.get(
+    "/v1/models",
+    response_model=ModelList,
+    summary="The models this server answers to",
+    responses=error_responses(401, 429),
+)
+async def list_models(request: Request) -> ModelList:
+    """``errand`` (the agent) and the backend model it runs on."""
+    state = server_state(request)
+    return ModelList(
+        data=[
+            ModelCard(id=AGENT_MODEL, created=_STARTED, owned_by="errand"),
+            ModelCard(
+                id=state.model.name, created=_STARTED, owned_by=state.settings.resolved_model_backend()
+            ),
+        ]
+    )

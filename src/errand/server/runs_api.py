@@ -1,0 +1,269 @@
+"""The runs API: create, list, read, stream, approve, reject and cancel durable runs.
+
+Runs belong to the key's user: another user's run is "not found" (404), never "forbidden",
+so ids reveal nothing. Runs are durable: a client that disconnects from the stream leaves
+its run going, and re-attaches with ``Last-Event-ID`` (on any replica).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from errand.errors import Overloaded, RateLimited, RequestError, RunNotFound
+from errand.server.auth import current_key
+from errand.server.errors import error_responses
+from errand.server.idempotency import IDEMPOTENCY_KEY
+from errand.server.sse import run_events
+from errand.server.state import server_state
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+RunId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+ACTIVE = ("queued", "running")
+
+MAX_IMAGE_CHARS = 12_000_000
+"""One attached image as a data URL (about 9 MB of image)."""
+
+RunStatusName = Literal["queued", "running", "awaiting_confirmation", "succeeded", "failed", "cancelled"]
+
+
+class RunCreate(BaseModel):
+    """A request for the agent to get something done."""
+
+    input: str = Field(min_length=1, max_length=20_000, pattern=r"\S")
+    """What the user wants done, in plain words."""
+    max_steps: int | None = Field(default=None, ge=1, le=100)
+    """Most model steps (the server's default when absent)."""
+    images: list[Annotated[str, Field(max_length=MAX_IMAGE_CHARS)]] = Field(
+        default_factory=list, max_length=4
+    )
+    """Images for the model to read (a receipt, a screenshot): ``data:image/...`` or http(s) URLs.
+    Refused (400) unless the model reads images (``ERRAND_MODEL_ACCEPTS_IMAGES``)."""
+
+
+class DecisionIn(BaseModel):
+    """A person's answer to a confirmation."""
+
+    note: str = Field(default="", max_length=2_000)
+    """Words for the agent (why not, what to change)."""
+
+
+class RunOut(BaseModel):
+    """A run as its owner sees it."""
+
+    id: str
+    object: Literal["run"] = "run"
+    status: RunStatusName
+    input: str
+    answer: str | None = None
+    error: str | None = None
+    pending: dict[str, Any] | None = None
+    """The confirmation the run waits for (name, summary, amount, currency, arguments, call_id)."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunList(BaseModel):
+    """A user's newest runs."""
+
+    object: Literal["list"] = "list"
+    data: list[RunOut]
+
+
+class EventOut(BaseModel):
+    """One stored event of a run."""
+
+    id: int
+    """Global and increasing: the SSE id, and what ``Last-Event-ID`` / ``after`` take."""
+    run_id: str
+    type: str
+    data: dict[str, Any]
+
+
+class EventList(BaseModel):
+    """A run's stored events."""
+
+    object: Literal["list"] = "list"
+    data: list[EventOut]
+
+
+def _out(record: Any) -> RunOut:
+    return RunOut(
+        id=record.id,
+        status=str(record.status),  # type: ignore[arg-type]
+        input=record.input,
+        answer=record.answer,
+        error=record.error,
+        pending=record.pending,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _json(record: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(_out(record).model_dump(mode="json"), status_code=status_code)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RunOut,
+    summary="Start a run",
+    responses=error_responses(400, 401, 409, 422, 429, 503),
+)
+async def create_run(
+    body: RunCreate,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=255, pattern=IDEMPOTENCY_KEY)
+    ] = None,
+) -> Response:
+    """Queue a run for this key's user; it goes on whether or not anyone watches."""
+    state = server_state(request)
+    runs = state.require_runs()
+    key = current_key(request)
+    watcher = state.watcher
+    if watcher is not None and watcher.active >= state.settings.serve_max_active_runs:
+        state.metrics.reject("overloaded")
+        raise Overloaded(f"This server has {watcher.active} runs in progress; retry shortly.", retry_after=5)
+    mine = await runs.list(key.user, limit=max(50, key.max_runs + 1))
+    active = sum(1 for r in mine if str(r.status) in ACTIVE)
+    if active >= key.max_runs:
+        state.metrics.reject("key_limit")
+        raise RateLimited(
+            f"This key may have {key.max_runs} runs queued or running; {active} are. Retry when one ends.",
+            retry_after=5,
+        )
+    extra: dict[str, Any] = {"images": body.images} if body.images else {}
+    record = await runs.create(key.user, body.input, max_steps=body.max_steps, **extra)
+    if watcher is not None:
+        watcher.watch(key, record.id)
+    return _json(record, 201)
+
+
+@router.get("", response_model=RunList, summary="My runs, newest first", responses=error_responses(401, 429))
+async def list_runs(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> Response:
+    """Only the runs of this key's user."""
+    state = server_state(request)
+    records = await state.require_runs().list(current_key(request).user, limit=limit)
+    return JSONResponse(RunList(data=[_out(r) for r in records]).model_dump(mode="json"))
+
+
+@router.get(
+    "/{run_id}", response_model=RunOut, summary="One run", responses=error_responses(400, 401, 404, 429)
+)
+async def get_run(run_id: RunId, request: Request) -> Response:
+    """The run's state, answer, error and pending confirmation."""
+    state = server_state(request)
+    return _json(await state.require_runs().get(current_key(request).user, run_id))
+
+
+@router.get(
+    "/{run_id}/events",
+    response_model=EventList,
+    summary="A run's events (SSE, resumable)",
+    responses={
+        200: {
+            "description": "SSE (`id`, `event`, `data`) until the run's last event; JSON with `stream=false`.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(400, 401, 404, 429),
+    },
+)
+async def run_events_route(
+    run_id: RunId,
+    request: Request,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only events after this id.")] = 0,
+    stream: Annotated[bool, Query(description="false: the events so far, as JSON.")] = True,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+) -> Response:
+    """Stream the run's events from the start, ``after``, or ``Last-Event-ID`` (a reconnect)."""
+    state = server_state(request)
+    runs = state.require_runs()
+    user = current_key(request).user
+    if last_event_id is not None and last_event_id.strip():
+        if not last_event_id.strip().isdigit():
+            raise RequestError("Last-Event-ID must be an event id (a number).", param="Last-Event-ID")
+        after = max(after, int(last_event_id))
+    if not stream:
+        events = await runs.events(user, run_id, after=after)
+        data = [EventOut(id=e.id, run_id=e.run_id, type=e.type, data=e.data) for e in events]
+        return JSONResponse(EventList(data=data).model_dump(mode="json"))
+    await runs.get(user, run_id)  # 404 now, not inside a started stream
+    return EventSourceResponse(
+        run_events(runs, user, run_id, after, state.health), ping=state.settings.serve_ping_s, sep="\n"
+    )
+
+
+_DECIDE = error_responses(400, 401, 404, 409, 429)
+
+
+@router.post(
+    "/{run_id}/approve", response_model=RunOut, summary="Approve what the run waits for", responses=_DECIDE
+)
+async def approve_run(run_id: RunId, request: Request, body: DecisionIn | None = None) -> Response:
+    """Let the pending write or payment go ahead (409 when nothing waits)."""
+    state = server_state(request)
+    note = body.note if body else ""
+    return _json(await state.require_runs().approve(current_key(request).user, run_id, note))
+
+
+@router.post(
+    "/{run_id}/reject", response_model=RunOut, summary="Reject what the run waits for", responses=_DECIDE
+)
+async def reject_run(run_id: RunId, request: Request, body: DecisionIn | None = None) -> Response:
+    """Refuse the pending action; the agent is told, with the note (409 when nothing waits)."""
+    state = server_state(request)
+    note = body.note if body else ""
+    return _json(await state.require_runs().reject(current_key(request).user, run_id, note))
+
+
+@router.post("/{run_id}/cancel", response_model=RunOut, summary="Cancel a run", responses=_DECIDE)
+async def cancel_run(run_id: RunId, request: Request) -> Response:
+    """Stop the run before its next step (409 when it has already ended)."""
+    state = server_state(request)
+    return _json(await state.require_runs().cancel(current_key(request).user, run_id))
+
+
+ArtifactName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+async def _artifact(runs: Any, user: str, run_id: str, name: str) -> pathlib.Path | None:
+    """The file called ``name`` among the run's tool results' artifacts, if it still exists."""
+    after = 0
+    while batch := await runs.events(user, run_id, after=after):
+        for ev in batch:
+            if ev.type == "tool_result":
+                for path in ev.data.get("artifacts") or ():
+                    p = pathlib.Path(str(path))
+                    if p.name == name and p.is_file():
+                        return p
+        after = batch[-1].id
+    return None
+
+
+@router.get(
+    "/{run_id}/artifacts/{name}",
+    response_class=Response,
+    summary="A file a run's tool saved (a chart)",
+    responses={
+        200: {"description": "The file.", "content": {"image/png": {"schema": {"type": "string"}}}},
+        **error_responses(400, 401, 404, 429),
+    },
+)
+async def run_artifact(run_id: RunId, name: ArtifactName, request: Request) -> Response:
+    """Only a file one of the run's tool results names, and only to the run's owner: the web page
+    shows charts with it, and no other file on the server can be read (404)."""
+    state = server_state(request)
+    path = await _artifact(state.require_runs(), current_key(request).user, run_id, name)
+    if path is None:
+        raise RunNotFound(f"Run {run_id} has no file {name!r}.")
+    headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    return FileResponse(path, headers=headers)

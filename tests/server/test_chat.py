@@ -1,0 +1,304 @@
+"""The OpenAI-compatible API, driven by the official ``openai`` client against a running server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from errand.llm.scripted import ScriptedModel, call
+from tests.server.conftest import Served, ServeFactory
+from tests.server.models import SlowModel
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.fixture
+def client_for() -> Iterator[object]:
+    clients: list[openai.OpenAI] = []
+
+    def make(served: Served, key: str | None = None) -> openai.OpenAI:
+        c = openai.OpenAI(base_url=served.v1, api_key=key or served.key(), max_retries=0, timeout=30)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+def test_chat_completion_from_a_script_file(serve: ServeFactory, client_for, tmp_path: Path) -> None:
+    """ERRAND_MODEL_BACKEND=scripted + ERRAND_SCRIPT_PATH: the backend's name is a gateway model."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(["Hello from the script."]))
+    s = serve(model_backend="scripted", script_path=script)
+    client = client_for(s)
+    assert {m.id for m in client.models.list()} == {"errand", "scripted"}
+    r = client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "Hello from the script."
+    assert r.choices[0].finish_reason == "stop"
+    assert (
+        r.usage is not None and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens > 0
+    )
+    assert r.model == "scripted" and r.object == "chat.completion"
+
+
+def test_streaming_with_include_usage(serve: ServeFactory, client_for) -> None:
+    s = serve(model=ScriptedModel(["one two three four"]))
+    stream = client_for(s).chat.completions.create(
+        model="scripted",
+        messages=[{"role": "user", "content": "count"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "one two three four"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None and last.usage.completion_tokens == 4
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+def test_streaming_without_usage_sends_no_usage_chunk(serve: ServeFactory) -> None:
+    s = serve(model=ScriptedModel(["hi"]))
+    with httpx.stream(
+        "POST",
+        s.v1 + "/chat/completions",
+        headers={"authorization": f"Bearer {s.key()}"},
+        json={"model": "scripted", "messages": [{"role": "user", "content": "x"}], "stream": True},
+    ) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    assert all("usage" not in json.loads(line[6:]) for line in lines[:-1])
+
+
+def test_tools_supplied_by_the_client_pass_through(serve: ServeFactory, client_for) -> None:
+    model = ScriptedModel([call("get_weather", city="Paris"), "It is sunny in Paris."])
+    s = serve(model=model)
+    client = client_for(s)
+    messages: list[dict[str, object]] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = client.chat.completions.create(model="scripted", messages=messages, tools=[WEATHER])
+    msg = first.choices[0].message
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert msg.tool_calls and msg.tool_calls[0].function.name == "get_weather"
+    assert json.loads(msg.tool_calls[0].function.arguments) == {"city": "Paris"}
+    assert [t.name for t in model.requests[0][1]] == ["get_weather"]
+    messages += [
+        msg.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": msg.tool_calls[0].id, "content": '{"sky": "sunny"}'},
+    ]
+    second = client.chat.completions.create(model="scripted", messages=messages, tools=[WEATHER])
+    assert second.choices[0].message.content == "It is sunny in Paris."
+    seen = model.requests[1][0]
+    assert seen[-1].role == "tool" and seen[-1].content == '{"sky": "sunny"}'
+    assert seen[-2].tool_calls[0].arguments == {"city": "Paris"}
+
+
+def test_streamed_tool_calls_and_tool_choice(serve: ServeFactory, client_for) -> None:
+    model = ScriptedModel([call("get_weather", city="Oslo"), "plain"])
+    s = serve(model=model)
+    client = client_for(s)
+    chunks = list(
+        client.chat.completions.create(
+            model="scripted",
+            messages=[{"role": "user", "content": "Oslo?"}],
+            tools=[WEATHER],
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+            stream=True,
+        )
+    )
+    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert calls[0].function.name == "get_weather" and calls[0].index == 0
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert model.settings[0].tool_choice == "required"
+    client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "x"}], tools=[WEATHER], tool_choice="none"
+    )
+    assert model.requests[1][1] == []
+
+
+def test_the_agent_model_runs_errand_tools(serve: ServeFactory, client_for) -> None:
+    model = ScriptedModel([call("wallet_balance"), "Your wallet balances are shown above."])
+    s = serve(model=model)
+    r = client_for(s, s.key("bob")).chat.completions.create(
+        model="errand", messages=[{"role": "user", "content": "What is my wallet balance?"}]
+    )
+    assert r.choices[0].message.content == "Your wallet balances are shown above."
+    assert r.model == "errand"
+    tool_messages = [m for m in model.requests[1][0] if m.role == "tool"]
+    assert tool_messages and tool_messages[0].name == "wallet_balance"
+    metrics = httpx.get(s.url + "/metrics", headers={"authorization": f"Bearer {s.key()}"}).text
+    assert 'errand_tool_calls_total{outcome="ok"} 1.0' in metrics
+
+
+def test_the_agent_streams_only_standard_chunks(serve: ServeFactory, client_for) -> None:
+    s = serve(model=ScriptedModel(["Hello! How can I help with an errand today?"]))
+    chunks = list(
+        client_for(s).chat.completions.create(
+            model="errand", messages=[{"role": "user", "content": "hello"}], stream=True
+        )
+    )
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks)
+        == "Hello! How can I help with an errand today?"
+    )
+
+
+def test_an_unknown_model_is_404(serve: ServeFactory, client_for) -> None:
+    s = serve(model=ScriptedModel([]))
+    with pytest.raises(openai.NotFoundError) as err:
+        client_for(s).chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+    assert err.value.code == "model_not_found"
+
+
+def test_context_length_is_400_with_the_numbers(serve: ServeFactory, client_for) -> None:
+    s = serve(model=ScriptedModel([]), n_ctx=512)
+    with pytest.raises(openai.BadRequestError) as err:
+        client_for(s).chat.completions.create(
+            model="scripted", messages=[{"role": "user", "content": "word " * 400}], max_tokens=100
+        )
+    assert err.value.code == "context_length_exceeded"
+    assert err.value.param == "messages"
+    assert "512" in err.value.message and "100 in the completion" in err.value.message
+    assert err.value.response.headers["x-should-retry"] == "false"
+
+
+def test_validation_errors_are_400_with_the_numbers(serve: ServeFactory, client_for) -> None:
+    s = serve(model=ScriptedModel([]))
+    client = client_for(s)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model="scripted", messages=[{"role": "user", "content": "x"}], temperature=5
+        )
+    assert err.value.param == "temperature"
+    assert "2" in err.value.message and "5" in err.value.message
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="scripted", messages=[])
+    assert err.value.param == "messages"
+    bad = {
+        "role": "assistant",
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{oops"}}],
+    }
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "x"}, bad])
+    assert err.value.param == "messages.1.tool_calls.0.function.arguments"
+    r = httpx.post(
+        s.v1 + "/chat/completions", headers={"authorization": f"Bearer {s.key()}"}, content=b"{not json"
+    )
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_bad_key_is_401(serve: ServeFactory, client_for) -> None:
+    s = serve(model=ScriptedModel([]))
+    with pytest.raises(openai.AuthenticationError) as err:
+        client_for(s, "errand-nothing-here").models.list()
+    assert err.value.code == "invalid_api_key"
+    assert httpx.get(s.v1 + "/models").status_code == 401
+    assert httpx.get(s.url + "/healthz").status_code == 200
+
+
+def test_rate_limit_is_429_with_retry_after(serve: ServeFactory, client_for) -> None:
+    s = serve(model=ScriptedModel(["a", "b", "c"]))
+    client = client_for(s, s.key(rpm=2))
+    for _ in range(2):
+        client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.RateLimitError) as err:
+        client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "x"}])
+    assert err.value.code == "rate_limit_exceeded"
+    assert int(err.value.response.headers["retry-after"]) >= 1
+
+
+def test_a_spent_budget_is_429_insufficient_quota(serve: ServeFactory, client_for) -> None:
+    s = serve(model=ScriptedModel(["one two three", "never"]))
+    client = client_for(s, s.key(budget=3))
+    client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.RateLimitError) as err:
+        client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "x"}])
+    assert err.value.code == "insufficient_quota"
+    assert err.value.response.headers["x-should-retry"] == "false"
+    assert "retry-after" not in err.value.response.headers
+    client.models.list()  # reading is still allowed
+
+
+def _hold_a_slot(s: Served, key: str) -> threading.Thread:
+    def stream() -> None:
+        with httpx.stream(
+            "POST",
+            s.v1 + "/chat/completions",
+            headers={"authorization": f"Bearer {key}"},
+            json={"model": "slow", "messages": [{"role": "user", "content": "x"}], "stream": True},
+            timeout=30,
+        ) as r:
+            for _ in r.iter_lines():
+                pass
+
+    t = threading.Thread(target=stream, daemon=True)
+    t.start()
+    return t
+
+
+def test_a_full_server_is_503_with_retry_after(serve: ServeFactory, client_for) -> None:
+    model = SlowModel(words=10, delay_s=0.1)
+    s = serve(model=model, serve_max_running=1, serve_max_queued=0)
+    key = s.key()
+    holder = _hold_a_slot(s, key)
+    assert model.started.wait(10)
+    started = time.perf_counter()
+    with pytest.raises(openai.APIStatusError) as err:
+        client_for(s, key).chat.completions.create(model="slow", messages=[{"role": "user", "content": "x"}])
+    assert time.perf_counter() - started < 1.0
+    assert err.value.status_code == 503 and err.value.code == "server_overloaded"
+    assert int(err.value.response.headers["retry-after"]) >= 1
+    holder.join(10)
+    metrics = httpx.get(s.url + "/metrics", headers={"authorization": f"Bearer {key}"}).text
+    assert 'errand_rejections_total{reason="overloaded"} 1.0' in metrics
+    assert (
+        'errand_http_requests_total{method="POST",route="/v1/chat/completions",status="503"} 1.0' in metrics
+    )
+
+
+def test_per_key_concurrency_is_429(serve: ServeFactory, client_for) -> None:
+    model = SlowModel(words=10, delay_s=0.1)
+    s = serve(model=model)
+    key = s.key(max_runs=1)
+    holder = _hold_a_slot(s, key)
+    assert model.started.wait(10)
+    with pytest.raises(openai.RateLimitError) as err:
+        client_for(s, key).chat.completions.create(model="slow", messages=[{"role": "user", "content": "x"}])
+    assert err.value.code == "rate_limit_exceeded"
+    holder.join(10)
+    r = client_for(s, key).chat.completions.create(model="slow", messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content
+
+
+def test_a_waiting_request_is_served_when_a_slot_frees(serve: ServeFactory, client_for) -> None:
+    model = SlowModel(words=5, delay_s=0.05)
+    s = serve(model=model, serve_max_running=1, serve_max_queued=4, serve_max_queue_wait_s=5)
+    key = s.key()
+    holder = _hold_a_slot(s, key)
+    assert model.started.wait(10)
+    r = client_for(s, key).chat.completions.create(model="slow", messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == "w0 w1 w2 w3 w4 "
+    holder.join(10)
+
+
+def test_a_backend_that_does_not_answer_in_time_is_504(serve: ServeFactory, client_for) -> None:
+    s = serve(model=SlowModel(words=5, delay_s=1.0), request_timeout_s=0.3)
+    with pytest.raises(openai.APIStatusError) as err:
+        client_for(s).chat.completions.create(model="slow", messages=[{"role": "user", "content": "x"}])
+    assert err.value.status_code == 504 and err.value.code == "model_timeout"

@@ -1,0 +1,28 @@
+"""The example of docs/server.md runs against a server (docs that cannot rot)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from errand.llm.scripted import ScriptedModel, call
+from tests.server.conftest import ServeFactory
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "server.md"
+
+
+@pytest.mark.parametrize(
+    "code", re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+)
+def test_server_doc_examples_run(
+    code: str, serve: ServeFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = serve(model=ScriptedModel([call("wallet_balance"), "Your balances are listed above."]))
+    monkeypatch.setenv("ERRAND_URL", s.v1)
+    monkeypatch.setenv("ERRAND_KEY", s.key())
+    namespace: dict[str, object] = {}
+    exec(compile(code, str(DOC), "exec"), namespace)
+    namespace["client"].close()  # type: ignore[attr-defined]
+    assert capsys.readouterr().out.strip() == "Your balances are listed above."
