@@ -124,3 +124,24 @@ async def test_an_image_reaches_a_model_that_reads_images_and_is_refused_otherwi
         assert isinstance(user.content, list) and any(getattr(p, "url", "") == PIXEL for p in user.content)
     finally:
         runs.close()
+
+
+async def test_cancelling_a_running_run_stops_it_before_its_next_step(
+    make_settings: Callable[..., Settings],
+) -> None:
+    runs = await Runs.open(make_settings(script_token_delay_s=0.2))
+    try:
+        rec = await runs.create("dave", TRIP_REQUEST, approve="all")
+        async with asyncio.timeout(30):
+            while (await runs.get("dave", rec.id)).status != RunStatus.running:
+                await asyncio.sleep(0.02)
+        await runs.cancel("dave", rec.id)  # the model is still writing its first call
+        async with asyncio.timeout(30):
+            while (events := await runs.events("dave", rec.id))[-1].type != "run_failed":
+                await asyncio.sleep(0.05)
+        assert events[-1].data["kind"] == "cancelled"
+        assert "tool_result" not in [e.type for e in events]
+        assert (await runs.get("dave", rec.id)).status == RunStatus.cancelled
+        assert _bookings(runs, "dave") == 0
+    finally:
+        runs.close()

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from dbos import DBOS
+from dbos._error import DBOSWorkflowConflictIDError
 from pydantic import BaseModel
 
 from errand.agent.confirm import Approver, ConfirmationRequest, Decision, auto_approve_below
@@ -103,12 +104,27 @@ class DurableSteps:
         crash_point(f"before_tool:{label}", self.crash_at)
         self.recorder.flush()
 
+        finished: list[T] = []
+
         async def run() -> T:
             outcome = await call()
+            finished.append(outcome)
             crash_point(f"after_commit:{label}", self.crash_at)  # done, not yet checkpointed
             return outcome
 
-        outcome: T = await DBOS.run_step_async({"name": f"tool:{label}"}, run)
+        step = asyncio.ensure_future(DBOS.run_step_async({"name": f"tool:{label}"}, run))
+        try:
+            outcome: T = await asyncio.shield(step)
+        except asyncio.CancelledError:
+            # Cancelled mid-call: the call finishes and is checkpointed, and its result goes on
+            # the record; the run stops at its next step.
+            outcome = await step
+        except DBOSWorkflowConflictIDError:
+            # Cancelled as the call finished: DBOS refused its checkpoint, but the call happened,
+            # so its result still goes on the record before the run stops.
+            if not finished:
+                raise
+            outcome = finished[0]
         crash_point(f"after_tool:{label}", self.crash_at)
         return outcome
 

@@ -113,6 +113,12 @@ class RunLog:
                 raise RunNotFound(f"No run {run_id}.")
             return {"user": row.user, "input": row.input, "options": dict(row.options or {})}
 
+    def status(self, run_id: str) -> RunStatus | None:
+        """Where the run stands (None if there is no such run)."""
+        with self.sessions() as s:
+            row = s.get(RunRow, run_id)
+            return None if row is None else RunStatus(row.status)
+
     def get(self, user: str, run_id: str) -> RunRecord:
         """The run, if ``user`` owns it; another user's run does not exist for them."""
         with self.sessions() as s:

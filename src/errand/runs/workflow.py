@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbos import DBOS
-from dbos._error import DBOSWorkflowCancelledError
+from dbos._error import DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError
 
 from errand.agent.events import (
     RunFailed,
@@ -93,9 +93,11 @@ async def run_workflow(run_id: str) -> str:
         steps=DurableSteps(recorder, written=written, crash_at=crash_at),
         today=lambda: str(options["today"]),
     )
-    last_seq = 0
+    last_seq, outcome = 0, ""
 
     def stop(reason: str) -> None:
+        nonlocal outcome
+        outcome = reason
         recorder.add(RunFailed(run_id=run_id, seq=last_seq + 1, reason=reason, kind="cancelled"))
 
     try:
@@ -105,17 +107,25 @@ async def run_workflow(run_id: str) -> str:
         async for event in stream:
             last_seq = event.seq
             recorder.add(event)
-            if isinstance(event, RunFinished):
-                return event.answer
-            if isinstance(event, RunFailed):
-                return event.reason
+            if isinstance(event, RunFinished | RunFailed):
+                outcome = event.answer if isinstance(event, RunFinished) else event.reason
+                break
     except (ConfirmationExpired, RunCancelled) as exc:
         stop(str(exc))
-        return str(exc)
-    except DBOSWorkflowCancelledError:
+    except (DBOSWorkflowCancelledError, asyncio.CancelledError):
+        # Cancelled at a step boundary, or this task was cancelled: nothing may be awaited now.
         stop("The run was cancelled.")
-        raise
-    finally:
-        await recorder.drain()
+        recorder.flush()
         recorder.close()
-    return ""
+        raise
+    except DBOSWorkflowConflictIDError:
+        # DBOS took the run from this execution: cancelled (the run log says so), or resumed
+        # elsewhere, where it carries on and writes the rest itself.
+        if rt.log.status(run_id) == RunStatus.cancelled:
+            stop("The run was cancelled.")
+        recorder.flush()
+        recorder.close()
+        raise
+    await recorder.drain()
+    recorder.close()
+    return outcome
