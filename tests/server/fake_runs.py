@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from errand.errors import RunConflict, RunNotFound
+from errand.errors import RunConflict, RunInputError, RunNotFound
 from errand.runs import RunRecord, RunStatus, StoredEvent
 
 FINISHED = {RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled}
@@ -61,7 +61,11 @@ class FakeRuns:
         self.records[run_id] = rec
         return rec
 
-    async def create(self, user: str, input: str, *, max_steps: int | None = None) -> RunRecord:
+    async def create(
+        self, user: str, input: str, *, max_steps: int | None = None, images: list[str] | None = None
+    ) -> RunRecord:
+        if images:
+            raise RunInputError("The model does not read images: set ERRAND_MODEL_ACCEPTS_IMAGES=true.")
         now = datetime.now(UTC)
         run_id = "run_" + uuid.uuid4().hex[:16]
         rec = RunRecord(
