@@ -56,7 +56,8 @@ def _system_engine(url: str) -> sa.Engine | None:
     """DBOS's SQLite engine, set as DBOS sets it but in WAL mode without waiting for the disk.
 
     A checkpoint lost to a power cut only makes a step run again, and every effect a step
-    has is guarded by its idempotency key. PostgreSQL keeps DBOS's own engine."""
+    has is guarded by its idempotency key. On PostgreSQL DBOS makes its engine, with
+    ``synchronous_commit`` off for the same reason."""
     if not url.startswith("sqlite"):
         return None
     Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +111,8 @@ class Runs:
                 "name": "errand",
                 "system_database_url": sys_url,
                 "system_database_engine": _system_engine(sys_url),
+                # The same trade on PostgreSQL: a lost checkpoint only makes a step run again.
+                "db_engine_kwargs": {"connect_args": {"options": "-c synchronous_commit=off"}},
                 "application_version": APP_VERSION,
                 "executor_id": executor_id
                 or (settings.worker_id if execute else f"client-{uuid.uuid4().hex}"),
