@@ -47,7 +47,11 @@ class RunEventRow(Base):
     """One event of a run. ``id`` orders all events and is the SSE event id."""
 
     __tablename__ = "run_events"
-    __table_args__ = (UniqueConstraint("run_id", "seq"), {"info": {"since": RUNS_REVISION}})
+    __table_args__ = (
+        UniqueConstraint("run_id", "seq"),
+        # Ids never come back on SQLite either: a reader resuming after id N must not meet an old N.
+        {"info": {"since": RUNS_REVISION}, "sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

@@ -141,7 +141,7 @@ async def create_run(
             f"This key may have {key.max_runs} runs queued or running; {active} are. Retry when one ends.",
             retry_after=5,
         )
-    extra: dict[str, Any] = {"images": body.images} if body.images else {}
+    extra: dict[str, Any] = {"images": body.images} if body.images else {}  # only when sent
     record = await runs.create(key.user, body.input, max_steps=body.max_steps, **extra)
     if watcher is not None:
         watcher.watch(key, record.id)

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("run_id", "seq"),
         info={"since": "5f0e1a2b3c4d"},
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("run_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_run_events_run_id"), ["run_id"], unique=False)

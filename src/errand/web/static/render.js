@@ -1,0 +1,338 @@
+// Draws one run's events (src/errand/agent/events.py) as a conversation: the request, folded
+// reasoning, a card per tool call, the answer as it streams, and why a run stopped.
+// Everything from the server goes in as text (textContent), never as HTML.
+
+import { argName, argValue, baseName, formatDuration, formatMoney, toolTitle } from "./format.js";
+
+/** document.createElement with a class, text and attributes. */
+export function el(tag, { cls = "", text = null, attrs = {} } = {}, ...children) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== null && text !== undefined) node.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+/** A <dl> of arguments in words. */
+export function argList(args, cls = "args") {
+  const dl = el("dl", { cls });
+  for (const [k, v] of Object.entries(args || {})) {
+    dl.append(el("dt", { text: argName(k) }), el("dd", { text: argValue(v) }));
+  }
+  return dl;
+}
+
+class ToolCard {
+  constructor(ev) {
+    this.name = ev.name;
+    this.step = ev.step;
+    this.title = toolTitle(ev.name);
+    this.heading = el("h3", { cls: "tool-name", text: this.title });
+    this.state = el("span", { cls: "tool-state", text: "Running…" });
+    this.node = el(
+      "article",
+      { cls: "tool running", attrs: { "data-call": ev.call_id, "data-tool": ev.name, "aria-label": `Tool: ${this.title}` } },
+      el("div", { cls: "tool-head" }, this.heading, this.state),
+    );
+    if (ev.arguments && Object.keys(ev.arguments).length) this.node.append(argList(ev.arguments));
+    this.confirmBox = null;
+    this.next = null;
+    this.rejected = false;
+  }
+
+  setState(text, cls) {
+    this.state.textContent = text;
+    this.node.classList.remove("running", "waiting", "ok", "failed", "declined");
+    this.node.classList.add(cls);
+  }
+
+  waitFor(ev, onReview) {
+    this.setState("Waiting for your approval", "waiting");
+    const amount = formatMoney(ev.amount, ev.currency);
+    const review = el("button", { cls: "primary", text: "Review and decide", attrs: { type: "button" } });
+    review.addEventListener("click", () => onReview(ev));
+    this.confirmBox = el(
+      "div",
+      { cls: "tool-confirm" },
+      el("span", { text: `Needs your approval${amount ? ` (${amount})` : ""}: ${ev.summary}` }),
+      el("br"),
+      review,
+    );
+    this.node.append(this.confirmBox);
+  }
+
+  resolved(ev) {
+    this.rejected = !ev.approved;
+    if (this.confirmBox) {
+      this.confirmBox.replaceChildren(
+        el("span", {
+          text: ev.approved
+            ? `Approved${ev.note ? `: “${ev.note}”` : "."}`
+            : `Rejected${ev.note ? `: “${ev.note}”` : "."} Nothing was charged.`,
+        }),
+      );
+      this.confirmBox.className = "tool-summary";
+    }
+    this.setState(ev.approved ? "Approved, running…" : "Rejected", ev.approved ? "running" : "declined");
+  }
+
+  result(ev, loadArtifact) {
+    const took = ev.duration_ms > 0 ? ` in ${formatDuration(ev.duration_ms)}` : "";
+    if (ev.ok) {
+      this.setState(`Done${took}`, "ok");
+      this.node.append(el("p", { cls: "tool-summary", text: ev.summary }));
+    } else if (this.rejected) {
+      this.setState("Not done: you rejected it", "declined");
+    } else {
+      this.setState(`Failed${took}`, "failed");
+      const message = /^error\b/i.test(ev.summary) ? ev.summary : `Error: ${ev.summary}`;
+      this.node.append(el("p", { cls: "tool-error", text: message }));
+    }
+    for (const path of ev.artifacts || []) this.node.append(chartFigure(path, this.title, loadArtifact));
+    if (ev.content) {
+      this.node.append(
+        el(
+          "details",
+          {},
+          el("summary", { text: ev.ok ? "What the agent was shown" : "The full message the agent got" }),
+          el("pre", { text: ev.content }),
+        ),
+      );
+    }
+  }
+
+  /** The run ended while this call still waited or ran: it was not done. */
+  abandon() {
+    if (!this.node.classList.contains("waiting") && !this.node.classList.contains("running")) return;
+    if (this.confirmBox) {
+      this.confirmBox.replaceChildren(el("span", { text: "Not approved before the errand ended. Nothing was charged." }));
+      this.confirmBox.className = "tool-summary";
+    }
+    this.setState("Not done", "declined");
+  }
+
+  /** After an error or a rejection: say what the agent did next. */
+  then(text) {
+    if (this.next) return;
+    this.next = el("p", { cls: "tool-next", text });
+    this.node.append(this.next);
+  }
+}
+
+/** A chart saved by a tool, shown inline once it is fetched with the key. */
+function chartFigure(path, title, loadArtifact) {
+  const name = baseName(path);
+  const img = el("img", { attrs: { alt: `Chart from ${title} (${name})`, decoding: "async" } });
+  const caption = el("figcaption", { text: `Chart: ${name}` });
+  const figure = el("figure", { cls: "chart", attrs: { "data-artifact": name } }, img, caption);
+  loadArtifact(name).then(
+    (url) => {
+      img.src = url;
+      const open = el("a", { text: "Open full size", attrs: { href: url, target: "_blank", rel: "noopener" } });
+      caption.append(" · ", open);
+    },
+    (err) => {
+      img.remove();
+      caption.textContent = `The chart ${name} could not be shown: ${err.message}`;
+      caption.className = "error";
+    },
+  );
+  return figure;
+}
+
+export class Transcript {
+  /**
+   * @param {HTMLElement} root
+   * @param {object} hooks
+   * @param {(name: string) => Promise<string>} hooks.loadArtifact a blob: URL for a run's file
+   * @param {(ev: object) => void} hooks.onConfirm a confirmation_required arrived
+   * @param {(ev: object) => void} hooks.onResolved a confirmation was answered
+   * @param {(ev: object) => void} hooks.onReview the person asked to see a confirmation again
+   * @param {(ev: object) => void} hooks.onEnd the run's last event arrived
+   */
+  constructor(root, hooks) {
+    this.root = root;
+    this.hooks = hooks;
+    this.clear();
+  }
+
+  clear() {
+    this.root.replaceChildren();
+    this.request = null;
+    this.steps = new Map();
+    this.cards = new Map();
+    this.awaitingNext = [];
+    this.lastText = null;
+    this.ended = null;
+  }
+
+  /** The person's request, with the images they attached (when this page still has them). */
+  showRequest(input, images = []) {
+    const bubble = el("div", { cls: "msg-user", attrs: { "aria-label": "Your request" } }, el("span", { text: input }));
+    if (images.length) {
+      const row = el("div", { cls: "user-images" });
+      images.forEach((src, i) => row.append(el("img", { attrs: { src, alt: `Attached image ${i + 1}` } })));
+      bubble.append(row);
+    }
+    const node = el("div", { cls: "msg-user-row" }, bubble);
+    if (this.request) this.request.replaceWith(node);
+    else this.root.prepend(node);
+    this.request = node;
+  }
+
+  step(n) {
+    if (!this.steps.has(n)) this.steps.set(n, { reasoning: null, text: null });
+    return this.steps.get(n);
+  }
+
+  reasoningOf(n) {
+    const s = this.step(n);
+    if (!s.reasoning) {
+      const node = document.createTextNode("");
+      const details = el(
+        "details",
+        { cls: "reasoning", attrs: { "data-step": n } },
+        el("summary", { text: "Reasoning" }),
+        el("p", { cls: "reasoning-text" }, node),
+      );
+      this.root.append(details);
+      s.reasoning = { details, node };
+    }
+    return s.reasoning;
+  }
+
+  textOf(n) {
+    const s = this.step(n);
+    if (!s.text) {
+      const node = document.createTextNode("");
+      const p = el("p", { cls: "text", attrs: { "data-step": n } }, node);
+      this.root.append(p);
+      s.text = { p, node };
+    }
+    this.lastText = s.text;
+    return s.text;
+  }
+
+  thenAll(text) {
+    for (const card of this.awaitingNext) card.then(text);
+    this.awaitingNext = [];
+  }
+
+  /** Draw one agent event. */
+  add(ev) {
+    switch (ev.type) {
+      case "run_started":
+        break;
+      case "reasoning_delta":
+        this.reasoningOf(ev.step).node.appendData(ev.text);
+        break;
+      case "text_delta":
+        this.textOf(ev.step).node.appendData(ev.text);
+        break;
+      case "tool_call": {
+        const again = this.awaitingNext.some((c) => c.name === ev.name);
+        this.thenAll(`Then the agent called ${toolTitle(ev.name)}${again ? " again" : ""}.`);
+        const card = new ToolCard(ev);
+        this.cards.set(ev.call_id, card);
+        this.root.append(card.node);
+        break;
+      }
+      case "confirmation_required": {
+        const card = this.cards.get(ev.call_id);
+        if (card) card.waitFor(ev, this.hooks.onReview);
+        this.hooks.onConfirm(ev);
+        break;
+      }
+      case "confirmation_resolved": {
+        const card = this.cards.get(ev.call_id);
+        if (card) card.resolved(ev);
+        this.hooks.onResolved(ev);
+        break;
+      }
+      case "tool_result": {
+        let card = this.cards.get(ev.call_id);
+        if (!card) {
+          card = new ToolCard({ ...ev, arguments: {} });
+          this.cards.set(ev.call_id, card);
+          this.root.append(card.node);
+        }
+        card.result(ev, this.hooks.loadArtifact);
+        if (!ev.ok) this.awaitingNext.push(card);
+        break;
+      }
+      case "revision_requested": {
+        const draft = this.lastText;
+        if (draft) draft.p.classList.add("withdrawn");
+        const figures = (ev.unverified_numbers || []).join(", ");
+        this.root.append(
+          el("p", {
+            cls: "note",
+            text: `The draft stated ${figures} without a tool result to back it; the agent was asked to check.`,
+          }),
+        );
+        this.lastText = null;
+        break;
+      }
+      case "step_finished":
+        break;
+      case "run_finished":
+        this.finish(ev);
+        break;
+      case "run_failed":
+        this.thenAll("Then the errand stopped.");
+        for (const card of this.cards.values()) card.abandon();
+        this.root.append(el("p", { cls: "failure", attrs: { role: "alert" }, text: failureText(ev) }));
+        this.ended = ev;
+        this.hooks.onEnd(ev);
+        break;
+      default:
+        break;
+    }
+  }
+
+  finish(ev) {
+    this.thenAll("Then the agent answered.");
+    let answer = this.lastText && !this.lastText.p.classList.contains("withdrawn") ? this.lastText.p : null;
+    if (!answer) {
+      answer = el("p", {});
+      this.root.append(answer);
+    }
+    answer.className = "answer";
+    answer.textContent = ev.answer;
+    answer.setAttribute("aria-label", "Answer");
+    if (ev.unverified_numbers && ev.unverified_numbers.length) {
+      this.root.append(
+        el("p", {
+          cls: "note",
+          text: `Check these figures: no tool result states ${ev.unverified_numbers.join(", ")}.`,
+        }),
+      );
+    }
+    const shown = new Set([...this.root.querySelectorAll("[data-artifact]")].map((f) => f.dataset.artifact));
+    for (const path of ev.artifacts || []) {
+      if (!shown.has(baseName(path))) this.root.append(chartFigure(path, "the answer", this.hooks.loadArtifact));
+    }
+    if (ev.steps) {
+      const steps = ev.steps === 1 ? "1 step" : `${ev.steps} steps`;
+      this.root.append(el("p", { cls: "run-meta", text: `${steps} · ${formatDuration(ev.duration_ms)}` }));
+    }
+    this.ended = ev;
+    this.hooks.onEnd(ev);
+  }
+}
+
+export function failureText(ev) {
+  const what = {
+    budget: "The errand ran out of its step or time budget.",
+    repeated_call: "The errand stopped: the agent kept repeating itself.",
+    model_error: "The model failed.",
+    confirmation_required: "The errand needed an approval it could not get.",
+    cancelled: "The errand was cancelled.",
+    error: "The errand failed.",
+  }[ev.kind] || "The errand failed.";
+  const said = ev.reason && !(ev.kind === "cancelled" && /cancel/i.test(ev.reason));
+  return said ? `${what} ${ev.reason}` : what;
+}

@@ -1,0 +1,31 @@
+"""Smoke test on the real embedded model: a real-estate question asked on the page gets an answer."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import ServerFactory, Web
+
+QUESTION = (
+    "Find 3-bedroom homes in Hangzhou under 6 million yuan near a school rated 9 or better, "
+    "and recommend the best value"
+)
+
+
+@pytest.mark.slow
+def test_a_real_estate_question_on_the_embedded_model(errand_server: ServerFactory, web: Web) -> None:
+    cache = os.environ.get("ERRAND_TEST_MODEL_CACHE", "/tmp/errand-models")  # shares the assembled model
+    server = errand_server(None, ready_timeout_s=600, ERRAND_MODEL_CACHE_DIR=cache)
+    page = web.page
+    web.sign_in(server, server.key("dave"))
+    web.ask(QUESTION)
+    expect(page.locator("article[data-tool]").first).to_be_visible(timeout=300_000)
+    answer = page.get_by_label("Answer")
+    expect(answer).to_be_visible(timeout=420_000)
+    assert len(answer.inner_text().split()) >= 10
+    expect(page.locator("#run-status")).to_have_text("Done.")
+    answer.scroll_into_view_if_needed()
+    web.shot("embedded-answer")
