@@ -1,0 +1,97 @@
+"""What the runner needs from a world the agent acts in: tools, a fresh state per attempt, state checks.
+
+The built-in services (`errand.eval.builtin`) and outside tool environments
+(`errand.eval.adapter`) both implement these two classes, so the runner, the
+checks on answers and calls, and the reports are the same for every suite.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from errand.agent import CallInfo
+from errand.errors import ConfigError
+from errand.eval import clock
+from errand.eval.checks import CheckResult
+from errand.eval.tasks import PatchOp, SetupCall, Task
+from errand.tools import ToolContext, ToolRegistry
+
+
+class World(ABC):
+    """One attempt's private state: a fresh copy of the environment with the task's patch applied."""
+
+    def __init__(self, env: Environment, task: Task, workdir: Path) -> None:
+        self.env = env
+        self.task = task
+        self.workdir = workdir
+
+    @abstractmethod
+    def context(self, info: CallInfo) -> AbstractContextManager[ToolContext]:
+        """What one tool call gets (the agent's context factory)."""
+
+    def setup(self) -> None:
+        """Apply the task's patch, in order (blocking; the runner calls it in a worker thread)."""
+        for n, op in enumerate(self.task.state.patch):
+            try:
+                self.apply(n, op)
+            except Exception as exc:
+                raise ConfigError(f"task {self.task.id}: patch step {n + 1} failed: {exc}") from exc
+
+    def apply(self, n: int, op: PatchOp) -> None:
+        """One patch step; environments add the kinds they support on top of setup calls."""
+        if op.call is None:
+            kind = next(k for k in ("balance", "limit", "update") if getattr(op, k) is not None)
+            raise ConfigError(f"the {self.env.name} environment does not support '{kind}' patches")
+        self.setup_call(n, op.call)
+
+    def setup_call(self, n: int, call: SetupCall) -> Any:
+        """Run a real tool as part of the initial state (at the call's own time, if it names one)."""
+        t = self.env.registry.get(call.tool)
+        if t is None:
+            raise ConfigError(f"no tool {call.tool!r} for a setup call")
+        args = t.validate(call.args)
+        info = CallInfo(
+            run_id="setup",
+            user=call.user or self.task.user,
+            step=0,
+            call_id=f"setup_{n}",
+            name=t.name,
+            idempotency_key=f"setup:{self.task.id}:{n}",
+        )
+        with clock.at(call.at), self.context(info) as ctx:
+            value = t.fn(**t.bind(args, ctx))
+            if inspect.isawaitable(value):
+                raise ConfigError(f"{t.name} is async; setup calls run sync tools only")
+            return value
+
+    @abstractmethod
+    def snapshot(self) -> None:
+        """Remember what the state checks compare against (balances, row ids) before the run."""
+
+    @abstractmethod
+    def state_checks(self) -> list[CheckResult]:
+        """Check the state after the run against the task's row, balance and money checks."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release files and connections."""
+
+
+class Environment(ABC):
+    """A set of tools over some state; opens a fresh `World` for each attempt."""
+
+    name: str
+    registry: ToolRegistry
+    keywords: Mapping[str, Sequence[str]]
+    """Routing words per domain (see `errand.agent.routing`)."""
+
+    @abstractmethod
+    def open(self, task: Task, workdir: Path) -> World:
+        """A fresh world for one attempt at ``task``, its patch not yet applied (blocking)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release anything shared by the attempts (a template database)."""

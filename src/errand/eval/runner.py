@@ -1,0 +1,276 @@
+"""Run tasks through the real agent: a fresh world per attempt, the task's approval policy,
+the user's scripted replies, a time limit, then the checks.
+
+Replays use the same path: the reference calls are fed to the agent by a `ScriptedModel`,
+so a passing replay proves the task is solvable with the real tools, its reference answer
+is grounded, and every check agrees with what the tools did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from errand.agent import Agent, Approver, Budget, Conversation, approve_all, reject_all
+from errand.agent.confirm import auto_approve_below
+from errand.agent.events import (
+    ConfirmationResolved,
+    Event,
+    RevisionRequested,
+    RunFailed,
+    RunFinished,
+    ToolCallStarted,
+    ToolResultEvent,
+)
+from errand.config import parse_amount
+from errand.eval import clock
+from errand.eval.checks import CheckResult, answer_check, calls_check, grounded_check
+from errand.eval.environment import Environment, World
+from errand.eval.tasks import Policy, Task
+from errand.llm.base import ChatModel
+from errand.llm.scripted import ScriptedModel, Turn, call
+from errand.llm.types import ModelSettings
+
+ModelSource = Callable[[Task], ChatModel]
+"""The model for one attempt at a task: a shared model, or a fresh script per attempt (replay)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a suite is run."""
+
+    n: int = 1
+    """Attempts per task (at least the k of pass^k)."""
+    jobs: int = 1
+    """Attempts run at once."""
+    timeout_s: float = 300.0
+    """Most seconds one attempt may take, all of its turns together."""
+    max_steps: int = 10
+    """Most model steps per user message."""
+    max_tokens: int = 60_000
+    """Most tokens per user message."""
+    temperature: float = 0.0
+    max_output_tokens: int = 768
+    replay: bool = False
+    """Grading a reference replay: also check that each expected fact comes from a tool result."""
+    keep: bool = False
+    """Keep each attempt's folder (its database) for inspection."""
+    now: datetime = clock.EVAL_NOW
+    """What the clock reads during the run."""
+
+
+@dataclass
+class Attempt:
+    """One attempt at one task, graded."""
+
+    task_id: str
+    domain: str
+    difficulty: str
+    category: str
+    index: int
+    passed: bool = False
+    checks: list[CheckResult] = field(default_factory=list)
+    failure: str | None = None
+    """Why the attempt ended without an answer (timeout, run failed, setup error), if it did."""
+    steps: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+    answers: list[str] = field(default_factory=list)
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        """Prompt plus completion tokens over every turn."""
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        """The checks that did not hold."""
+        return [c for c in self.checks if not c.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for the JSON report."""
+        return asdict(self) | {"tokens": self.tokens}
+
+
+def approver_for(policy: Policy) -> Approver | None:
+    """The task's confirmation policy as an `Approver` (None: nobody to ask)."""
+    if policy == "approve":
+        return approve_all
+    if policy == "reject":
+        return reject_all
+    if policy == "none":
+        return None
+    limit, currency = parse_amount(policy.auto_approve_below)
+    return auto_approve_below(limit, currency, approve_all if policy.otherwise == "approve" else reject_all)
+
+
+def reference_model(task: Task) -> ScriptedModel:
+    """A model that plays the task's reference solution, call by call."""
+    turns: list[Turn] = [
+        s.answer if s.answer is not None else call(s.call or "", **s.args) for s in task.reference
+    ]
+    return ScriptedModel(turns)
+
+
+_SHOWN = 600
+"""Characters of a tool result kept in a transcript."""
+
+
+@dataclass
+class _Recorder:
+    """Collects what the graders and the report need from the event stream."""
+
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)
+    called: list[str] = field(default_factory=list)
+    steps: int = 0
+    prompt: int = 0
+    completion: int = 0
+
+    def add(self, ev: Event) -> None:
+        if isinstance(ev, ToolCallStarted):
+            self.called.append(ev.name)
+            self.transcript.append({"call": ev.name, "args": ev.arguments})
+        elif isinstance(ev, ConfirmationResolved):
+            self.transcript.append({"confirmed": ev.approved} | ({"note": ev.note} if ev.note else {}))
+        elif isinstance(ev, ToolResultEvent):
+            self.results.append(ev.content)
+            shown = ev.content if len(ev.content) <= _SHOWN else ev.content[:_SHOWN] + " …"
+            self.transcript.append({"result": ev.name, "ok": ev.ok, "content": shown})
+        elif isinstance(ev, RevisionRequested):
+            self.transcript.append({"revision": ev.unverified_numbers})
+        elif isinstance(ev, RunFinished | RunFailed):
+            self.steps += ev.steps
+            self.prompt += ev.usage.prompt_tokens
+            self.completion += ev.usage.completion_tokens
+            if isinstance(ev, RunFinished):
+                self.answers.append(ev.answer)
+                self.transcript.append({"answer": ev.answer})
+            else:
+                self.transcript.append({"failed": ev.kind, "reason": ev.reason})
+
+
+def _prepare(env: Environment, task: Task, workdir: Path) -> World:
+    world = env.open(task, workdir)
+    try:
+        world.setup()
+        world.snapshot()
+    except BaseException:
+        world.close()
+        raise
+    return world
+
+
+def _grade(task: Task, world: World, rec: _Recorder, replay: bool) -> list[CheckResult]:
+    out = [answer_check(f, rec.answers) for f in task.checks.answer]
+    out += calls_check(task.checks.not_called, rec.called)
+    out += world.state_checks()
+    if replay:
+        grounded = (grounded_check(f, rec.results, " ".join(task.messages)) for f in task.checks.answer)
+        out += [g for g in grounded if g is not None]
+    return out
+
+
+async def run_attempt(
+    task: Task, env: Environment, model: ChatModel, *, index: int, config: RunConfig, workdir: Path
+) -> Attempt:
+    """One graded attempt: fresh world, the conversation (within the time limit), then the checks."""
+    started = time.perf_counter()
+    out = Attempt(task.id, task.domain, task.difficulty, task.category, index)
+    try:
+        world = await asyncio.to_thread(_prepare, env, task, workdir)
+    except Exception as exc:
+        out.failure = f"setup failed: {exc}"
+        out.wall_s = time.perf_counter() - started
+        return out
+    agent = Agent(
+        model,
+        env.registry,
+        budget=Budget(max_steps=config.max_steps, max_tokens=config.max_tokens, max_wall_s=config.timeout_s),
+        model_settings=ModelSettings(temperature=config.temperature, max_tokens=config.max_output_tokens),
+        approver=approver_for(task.confirm),
+        context=world.context,
+        domain_keywords=env.keywords,
+        today=clock.today_text,
+        artifacts_dir=workdir,
+    )
+    rec = _Recorder()
+    conversation = Conversation()
+    try:
+        async with asyncio.timeout(config.timeout_s):
+            for turn, message in enumerate(task.messages):
+                rec.transcript.append({"user": message})
+                last: Event | None = None
+                run_id = f"{task.id}-{index}-{turn}"
+                async for last in agent.stream(
+                    message, conversation=conversation, run_id=run_id, user=task.user
+                ):
+                    rec.add(last)
+                if isinstance(last, RunFailed):
+                    out.failure = f"run failed ({last.kind}): {last.reason}"
+                    break
+    except TimeoutError:
+        out.failure = f"timed out after {config.timeout_s:g} s"
+        rec.transcript.append({"failed": "timeout"})
+    except Exception as exc:  # a crash in the agent or model is this attempt's failure, not the suite's
+        out.failure = f"error: {type(exc).__name__}: {exc}"
+    try:
+        out.checks = await asyncio.to_thread(_grade, task, world, rec, config.replay)
+        if config.replay and isinstance(model, ScriptedModel) and model.remaining:
+            out.checks.append(
+                CheckResult("the reference ran to its end", False, f"{model.remaining} turn(s) never played")
+            )
+    except Exception as exc:
+        out.checks.append(CheckResult("grading", False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        world.close()
+    out.passed = out.failure is None and all(c.ok for c in out.checks)
+    out.steps, out.prompt_tokens, out.completion_tokens = rec.steps, rec.prompt, rec.completion
+    out.answers, out.transcript = rec.answers, rec.transcript
+    out.wall_s = time.perf_counter() - started
+    return out
+
+
+async def run_tasks(
+    tasks: Sequence[Task],
+    env: Environment,
+    model_for: ModelSource,
+    config: RunConfig,
+    *,
+    root: Path | None = None,
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> list[Attempt]:
+    """Every task ``config.n`` times, ``config.jobs`` at once, under the eval's frozen clock."""
+    if config.n < 1 or config.jobs < 1:
+        raise ValueError("n and jobs must be at least 1")
+    base = root or Path(tempfile.mkdtemp(prefix="errand-attempts-"))
+    gate = asyncio.Semaphore(config.jobs)
+
+    async def one(task: Task, index: int) -> Attempt:
+        async with gate:
+            workdir = base / f"{task.id}-{index}"
+            attempt = await run_attempt(
+                task, env, model_for(task), index=index, config=config, workdir=workdir
+            )
+            if not config.keep:
+                await asyncio.to_thread(shutil.rmtree, workdir, True)
+            if on_attempt is not None:
+                on_attempt(attempt)
+            return attempt
+
+    try:
+        with clock.frozen(config.now):
+            return list(await asyncio.gather(*(one(t, i) for t in tasks for i in range(config.n))))
+    finally:
+        if root is None and not config.keep:
+            shutil.rmtree(base, ignore_errors=True)
