@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from errand.agent import Agent
 from errand.agent.events import ToolCallStarted
-from errand.agent.grounding import ground_arguments, known_numbers, numbers_in, unverified_numbers
+from errand.agent.grounding import (
+    ground_arguments,
+    known_numbers,
+    numbers_in,
+    unverified_in,
+    unverified_numbers,
+)
 from errand.llm.scripted import ScriptedModel, call
 from errand.tools import ToolRegistry, tool
 
@@ -80,3 +86,9 @@ def test_routing_matches_word_starts_and_chinese_anywhere() -> None:
     assert route("where to eat tonight", words) == ["food"]
     assert route("3-bedroom homes", words) == ["homes"]
     assert route("帮我点外卖", words) == ["food"]
+
+
+def test_a_signed_amount_states_its_number_but_an_id_does_not() -> None:
+    known = known_numbers(['{"amount": "-749.95 CNY", "id": "PAY-000123"}'])
+    assert unverified_in("You paid 749.95 CNY.", known) == []
+    assert unverified_in("Payment 123 went through.", known) == ["123"]

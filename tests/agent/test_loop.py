@@ -392,3 +392,28 @@ async def test_a_policy_approves_small_payments_and_asks_about_the_rest() -> Non
     assert executed == ["buy:tea"] and asked == ["Pay 3000.00 CNY for tv"]
     amounts = [(e.amount, e.currency) for e in events if e.type == "confirmation_required"]  # type: ignore[attr-defined]
     assert amounts == [(30_00, "CNY"), (3000_00, "CNY")]
+
+
+async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found() -> None:
+    @tool(risk="write")
+    def reserve(item_id: str) -> str:
+        """Reserve an item.
+
+        Args:
+            item_id: The item's id.
+        """
+        return f"reserved {item_id}"
+
+    @tool()
+    def find() -> dict[str, str]:
+        """Find an item."""
+        return {"item_id": "IT-7781"}
+
+    model = ScriptedModel([call("find"), "Found IT-7781.", call("reserve", item_id="IT-7781"), "Reserved."])
+    agent = Agent(model, ToolRegistry([find, reserve]), approver=approve_all)
+    conv = Conversation()
+    await agent.run("find me an item", conversation=conv)
+    done = await agent.run("reserve it", conversation=conv)
+    assert done.type == "run_finished"
+    results = [m.content for m in conv.messages if m.role == "tool"]
+    assert any("reserved IT-7781" in str(r) for r in results), results

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 _NUMBER = re.compile(
-    r"(?<![A-Za-z0-9_.\-])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(million|billion|thousand|[kKmM](?![a-zA-Z²])|万|亿|千)?"
+    r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(million|billion|thousand|[kKmM](?![a-zA-Z²])|万|亿|千)?"
 )
 _SCALE = {
     "k": 1e3, "thousand": 1e3, "千": 1e3, "m": 1e6, "million": 1e6,

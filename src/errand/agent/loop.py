@@ -278,6 +278,10 @@ class Agent:
         specs = registry.specs()
         if not conv.messages:
             conv.messages.append(Message(role="system", content=self.system_prompt))
+        for m in conv.messages:  # earlier turns of a chat ground ids and numbers too
+            if m.role in ("user", "tool") and m.text:
+                state.texts.append(m.text.lower())
+                state.known |= known_numbers([m.text])
         request = prompts.dated_task(task, self._today())
         conv.messages.append(
             Message(role="user", content=[TextPart(text=request), *(ImagePart(url=u) for u in images)])

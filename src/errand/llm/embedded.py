@@ -200,6 +200,7 @@ class EmbeddedModel(ChatModel):
         progress: ProgressCallback | None = None,
         on_status: StatusCallback | None = None,
         verbosity: int = 0,
+        request_timeout_s: float = 120.0,
     ) -> None:
         """Describe the model; nothing is loaded until `load` or the first `stream`.
 
@@ -210,6 +211,9 @@ class EmbeddedModel(ChatModel):
         ``constrain_tool_calls=False`` for models whose output the call-or-text
         grammar would break (reasoning models that open with ``<think>``).
         """
+        self.request_timeout_s = request_timeout_s
+        """Longest wait for one request to the in-process server (prompt rendering, a saved
+        prefix restored on a busy CPU)."""
         self._path = Path(model_path).expanduser() if model_path is not None else None
         self._bundled = bundled
         self._cache_dir = cache_dir or Path.home() / ".cache" / "errand" / "models"
@@ -365,7 +369,7 @@ class EmbeddedModel(ChatModel):
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=60) as res:
+            with urllib.request.urlopen(request, timeout=self.request_timeout_s) as res:
                 return int(res.status), res.read().decode()
         except urllib.error.HTTPError as exc:
             with contextlib.closing(exc):
