@@ -354,6 +354,34 @@ def test_concurrent_bookings_never_oversell_or_double_book(make_store: Callable[
         _sound(s)
 
 
+def test_a_repeat_answers_even_after_the_trip_has_begun(
+    make_store: Callable[..., ServiceStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry under the same key returns the booking it made, whatever the clock says since."""
+    store = make_store(seed=False)
+    store.seed([DOMAIN])
+    _fund(store, "traveller", 20_000)
+    with store.sessions() as s, s.begin():
+        flight = tools.book_flight.fn(_ctx(s, key="f"), "CA1101", ["Zhang Wei"], date=FLIGHT_DAY)
+        option = f"G7-{FLIGHT_DAY.replace('-', '')}-second"
+        train = tools.book_train.fn(_ctx(s, key="t"), option, ["Zhang Wei"])
+        hotel = tools.book_hotel.fn(_ctx(s, key="h"), f"H-SY04-{FLIGHT_DAY.replace('-', '')}-2n", ["Li Na"])
+    monkeypatch.setattr(tools, "_now", lambda: datetime(2027, 1, 16, 9, 0))  # all three have begun
+    with store.sessions() as s, s.begin():
+        entries = _entries(s)
+        again = [
+            tools.book_flight.fn(_ctx(s, key="f"), "CA1101", ["Zhang Wei"], date=FLIGHT_DAY),
+            tools.book_train.fn(_ctx(s, key="t"), option, ["Zhang Wei"]),
+            tools.book_hotel.fn(_ctx(s, key="h"), f"H-SY04-{FLIGHT_DAY.replace('-', '')}-2n", ["Li Na"]),
+        ]
+        assert [a["booking_id"] for a in again] == [b["booking_id"] for b in (flight, train, hotel)]
+        assert all(a["replayed"] for a in again) and _entries(s) == entries
+        with pytest.raises(ToolError, match="already used"):  # same key, another trip
+            tools.book_flight.fn(_ctx(s, key="f"), "CA1101", ["Someone Else"], date=FLIGHT_DAY)
+        with pytest.raises(ToolError, match="in the past"):  # a new key is checked as always
+            tools.book_flight.fn(_ctx(s, key="new"), "CA1101", ["Zhang Wei"], date=FLIGHT_DAY)
+
+
 # ---- the agent -------------------------------------------------------------------------------
 
 

@@ -305,6 +305,23 @@ def test_bad_amounts_and_key_reuse_are_refused(wallet: ServiceStore) -> None:
             pay(s, user="local", amount=200, currency="CNY", merchant="m", memo="x", idempotency_key="z")
 
 
+def test_pay_inside_the_callers_savepoint(wallet: ServiceStore) -> None:
+    """``savepoint=False``: a replay writes nothing; an error is undone by the caller's savepoint."""
+    call = dict(user="local", amount=100 * CNY, currency="CNY", merchant="travel:trains", memo="x")
+    with wallet.sessions() as s, s.begin():
+        first = pay(s, **call, idempotency_key="outer", savepoint=False)
+        before = _snapshot(s)
+        with s.begin_nested():
+            again = pay(s, **call, idempotency_key="outer", savepoint=False)
+        assert again.replayed and again.id == first.id and _snapshot(s) == before
+        with pytest.raises(InsufficientFunds), s.begin_nested():
+            pay(s, **(call | {"amount": 10**9}), idempotency_key="big", savepoint=False)
+        with pytest.raises(IdempotencyConflict), s.begin_nested():
+            pay(s, **(call | {"amount": 7}), idempotency_key="outer", savepoint=False)
+        assert _snapshot(s) == before
+        _sound(s)
+
+
 def test_a_failure_after_the_debit_rolls_everything_back(wallet: ServiceStore) -> None:
     with wallet.sessions() as s:
         before = _snapshot(s)

@@ -18,10 +18,12 @@ AFTER_RESULT = (
 """Appended to every tool result: small models otherwise re-issue the same call."""
 
 AFTER_ERROR = (
-    "\n\n[Fix the call and try again, leaving out every argument the user did not ask for; "
-    "or tell the user what is missing.]"
+    "\n\n[If the call was wrong, fix it and try again, leaving out every argument the user did "
+    "not ask for. If the service refused (sold out, too late, not allowed, not enough money), "
+    "tell the user why, in the service's words, and what they can do instead.]"
 )
-"""Appended to a failed call's observation: small models otherwise give up at the first error."""
+"""Appended to a failed call's observation: small models otherwise give up at the first error,
+or answer a refusal by asking for details the user already gave."""
 
 DROPPED_ARGUMENTS = "[Ignored, because the user did not give these values: {names}.]\n"
 

@@ -4,6 +4,11 @@ Prices in arguments are whole yuan; outputs give whole yuan plus a text such as
 ``"1,280.00 CNY"``. Bookings decrement seats or rooms with one conditional UPDATE and pay
 through the wallet inside one savepoint, so a sold-out seat, a failed payment or any
 error after the seat update leaves seats, bookings and the ledger as they were.
+
+Booking a seat is the hot path (many clients book at once), so it runs as a few Core
+statements on the tables, each built once: one read of the service, fare, cities and any
+booking already made under the call's idempotency key; then, in a savepoint, the seat
+update, the wallet payment (claim its key, debit, both legs) and the booking insert.
 """
 
 from __future__ import annotations
@@ -14,11 +19,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Date, Table, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
+from errand.services.db import insert_unless_taken
 from errand.services.travel import itinerary
 from errand.services.travel.models import (
     Attraction,
@@ -107,12 +112,16 @@ def _city(session: Session, name: str) -> TravelCity:
     raise ToolError(f"Unknown city {name!r}. Known cities: {known}.")
 
 
-def _day(text: str, what: str = "date") -> date:
-    """A date in the timetable that is not in the past."""
+def _parse_day(text: str, what: str = "date") -> date:
+    """A date written YYYY-MM-DD (any date)."""
     try:
-        day = date.fromisoformat(text.strip())
+        return date.fromisoformat(text.strip())
     except ValueError:
         raise ToolError(f"Bad {what} {text!r}: use YYYY-MM-DD.") from None
+
+
+def _check_day(day: date, what: str = "date") -> date:
+    """``day`` if it is in the timetable and not in the past."""
     today = _now().date()
     if day < today:
         raise ToolError(f"{what} {day.isoformat()} is in the past; today is {today.isoformat()}.")
@@ -122,6 +131,19 @@ def _day(text: str, what: str = "date") -> date:
             f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}."
         )
     return day
+
+
+def _day(text: str, what: str = "date") -> date:
+    """A date in the timetable that is not in the past."""
+    return _check_day(_parse_day(text, what), what)
+
+
+def _lenient(parse: Callable[[], Any]) -> Any:
+    """``parse()``, or None where it raises `ToolError` (the error is raised later, in order)."""
+    try:
+        return parse()
+    except ToolError:
+        return None
 
 
 def _clock_arg(text: str | None, what: str) -> int | None:
@@ -192,16 +214,19 @@ class _Seat:
         return f"{self.svc.kind} {self.svc.id} {self.origin.name} → {self.dest.name}"
 
 
-def _resolve_seat(session: Session, kind: str, raw_id: str, day_text: str | None, cabin: str | None) -> _Seat:
-    """The service, date, cabin and fare a booking or confirmation talks about."""
+def _parse_option(raw_id: str, day_text: str | None, cabin: str | None) -> tuple[str, str | None, str | None]:
+    """Service id, date text and cabin of a seat request, from an option id or the separate arguments."""
     m = _OPTION.fullmatch(raw_id)
-    sid = raw_id.strip().upper()
     if m:
         # An option id names its own date and class: they win over anything else given
         # (a small model fills `date` with today's date next to an option id).
-        sid = m.group(1).upper()
-        day_text = _ymd(m.group(2))
-        cabin = m.group(3)
+        return m.group(1).upper(), _ymd(m.group(2)), m.group(3)
+    return raw_id.strip().upper(), day_text, cabin
+
+
+def _resolve_seat(session: Session, kind: str, raw_id: str, day_text: str | None, cabin: str | None) -> _Seat:
+    """The service, date, cabin and fare a confirmation or `get_trip_option` talks about."""
+    sid, day_text, cabin = _parse_option(raw_id, day_text, cabin)
     svc = session.get(Service, sid)
     word = "flight" if kind == "flight" else "train"
     if svc is None or svc.kind != kind:
@@ -605,12 +630,28 @@ def _booking_id(raw: str) -> int:
 
 def _view(session: Session, b: Booking, replayed: bool) -> dict[str, Any]:
     """A booking as the model and the user see it."""
+    return _render(b, _item_label(session, b), replayed)
+
+
+def _item_label(session: Session, b: Booking) -> str | None:
+    """``H-BJ03 Hotel name`` or ``CA1501 Beijing → Shanghai`` (None for a service no longer there)."""
+    if b.kind == "hotel":
+        hotel = session.get(Hotel, b.item_id)
+        return f"{b.item_id} {hotel.name if hotel else ''}".strip()
+    svc = session.get(Service, b.item_id)
+    if svc is None:
+        return None
+    a, z = session.get(TravelCity, svc.origin_city_id), session.get(TravelCity, svc.dest_city_id)
+    return f"{svc.id} {a.name if a else ''} → {z.name if z else ''}"
+
+
+def _render(b: Booking, label: str | None, replayed: bool) -> dict[str, Any]:
+    """`_view` once the item's label is known (a new booking knows it without a query)."""
     names = b.names.split("\n")
     out: dict[str, Any] = {"booking_id": f"BK-{b.id:06d}", "status": b.status, "kind": b.kind}
     if b.kind == "hotel":
-        hotel = session.get(Hotel, b.item_id)
         out |= {
-            "hotel": f"{b.item_id} {hotel.name if hotel else ''}".strip(),
+            "hotel": label or b.item_id,
             "check_in": b.day.isoformat(),
             "check_out": (b.day + timedelta(b.nights)).isoformat(),
             "nights": b.nights,
@@ -618,10 +659,8 @@ def _view(session: Session, b: Booking, replayed: bool) -> dict[str, Any]:
             "guests": names,
         }
     else:
-        svc = session.get(Service, b.item_id)
-        if svc is not None:
-            a, z = session.get(TravelCity, svc.origin_city_id), session.get(TravelCity, svc.dest_city_id)
-            out[b.kind] = f"{svc.id} {a.name if a else ''} → {z.name if z else ''}"
+        if label is not None:
+            out[b.kind] = label
         out |= {
             "date": b.day.isoformat(),
             "depart": b.starts_at.strftime("%H:%M"),
@@ -677,6 +716,51 @@ def _by_key(session: Session, key: str) -> Booking | None:
     )
 
 
+_BOOKINGS: Table = Booking.__table__  # type: ignore[assignment]
+_FARES: Table = Fare.__table__  # type: ignore[assignment]
+_SERVICES: Table = Service.__table__  # type: ignore[assignment]
+_CITIES: Table = TravelCity.__table__  # type: ignore[assignment]
+
+
+def _seat_lookup() -> Any:
+    """Service, cities, fare (if the date and cabin name one) and the booking under a key: one query."""
+    s, f, b = _SERVICES, _FARES, _BOOKINGS
+    origin, dest = _CITIES.alias("origin"), _CITIES.alias("dest")
+    fare_of_day = and_(
+        f.c.service_id == s.c.id,
+        f.c.day == bindparam("q_day", type_=Date),
+        f.c.cabin == bindparam("q_cabin"),
+    )
+    booked = select(b.c.id).where(b.c.idempotency_key == bindparam("q_key")).scalar_subquery()
+    return (
+        select(
+            s.c.kind,
+            s.c.depart_min,
+            origin.c.name.label("origin"),
+            dest.c.name.label("dest"),
+            f.c.id.label("fare_id"),
+            f.c.price,
+            f.c.seats_left,
+            booked.label("booked"),
+        )
+        .select_from(
+            s.join(origin, origin.c.id == s.c.origin_city_id)
+            .join(dest, dest.c.id == s.c.dest_city_id)
+            .outerjoin(f, fare_of_day)
+        )
+        .where(s.c.id == bindparam("q_service"))
+    )
+
+
+_SEAT_LOOKUP = _seat_lookup()
+_TAKE_SEATS = (
+    update(_FARES)
+    .where(_FARES.c.id == bindparam("t_fare"), _FARES.c.seats_left >= bindparam("t_n"))
+    .values(seats_left=_FARES.c.seats_left - bindparam("t_n"))
+)
+"""Take ``t_n`` seats of fare ``t_fare`` if that many are left (rowcount 0 otherwise)."""
+
+
 def _book(
     ctx: ToolContext,
     req: _Request,
@@ -685,39 +769,37 @@ def _book(
     take: Callable[[], bool],
     shortage: Callable[[], str],
     memo: str,
+    label: str,
 ) -> dict[str, Any]:
-    """Record the booking, take the inventory (``take``) and pay, all or nothing."""
+    """Take the inventory (``take``), pay and record the booking, all or nothing (one savepoint).
+
+    The payment's key (derived from the call's) is claimed first inside `ledger.pay`: a racing
+    call with the same key waits there, then gets the payment back as a replay, rolls its own
+    seat back and answers with the first call's booking.
+    """
     session = _session(ctx)
     key = ctx.idempotency_key or None
-    booking = Booking(
-        user=ctx.user,
-        kind=req.kind,
-        item_id=req.item_id,
-        day=req.day,
-        nights=req.nights,
-        cabin=req.cabin,
-        quantity=req.quantity,
-        names="\n".join(req.names),
-        starts_at=starts_at,
-        amount=amount,
-        currency=CURRENCY,
-        payment_id="",
-        status="confirmed",
-        refund_amount=0,
-        created_at=_now(),
-        run_id=ctx.run_id,
-        idempotency_key=key,
-    )
+    values: dict[str, Any] = {
+        "user": ctx.user,
+        "kind": req.kind,
+        "item_id": req.item_id,
+        "day": req.day,
+        "nights": req.nights,
+        "cabin": req.cabin,
+        "quantity": req.quantity,
+        "names": "\n".join(req.names),
+        "starts_at": starts_at,
+        "amount": amount,
+        "currency": CURRENCY,
+        "payment_id": "",
+        "status": "confirmed",
+        "refund_amount": 0,
+        "created_at": _now(),
+        "run_id": ctx.run_id,
+        "idempotency_key": key,
+    }
     try:
-        with session.begin_nested():  # one savepoint: booking, inventory and payment together
-            try:
-                with session.begin_nested():
-                    session.add(booking)
-                    session.flush()
-            except IntegrityError:
-                if key is None:
-                    raise
-                raise _Raced from None
+        with session.begin_nested():  # one savepoint: inventory, payment and booking together
             if not take():
                 raise ToolError(shortage())
             payment = ledger.pay(
@@ -728,22 +810,50 @@ def _book(
                 merchant=MERCHANT[req.kind],
                 memo=memo,
                 idempotency_key=f"travel:{key}" if key else "",
+                savepoint=False,  # this savepoint covers it
             )
-            booking.payment_id = payment.id
-            session.flush()
-    except _Raced:
-        done = _by_key(session, key or "")
-        if done is None:  # pragma: no cover - the key's row must be there after the conflict
+            if payment.replayed:
+                raise _Raced
+            values["payment_id"] = payment.id
+            booking_id = insert_unless_taken(session.connection(), _BOOKINGS, "idempotency_key", values)
+            if booking_id is None:  # pragma: no cover - the payment's key is claimed first
+                raise _Raced
+    except (_Raced, ledger.IdempotencyConflict) as exc:
+        # Another call holds this key: answer with its booking (or refuse if it booked something else).
+        done = _by_key(session, key) if key else None
+        if done is None:
+            if isinstance(exc, ledger.IdempotencyConflict):
+                raise  # the wallet key was used outside travel
             raise ToolError("A booking with this idempotency key failed to load; retry.") from None
         return _check_replay(session, done, req)
-    return _view(session, booking, replayed=False)
+    return _render(Booking(id=booking_id, **values), label, replayed=False)
 
 
-def _replay_first(session: Session, ctx: ToolContext, req: _Request) -> dict[str, Any] | None:
-    if not ctx.idempotency_key:
+def _stay_replay(
+    session: Session,
+    ctx: ToolContext,
+    raw_id: str,
+    check_in: str | None,
+    nights: int | None,
+    rooms: int,
+    names: list[str],
+) -> dict[str, Any] | None:
+    """The booking an earlier call with this key made, if any, checked against this request.
+
+    Done before the dates are checked, so a repeat answers even after the stay has begun.
+    """
+    done = _by_key(session, ctx.idempotency_key) if ctx.idempotency_key else None
+    m = _HOTEL_OPTION.fullmatch(raw_id)
+    if done is None or m is None:
         return None
-    done = _by_key(session, ctx.idempotency_key)
-    return None if done is None else _check_replay(session, done, req)
+    if m.group(2):
+        check_in = check_in or _ymd(m.group(2))
+        nights = nights or int(m.group(3))
+    first: date | None = _lenient(lambda: _parse_day(check_in or ""))
+    if first is None:
+        return None
+    req = _Request("hotel", m.group(1).upper(), first, "room", nights or 1, rooms, names)
+    return _check_replay(session, done, req)
 
 
 def _seat_word(kind: str) -> str:
@@ -751,30 +861,44 @@ def _seat_word(kind: str) -> str:
 
 
 def _book_seats(
-    ctx: ToolContext, kind: str, raw_id: str, day: str | None, passengers: list[str], cabin: str | None
+    ctx: ToolContext, kind: str, raw_id: str, day_text: str | None, passengers: list[str], cabin: str | None
 ) -> dict[str, Any]:
     session = _session(ctx)
     names = _names(passengers, "passenger")
-    seat = _resolve_seat(session, kind, raw_id, day, cabin)
-    req = _Request(kind, seat.svc.id, seat.day, seat.cabin, 0, len(names), names)
-    replay = _replay_first(session, ctx, req)
-    if replay is not None:
-        return replay
-    n, fare_id = len(names), seat.fare.id
+    sid, day_text, cabin = _parse_option(raw_id, day_text, cabin)
     word = _seat_word(kind)
+    key = ctx.idempotency_key or None
+    day: date | None = _lenient(lambda: _parse_day(day_text)) if day_text else None
+    c: str | None = _lenient(lambda: _cabin(kind, cabin))
+    row = (
+        session.connection()
+        .execute(_SEAT_LOOKUP, {"q_service": sid, "q_day": day, "q_cabin": c, "q_key": key})
+        .first()
+    )
+    if row is None or row.kind != kind:
+        raise ToolError(f"No {word} {sid}. Use search_{word}s to find {word} numbers.")
+    n = len(names)
+    if row.booked is not None and day is not None and c is not None:
+        # A repeat of a call that booked: its booking, even if the trip has left since.
+        done = _by_key(session, key or "")
+        assert done is not None
+        return _check_replay(session, done, _Request(kind, sid, day, c, 0, n, names))
+    if not day_text:
+        raise ToolError(f"Give the date of {sid} (YYYY-MM-DD).")
+    day, c = _day(day_text), _cabin(kind, cabin)
+    if row.fare_id is None:  # pragma: no cover - every service has fares on every timetable day
+        raise ToolError(f"{sid} has no {c} fares on {day.isoformat()}.")
+    departs = datetime.combine(day, time()) + timedelta(minutes=row.depart_min)
+    if departs <= _now():
+        raise ToolError(f"{sid} on {day.isoformat()} has already left; pick a later date or {word}.")
+    fare_id, where = int(row.fare_id), f"{sid} on {day.isoformat()} in {c}"
 
     def take() -> bool:
-        res = session.execute(
-            update(Fare)
-            .where(Fare.id == fare_id, Fare.seats_left >= n)
-            .values(seats_left=Fare.seats_left - n)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+        res = session.connection().execute(_TAKE_SEATS, {"t_fare": fare_id, "t_n": n})
+        return bool(res.rowcount)
 
     def shortage() -> str:
         left = session.scalar(select(Fare.seats_left).where(Fare.id == fare_id)) or 0
-        where = f"{seat.svc.id} on {seat.day.isoformat()} in {seat.cabin}"
         if left == 0:
             return f"Sold out: no seats left on {where}. Try another class, {word} or date (search_{word}s)."
         return (
@@ -782,16 +906,18 @@ def _book_seats(
             f"Book {left} or fewer, or try another class, {word} or date."
         )
 
-    if seat.fare.seats_left < n:
+    if row.seats_left < n:
         raise ToolError(shortage())
+    label = f"{sid} {row.origin} → {row.dest}"
     return _book(
         ctx,
-        req,
-        seat.fare.price * n,
-        seat.departs,
+        _Request(kind, sid, day, c, 0, n, names),
+        int(row.price) * n,
+        departs,
         take,
         shortage,
-        f"{seat.title()} {seat.day.isoformat()} {seat.cabin} x{n}",
+        f"{kind} {label} {day.isoformat()} {c} x{n}",
+        label,
     )
 
 
@@ -899,11 +1025,11 @@ def _book_stay(
 ) -> dict[str, Any]:
     session = _session(ctx)
     names = _names(guests, "guest")
-    stay = _resolve_stay(session, hotel_id, check_in, nights, rooms)
-    req = _Request("hotel", stay.hotel.id, stay.first, "room", stay.nights, rooms, names)
-    replay = _replay_first(session, ctx, req)
+    replay = _stay_replay(session, ctx, hotel_id, check_in, nights, rooms, names)
     if replay is not None:
         return replay
+    stay = _resolve_stay(session, hotel_id, check_in, nights, rooms)
+    req = _Request("hotel", stay.hotel.id, stay.first, "room", stay.nights, rooms, names)
     last = stay.first + timedelta(stay.nights - 1)
     in_stay = (RoomNight.hotel_id == stay.hotel.id, RoomNight.night >= stay.first, RoomNight.night <= last)
 
@@ -934,6 +1060,7 @@ def _book_stay(
         take,
         shortage,
         f"hotel {stay.hotel.name} {stay.first.isoformat()} x{stay.nights} nights x{rooms} rooms",
+        f"{stay.hotel.id} {stay.hotel.name}",
     )
 
 
