@@ -71,6 +71,7 @@ class DurableSteps:
             # The turn's pieces are written here, inside the step: once it is checkpointed a
             # replay never emits them again, so they must be in the log by then.
             result, batch, since = ModelTurn(), list[dict[str, Any]](), time.perf_counter()
+            written_any = False
             async for item in turn():
                 if isinstance(item, ModelTurn):
                     result = item
@@ -79,9 +80,11 @@ class DurableSteps:
                 batch.append(item.model_dump(mode="json"))
                 if time.perf_counter() - since > self.max_delay_s:
                     self.recorder.submit(batch)
-                    batch, since = [], time.perf_counter()
-            self.recorder.submit(batch)
-            await self.recorder.drain()
+                    batch, since, written_any = [], time.perf_counter(), True
+            if batch:
+                self.recorder.submit(batch)
+            if written_any or batch:
+                await self.recorder.drain()
             return result
 
         reservation = DBOS.reserve_step()
