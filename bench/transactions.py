@@ -43,7 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import create_engine, func, select, text, update
 
 from errand.errors import ErrandError
 from errand.services.db import make_engine, session_factory
@@ -105,13 +105,21 @@ def _worker(
     """
     postgres = url.startswith("postgres")
     pool = pool or len(clients)
-    engine = make_engine(url, pool_size=pool, max_overflow=0) if postgres else make_engine(url)
     backends: list[int] = []
-    if postgres:
-        conns = [engine.connect() for _ in range(pool)]
-        backends = [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in conns]
-        for c in conns:
-            c.close()
+    try:
+        if postgres:  # a pool of exactly ``pool`` connections (psycopg 3, as `make_engine` picks)
+            engine = create_engine(
+                "postgresql+psycopg://" + url.split("://", 1)[1], pool_size=pool, max_overflow=0
+            )
+            conns = [engine.connect() for _ in range(pool)]
+            backends = [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in conns]
+            for c in conns:
+                c.close()
+        else:
+            engine = make_engine(url)
+    except Exception:
+        gate.abort()  # the other processes and the parent stop waiting for this one
+        raise
     sessions = session_factory(engine)
     done = dict.fromkeys(clients, 0)
     latencies: list[float] = []
@@ -140,7 +148,7 @@ def _worker(
     threads = [threading.Thread(target=client, args=(i,)) for i in clients]
     for t in threads:
         t.start()
-    gate.wait()  # every process ready
+    gate.wait(timeout=600)  # every process ready
     server0 = [_cpu_seconds(pid) for pid in backends]
     client0 = time.process_time()
     start[0] = time.perf_counter()
@@ -174,9 +182,9 @@ def run(
     ]
     for w in workers:
         w.start()
-    gate.wait()
+    gate.wait(timeout=600)  # a worker that dies before the gate breaks it instead of hanging the run
     started = time.perf_counter()
-    got = [results.get() for _ in workers]
+    got = [results.get(timeout=seconds + 600) for _ in workers]
     wall = time.perf_counter() - started
     for w in workers:
         w.join()
@@ -195,7 +203,7 @@ def run(
     return {
         "clients": clients,
         "processes": processes,
-        "connections": min(pool, -(-clients // processes)) * processes if pool else clients,
+        "connections": sum(min(pool or len(g), len(g)) for g in groups),
         "bookings": booked,
         "seconds": round(wall, 2),
         "per_second": round(booked / wall, 1),

@@ -21,21 +21,20 @@ class Base(DeclarativeBase):
     """Declarative base shared by every built-in service's tables."""
 
 
-def make_engine(url: str, *, synchronous_commit: bool = True, **options: Any) -> Engine:
+def make_engine(url: str, *, synchronous_commit: bool = True) -> Engine:
     """An engine for ``url``; creates the SQLite file's folder and turns on foreign keys.
 
     A plain ``postgresql://`` URL uses psycopg 3 (the driver errand installs). Without
     ``synchronous_commit`` a commit does not wait for the disk: a process crash loses
     nothing, a power cut may undo the last commits (never half of one). Money and
     inventory keep it on; the run log and DBOS's checkpoints, which a replay rewrites,
-    turn it off. ``options`` go to `sqlalchemy.create_engine` (``pool_size=32`` for a
-    process whose 32 threads each hold a connection, say).
+    turn it off.
     """
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True, **options)
+    engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -14,7 +14,8 @@ update, the wallet payment (claim its key, debit, both legs) and the booking ins
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -645,7 +646,26 @@ def _item_label(session: Session, b: Booking) -> str | None:
     return f"{svc.id} {a.name if a else ''} → {z.name if z else ''}"
 
 
-def _render(b: Booking, label: str | None, replayed: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Shown:
+    """What `_render` reads of a booking: a new booking is shown from its values, without an ORM object."""
+
+    id: int
+    status: str
+    kind: str
+    item_id: str
+    day: date
+    nights: int
+    cabin: str
+    quantity: int
+    names: str
+    starts_at: datetime
+    amount: int
+    payment_id: str
+    refund_amount: int
+
+
+def _render(b: Booking | _Shown, label: str | None, replayed: bool) -> dict[str, Any]:
     """`_view` once the item's label is known (a new booking knows it without a query)."""
     names = b.names.split("\n")
     out: dict[str, Any] = {"booking_id": f"BK-{b.id:06d}", "status": b.status, "kind": b.kind}
@@ -761,6 +781,25 @@ _TAKE_SEATS = (
 """Take ``t_n`` seats of fare ``t_fare`` if that many are left (rowcount 0 otherwise)."""
 
 
+@contextmanager
+def _savepoint(session: Session) -> Iterator[None]:
+    """A savepoint on the session's connection, written as plain SQL.
+
+    What `Session.begin_nested` does for Core statements, at half the cost on the booking path:
+    SQLAlchemy compiles its SAVEPOINT and RELEASE afresh each time (their names change). Only
+    for blocks that run Core statements: the session does not expire ORM objects it rolls back.
+    """
+    conn = session.connection()
+    conn.exec_driver_sql("SAVEPOINT travel_booking")
+    try:
+        yield
+    except BaseException:
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT travel_booking")
+        conn.exec_driver_sql("RELEASE SAVEPOINT travel_booking")
+        raise
+    conn.exec_driver_sql("RELEASE SAVEPOINT travel_booking")
+
+
 def _book(
     ctx: ToolContext,
     req: _Request,
@@ -799,7 +838,7 @@ def _book(
         "idempotency_key": key,
     }
     try:
-        with session.begin_nested():  # one savepoint: inventory, payment and booking together
+        with _savepoint(session):  # one savepoint: inventory, payment and booking together
             if not take():
                 raise ToolError(shortage())
             payment = ledger.pay(
@@ -826,7 +865,8 @@ def _book(
                 raise  # the wallet key was used outside travel
             raise ToolError("A booking with this idempotency key failed to load; retry.") from None
         return _check_replay(session, done, req)
-    return _render(Booking(id=booking_id, **values), label, replayed=False)
+    shown = {k: values[k] for k in _Shown.__dataclass_fields__ if k != "id"}
+    return _render(_Shown(id=booking_id, **shown), label, replayed=False)
 
 
 def _stay_replay(

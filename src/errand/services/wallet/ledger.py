@@ -318,9 +318,9 @@ def _run_once(session: Session, key: str | None, body: Any) -> Any:
 
 
 # ---- the payment's statements, built once ---------------------------------------------------
-# Core statements on the tables (no ORM unit of work) with bound parameters: built and compiled
-# once, so a payment costs three round trips (claim the key, debit, write both legs) and little
-# Python.
+# Core statements on the tables (no ORM unit of work) with bound parameters, built and compiled
+# once: a payment costs one round trip on PostgreSQL (`_PAY_IN_ONE`) and three elsewhere (claim
+# the key, debit, write both legs), plus one for a payer with a daily limit, and little Python.
 
 _ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 _TRANSACTIONS: Table = LedgerTransaction.__table__  # type: ignore[assignment]
