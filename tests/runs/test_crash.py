@@ -181,11 +181,15 @@ async def test_workers_share_one_queue_on_postgres(database_url: str, tmp_path: 
         "ERRAND_MODEL_BACKEND": "scripted",
         "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, TRIP_SCRIPT)),
         "ERRAND_WORKER_CONCURRENCY": "1",
-        "ERRAND_SCRIPT_TOKEN_DELAY_S": "0.05",
+        "ERRAND_SCRIPT_TOKEN_DELAY_S": "0.2",
     }
     runs = await Runs.open(Settings(home=home, database_url=database_url), execute=False)
-    workers = [_worker(home, env, tmp_path / f"w{i}.log", name=f"machine-{i}") for i in (1, 2)]
+    logs = [tmp_path / f"w{i}.log" for i in (1, 2)]
+    workers = [_worker(home, env, log, name=f"machine-{i}") for i, log in enumerate(logs, 1)]
     try:
+        async with asyncio.timeout(120):  # both listen before any run is queued
+            while not all(log.exists() and "ready" in log.read_text() for log in logs):
+                await asyncio.sleep(0.1)
         created = [await runs.create("dave", TRIP_REQUEST, approve="all") for _ in range(4)]
         finished = [await runs.wait("dave", r.id, timeout_s=180) for r in created]
         assert all(r.status == RunStatus.succeeded for r in finished)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -132,6 +134,9 @@ class Runs:
         """Stop DBOS in this process (runs in flight resume when an executor with the same id starts)."""
         install(None)
         DBOS.destroy(destroy_registry=False)
+        # DBOS made its thread pool the loop's default executor, and has just shut it down.
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to restore
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
         self.log.close()
         self.store.close()
 
