@@ -4,6 +4,7 @@ that the run finishes exactly once: same answer, one flight, one hotel, two paym
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,12 +44,9 @@ CRASH_POINTS = [
 """Before, during (committed, not yet checkpointed) and after each paid call, and around each model turn."""
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh errand database: a SQLite file, or a new schema in the test PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'errand.db'}"
-        return
+@contextlib.contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL, as a database URL; skips where none is configured."""
     base = os.environ.get("ERRAND_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("PostgreSQL not configured: set ERRAND_TEST_POSTGRES_URL")
@@ -57,10 +55,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh errand database: a SQLite file, or a new schema in the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'errand.db'}"
+        return
+    with _postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL (several machines share a queue only through it)."""
+    with _postgres_schema() as url:
+        yield url
 
 
 def _worker(
@@ -172,9 +189,8 @@ async def _until(runs: Runs, run_id: str, status: RunStatus) -> None:
             await asyncio.sleep(0.1)
 
 
-async def test_workers_share_one_queue_on_postgres(database_url: str, tmp_path: Path) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("several machines share a queue through PostgreSQL")
+async def test_workers_share_one_queue_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    database_url = postgres_url
     home = tmp_path / "home"
     env = {
         "ERRAND_DATABASE_URL": database_url,
