@@ -22,7 +22,7 @@ from errand.agent.confirm import Approver, ConfirmationRequest
 from errand.agent.events import RunFailed
 from errand.agent.observations import to_jsonable
 from errand.config import Settings
-from errand.console import RunRenderer
+from errand.console import RunRenderer, show
 from errand.errors import ConfigError, ErrandError
 from errand.llm.base import ChatModel
 
@@ -133,11 +133,7 @@ def with_policy(settings: Settings, approver: Approver | None) -> Approver | Non
 async def _run_once(agent: Agent, task: str, *, as_json: bool, renderer: RunRenderer, **kw: Any) -> bool:
     ok = True
     async for ev in agent.stream(task, **kw):
-        if as_json:
-            sys.stdout.write(ev.model_dump_json() + "\n")
-            sys.stdout.flush()
-        else:
-            renderer.render(ev)
+        show(ev, as_json=as_json, renderer=renderer)
         if isinstance(ev, RunFailed):
             ok = False
     return ok

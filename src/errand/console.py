@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -26,6 +27,15 @@ from errand.agent.events import (
 
 def _args(arguments: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+
+
+def show(ev: Event, *, as_json: bool, renderer: RunRenderer) -> None:
+    """One event on stdout: a JSON line, or rendered for people."""
+    if as_json:
+        sys.stdout.write(ev.model_dump_json() + "\n")
+        sys.stdout.flush()
+    else:
+        renderer.render(ev)
 
 
 class RunRenderer:

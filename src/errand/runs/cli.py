@@ -22,7 +22,7 @@ from rich.table import Table
 
 from errand.agent.events import ConfirmationRequired, Event, RunFailed
 from errand.config import Settings
-from errand.console import RunRenderer
+from errand.console import RunRenderer, show
 from errand.errors import RunConflict
 from errand.llm.base import ChatModel
 from errand.runs.log import RunRecord
@@ -89,11 +89,7 @@ async def follow(
     asks: set[asyncio.Task[None]] = set()
     async for stored in runs.follow(user, run_id, after=after):
         ev = EVENT.validate_python(stored.data)
-        if as_json:
-            sys.stdout.write(ev.model_dump_json() + "\n")
-            sys.stdout.flush()
-        else:
-            renderer.render(ev)
+        show(ev, as_json=as_json, renderer=renderer)
         if isinstance(ev, ConfirmationRequired):
             if interactive:
                 task = asyncio.create_task(_ask(runs, user, ev, renderer, console))

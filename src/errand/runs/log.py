@@ -137,12 +137,7 @@ class RunLog:
 
     def set_status(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Move a run to ``status`` (a finished run stays finished)."""
-        with self.sessions() as s, s.begin():
-            s.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.status.notin_([f.value for f in FINISHED]))
-                .values(status=status.value, updated_at=utcnow(), **fields)
-            )
+        self.append(run_id, [], {"status": status, **fields})
 
     def claim_decision(self, user: str, run_id: str) -> bool:
         """Take the run's pending confirmation for one answer; False when none waits (or another
@@ -173,7 +168,7 @@ class RunLog:
                     ins.on_conflict_do_nothing(index_elements=["run_id", "seq"]),
                     [{"run_id": run_id, "seq": d["seq"], "type": str(d["type"]), "data": d} for d in events],
                 )
-            if status is not None:
+            if status is not None:  # a finished run stays finished
                 fields = dict(status)
                 s.execute(
                     update(RunRow)
