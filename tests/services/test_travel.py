@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from errand.agent import approve_all
@@ -251,17 +252,11 @@ def test_booking_pays_refunds_and_rolls_back(
     with pytest.raises(ledger.InsufficientFunds, match="Top up"), store.sessions() as s, s.begin():
         tools.book_flight.fn(_ctx(s, user="pauper", key="poor"), "CA1101", ["Pa Uper"], date=FLIGHT_DAY)
 
-    real_pay = ledger.pay
-
-    def pay_then_fail(session: Session, **kw: Any) -> Any:
-        assert _fare(session, "CA1101", FLIGHT_DAY).seats_left == before[0] - 1  # the seat is taken
-        real_pay(session, **kw)
-        raise RuntimeError("crash in the middle of the booking")
-
-    monkeypatch.setattr(ledger, "pay", pay_then_fail)
-    with pytest.raises(RuntimeError, match="crash"), store.sessions() as s, s.begin():
+    # The crash comes from the database, after the last write (seats, payment, booking row) on
+    # both paths: SQLite's Python statements and PostgreSQL's booking function.
+    _crash_after_booking_insert(store)
+    with pytest.raises(DBAPIError, match="crash in the middle"), store.sessions() as s, s.begin():
         tools.book_flight.fn(_ctx(s, key="crash"), "CA1101", ["Crash Test"], date=FLIGHT_DAY)
-    monkeypatch.setattr(ledger, "pay", real_pay)
     assert snapshot() == before
 
     # Replays: same key returns the first booking; same key, different booking, is refused.
@@ -423,3 +418,92 @@ async def test_agent_plans_and_books_a_trip(store: ServiceStore, tmp_path: Path)
         payments = [h for h in ledger.history(s, user) if h.kind == "payment"]
         assert sorted(-p.amount for p in payments) == sorted(b.amount for b in booked)
         _sound(s)
+
+
+def test_seat_booking_refusals_change_nothing_and_say_why(
+    make_store: Callable[..., ServiceStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each way a paid seat booking is refused, worded alike on SQLite (Python statements) and
+    PostgreSQL (the booking function), with seats, bookings and ledger untouched."""
+    store = make_store()
+    monkeypatch.setattr(ledger, "_today", lambda: NOW.date())
+    _fund(store, "traveller", 5_000)
+    with store.sessions() as s:
+        price = _fare(s, "CA1101", FLIGHT_DAY).price
+
+    def state() -> tuple[int, int, int, int]:
+        with store.sessions() as s:
+            seats = _fare(s, "CA1101", FLIGHT_DAY).seats_left
+            return seats, _bookings(s), _entries(s), ledger.balance(s, "traveller", "CNY")
+
+    def book(key: str, names: list[str]) -> dict[str, Any]:
+        """Book; a refusal is raised after its transaction commits (the refusal wrote nothing)."""
+        with store.sessions() as s, s.begin():
+            try:
+                return tools.book_flight.fn(_ctx(s, key=key), "CA1101", names, date=FLIGHT_DAY)
+            except ErrandError as exc:
+                refused = exc
+        raise refused
+
+    with store.sessions() as s, s.begin():  # 1.5 seats' worth a day
+        ledger.set_daily_limit(s, user="traveller", currency="CNY", amount=price * 3 // 2)
+    before = state()
+    with pytest.raises(ledger.SpendingLimitExceeded, match=r"has paid 0\.00 CNY today"):
+        book("over", ["A One", "B Two"])
+    assert state() == before
+    first = book("one", ["A One"])  # within the limit: counted, and the next seat is over it
+    with pytest.raises(ledger.SpendingLimitExceeded, match=r"has paid [\d,]+\.\d\d CNY today"):
+        book("two", ["B Two"])
+    with store.sessions() as s, s.begin():
+        ledger.set_daily_limit(s, user="traveller", currency="CNY", amount=None)
+
+    # A payment outside travel took the key a booking's payment would use: refused, not re-paid.
+    with store.sessions() as s, s.begin():
+        ledger.pay(
+            s,
+            user="traveller",
+            amount=100,
+            currency="CNY",
+            merchant="shop:x",
+            memo="other",
+            idempotency_key="travel:taken",
+        )
+    before = state()
+    with pytest.raises(ledger.IdempotencyConflict):
+        book("taken", ["A One"])
+    assert state() == before
+
+    # Sold out: exactly the seats left can be taken, then the next booking is refused.
+    with store.sessions() as s, s.begin():
+        s.execute(update(Fare).where(Fare.id == _fare(s, "CA1101", FLIGHT_DAY).id).values(seats_left=1))
+    before = state()
+    with pytest.raises(ToolError, match="Only 1 seats left"):
+        book("many", ["A One", "B Two"])
+    assert state() == before
+    last = book("last", ["C Three"])
+    with pytest.raises(ToolError, match="Sold out"):
+        book("none", ["D Four"])
+    with store.sessions() as s:
+        assert _fare(s, "CA1101", FLIGHT_DAY).seats_left == 0
+        assert {b.idempotency_key for b in s.scalars(select(Booking))} >= {"one", "last"}
+        assert first["payment_id"] != last["payment_id"]
+        _sound(s)
+
+
+def _crash_after_booking_insert(store: ServiceStore) -> None:
+    """A trigger that fails any booking for 'Crash Test' once its row is written."""
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER crash_test AFTER INSERT ON tr_bookings WHEN NEW.names = 'Crash Test' "
+                "BEGIN SELECT RAISE(ABORT, 'crash in the middle of the booking'); END"
+            )
+            return
+        conn.exec_driver_sql(
+            "CREATE FUNCTION crash_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.names = 'Crash Test' THEN RAISE EXCEPTION 'crash in the middle of the booking'; END IF; "
+            "RETURN NEW; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER crash_test AFTER INSERT ON tr_bookings FOR EACH ROW EXECUTE FUNCTION crash_test()"
+        )

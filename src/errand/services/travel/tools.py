@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Table, and_, bindparam, func, select, update
+from sqlalchemy import Date, Table, and_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
@@ -800,6 +800,51 @@ def _savepoint(session: Session) -> Iterator[None]:
     conn.exec_driver_sql("RELEASE SAVEPOINT travel_booking")
 
 
+def _booking_values(ctx: ToolContext, req: _Request, amount: int, starts_at: datetime) -> dict[str, Any]:
+    """A new booking's row, but for its ``payment_id``."""
+    return {
+        "user": ctx.user,
+        "kind": req.kind,
+        "item_id": req.item_id,
+        "day": req.day,
+        "nights": req.nights,
+        "cabin": req.cabin,
+        "quantity": req.quantity,
+        "names": "\n".join(req.names),
+        "starts_at": starts_at,
+        "amount": amount,
+        "currency": CURRENCY,
+        "payment_id": "",
+        "status": "confirmed",
+        "refund_amount": 0,
+        "created_at": _now(),
+        "run_id": ctx.run_id,
+        "idempotency_key": ctx.idempotency_key or None,
+    }
+
+
+def _shown(booking_id: int, values: dict[str, Any], label: str) -> dict[str, Any]:
+    """The answer for a booking just made, from its values (no query)."""
+    shown = {k: values[k] for k in _Shown.__dataclass_fields__ if k != "id"}
+    return _render(_Shown(id=booking_id, **shown), label, replayed=False)
+
+
+def _answer_race(
+    session: Session, key: str | None, req: _Request, conflict: Exception | None
+) -> dict[str, Any]:
+    """The answer when another call holds this key: its booking, if it asked for the same.
+
+    ``conflict`` is the wallet's `IdempotencyConflict` when the payment's key was used outside
+    travel (then there is no booking to answer with, and that error is the answer).
+    """
+    done = _by_key(session, key) if key else None
+    if done is None:
+        if conflict is not None:
+            raise conflict
+        raise ToolError("A booking with this idempotency key failed to load; retry.")
+    return _check_replay(session, done, req)
+
+
 def _book(
     ctx: ToolContext,
     req: _Request,
@@ -818,25 +863,7 @@ def _book(
     """
     session = _session(ctx)
     key = ctx.idempotency_key or None
-    values: dict[str, Any] = {
-        "user": ctx.user,
-        "kind": req.kind,
-        "item_id": req.item_id,
-        "day": req.day,
-        "nights": req.nights,
-        "cabin": req.cabin,
-        "quantity": req.quantity,
-        "names": "\n".join(req.names),
-        "starts_at": starts_at,
-        "amount": amount,
-        "currency": CURRENCY,
-        "payment_id": "",
-        "status": "confirmed",
-        "refund_amount": 0,
-        "created_at": _now(),
-        "run_id": ctx.run_id,
-        "idempotency_key": key,
-    }
+    values = _booking_values(ctx, req, amount, starts_at)
     try:
         with _savepoint(session):  # one savepoint: inventory, payment and booking together
             if not take():
@@ -857,16 +884,80 @@ def _book(
             booking_id = insert_unless_taken(session.connection(), _BOOKINGS, "idempotency_key", values)
             if booking_id is None:  # pragma: no cover - the payment's key is claimed first
                 raise _Raced
-    except (_Raced, ledger.IdempotencyConflict) as exc:
-        # Another call holds this key: answer with its booking (or refuse if it booked something else).
-        done = _by_key(session, key) if key else None
-        if done is None:
-            if isinstance(exc, ledger.IdempotencyConflict):
-                raise  # the wallet key was used outside travel
-            raise ToolError("A booking with this idempotency key failed to load; retry.") from None
-        return _check_replay(session, done, req)
-    shown = {k: values[k] for k in _Shown.__dataclass_fields__ if k != "id"}
-    return _render(_Shown(id=booking_id, **shown), label, replayed=False)
+    except _Raced:
+        return _answer_race(session, key, req, None)
+    except ledger.IdempotencyConflict as exc:
+        return _answer_race(session, key, req, exc)
+    return _shown(booking_id, values, label)
+
+
+_BOOK_SEATS_CALL = text(
+    "SELECT outcome, booking_id, tid FROM errand_book_seats("
+    ":p_fare, :p_seats, :p_user, :p_merchant, :p_amount, :p_currency, :p_memo, :p_pay_key, :p_paid_at, "
+    ":p_today, :p_kind, :p_item, :p_day, :p_cabin, :p_names, :p_starts_at, :p_created_at, :p_run, :p_key)"
+)
+"""PostgreSQL: a seat booking's writes in one round trip (the function is made by migration
+7c2d3e4f5a6b): take the seats, pay, write the booking, or write nothing and say why."""
+
+
+def _book_on_server(
+    ctx: ToolContext,
+    req: _Request,
+    fare_id: int,
+    amount: int,
+    starts_at: datetime,
+    shortage: Callable[[], str],
+    memo: str,
+    label: str,
+) -> dict[str, Any]:
+    """`_book` for seats on PostgreSQL: the same writes and answers, by the database's function."""
+    session = _session(ctx)
+    key = ctx.idempotency_key or None
+    values = _booking_values(ctx, req, amount, starts_at)
+    merchant, pay_key = MERCHANT[req.kind], f"travel:{key}" if key else ""
+    args = ledger.payment_arguments(
+        user=ctx.user, amount=amount, currency=CURRENCY, merchant=merchant, memo=memo, idempotency_key=pay_key
+    )
+    row = (
+        session.connection()
+        .execute(
+            _BOOK_SEATS_CALL,
+            args
+            | {
+                "p_fare": fare_id,
+                "p_seats": req.quantity,
+                "p_kind": req.kind,
+                "p_item": req.item_id,
+                "p_day": req.day,
+                "p_cabin": req.cabin,
+                "p_names": values["names"],
+                "p_starts_at": starts_at,
+                "p_created_at": values["created_at"],
+                "p_run": ctx.run_id,
+                "p_key": key,
+            },
+        )
+        .one()
+    )
+    if row.outcome == "short":
+        raise ToolError(shortage())
+    if row.outcome == "raced":
+        try:
+            ledger.check_replay(
+                session,
+                user=ctx.user,
+                amount=amount,
+                currency=CURRENCY,
+                merchant=merchant,
+                idempotency_key=pay_key,
+            )
+        except ledger.IdempotencyConflict as exc:
+            return _answer_race(session, key, req, exc)
+        return _answer_race(session, key, req, None)
+    if row.outcome != "booked":
+        raise ledger.refusal(session, row.outcome, user=ctx.user, amount=amount, currency=CURRENCY)
+    values["payment_id"] = f"PAY-{row.tid:06d}"
+    return _shown(int(row.booking_id), values, label)
 
 
 def _stay_replay(
@@ -949,16 +1040,14 @@ def _book_seats(
     if row.seats_left < n:
         raise ToolError(shortage())
     label = f"{sid} {row.origin} → {row.dest}"
-    return _book(
-        ctx,
+    req, amount, memo = (
         _Request(kind, sid, day, c, 0, n, names),
         int(row.price) * n,
-        departs,
-        take,
-        shortage,
         f"{kind} {label} {day.isoformat()} {c} x{n}",
-        label,
     )
+    if session.connection().dialect.name == "postgresql":
+        return _book_on_server(ctx, req, fare_id, amount, departs, shortage, memo, label)
+    return _book(ctx, req, amount, departs, take, shortage, memo, label)
 
 
 def _seat_confirm(kind: str, args: dict[str, Any], ctx: ToolContext) -> str:

@@ -581,21 +581,73 @@ def _use_limit(session: Session, user: str, amount: int, currency: str) -> None:
     )
     if res.rowcount:  # type: ignore[attr-defined]
         return
+    over = _over_limit(session, user, amount, currency)
+    if over is not None:
+        raise over
+
+
+def _over_limit(session: Session, user: str, amount: int, currency: str) -> SpendingLimitExceeded | None:
+    """The error for ``amount`` going over ``user``'s daily limit (None if they have no limit)."""
     row = session.execute(
         select(SpendingLimit.daily_limit, SpendingLimit.day, SpendingLimit.spent).where(
             SpendingLimit.user == user, SpendingLimit.currency == currency
         )
     ).first()
     if row is None:
-        return
+        return None
     limit, day, spent = int(row[0]), row[1], int(row[2])
-    spent = spent if day == today else 0
+    spent = spent if day == _today() else 0
     left = max(limit - spent, 0)
-    raise SpendingLimitExceeded(
+    return SpendingLimitExceeded(
         f"Over the daily spending limit: {user} may pay {money_text(limit, currency)} a day, has paid "
         f"{money_text(spent, currency)} today, so {money_text(left, currency)} is left and this payment is "
         f"{money_text(amount, currency)}. Ask the user to raise the limit, or pay less (or tomorrow)."
     )
+
+
+# ---- payments made inside a database function (PostgreSQL) ---------------------------------
+
+
+def payment_arguments(
+    *, user: str, amount: int, currency: str, merchant: str, memo: str, idempotency_key: str
+) -> dict[str, Any]:
+    """The payment half of a database function's arguments (``p_user`` ... ``p_today``).
+
+    For a booking whose writes run in one server-side function (PostgreSQL's
+    ``errand_book_seats``): the payment is checked and normalised exactly as `pay` does it, and
+    the wallet's clock gives its time and the day the spending limit counts.
+    """
+    _check_amount(amount)
+    if not merchant.strip():
+        raise WalletError("A payment needs a merchant name (such as 'travel:flights').")
+    return {
+        "p_user": user,
+        "p_merchant": merchant,
+        "p_amount": amount,
+        "p_currency": _currency(currency),
+        "p_memo": memo[:200],
+        "p_pay_key": _key(idempotency_key),
+        "p_paid_at": _now(),
+        "p_today": _today(),
+    }
+
+
+def refusal(session: Session, outcome: str, *, user: str, amount: int, currency: str) -> WalletError:
+    """The error a database function's refused payment gets (``insufficient`` or ``over_limit``),
+    worded as `pay` words it."""
+    if outcome == "insufficient":
+        return _insufficient(session, user, amount, currency)
+    over = _over_limit(session, user, amount, currency) if outcome == "over_limit" else None
+    if over is None:
+        raise ValueError(f"not a payment refusal: {outcome!r}")
+    return over
+
+
+def check_replay(
+    session: Session, *, user: str, amount: int, currency: str, merchant: str, idempotency_key: str
+) -> Payment:
+    """The payment already made under ``idempotency_key``, if it is this one (else `IdempotencyConflict`)."""
+    return _replayed_payment(session, user, amount, _currency(currency), merchant, _key(idempotency_key))
 
 
 def refund(
