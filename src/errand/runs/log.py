@@ -159,16 +159,20 @@ class RunLog:
     ) -> None:
         """Record events of the run (each with its ``seq``) and, in the same commit, a new state
         (``status`` plus fields). An event already recorded is kept as first written: a workflow
-        replayed after a crash writes its events again."""
+        replayed after a crash writes its events again, and then its state is not applied either:
+        it was applied with those events, and may have moved on since (an approval taken while
+        the replayed run had not yet reached its wait must not put it back to waiting)."""
         with self.sessions() as s, s.begin():
+            new = True
             if events:
                 dialect = s.get_bind().dialect.name
                 ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RunEventRow)
-                s.execute(
-                    ins.on_conflict_do_nothing(index_elements=["run_id", "seq"]),
+                written = s.execute(
+                    ins.on_conflict_do_nothing(index_elements=["run_id", "seq"]).returning(RunEventRow.seq),
                     [{"run_id": run_id, "seq": d["seq"], "type": str(d["type"]), "data": d} for d in events],
                 )
-            if status is not None:  # a finished run stays finished
+                new = bool(written.all())
+            if status is not None and new:  # a finished run stays finished
                 fields = dict(status)
                 s.execute(
                     update(RunRow)
