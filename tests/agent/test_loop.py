@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from errand.agent import Agent, Budget, Conversation, Decision, approve_all
+from errand.agent import Agent, Budget, Conversation, Decision, approve_all, prompts
 from errand.agent.events import (
     ConfirmationRequired,
     ReasoningDeltaEvent,
@@ -417,3 +417,54 @@ async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found() -
     assert done.type == "run_finished"
     results = [m.content for m in conv.messages if m.role == "tool"]
     assert any("reserved IT-7781" in str(r) for r in results), results
+
+
+async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
+    """ "Book a viewing" answered with a description of the booking gets one reminder; the
+    model then books. Asked again without booking, the model's second answer stands."""
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            "HZ-1 is the cheapest; you can book a viewing with book_viewing(HZ-1).",
+            call("book_viewing", listing_id="HZ-1"),
+            "Booked viewing V-1 of HZ-1.",
+        ]
+    )
+    task = "Find the cheapest home in Hangzhou under 5,000,000 and book a viewing of it"
+    events = await events_of(Agent(model, registry(), approver=approve_all), task)
+    reminders = [e for e in events if getattr(e, "type", "") == "revision_requested"]
+    assert [r.reason for r in reminders] == ["unfinished_action"]  # type: ignore[attr-defined]
+    assert executed == ["find_homes:Hangzhou", f"book_viewing:HZ-1:{events[0].run_id}:3:0"]  # type: ignore[attr-defined]
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == "Booked viewing V-1 of HZ-1."
+    sent = model.requests[2][0]  # what the model saw when reminded: its draft, then the reminder
+    assert sent[-2].role == "assistant" and sent[-1].text == prompts.UNFINISHED_ACTION
+
+    executed.clear()
+    stands = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            "Nothing fits.",
+            "Nothing fits, as I said.",
+        ]
+    )
+    final = await Agent(stands, registry(), approver=approve_all).run(task)
+    assert isinstance(final, RunFinished) and final.answer == "Nothing fits, as I said."
+    assert executed == ["find_homes:Hangzhou"]
+
+
+async def test_no_reminder_for_a_question_a_write_already_tried_or_a_question_to_the_user() -> None:
+    cases = [
+        (
+            "What homes are in Hangzhou under 5,000,000?",
+            [call("find_homes", city="Hangzhou", max_price=5_000_000), "HZ-1."],
+        ),
+        (
+            "Book a viewing of a home in Hangzhou",
+            [call("find_homes", city="Hangzhou", max_price=5_000_000), "Which one, HZ-1 or HZ-2?"],
+        ),
+        ("Book a viewing of HZ-1", [call("book_viewing", listing_id="HZ-1"), "The user said no."]),
+    ]
+    for task, turns in cases:
+        events = await events_of(Agent(ScriptedModel(turns), registry(), approver=approve_all), task)
+        assert not [e for e in events if getattr(e, "type", "") == "revision_requested"], task
+        assert isinstance(events[-1], RunFinished) and events[-1].answer == turns[-1]

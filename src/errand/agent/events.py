@@ -100,11 +100,13 @@ class ToolResultEvent(_Event):
 
 
 class RevisionRequested(_Event):
-    """The draft answer stated figures no tool result contains; the model was asked to ground them."""
+    """The model was asked to revise its draft answer: it stated figures no tool result contains
+    (``unverified_numbers``), or it left undone the action the request asked for."""
 
     type: Literal["revision_requested"] = "revision_requested"
     step: int
     unverified_numbers: list[str]
+    reason: Literal["unverified_numbers", "unfinished_action"] = "unverified_numbers"
 
 
 class StepFinished(_Event):

@@ -41,6 +41,7 @@ from errand.agent.events import (
     ToolResultEvent,
 )
 from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, unverified_in
+from errand.agent.intent import asks_for_action, asks_the_user
 from errand.agent.observations import artifacts_in, observation, summarize, to_jsonable
 from errand.agent.routing import route
 from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
@@ -121,6 +122,10 @@ class _RunState:
     revisions: int = 0
     revision_step: int = 0
     """The step that must call a tool to ground figures of a draft answer."""
+    acted: bool = False
+    """The model called a write or payment tool (whatever came of it)."""
+    reminded: bool = False
+    """The model was reminded once that the request asked for an action it had not taken."""
     notes: dict[str, str] = field(default_factory=dict)
     """Per call id: arguments errand dropped, told to the model with the result."""
     started: float = field(default_factory=time.perf_counter)
@@ -366,6 +371,15 @@ class Agent:
             elif text.strip():
                 answer = text.strip()
                 conv.messages.append(Message(role="assistant", content=answer))
+                if not asks_the_user(answer) and self._left_undone(task, registry, state, step):
+                    # Small models stop after a search and describe the booking instead of
+                    # making it: remind them once; they may still answer (a refusal, a question).
+                    state.reminded = True
+                    conv.messages.append(Message(role="user", content=prompts.UNFINISHED_ACTION))
+                    yield state.emit(
+                        RevisionRequested, step=step, unverified_numbers=[], reason="unfinished_action"
+                    )
+                    continue
                 invented = unverified_in(answer, state.known)
                 if (
                     invented
@@ -407,6 +421,16 @@ class Agent:
             "Raise --max-steps or make the request more specific.",
             "budget",
             self.budget.max_steps,
+        )
+
+    def _left_undone(self, task: str, registry: ToolRegistry, state: _RunState, step: int) -> bool:
+        """Whether a draft answer leaves undone the action the request asked for (once a run)."""
+        return (
+            not state.acted
+            and not state.reminded
+            and step + 1 < self.budget.max_steps
+            and asks_for_action(task)
+            and any(t.risk != "read" for t in registry)
         )
 
     async def _turn(
@@ -472,6 +496,8 @@ class Agent:
                 arguments=call.arguments,
                 risk=t.risk if t else "unknown",
             )
+            if t is not None and t.risk != "read":
+                state.acted = True
             key = _call_key(call)
             state.repeats[key] = state.repeats.get(key, 0) + 1
             repeats = state.repeats[key] - 1

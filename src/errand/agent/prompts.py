@@ -52,6 +52,13 @@ UNGROUNDED = (
     "it, or answer again using only figures from the tool results."
 )
 
+UNFINISHED_ACTION = (
+    "[The user asked you to do something (book, order, buy, cancel, return, ...) and no tool has "
+    "done it yet. If the results above give everything that call needs, make the call now: the "
+    "user will be asked to confirm it. If something only the user can decide is missing, or a "
+    "result shows it cannot or should not be done, answer the user and say so.]"
+)
+
 FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
 
 

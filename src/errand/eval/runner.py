@@ -12,13 +12,13 @@ import asyncio
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from errand.agent import Agent, Approver, Budget, Conversation, approve_all, reject_all
+from errand.agent import Agent, Approver, Budget, Conversation, approve_all, prompts, reject_all
 from errand.agent.confirm import auto_approve_below
 from errand.agent.events import (
     ConfirmationResolved,
@@ -36,7 +36,7 @@ from errand.eval.environment import Environment, World
 from errand.eval.tasks import Policy, Task
 from errand.llm.base import ChatModel
 from errand.llm.scripted import ScriptedModel, Turn, call
-from errand.llm.types import ModelSettings
+from errand.llm.types import Message, ModelEvent, ModelSettings, ToolSpec
 
 ModelSource = Callable[[Task], ChatModel]
 """The model for one attempt at a task: a shared model, or a fresh script per attempt (replay)."""
@@ -113,12 +113,30 @@ def approver_for(policy: Policy) -> Approver | None:
     return auto_approve_below(limit, currency, approve_all if policy.otherwise == "approve" else reject_all)
 
 
+class _Reference(ScriptedModel):
+    """Plays a task's reference solution. Reminded of an action it chose not to take (it found
+    the home sold, or must ask for a name), it stands by its answer, as a good model would."""
+
+    async def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
+    ) -> AsyncIterator[ModelEvent]:
+        """The next turn of the solution, or the previous answer again after a reminder."""
+        if (
+            len(messages) >= 2
+            and messages[-1].role == "user"
+            and messages[-1].text == prompts.UNFINISHED_ACTION
+        ):
+            self._turns.insert(self._next, messages[-2].text)
+        async for ev in super().stream(messages, tools, settings):
+            yield ev
+
+
 def reference_model(task: Task) -> ScriptedModel:
     """A model that plays the task's reference solution, call by call."""
     turns: list[Turn] = [
         s.answer if s.answer is not None else call(s.call or "", **s.args) for s in task.reference
     ]
-    return ScriptedModel(turns)
+    return _Reference(turns)
 
 
 _SHOWN = 600
@@ -148,7 +166,11 @@ class _Recorder:
             shown = ev.content if len(ev.content) <= _SHOWN else ev.content[:_SHOWN] + " …"
             self.transcript.append({"result": ev.name, "ok": ev.ok, "content": shown})
         elif isinstance(ev, RevisionRequested):
-            self.transcript.append({"revision": ev.unverified_numbers})
+            self.transcript.append(
+                {"revision": ev.unverified_numbers}
+                if ev.reason == "unverified_numbers"
+                else {"reminded": "the request asked for an action not yet taken"}
+            )
         elif isinstance(ev, RunFinished | RunFailed):
             self.steps += ev.steps
             self.prompt += ev.usage.prompt_tokens

@@ -267,12 +267,11 @@ export class Transcript {
         const draft = this.lastText;
         if (draft) draft.p.classList.add("withdrawn");
         const figures = (ev.unverified_numbers || []).join(", ");
-        this.root.append(
-          el("p", {
-            cls: "note",
-            text: `The draft stated ${figures} without a tool result to back it; the agent was asked to check.`,
-          }),
-        );
+        const why =
+          ev.reason === "unfinished_action"
+            ? "The draft did not do what was asked; the agent was reminded to do it, or to say why not."
+            : `The draft stated ${figures} without a tool result to back it; the agent was asked to check.`;
+        this.root.append(el("p", { cls: "note", text: why }));
         this.lastText = null;
         break;
       }
