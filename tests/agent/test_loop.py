@@ -438,6 +438,7 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
     assert isinstance(events[-1], RunFinished) and events[-1].answer == "Booked viewing V-1 of HZ-1."
     sent = model.requests[2][0]  # what the model saw when reminded: its draft, then the reminder
     assert sent[-2].role == "assistant" and sent[-1].text == prompts.UNFINISHED_ACTION
+    assert [s.tool_choice for s in model.settings] == ["auto", "auto", "required", "auto"]
 
     executed.clear()
     stands = ScriptedModel(
@@ -450,6 +451,25 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
     final = await Agent(stands, registry(), approver=approve_all).run(task)
     assert isinstance(final, RunFinished) and final.answer == "Nothing fits, as I said."
     assert executed == ["find_homes:Hangzhou"]
+
+
+async def test_a_write_refused_for_an_invented_id_is_not_the_errand_done() -> None:
+    model = ScriptedModel(
+        [
+            call("book_viewing", listing_id="HZ-9"),  # an id nobody stated: not run
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            "HZ-1 is the one to see.",
+            call("book_viewing", listing_id="HZ-1"),
+            "Booked viewing V-1 of HZ-1.",
+        ]
+    )
+    events = await events_of(
+        Agent(model, registry(), approver=approve_all), "Book a viewing of a Hangzhou home"
+    )
+    assert [getattr(e, "reason", None) for e in events if getattr(e, "type", "") == "revision_requested"] == [
+        "unfinished_action"
+    ]
+    assert executed[-1].startswith("book_viewing:HZ-1:")
 
 
 async def test_no_reminder_for_a_question_a_write_already_tried_or_a_question_to_the_user() -> None:

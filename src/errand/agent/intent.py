@@ -26,14 +26,23 @@ _OFFER = re.compile(
 )
 
 
+_ASKS = re.compile(
+    r"\b(?:please (?:provide|tell|give|confirm|specify|let me know)|let me know|could you (?:provide|tell)"
+    r"|i need (?:to know|the|your))\b|请提供|请告诉|请问",
+    re.IGNORECASE,
+)
+
+
 def asks_the_user(draft: str) -> bool:
-    """Whether a draft answer ends by asking the user something (a date, a name, a choice).
+    """Whether a draft answer asks the user for something (a date, a name, a choice).
 
     An offer to do what was already asked ("Shall I book it?") does not count: the booking's
     confirmation is where the user says yes.
     """
-    text = draft.strip()
-    return text.endswith(("?", "？")) and not _OFFER.search(text[-200:])
+    tail = draft.strip()[-200:]
+    if _OFFER.search(tail):
+        return False
+    return tail.endswith(("?", "？")) or bool(_ASKS.search(tail))
 
 
 def asks_for_action(request: str) -> bool:

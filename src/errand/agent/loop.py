@@ -123,7 +123,7 @@ class _RunState:
     revision_step: int = 0
     """The step that must call a tool to ground figures of a draft answer."""
     acted: bool = False
-    """The model called a write or payment tool (whatever came of it)."""
+    """A write or payment tool got as far as its confirmation (whatever came of it)."""
     reminded: bool = False
     """The model was reminded once that the request asked for an action it had not taken."""
     notes: dict[str, str] = field(default_factory=dict)
@@ -373,8 +373,10 @@ class Agent:
                 conv.messages.append(Message(role="assistant", content=answer))
                 if not asks_the_user(answer) and self._left_undone(task, registry, state, step):
                     # Small models stop after a search and describe the booking instead of
-                    # making it: remind them once; they may still answer (a refusal, a question).
+                    # making it: remind them once, and have the next step call a tool. A refusal
+                    # then comes from the service, and the user still confirms the write.
                     state.reminded = True
+                    state.revision_step = step + 1  # a call, not another description of it
                     conv.messages.append(Message(role="user", content=prompts.UNFINISHED_ACTION))
                     yield state.emit(
                         RevisionRequested, step=step, unverified_numbers=[], reason="unfinished_action"
@@ -496,8 +498,6 @@ class Agent:
                 arguments=call.arguments,
                 risk=t.risk if t else "unknown",
             )
-            if t is not None and t.risk != "read":
-                state.acted = True
             key = _call_key(call)
             state.repeats[key] = state.repeats.get(key, 0) + 1
             repeats = state.repeats[key] - 1
@@ -527,6 +527,7 @@ class Agent:
                 state.revision_step = step + 1  # the next step must act (search), not apologise
                 continue
             if t.risk != "read":
+                state.acted = True  # a write the user is asked to confirm (or one that runs)
                 summary, quote = await self._describe(t, validated, step, call, user, state.run_id)
                 request = ConfirmationRequest(
                     run_id=state.run_id,

@@ -54,9 +54,9 @@ UNGROUNDED = (
 
 UNFINISHED_ACTION = (
     "[The user asked you to do something (book, order, buy, cancel, return, ...) and no tool has "
-    "done it yet. If the results above give everything that call needs, make the call now: the "
-    "user will be asked to confirm it. If something only the user can decide is missing, or a "
-    "result shows it cannot or should not be done, answer the user and say so.]"
+    "done it yet. Call the tool that does it now, with the ids from the results above and the "
+    "details from the request: the user will be asked to confirm, and if it cannot be done the "
+    "tool will say why.]"
 )
 
 FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
