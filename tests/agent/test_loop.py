@@ -488,3 +488,33 @@ async def test_no_reminder_for_a_question_a_write_already_tried_or_a_question_to
         events = await events_of(Agent(ScriptedModel(turns), registry(), approver=approve_all), task)
         assert not [e for e in events if getattr(e, "type", "") == "revision_requested"], task
         assert isinstance(events[-1], RunFinished) and events[-1].answer == turns[-1]
+
+
+@tool(domain="trips", risk="write", confirm_text=lambda a: f"Book {a['trip']} for {a['passengers']}")
+def book_trip(trip: str, passengers: list[str]) -> dict[str, object]:
+    """Book a trip.
+
+    Args:
+        trip: Trip name.
+        passengers: Full name of each passenger.
+    """
+    executed.append(f"book_trip:{trip}:{','.join(passengers)}")
+    return {"booked": trip, "passengers": passengers}
+
+
+async def test_a_write_for_people_the_user_never_named_is_refused() -> None:
+    model = ScriptedModel(
+        [
+            call("book_trip", trip="Sanya", passengers=["John Doe"]),
+            "Who is travelling?",
+        ]
+    )
+    tools = ToolRegistry([book_trip])
+    events = await events_of(Agent(model, tools, approver=approve_all), "Book the Sanya trip")
+    refused = next(e for e in events if isinstance(e, ToolResultEvent))
+    assert not refused.ok and "John Doe" in refused.content and "Ask the user" in refused.content
+    assert executed == [] and not [e for e in events if isinstance(e, ConfirmationRequired)]
+
+    ok = ScriptedModel([call("book_trip", trip="Sanya", passengers=["Li Na"]), "Booked for Li Na."])
+    final = await Agent(ok, tools, approver=approve_all).run("Book the Sanya trip for li na")
+    assert isinstance(final, RunFinished) and executed == ["book_trip:Sanya:Li Na"]

@@ -183,17 +183,36 @@ def _local_zone() -> str | None:
     return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None
 
 
+def _unstated(values: Any, texts: list[str]) -> list[str]:
+    """The strings among ``values`` (one or a list) that no text contains."""
+    return [
+        v
+        for v in (values if isinstance(values, list) else [values])
+        if isinstance(v, str) and v.strip() and not any(v.strip().lower() in t for t in texts)
+    ]
+
+
 def _invented_ids(arguments: dict[str, Any], texts: list[str]) -> list[str]:
     """Identifier arguments (``*_id``, ``*_ids``) of a write that neither the request nor a
     result contains: a small model asked to book tends to make one up instead of searching."""
-    out = []
-    for name, value in arguments.items():
-        if not (name.endswith("_id") or name.endswith("_ids")):
-            continue
-        for v in value if isinstance(value, list) else [value]:
-            if isinstance(v, str) and v.strip() and not any(v.strip().lower() in t for t in texts):
-                out.append(f"{name}={v!r}")
-    return out
+    return [
+        f"{name}={v!r}"
+        for name, value in arguments.items()
+        if name.endswith(("_id", "_ids"))
+        for v in _unstated(value, texts)
+    ]
+
+
+PERSON_ARGUMENTS = frozenset({"passengers", "guests"})
+"""Arguments of a write that name people: only the user can say who travels or stays. (A bare
+``name`` is not one of them: in other services' tools it names items as often as people.)"""
+
+
+def _invented_names(arguments: dict[str, Any], texts: list[str]) -> list[str]:
+    """People's names in a write that the user never gave (a small model fills in "John Doe")."""
+    return [
+        v for name, value in arguments.items() if name in PERSON_ARGUMENTS for v in _unstated(value, texts)
+    ]
 
 
 def _call_key(call: ToolCall) -> str:
@@ -525,6 +544,10 @@ class Agent:
             if invented:
                 early[call.id] = (False, prompts.INVENTED_ID.format(name=t.name, ids=", ".join(invented)))
                 state.revision_step = step + 1  # the next step must act (search), not apologise
+                continue
+            people = _invented_names(validated, state.texts) if t.risk != "read" else []
+            if people:
+                early[call.id] = (False, prompts.INVENTED_NAME.format(name=t.name, names=", ".join(people)))
                 continue
             if t.risk != "read":
                 state.acted = True  # a write the user is asked to confirm (or one that runs)

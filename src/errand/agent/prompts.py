@@ -32,6 +32,11 @@ INVENTED_ID = (
     "Search first and use an id the search returns."
 )
 
+INVENTED_NAME = (
+    "{name} was not run: the user did not give the name(s) {names}. Ask the user whose names "
+    "to use; do not make them up."
+)
+
 REPEATED_CALL = (
     "You already called {name} with exactly these arguments; its result is above. "
     "Do not call it again: answer the user from the results, or call a different tool."
