@@ -18,7 +18,6 @@ DOMAIN = Domain(
         "property",
         "real estate",
         "mortgage",
-        "buy",
         "bedroom",
         "school",
         "neighbourhood",
