@@ -892,7 +892,7 @@ def _book(
 
 
 _BOOK_SEATS_CALL = text(
-    "SELECT outcome, booking_id, tid FROM errand_book_seats("
+    "SELECT outcome, booking_id, payment_id FROM errand_book_seats("
     ":p_fare, :p_seats, :p_user, :p_merchant, :p_amount, :p_currency, :p_memo, :p_pay_key, :p_paid_at, "
     ":p_today, :p_kind, :p_item, :p_day, :p_cabin, :p_names, :p_starts_at, :p_created_at, :p_run, :p_key)"
 )
@@ -941,22 +941,19 @@ def _book_on_server(
     )
     if row.outcome == "short":
         raise ToolError(shortage())
-    if row.outcome == "raced":
-        try:
-            ledger.check_replay(
-                session,
-                user=ctx.user,
-                amount=amount,
-                currency=CURRENCY,
-                merchant=merchant,
-                idempotency_key=pay_key,
-            )
-        except ledger.IdempotencyConflict as exc:
-            return _answer_race(session, key, req, exc)
-        return _answer_race(session, key, req, None)
+    if row.outcome == "raced":  # the payment's key is taken: by this booking's first call, or not
+        conflict = ledger.payment_conflict(
+            session,
+            user=ctx.user,
+            amount=amount,
+            currency=CURRENCY,
+            merchant=merchant,
+            idempotency_key=pay_key,
+        )
+        return _answer_race(session, key, req, conflict)
     if row.outcome != "booked":
         raise ledger.refusal(session, row.outcome, user=ctx.user, amount=amount, currency=CURRENCY)
-    values["payment_id"] = f"PAY-{row.tid:06d}"
+    values["payment_id"] = row.payment_id
     return _shown(int(row.booking_id), values, label)
 
 

@@ -534,16 +534,19 @@ def _replayed_payment(
     """The payment already made under ``key``, if it is this payment (else `IdempotencyConflict`)."""
     done = _by_key(session, key)
     assert done is not None
-    same = (done.kind, done.user, done.counterparty, done.amount, done.currency) == (
+    if not _same_payment(done, user, amount, currency, merchant):
+        raise _conflict(done)
+    return Payment(id=done.ref, amount=done.amount, currency=done.currency, replayed=True)
+
+
+def _same_payment(done: LedgerTransaction, user: str, amount: int, currency: str, merchant: str) -> bool:
+    return (done.kind, done.user, done.counterparty, done.amount, done.currency) == (
         "payment",
         user,
         merchant,
         amount,
         currency,
     )
-    if not same:
-        raise _conflict(done)
-    return Payment(id=done.ref, amount=done.amount, currency=done.currency, replayed=True)
 
 
 def _insufficient(session: Session, user: str, amount: int, currency: str) -> InsufficientFunds:
@@ -643,11 +646,15 @@ def refusal(session: Session, outcome: str, *, user: str, amount: int, currency:
     return over
 
 
-def check_replay(
+def payment_conflict(
     session: Session, *, user: str, amount: int, currency: str, merchant: str, idempotency_key: str
-) -> Payment:
-    """The payment already made under ``idempotency_key``, if it is this one (else `IdempotencyConflict`)."""
-    return _replayed_payment(session, user, amount, _currency(currency), merchant, _key(idempotency_key))
+) -> IdempotencyConflict | None:
+    """The error for ``idempotency_key`` having paid for another payment than this one (None when
+    it paid for this one, or for nothing)."""
+    done = _by_key(session, _key(idempotency_key))
+    if done is None or _same_payment(done, user, amount, _currency(currency), merchant):
+        return None
+    return _conflict(done)
 
 
 def refund(

@@ -30,11 +30,12 @@ CREATE OR REPLACE FUNCTION errand_book_seats(
     p_currency varchar, p_memo varchar, p_pay_key varchar, p_paid_at timestamp, p_today date,
     p_kind varchar, p_item varchar, p_day date, p_cabin varchar, p_names text,
     p_starts_at timestamp, p_created_at timestamp, p_run varchar, p_key varchar,
-    OUT outcome text, OUT booking_id integer, OUT tid integer
+    OUT outcome text, OUT booking_id integer, OUT payment_id varchar
 ) LANGUAGE plpgsql AS $fn$
 -- outcome: booked | short (too few seats) | raced (the payment's key is taken) |
 -- insufficient (balance) | over_limit (daily spending limit). Anything but booked writes nothing.
 DECLARE
+    v_tid integer;
     v_account integer;
     v_shop integer;
     v_over boolean;
@@ -50,8 +51,8 @@ BEGIN
              created_at)
         VALUES ('payment', p_user, p_merchant, p_amount, p_currency, p_memo, p_pay_key, NULL, 0, p_paid_at)
         ON CONFLICT (idempotency_key) DO NOTHING
-        RETURNING id INTO tid;
-        IF tid IS NULL THEN
+        RETURNING id INTO v_tid;
+        IF v_tid IS NULL THEN
             RAISE SQLSTATE 'EB001';
         END IF;
         UPDATE wallet_accounts SET balance = balance - p_amount
@@ -76,12 +77,13 @@ BEGIN
             WHERE owner = p_merchant AND kind = 'merchant' AND currency = p_currency;
         END IF;
         INSERT INTO wallet_entries (transaction_id, account_id, amount, currency)
-        VALUES (tid, v_account, -p_amount, p_currency), (tid, v_shop, p_amount, p_currency);
+        VALUES (v_tid, v_account, -p_amount, p_currency), (v_tid, v_shop, p_amount, p_currency);
+        payment_id := 'PAY-' || CASE WHEN v_tid < 1000000 THEN lpad(v_tid::text, 6, '0') ELSE v_tid::text END;
         INSERT INTO tr_bookings
             ("user", kind, item_id, day, nights, cabin, quantity, names, starts_at, amount, currency,
              payment_id, status, refund_amount, created_at, run_id, idempotency_key)
         VALUES (p_user, p_kind, p_item, p_day, 0, p_cabin, p_seats, p_names, p_starts_at, p_amount,
-                p_currency, 'PAY-' || CASE WHEN tid < 1000000 THEN lpad(tid::text, 6, '0') ELSE tid::text END,
+                p_currency, payment_id,
                 'confirmed', 0, p_created_at, p_run, p_key)
         RETURNING id INTO booking_id;
         outcome := 'booked';
@@ -94,7 +96,7 @@ BEGIN
             outcome := 'over_limit';
     END;
     IF outcome <> 'booked' THEN
-        tid := NULL;
+        payment_id := NULL;
         booking_id := NULL;
     END IF;
 END
