@@ -145,3 +145,19 @@ async def test_cancelling_a_running_run_stops_it_before_its_next_step(
         assert _bookings(runs, "dave") == 0
     finally:
         runs.close()
+
+
+async def test_a_replayed_event_does_not_move_the_run_back(runs: Runs) -> None:
+    """A recovered worker re-records the events before its crash; their state was applied then.
+    Here an approval taken meanwhile must not be undone by the replayed confirmation request."""
+    log = runs.log
+    log.create("run_replayed", "dave", "book it", {})
+    asked = {"seq": 1, "type": "confirmation_required", "run_id": "run_replayed"}
+    waiting = {"status": RunStatus.awaiting_confirmation, "pending": asked}
+    log.append("run_replayed", [asked], waiting)
+    assert log.claim_decision("dave", "run_replayed")  # approved: running again
+    log.append("run_replayed", [asked], waiting)  # the replay of seq 1
+    assert log.status("run_replayed") == RunStatus.running
+    again = asked | {"seq": 2}
+    log.append("run_replayed", [asked, again], waiting)  # a new request among replayed ones
+    assert log.status("run_replayed") == RunStatus.awaiting_confirmation
