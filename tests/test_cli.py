@@ -71,7 +71,7 @@ def test_confirmation_is_asked_at_the_prompt(home: Path) -> None:
         "arguments": {"listing_id": "HZ-00001", "date": "2099-01-05", "name": "Li Wei"},
     }
     env = script(home, "approve", [viewing, "Booked."])
-    approved = errand(home, "run", "book a viewing of home HZ-00001", env=env, stdin="y\n")
+    approved = errand(home, "run", "book a viewing of home HZ-00001 for Li Wei", env=env, stdin="y\n")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert "needs your approval" in approved.stdout and "HZ-00001" in approved.stdout
     assert "approved" in approved.stdout
@@ -84,7 +84,7 @@ def test_a_waiting_run_is_answered_from_another_terminal(home: Path) -> None:
     }
     env = script(home, "reject", [viewing, "Not booked."])
     waiting = subprocess.Popen(
-        [sys.executable, "-m", "errand", "run", "--json", "book a viewing of home HZ-00001"],
+        [sys.executable, "-m", "errand", "run", "--json", "book a viewing of home HZ-00001 for Li Wei"],
         env=errand_env(home, env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

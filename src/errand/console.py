@@ -100,6 +100,10 @@ class RunRenderer:
             c.print(Markdown(ev.answer))
             for path in ev.artifacts:
                 c.print(f"[magenta]chart:[/magenta] {path}")
+            if ev.outcome == "not_done":
+                c.print(
+                    "[yellow]note: you asked for a change (a booking, an order) and nothing was done.[/yellow]"
+                )
             if ev.unverified_numbers:
                 c.print(
                     "[yellow]note: these figures do not come from any tool result: "

@@ -61,7 +61,7 @@ def build_agent(
         )
 
     registry = toolbox.registry if toolbox else builtin_registry()
-    keywords = toolbox.keywords if toolbox else {d.name: d.keywords for d in builtin_domains()}
+    descriptions = toolbox.descriptions if toolbox else {d.name: d.description for d in builtin_domains()}
     return Agent(
         model,
         registry,
@@ -71,7 +71,7 @@ def build_agent(
         model_settings=ModelSettings(temperature=settings.temperature, max_tokens=settings.max_output_tokens),
         approver=approver,
         context=context,
-        domain_keywords=keywords,
+        domain_descriptions=descriptions,
         artifacts_dir=charts,
         steps=steps,
         today=today,

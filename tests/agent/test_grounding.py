@@ -19,7 +19,28 @@ def test_numbers_in_reads_units_words_and_chinese() -> None:
     values = [
         v for _, v in numbers_in("5.8M, 5,800,000, 580万, 1.2亿, three rooms, 三居室, 9分以上, 预算600万以内")
     ]
-    assert values == [5_800_000, 5_800_000, 5_800_000, 120_000_000, 3, 3, 9, 6_000_000]
+    # "5.8M" reads as 5.8 million or 5.8 metres: an answer is grounded by either reading
+    assert values == [5_800_000, 5.8, 5_800_000, 5_800_000, 120_000_000, 3, 3, 9, 6_000_000]
+
+
+def test_metres_and_kilometres_are_not_millions() -> None:
+    """ "within 500m of the metro" keeps its filter, and "1,360 m" quoting a result is grounded."""
+    known = known_numbers(["within 500m of the metro, school 1.2km away"])
+    assert ground_arguments({"max_metro_distance_m": 500}, {"properties": {}}, known) == (
+        {"max_metro_distance_m": 500},
+        [],
+    )
+    assert (
+        unverified_in("1,360 m from the metro, 2公里 to school", known_numbers(['{"m": 1360, "s": 2000}']))
+        == []
+    )
+    assert unverified_in("HZ-1 is 1.2 km from school", known) == []
+    assert unverified_in("it costs 5.9M", known_numbers(['{"price": 5800000}'])) == ["5.9M"]
+
+
+def test_a_refusal_states_figures_an_answer_may_repeat() -> None:
+    known = known_numbers(["Error from buy_product: the payment of 321.00 CNY is short by 201.00 CNY."])
+    assert unverified_in("You are 201.00 CNY short of the 321.00 CNY price.", known) == []
 
 
 def test_ids_are_not_figures_and_dates_state_their_parts() -> None:
@@ -76,16 +97,6 @@ async def test_the_loop_drops_invented_filters_and_says_so() -> None:
     assert started.arguments == {"city": "Chengdu", "max_price": 2_000_000}
     observation = model.requests[1][0][-1].text
     assert "max_metro_m=0" in observation and "did not give" in observation
-
-
-def test_routing_matches_word_starts_and_chinese_anywhere() -> None:
-    from errand.agent.routing import route
-
-    words = {"food": ["eat", "外卖"], "homes": ["home"]}
-    assert route("two seats to Chengdu", words) == []
-    assert route("where to eat tonight", words) == ["food"]
-    assert route("3-bedroom homes", words) == ["homes"]
-    assert route("帮我点外卖", words) == ["food"]
 
 
 def test_a_signed_amount_states_its_number_but_an_id_does_not() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Annotated
 
 import pytest
 
@@ -17,7 +18,7 @@ from errand.agent.events import (
 )
 from errand.errors import ToolError
 from errand.llm.scripted import ScriptedModel, ScriptedTurn, call
-from errand.tools import ToolContext, ToolRegistry, tool
+from errand.tools import FromResults, FromUser, ToolContext, ToolRegistry, tool
 
 executed: list[str] = []
 
@@ -43,7 +44,7 @@ def broken() -> str:
 
 
 @tool(domain="homes", risk="write", confirm_text=lambda a: f"Book a viewing of {a['listing_id']}")
-def book_viewing(listing_id: str, ctx: ToolContext) -> dict[str, str]:
+def book_viewing(listing_id: Annotated[str, FromResults("id")], ctx: ToolContext) -> dict[str, str]:
     """Book a viewing.
 
     Args:
@@ -96,7 +97,14 @@ async def test_history_is_append_only_between_steps() -> None:
     await Agent(model, registry()).run("homes and weather in Hangzhou")
     for (before, _), (after, _) in zip(model.requests, model.requests[1:], strict=False):
         assert after[: len(before)] == before
-    assert model.requests[0][1] == model.requests[1][1]  # same tools, same order
+    # what the prompt shows of the tools is the same, in the same order (the prefix is stable) ...
+    shown = [[t.to_openai() for t in tools] for _, tools in model.requests]
+    assert shown[0] == shown[1] == shown[2]
+    # ... while what a call may hold at decode time follows the results: no id before a search
+    first, second = (next(t for t in tools if t.name == "book_viewing") for _, tools in model.requests[:2])
+    assert not first.callable and second.callable
+    assert second.decode_parameters is not None
+    assert second.decode_parameters["properties"]["listing_id"]["enum"] == ["HZ-1", "HZ-2"]
 
 
 async def test_invented_numbers_are_flagged() -> None:
@@ -254,14 +262,28 @@ async def test_raw_text_tool_calls_are_parsed_and_malformed_ones_explained() -> 
     assert executed == ["find_homes:A"] and isinstance(events[-1], RunFinished)
 
 
-async def test_only_the_requests_domains_are_offered() -> None:
-    model = ScriptedModel(["hi"])
-    agent = Agent(model, registry(), domain_keywords={"homes": ["home", "房"], "weather": ["rain"]})
-    await agent.run("买房 in Hangzhou")
-    assert [t.name for t in model.requests[0][1]] == ["find_homes", "broken", "book_viewing"]
-    model2 = ScriptedModel(["hi"])
-    await Agent(model2, registry(), domain_keywords={"homes": ["home"], "weather": ["rain"]}).run("hello")
-    assert len(model2.requests[0][1]) == 4  # nothing matched: every tool
+async def test_the_services_the_model_chose_are_offered() -> None:
+    model = ScriptedModel(["hi"], structured=[{"services": ["homes"], "acts": False}])
+    await Agent(model, registry()).run("买房 in Hangzhou")
+    assert [t.name for t in model.requests[0][1]] == ["find_homes", "broken", "book_viewing", "ask_user"]
+    # the choice was made from a catalogue naming every domain and its tools, under a schema
+    ((messages, schema),) = model.structured_requests
+    assert (
+        "- homes:" in messages[0].text
+        and "find_homes" in messages[0].text
+        and "- weather:" in messages[0].text
+    )
+    assert schema["properties"]["services"]["items"]["enum"] == ["homes", "weather"]
+    assert "买房 in Hangzhou" in messages[-1].text
+    chat = ScriptedModel(["hello!"], structured=[{"services": [], "acts": False}])
+    await Agent(chat, registry()).run("help with my homework")
+    assert chat.requests[0][1] == [] and chat.settings[0].tool_choice == "auto"
+
+
+async def test_a_reply_that_is_not_a_plan_offers_every_tool() -> None:
+    model = ScriptedModel(["hi"], structured=[{"nonsense": 1}])
+    await Agent(model, registry()).run("homes")
+    assert len(model.requests[0][1]) == 5  # four tools and ask_user
 
 
 async def test_conversation_carries_history_across_runs() -> None:
@@ -288,11 +310,14 @@ async def test_wall_time_budget() -> None:
 
 
 async def test_an_errand_must_start_with_a_tool_call_small_talk_need_not() -> None:
-    model = ScriptedModel([call("find_homes", city="A", max_price=1), "done"])
-    await Agent(model, registry(), domain_keywords={"homes": ["home"]}).run("a home in A")
+    model = ScriptedModel(
+        [call("find_homes", city="A", max_price=1), "done"],
+        structured=[{"services": ["homes"], "acts": False}],
+    )
+    await Agent(model, registry()).run("a home in A")
     assert [s.tool_choice for s in model.settings] == ["required", "auto"]
-    chat = ScriptedModel(["hello!"])
-    await Agent(chat, registry(), domain_keywords={"homes": ["home"]}).run("hi there")
+    chat = ScriptedModel(["hello!"], structured=[{"services": [], "acts": False}])
+    await Agent(chat, registry()).run("hi there")
     assert chat.settings[0].tool_choice == "auto"
 
 
@@ -338,7 +363,7 @@ async def test_confirmation_can_look_up_what_it_will_cost() -> None:
 
 async def test_a_write_on_an_invented_id_is_refused_until_searched() -> None:
     @tool(domain="homes", risk="write")
-    def reserve(listing_id: str) -> str:
+    def reserve(listing_id: Annotated[str, FromResults("ids")]) -> str:
         """Reserve a listing."""
         executed.append(f"reserve:{listing_id}")
         return "reserved"
@@ -396,7 +421,7 @@ async def test_a_policy_approves_small_payments_and_asks_about_the_rest() -> Non
 
 async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found() -> None:
     @tool(risk="write")
-    def reserve(item_id: str) -> str:
+    def reserve(item_id: Annotated[str, FromResults("item_id")]) -> str:
         """Reserve an item.
 
         Args:
@@ -428,7 +453,8 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
             "HZ-1 is the cheapest; you can book a viewing with book_viewing(HZ-1).",
             call("book_viewing", listing_id="HZ-1"),
             "Booked viewing V-1 of HZ-1.",
-        ]
+        ],
+        structured=[{"services": ["homes"], "acts": True}],
     )
     task = "Find the cheapest home in Hangzhou under 5,000,000 and book a viewing of it"
     events = await events_of(Agent(model, registry(), approver=approve_all), task)
@@ -438,7 +464,8 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
     assert isinstance(events[-1], RunFinished) and events[-1].answer == "Booked viewing V-1 of HZ-1."
     sent = model.requests[2][0]  # what the model saw when reminded: its draft, then the reminder
     assert sent[-2].role == "assistant" and sent[-1].text == prompts.UNFINISHED_ACTION
-    assert [s.tool_choice for s in model.settings] == ["auto", "auto", "required", "auto"]
+    assert [s.tool_choice for s in model.settings] == ["required", "auto", "required", "auto"]
+    assert isinstance(events[-1], RunFinished) and events[-1].outcome == "answered"
 
     executed.clear()
     stands = ScriptedModel(
@@ -446,10 +473,12 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
             call("find_homes", city="Hangzhou", max_price=5_000_000),
             "Nothing fits.",
             "Nothing fits, as I said.",
-        ]
+        ],
+        structured=[{"services": ["homes"], "acts": True}],
     )
     final = await Agent(stands, registry(), approver=approve_all).run(task)
     assert isinstance(final, RunFinished) and final.answer == "Nothing fits, as I said."
+    assert final.outcome == "not_done"  # asked to act, and said so without acting
     assert executed == ["find_homes:Hangzhou"]
 
 
@@ -461,7 +490,8 @@ async def test_a_write_refused_for_an_invented_id_is_not_the_errand_done() -> No
             "HZ-1 is the one to see.",
             call("book_viewing", listing_id="HZ-1"),
             "Booked viewing V-1 of HZ-1.",
-        ]
+        ],
+        structured=[{"services": ["homes"], "acts": True}],
     )
     events = await events_of(
         Agent(model, registry(), approver=approve_all), "Book a viewing of a Hangzhou home"
@@ -476,22 +506,39 @@ async def test_no_reminder_for_a_question_a_write_already_tried_or_a_question_to
     cases = [
         (
             "What homes are in Hangzhou under 5,000,000?",
+            False,
             [call("find_homes", city="Hangzhou", max_price=5_000_000), "HZ-1."],
+            "answered",
         ),
         (
             "Book a viewing of a home in Hangzhou",
-            [call("find_homes", city="Hangzhou", max_price=5_000_000), "Which one, HZ-1 or HZ-2?"],
+            True,
+            [
+                call("find_homes", city="Hangzhou", max_price=5_000_000),
+                call("ask_user", question="Which one, HZ-1 or HZ-2?"),
+            ],
+            "asked",
         ),
-        ("Book a viewing of HZ-1", [call("book_viewing", listing_id="HZ-1"), "The user said no."]),
+        (
+            "Book a viewing of HZ-1",
+            True,
+            [call("book_viewing", listing_id="HZ-1"), "The user said no."],
+            "answered",
+        ),
     ]
-    for task, turns in cases:
-        events = await events_of(Agent(ScriptedModel(turns), registry(), approver=approve_all), task)
+    for task, acts, turns, outcome in cases:
+        model = ScriptedModel(turns, structured=[{"services": ["homes"], "acts": acts}])
+        events = await events_of(Agent(model, registry(), approver=approve_all), task)
         assert not [e for e in events if getattr(e, "type", "") == "revision_requested"], task
-        assert isinstance(events[-1], RunFinished) and events[-1].answer == turns[-1]
+        last = events[-1]
+        assert isinstance(last, RunFinished) and last.outcome == outcome, task
+        assert last.answer == (turns[-1] if isinstance(turns[-1], str) else "Which one, HZ-1 or HZ-2?")
 
 
 @tool(domain="trips", risk="write", confirm_text=lambda a: f"Book {a['trip']} for {a['passengers']}")
-def book_trip(trip: str, passengers: list[str]) -> dict[str, object]:
+def book_trip(
+    trip: str, passengers: Annotated[list[str], FromUser("the passengers' names")]
+) -> dict[str, object]:
     """Book a trip.
 
     Args:
@@ -512,9 +559,42 @@ async def test_a_write_for_people_the_user_never_named_is_refused() -> None:
     tools = ToolRegistry([book_trip])
     events = await events_of(Agent(model, tools, approver=approve_all), "Book the Sanya trip")
     refused = next(e for e in events if isinstance(e, ToolResultEvent))
-    assert not refused.ok and "John Doe" in refused.content and "Ask the user" in refused.content
+    assert not refused.ok and "John Doe" in refused.content and "ask_user" in refused.content
     assert executed == [] and not [e for e in events if isinstance(e, ConfirmationRequired)]
 
     ok = ScriptedModel([call("book_trip", trip="Sanya", passengers=["Li Na"]), "Booked for Li Na."])
     final = await Agent(ok, tools, approver=approve_all).run("Book the Sanya trip for li na")
     assert isinstance(final, RunFinished) and executed == ["book_trip:Sanya:Li Na"]
+
+
+async def test_a_services_refusal_is_a_source_for_the_answers_figures() -> None:
+    @tool(risk="read")
+    def pay(amount: int) -> str:
+        """Pay."""
+        raise ToolError("The payment of 321.00 CNY is short by 201.00 CNY.")
+
+    model = ScriptedModel([call("pay", amount=3), "You are 201.00 CNY short of the 321.00 CNY needed."])
+    events = await events_of(Agent(model, ToolRegistry([pay])), "pay 3")
+    assert not [e for e in events if getattr(e, "type", "") == "revision_requested"]
+    assert isinstance(events[-1], RunFinished) and events[-1].unverified_numbers == []
+
+
+async def test_asking_the_user_ends_the_run_with_the_question_and_the_reply_continues_it() -> None:
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            call("ask_user", question="Which name should the viewing be under?"),
+            call("book_viewing", listing_id="HZ-1"),
+            "Booked.",
+        ],
+        structured=[{"services": ["homes"], "acts": True}, {"services": ["homes"], "acts": True}],
+    )
+    agent, conv = Agent(model, registry(), approver=approve_all), Conversation()
+    first = await agent.run("book a viewing of the cheapest home in Hangzhou", conversation=conv)
+    assert isinstance(first, RunFinished) and first.outcome == "asked"
+    assert first.answer == "Which name should the viewing be under?"
+    second = await agent.run("Li Na", conversation=conv)
+    assert isinstance(second, RunFinished) and second.outcome == "answered"
+    assert executed[-1].startswith("book_viewing:HZ-1:")  # the id the first turn found
+    # the second plan saw the earlier turns
+    assert "Which name" in model.structured_requests[1][0][-1].text

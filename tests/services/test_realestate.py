@@ -495,7 +495,7 @@ def test_domain_and_tool_specs_stay_small() -> None:
     ]
     assert all(t.domain == "realestate" for t in DOMAIN.tools)
     assert [t.risk for t in DOMAIN.tools].count("write") == 1
-    assert {"房", "学区", "mortgage", "bedroom"} <= set(DOMAIN.keywords)
+    assert DOMAIN.description
     assert set(DOMAIN.tables) <= set(Base.metadata.tables)
     assert all(t.startswith("re_") for t in DOMAIN.tables)
     for t in DOMAIN.tools:
@@ -503,16 +503,3 @@ def test_domain_and_tool_specs_stay_small() -> None:
         assert all(p.get("description") for p in t.parameters["properties"].values()), t.name
     size = len(json.dumps([t.spec().model_dump() for t in DOMAIN.tools], ensure_ascii=False))
     assert size < 5500, f"tool specs are {size} characters"
-
-
-def test_buying_something_is_not_a_home_errand() -> None:
-    """ "Buy" alone names the shop: a shop request offered the home tools had its forced call
-    go to request_viewing. Buying a home still names a home."""
-    from errand.agent.routing import route
-    from errand.services import builtin_domains
-
-    words = {d.name: d.keywords for d in builtin_domains()}
-    assert route("Buy me some headphones.", words) == ["shop"]
-    assert route("Buy the earbuds in white, to Room 1203, 500 Zhangyang Road", words) == ["shop"]
-    assert "realestate" in route("Which 2-bedroom home in Hangzhou should I buy?", words)
-    assert "realestate" in route("我想买房", words)

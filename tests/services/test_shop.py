@@ -167,7 +167,7 @@ def test_get_product_shows_variants_stock_and_reviews(store: ServiceStore) -> No
         run(store, tools.get_product, product_id="P-99999")
 
 
-def test_domain_is_registered_with_keywords() -> None:
+def test_domain_is_registered() -> None:
     names = [t.name for t in DOMAIN.tools]
     assert names == [
         "search_products",
@@ -178,7 +178,7 @@ def test_domain_is_registered_with_keywords() -> None:
         "return_item",
         "exchange_item",
     ]
-    assert {"buy", "return", "退货", "尺码", "颜色"} <= set(DOMAIN.keywords)
+    assert DOMAIN.description
     risks = {t.name: t.risk for t in DOMAIN.tools}
     assert risks["buy_product"] == "payment" and risks["return_item"] == "write"
 
@@ -512,7 +512,9 @@ async def test_agent_buys_then_returns(
     agent = errand.runtime.build_agent(
         Settings(home=tmp_path), model, store, approver=errand.agent.approve_all
     )
-    result = await agent.run("buy running shoes under 800 yuan, then return them", user="local")
+    result = await agent.run(
+        "buy running shoes under 800 yuan to 12 Wensan Rd, Hangzhou, then return them", user="local"
+    )
     assert result.type == "run_finished", result
     with store.sessions() as s:
         orders = list(s.scalars(select(Order).where(Order.user == "local")))

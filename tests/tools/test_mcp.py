@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from errand.agent import Decision, reject_all
 from errand.agent.confirm import ConfirmationRequest
-from errand.agent.events import ConfirmationRequired, ConfirmationResolved, RunFailed, RunFinished
+from errand.agent.events import ConfirmationRequired, RunFinished, ToolResultEvent
 from errand.config import Settings
 from errand.errors import ToolError
 from errand.llm.scripted import ScriptedModel, call
@@ -398,14 +398,11 @@ async def test_an_injected_tool_result_cannot_approve_a_booking(
     finally:
         n = viewings(store)
         store.close()
-    assert any(isinstance(e, ConfirmationRequired) and e.name == "request_viewing" for e in events)
-    last = events[-1]
-    if approver is None:
-        assert isinstance(last, RunFailed) and last.kind == "confirmation_required"
-    else:
-        assert [e.approved for e in events if isinstance(e, ConfirmationResolved)] == [False]
-        assert isinstance(last, RunFinished)
-        assert asked[0].name == "request_viewing"
+    # The id and the name came only from a tool result: the viewing is never even proposed.
+    refused = [e for e in events if isinstance(e, ToolResultEvent) and e.name == "request_viewing"]
+    assert refused and not refused[0].ok and "was not run" in refused[0].content
+    assert not any(isinstance(e, ConfirmationRequired) for e in events) and not asked
+    assert isinstance(events[-1], RunFinished)
     assert n == 0
 
 

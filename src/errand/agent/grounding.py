@@ -1,8 +1,8 @@
 """Check that the numbers in an answer come from tool results or the request.
 
 Small models invent figures (a mortgage payment they never computed). The check
-is lenient about formatting (``5,800,000`` = ``5.8M`` = ``580万`` = ``5.8 million``)
-and strict about values.
+is lenient about formatting (``5,800,000`` = ``5.8M`` = ``580万`` = ``5.8 million``;
+``500m`` is 500 metres or 500 million, ``1.2km`` = ``1,200 m``) and strict about values.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from collections.abc import Iterable
 from typing import Any
 
 _NUMBER = re.compile(
-    r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(million|billion|thousand|[kKmM](?![a-zA-Z²])|万|亿|千)?"
+    r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*"
+    r"(million|billion|thousand|km(?![a-zA-Z])|公里|千米|[kKmM](?![a-zA-Z²])|万|亿|千)?"
 )
 _SCALE = {
-    "k": 1e3, "thousand": 1e3, "千": 1e3, "m": 1e6, "million": 1e6,
-    "万": 1e4, "亿": 1e8, "billion": 1e9,
+    "k": (1e3,), "thousand": (1e3,), "千": (1e3,), "million": (1e6,), "万": (1e4,), "亿": (1e8,),
+    "billion": (1e9,),
+    # "500m" is 500 metres as often as half a billion; "1.2km" is 1,200 m: each reading counts
+    "m": (1e6, 1.0), "km": (1e3, 1.0), "公里": (1e3, 1.0), "千米": (1e3, 1.0),
 }  # fmt: skip
 
 
@@ -43,13 +46,12 @@ def numbers_in(text: str) -> list[tuple[str, float]]:
     text = _WORD.sub(lambda m: f" {_WORDS[m.group(0).lower()]} ", text)
     text = _ISO_T.sub(" ", text)  # 2026-11-29T15:30 states the time 15:30
     text = _ISO_DATE.sub(r"\1 \2 \3", text)  # 2026-11-29 states the day 29 and the month 11
-    out = []
+    out: list[tuple[str, float]] = []
     for m in _NUMBER.finditer(text):
         whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
         value = float(whole.replace(",", "") + frac)
-        if unit:
-            value *= _SCALE[unit.lower() if unit.isascii() else unit]
-        out.append((m.group(0).strip(), value))
+        scales = _SCALE[unit.lower() if unit.isascii() else unit] if unit else (1.0,)
+        out.extend((m.group(0).strip(), value * scale) for scale in scales)
     return out
 
 
@@ -105,13 +107,16 @@ def unverified_numbers(answer: str, sources: Iterable[str]) -> list[str]:
 
 def unverified_in(answer: str, known: set[float]) -> list[str]:
     """Numbers in ``answer`` that are not in ``known``; small ordinals (1-10) are ignored."""
-    out = []
+    readings: dict[str, list[float]] = {}
     for text, value in numbers_in(answer):
-        if value <= 10 and value == int(value):
+        readings.setdefault(text, []).append(value)
+    out = []
+    for text, values in readings.items():
+        if any(v <= 10 and v == int(v) for v in values):
             continue  # list positions, counts like "3 bedrooms" stated by the user
-        if not _matches(value, known):
+        if not any(_matches(v, known) for v in values):  # one reading of "500m" is enough
             out.append(text)
-    return list(dict.fromkeys(out))
+    return out
 
 
 def ground_arguments(

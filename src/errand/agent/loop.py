@@ -2,9 +2,11 @@
 
 The prompt is append-only (system prompt, tool schemas, then history), so every
 backend's prefix cache reuses the previous step and each step costs only its new
-tokens. Small models get help shaped for them: only the tools of the request's
-domains, a short instruction after each result, repeated calls caught, and a
-check that every number in the answer comes from a tool result.
+tokens. Small models get help shaped for them: only the tools of the services the
+model chose for the request (`errand.agent.plan`), ids constrained at decode time
+to those the request and the results contain, a short instruction after each
+result, repeated calls caught, and a check that every number in the answer comes
+from a tool result.
 """
 
 from __future__ import annotations
@@ -41,9 +43,8 @@ from errand.agent.events import (
     ToolResultEvent,
 )
 from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, unverified_in
-from errand.agent.intent import asks_for_action, asks_the_user
 from errand.agent.observations import artifacts_in, observation, summarize, to_jsonable
-from errand.agent.routing import route
+from errand.agent.plan import PLAN_PROMPT, Plan, catalogue, parse_plan, plan_messages, plan_schema
 from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
 from errand.errors import ErrandError, ModelError, ToolError
 from errand.llm.base import ChatModel
@@ -64,6 +65,23 @@ from errand.llm.types import (
     UsageEvent,
 )
 from errand.tools import Tool, ToolContext, ToolRegistry
+from errand.tools.provenance import FromUser, ids_in_result, ids_in_text, unknown_ids, unsaid
+
+ASK_USER = ToolSpec(
+    name="ask_user",
+    description=(
+        "Ask the user a question and wait for the answer: for a detail only they can give "
+        "(a name, an address, a date, a choice). Never make such a detail up."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "question": {"type": "string", "description": "The question, in the user's language."}
+        },
+        "required": ["question"],
+    },
+)
+"""The agent's own action besides tools and answers: whether it asked is then a fact."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +131,12 @@ class _RunState:
     run_id: str
     seq: int = 0
     usage: Usage = field(default_factory=Usage)
-    texts: list[str] = field(default_factory=list)
-    """The request and every tool result, lower-cased: where identifiers may come from."""
+    user_texts: list[str] = field(default_factory=list)
+    """What the user said in this chat: where names and addresses may come from."""
+    results: list[Any] = field(default_factory=list)
+    """Every successful tool result (plain data): where ids may come from."""
+    loose_ids: set[str] = field(default_factory=set)
+    """Id-like tokens of the request and of earlier turns' results."""
     known: set[float] = field(default_factory=set)
     """Every number the request and the tool results state (grounds arguments and answers)."""
     artifacts: list[str] = field(default_factory=list)
@@ -124,6 +146,10 @@ class _RunState:
     """The step that must call a tool to ground figures of a draft answer."""
     acted: bool = False
     """A write or payment tool got as far as its confirmation (whatever came of it)."""
+    acts: bool = False
+    """The model's plan says the user asked for a change (book, order, cancel), not only information."""
+    asked: str | None = None
+    """The question of an ``ask_user`` call: the run ends with it, waiting for the user's reply."""
     reminded: bool = False
     """The model was reminded once that the request asked for an action it had not taken."""
     notes: dict[str, str] = field(default_factory=dict)
@@ -137,6 +163,14 @@ class _RunState:
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
+
+    def ids(self, keys: tuple[str, ...]) -> set[str]:
+        """The ids a `FromResults` parameter may take: values under ``keys`` in the results,
+        and id-like tokens the user typed."""
+        found = set(self.loose_ids)
+        for r in self.results:
+            found |= ids_in_result(r, keys)
+        return found
 
 
 async def _closing(stream: AsyncIterator[ModelEvent]) -> AsyncIterator[ModelEvent]:
@@ -183,36 +217,9 @@ def _local_zone() -> str | None:
     return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None
 
 
-def _unstated(values: Any, texts: list[str]) -> list[str]:
-    """The strings among ``values`` (one or a list) that no text contains."""
-    return [
-        v
-        for v in (values if isinstance(values, list) else [values])
-        if isinstance(v, str) and v.strip() and not any(v.strip().lower() in t for t in texts)
-    ]
-
-
-def _invented_ids(arguments: dict[str, Any], texts: list[str]) -> list[str]:
-    """Identifier arguments (``*_id``, ``*_ids``) of a write that neither the request nor a
-    result contains: a small model asked to book tends to make one up instead of searching."""
-    return [
-        f"{name}={v!r}"
-        for name, value in arguments.items()
-        if name.endswith(("_id", "_ids"))
-        for v in _unstated(value, texts)
-    ]
-
-
-PERSON_ARGUMENTS = frozenset({"passengers", "guests"})
-"""Arguments of a write that name people: only the user can say who travels or stays. (A bare
-``name`` is not one of them: in other services' tools it names items as often as people.)"""
-
-
-def _invented_names(arguments: dict[str, Any], texts: list[str]) -> list[str]:
-    """People's names in a write that the user never gave (a small model fills in "John Doe")."""
-    return [
-        v for name, value in arguments.items() if name in PERSON_ARGUMENTS for v in _unstated(value, texts)
-    ]
+def _all_keys(t: Tool) -> tuple[str, ...]:
+    """Every result key any `FromResults` parameter of ``t`` reads ids from."""
+    return tuple(k for p in t.provenance.values() if not isinstance(p, FromUser) for k in p.keys)
 
 
 def _call_key(call: ToolCall) -> str:
@@ -239,7 +246,8 @@ class Agent:
         model_settings: ModelSettings | None = None,
         approver: Approver | None = None,
         context: ContextFactory | None = None,
-        domain_keywords: Mapping[str, Sequence[str]] | None = None,
+        domain_descriptions: Mapping[str, str] | None = None,
+        choose_tools: bool = True,
         system_prompt: str = prompts.SYSTEM_PROMPT,
         today: Callable[[], str] | None = None,
         artifacts_dir: Path | None = None,
@@ -255,25 +263,55 @@ class Agent:
         self.ground_arguments = ground_arguments
         """Drop optional numeric arguments that neither the request nor a result states."""
         self._context = context
-        self._domain_keywords = dict(domain_keywords or {})
+        self._descriptions = dict(domain_descriptions or {})
+        """Domain → one line saying what it covers, for the catalogue the model chooses from."""
+        self.choose_tools = choose_tools
+        """Let the model choose the services a request needs before the first step (else offer all)."""
         self.system_prompt = system_prompt
         self._today = today or _now
         self._artifacts_dir = artifacts_dir or Path.cwd()
         self.steps = steps or InMemorySteps()
         """Runs model turns and tool calls: directly, or as durable steps (`errand.runs`)."""
 
-    def tools_for(self, task: str) -> tuple[ToolRegistry, bool]:
-        """The tools offered for ``task``, and whether its words named a domain.
+    def _catalogue_prompt(self) -> str:
+        return PLAN_PROMPT.format(catalogue=catalogue(self.tools, self._descriptions))
 
-        A request that names a domain (homes, flights, 房) is an errand: its first step
-        must call a tool, so a small model cannot answer from imagination. Anything else
-        is offered every tool and may be answered in text.
-        """
-        keywords = {d: self._domain_keywords.get(d, ()) for d in self.tools.domains}
-        domains = route(task, keywords)
-        if not domains:
-            return self.tools, False
-        return self.tools.subset(domains), True
+    async def _plan(self, task: str, conv: Conversation, state: _RunState) -> Plan:
+        """The model's choice of services for ``task``, and whether it asks for a change.
+
+        One short constrained call (a durable step, so a resumed run does not choose again).
+        Nothing to choose (one read-only service) or a reply that is not a plan: every tool."""
+        domains = self.tools.domains
+        everything = Plan(tuple(domains), acts=True)
+        if not self.choose_tools or not domains:
+            return everything
+        if len(domains) == 1 and all(t.risk == "read" for t in self.tools):
+            return Plan(tuple(domains), acts=False)
+        messages = plan_messages(self._catalogue_prompt(), conv.messages, task)
+        settings = self.model_settings.model_copy(
+            update={"response_format": plan_schema(domains), "max_tokens": 60, "tool_choice": "auto"}
+        )
+
+        async def choose() -> dict[str, Any]:
+            text, usage = "", Usage()
+            try:
+                async for ev in _closing(self.model.stream(messages, [], settings)):
+                    if isinstance(ev, TextDelta):
+                        text += ev.text
+                    elif isinstance(ev, UsageEvent):
+                        usage = ev.usage
+            except ModelError:
+                text = ""
+            return {"text": text, "usage": usage.model_dump()}
+
+        out = await self.steps.tool_call("plan", choose)
+        _add_usage(state.usage, Usage.model_validate(out["usage"]))
+        return parse_plan(str(out["text"]), domains) or everything
+
+    def _step_specs(self, registry: ToolRegistry, state: _RunState) -> list[ToolSpec]:
+        """This step's tools: ids limited to those known so far, and ``ask_user`` last."""
+        specs = [t.spec_within(state.ids) for t in registry]
+        return [*specs, ASK_USER] if ASK_USER.name not in registry else specs
 
     async def run(self, task: str, **kwargs: Any) -> RunFinished | RunFailed:
         """Run to the end and return the last event (`RunFinished` or `RunFailed`)."""
@@ -298,14 +336,18 @@ class Agent:
         that accepts them."""
         state = _RunState(run_id=run_id or uuid.uuid4().hex[:12])
         conv = conversation if conversation is not None else Conversation()
-        registry, errand_request = self.tools_for(task)
-        specs = registry.specs()
+        for m in conv.messages:  # earlier turns of a chat ground ids, names and numbers too
+            if m.role in ("user", "tool") and m.text:
+                state.known |= known_numbers([m.text])
+                state.loose_ids |= ids_in_text(m.text)
+            if m.role == "user" and m.text:
+                state.user_texts.append(m.text)
+        plan = await self._plan(task, conv, state)
+        state.acts = plan.acts
+        registry = self.tools.subset(plan.domains)
+        specs = self._step_specs(registry, state) if len(registry) else []
         if not conv.messages:
             conv.messages.append(Message(role="system", content=self.system_prompt))
-        for m in conv.messages:  # earlier turns of a chat ground ids and numbers too
-            if m.role in ("user", "tool") and m.text:
-                state.texts.append(m.text.lower())
-                state.known |= known_numbers([m.text])
         request = prompts.dated_task(task, self._today())
         conv.messages.append(
             Message(role="user", content=[TextPart(text=request), *(ImagePart(url=u) for u in images)])
@@ -313,7 +355,8 @@ class Agent:
             else Message(role="user", content=request)
         )
         state.known |= known_numbers([task])
-        state.texts.append(task.lower())
+        state.user_texts.append(task)
+        state.loose_ids |= ids_in_text(task)
 
         def failed(reason: str, kind: Any, steps: int) -> RunFailed:
             ev: RunFailed = state.emit(
@@ -326,6 +369,26 @@ class Agent:
             )
             return ev
 
+        def finished(answer: str, step: int, invented: list[str]) -> RunFinished:
+            outcome = (
+                "asked"
+                if state.asked is not None
+                else "not_done"
+                if state.acts and not state.acted
+                else "answered"
+            )
+            ev: RunFinished = state.emit(
+                RunFinished,
+                answer=answer,
+                steps=step,
+                usage=state.usage,
+                duration_ms=state.elapsed_ms(),
+                artifacts=state.artifacts,
+                unverified_numbers=invented,
+                outcome=outcome,
+            )
+            return ev
+
         yield state.emit(RunStarted, input=task, model=self.model.name, tools=[t.name for t in registry])
         deadline = state.started + self.budget.max_wall_s
         for step in range(1, self.budget.max_steps + 1):
@@ -333,10 +396,12 @@ class Agent:
             if final and step > 1:
                 conv.messages.append(Message(role="user", content=prompts.FINAL_STEP))
             settings = self.model_settings
-            must_call = (step == 1 and errand_request) or state.revision_step == step
+            # An errand's first step acts (a search, or a question to the user) rather than
+            # answering from imagination; so does a step after a reminder or a refused id.
+            must_call = (step == 1 and len(registry) > 0) or state.revision_step == step
             if must_call and specs and not final:
                 settings = self._first_step_settings
-            step_specs = [] if final else specs
+            step_specs = [] if final else self._step_specs(registry, state) if specs else []
             seq_before, turn = state.seq, ModelTurn()
 
             def turn_events(
@@ -364,6 +429,17 @@ class Agent:
                     step,
                 )
                 return
+            question = next(
+                (c for c in calls if c.name == ASK_USER.name and ASK_USER.name not in registry), None
+            )
+            if question is not None and not final:
+                asked = str(question.arguments.get("question") or "").strip() or text.strip()
+                if asked:
+                    state.asked = asked
+                    conv.messages.append(Message(role="assistant", content=asked))
+                    yield finished(asked, step, [])
+                    return
+                calls = [c for c in calls if c is not question]
             if calls and not final:
                 if self.ground_arguments:
                     calls, state.notes = _ground(calls, registry, state.known)
@@ -390,10 +466,11 @@ class Agent:
             elif text.strip():
                 answer = text.strip()
                 conv.messages.append(Message(role="assistant", content=answer))
-                if not asks_the_user(answer) and self._left_undone(task, registry, state, step):
+                if self._left_undone(registry, state, step):
                     # Small models stop after a search and describe the booking instead of
-                    # making it: remind them once, and have the next step call a tool. A refusal
-                    # then comes from the service, and the user still confirms the write.
+                    # making it: remind them once, and have the next step call a tool (or ask
+                    # the user). A refusal then comes from the service, and the user still
+                    # confirms the write.
                     state.reminded = True
                     state.revision_step = step + 1  # a call, not another description of it
                     conv.messages.append(Message(role="user", content=prompts.UNFINISHED_ACTION))
@@ -416,15 +493,7 @@ class Agent:
                     )
                     yield state.emit(RevisionRequested, step=step, unverified_numbers=invented)
                     continue
-                yield state.emit(
-                    RunFinished,
-                    answer=answer,
-                    steps=step,
-                    usage=state.usage,
-                    duration_ms=state.elapsed_ms(),
-                    artifacts=state.artifacts,
-                    unverified_numbers=invented,
-                )
+                yield finished(answer, step, invented)
                 return
             elif not final:
                 conv.messages.append(Message(role="user", content=prompts.FINAL_STEP))
@@ -444,13 +513,13 @@ class Agent:
             self.budget.max_steps,
         )
 
-    def _left_undone(self, task: str, registry: ToolRegistry, state: _RunState, step: int) -> bool:
-        """Whether a draft answer leaves undone the action the request asked for (once a run)."""
+    def _left_undone(self, registry: ToolRegistry, state: _RunState, step: int) -> bool:
+        """Whether a draft answer leaves undone the change the plan says the user asked for (once a run)."""
         return (
-            not state.acted
+            state.acts
+            and not state.acted
             and not state.reminded
             and step + 1 < self.budget.max_steps
-            and asks_for_action(task)
             and any(t.risk != "read" for t in registry)
         )
 
@@ -540,14 +609,21 @@ class Agent:
             except ToolError as exc:
                 early[call.id] = (False, str(exc))
                 continue
-            invented = _invented_ids(validated, state.texts) if t.risk != "read" else []
+            # What the tool declares about its arguments' sources (a backend that cannot
+            # constrain decoding, or a scripted model, may still send an invented value).
+            invented = unknown_ids(validated, t.provenance, state.ids(_all_keys(t)))
             if invented:
                 early[call.id] = (False, prompts.INVENTED_ID.format(name=t.name, ids=", ".join(invented)))
                 state.revision_step = step + 1  # the next step must act (search), not apologise
                 continue
-            people = _invented_names(validated, state.texts) if t.risk != "read" else []
-            if people:
-                early[call.id] = (False, prompts.INVENTED_NAME.format(name=t.name, names=", ".join(people)))
+            unsaid_values = unsaid(validated, t.provenance, state.user_texts)
+            if unsaid_values:
+                what = next(p.what for p in t.provenance.values() if isinstance(p, FromUser))
+                early[call.id] = (
+                    False,
+                    prompts.INVENTED_NAME.format(name=t.name, what=what, names=", ".join(unsaid_values)),
+                )
+                state.revision_step = step + 1  # ask the user (ask_user), not apologise
                 continue
             if t.risk != "read":
                 state.acted = True  # a write the user is asked to confirm (or one that runs)
@@ -607,9 +683,10 @@ class Agent:
                 content = observation(value) if ok else str(value)
                 summary = summarize(value) if ok else str(value)[:200]
                 files = artifacts_in(value) if ok else []
+                # A service's refusal ("short by 149.00 CNY") is a source of figures too.
+                state.known |= known_numbers([content]) if isinstance(value, str) else numbers_of(value)
                 if ok:
-                    state.known |= known_numbers([content]) if isinstance(value, str) else numbers_of(value)
-                    state.texts.append(content.lower())
+                    state.results.append(value)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
             if call.id in state.notes:

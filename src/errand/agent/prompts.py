@@ -3,13 +3,32 @@ so every backend's prefix cache can reuse the system prompt and tool schemas."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
+from errand.agent.dates import date_notes
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def in_chinese(text: str) -> bool:
+    """Whether ``text`` is written in Chinese: more Han characters than Latin words (by script,
+    not by a word list; an English request naming one Chinese dish stays English)."""
+    return len(_CJK.findall(text)) > len(_LATIN_WORD.findall(text))
+
+
 SYSTEM_PROMPT = """You are errand, an assistant that gets errands done by calling tools.
 Rules:
 - Use tools to look things up and to compute. The tools filter, rank and calculate for you.
 - Every number in your answer must come from a tool result. Never guess a price or a figure.
 - Call a tool only when you still need information. Never repeat a call you already made.
-- When the tool results answer the request, reply to the user: recommend, say why with the
-  figures from the results, and mention any chart file. Be concise. Reply in the user's language."""
+- When the user asks you to book, order, buy, pay or cancel, call the tool that does it: the
+  user is asked to confirm before anything happens. Use ids exactly as the results give them.
+- If you need a detail only the user knows (a name, an address, which option), call ask_user.
+- When the tool results answer the request, reply to the user: name what you recommend or did,
+  with the figures that support it (price, rating, time, id), and mention any chart file.
+  Be concise. Reply in the user's language."""
 
 AFTER_RESULT = (
     "\n\n[The result is above. If it answers the request, reply to the user now using its "
@@ -33,8 +52,8 @@ INVENTED_ID = (
 )
 
 INVENTED_NAME = (
-    "{name} was not run: the user did not give the name(s) {names}. Ask the user whose names "
-    "to use; do not make them up."
+    "{name} was not run: the user did not give {names} as {what}. Call ask_user to ask for "
+    "{what}; do not make it up or take it from a tool result."
 )
 
 REPEATED_CALL = (
@@ -61,12 +80,21 @@ UNFINISHED_ACTION = (
     "[The user asked you to do something (book, order, buy, cancel, return, ...) and no tool has "
     "done it yet. Call the tool that does it now, with the ids from the results above and the "
     "details from the request: the user will be asked to confirm, and if it cannot be done the "
-    "tool will say why.]"
+    "tool will say why. If a detail only the user knows is missing, call ask_user instead.]"
 )
 
 FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
 
 
 def dated_task(task: str, now: str) -> str:
-    """The user's request with the date and time, kept out of the system prompt so the prefix stays stable."""
-    return f"{task}\n\n(Now: {now}.)"
+    """The user's request with the date and time, and the calendar date of every date phrase in
+    it ("next friday" = 2026-12-04), kept out of the system prompt so the prefix stays stable.
+
+    ``now`` starts with the ISO date (``2026-11-29 12:00, Sunday, ...``)."""
+    try:
+        notes = date_notes(task, date.fromisoformat(now[:10]))
+    except ValueError:
+        notes = ""
+    dates = f" Dates in the request: {notes}." if notes else ""
+    language = " Reply in Chinese." if in_chinese(task) else ""
+    return f"{task}\n\n(Now: {now}.{dates}{language})"

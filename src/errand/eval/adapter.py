@@ -8,7 +8,7 @@ A folder holds::
                  arguments, typed and documented (Google-style docstring) like errand's tools
     tasks.json   (or tasks.yaml) tasks with reference actions:
                  ``{"id", "instruction", "actions": [{"name", "kwargs"}], "outputs": [...]}``
-    env.yaml     optional: name, keywords, user, and ``risk: {tool: read|write|payment}``
+    env.yaml     optional: name, description, user, and ``risk: {tool: read|write|payment}``
 
 A task passes when the database ends equal to the database after its reference actions,
 and the answer states every output. Tasks written in errand's own format (with
@@ -49,7 +49,8 @@ class Manifest:
     """What env.yaml says (every field optional)."""
 
     name: str
-    keywords: list[str] = field(default_factory=list)
+    description: str = ""
+    """One line saying what the environment's tools are for (the catalogue the model chooses from)."""
     user: str = "user"
     risk: dict[str, Risk] = field(default_factory=dict)
     db: str = "db.json"
@@ -113,7 +114,7 @@ class ExternalEnvironment(Environment):
             wrap(f, domain=manifest.name, risk=manifest.risk.get(n) or _guess_risk(n))
             for n, f in self.functions.items()
         )
-        self.keywords = {manifest.name: manifest.keywords}
+        self.descriptions = {manifest.name: manifest.description}
         self._expected: dict[str, dict[str, Any]] = {}
 
     def open(self, task: Task, workdir: Path) -> DataWorld:

@@ -42,7 +42,7 @@ class BuiltinEnvironment(Environment):
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="errand-eval-")) if root is None else root
         self.registry = builtin_registry()
-        self.keywords = {d.name: d.keywords for d in builtin_domains()}
+        self.descriptions = {d.name: d.description for d in builtin_domains()}
         self._template: Path | None = None
         self._lock = threading.Lock()
 

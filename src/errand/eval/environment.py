@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -86,8 +86,8 @@ class Environment(ABC):
 
     name: str
     registry: ToolRegistry
-    keywords: Mapping[str, Sequence[str]]
-    """Routing words per domain (see `errand.agent.routing`)."""
+    descriptions: Mapping[str, str]
+    """Domain → one line for the catalogue the model chooses services from (`errand.agent.plan`)."""
 
     @abstractmethod
     def open(self, task: Task, workdir: Path) -> World:

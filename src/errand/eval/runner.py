@@ -222,7 +222,7 @@ async def run_attempt(
         model_settings=ModelSettings(temperature=config.temperature, max_tokens=config.max_output_tokens),
         approver=approver_for(task.confirm),
         context=world.context,
-        domain_keywords=env.keywords,
+        domain_descriptions=env.descriptions,
         today=clock.today_text,
         artifacts_dir=workdir,
     )

@@ -225,6 +225,9 @@ class Task(_Strict):
     """One errand to grade."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    split: Literal["dev", "test"] | None = None
+    """Which half of a suite: ``dev`` is looked at and tuned on, ``test`` only reported
+    (dealt once by ``scripts/split_suite.py`` and committed)."""
     domain: str
     difficulty: Difficulty
     category: Category = "lookup"
@@ -303,15 +306,19 @@ def check_unique(tasks: Iterable[Task]) -> list[Task]:
 
 
 def select(tasks: Sequence[Task], pattern: str | None) -> list[Task]:
-    """Tasks matching ``pattern``: comma-separated globs on the id, or a domain, difficulty or category."""
+    """Tasks matching ``pattern``: comma-separated globs on the id, or a domain, difficulty,
+    category or split (``dev``, ``test``); ``test+travel`` needs both."""
     if not pattern:
         return list(tasks)
     parts = [p.strip() for p in pattern.split(",") if p.strip()]
-    return [
-        t
-        for t in tasks
-        if any(fnmatch.fnmatchcase(t.id, p) or p in (t.domain, t.difficulty, t.category) for p in parts)
-    ]
+
+    def matches(t: Task, part: str) -> bool:
+        return all(
+            fnmatch.fnmatchcase(t.id, p) or p in (t.domain, t.difficulty, t.category, t.split)
+            for p in part.split("+")
+        )
+
+    return [t for t in tasks if any(matches(t, p) for p in parts)]
 
 
 def stratified(tasks: Sequence[Task], n: int) -> list[Task]:

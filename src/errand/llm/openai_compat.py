@@ -129,6 +129,11 @@ class OpenAICompatModel(ChatModel):
         if tools:
             kwargs["tools"] = [t.to_openai() for t in tools]
             kwargs["tool_choice"] = settings.tool_choice
+        if settings.response_format is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": settings.response_format, "strict": True},
+            }
         return kwargs
 
     async def stream(

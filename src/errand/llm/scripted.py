@@ -71,6 +71,21 @@ def _as_turn(turn: Turn) -> ScriptedTurn:
     return ScriptedTurn(tool_calls=list(turn))
 
 
+def broad_instance(schema: dict[str, Any]) -> Any:
+    """A broad instance of a simple JSON schema: every enum value of an array, the first of a
+    single enum, false for a boolean, every property of an object. (An agent's plan then offers
+    every service and claims nothing about the request.)"""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {k: broad_instance(v) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        items = schema.get("items", {})
+        return list(items["enum"]) if "enum" in items else []
+    return {"boolean": False, "integer": 0, "number": 0, "string": ""}.get(str(kind))
+
+
 def _words(text: str) -> list[str]:
     parts = text.split(" ")
     return [p + " " for p in parts[:-1]] + [parts[-1]] if text else []
@@ -88,9 +103,17 @@ class ScriptedModel(ChatModel):
     name = "scripted"
 
     def __init__(
-        self, turns: Sequence[TurnSource], *, per_conversation: bool = False, token_delay_s: float = 0.0
+        self,
+        turns: Sequence[TurnSource],
+        *,
+        per_conversation: bool = False,
+        token_delay_s: float = 0.0,
+        structured: Sequence[dict[str, Any]] = (),
     ) -> None:
         self._turns = list(turns)
+        self._structured = list(structured)
+        self.structured_requests: list[tuple[list[Message], dict[str, Any]]] = []
+        """Requests for a structured reply (``response_format``): they play no turn of the script."""
         self._next = 0
         self.per_conversation = per_conversation
         self.token_delay_s = token_delay_s
@@ -133,7 +156,18 @@ class ScriptedModel(ChatModel):
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
     ) -> AsyncIterator[ModelEvent]:
-        """Play the next turn as a stream of events."""
+        """Play the next turn as a stream of events.
+
+        A request for a structured reply (``settings.response_format``) gets the next of the
+        ``structured`` replies, or else a broad instance of the schema (every choice of a list,
+        the first of one, false): it never plays a turn of the script."""
+        if settings.response_format is not None:
+            self.structured_requests.append((list(messages), settings.response_format))
+            reply = self._structured.pop(0) if self._structured else broad_instance(settings.response_format)
+            yield TextDelta(text=json.dumps(reply, ensure_ascii=False))
+            yield UsageEvent(usage=Usage(prompt_tokens=1, completion_tokens=1))
+            yield Finish(reason="stop")
+            return
         self.requests.append((list(messages), list(tools)))
         self.settings.append(settings)
         index = sum(m.role == "assistant" for m in messages) if self.per_conversation else self._next

@@ -131,6 +131,12 @@ class ToolSpec(BaseModel):
     name: str
     description: str
     parameters: dict[str, Any]
+    decode_parameters: dict[str, Any] | None = None
+    """A stricter schema that a call must match at decode time (``parameters`` with the ids seen
+    so far as an ``enum``), for backends that constrain decoding. Never shown in the prompt, so
+    the prompt's prefix stays the same from step to step."""
+    callable: bool = True
+    """False: shown in the prompt, but not callable this step (an id it needs is not known yet)."""
 
     def to_openai(self) -> dict[str, Any]:
         """This tool in OpenAI's ``tools`` format."""
@@ -148,6 +154,10 @@ class ModelSettings(BaseModel):
     seed: int | None = 0
     tool_choice: Literal["auto", "required"] = "auto"
     """``required``: the turn must call a tool (when tools are offered); ``auto``: call or answer."""
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    """Most tool calls the turn may make (None: the backend's own default, one step of the agent)."""
+    response_format: dict[str, Any] | None = None
+    """A JSON schema the whole reply must match (structured output; no tools are offered then)."""
 
 
 class Usage(BaseModel):

@@ -22,8 +22,6 @@ class Domain:
     """Short name, also the `domain` of its tools (``realestate``)."""
     description: str
     """One line saying what the domain covers."""
-    keywords: tuple[str, ...]
-    """Words (English and Chinese) that route a request to this domain."""
     tools: tuple[Tool, ...]
     """The domain's tools, in a fixed order."""
     seed: Callable[[Session], None]

@@ -1,6 +1,17 @@
 """Tools: typed functions the model may call, with risk levels and a registry."""
 
 from errand.tools.base import Risk, SchemaTool, Tool, ToolContext, ToolResult, tool
+from errand.tools.provenance import FromResults, FromUser
 from errand.tools.registry import ToolRegistry
 
-__all__ = ["Risk", "SchemaTool", "Tool", "ToolContext", "ToolRegistry", "ToolResult", "tool"]
+__all__ = [
+    "FromResults",
+    "FromUser",
+    "Risk",
+    "SchemaTool",
+    "Tool",
+    "ToolContext",
+    "ToolRegistry",
+    "ToolResult",
+    "tool",
+]

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from errand.errors import ToolArgumentsError
 from errand.llm.types import ToolSpec
+from errand.tools.provenance import FromResults, FromUser, Provenance
 
 Risk = Literal["read", "write", "payment"]
 """What a tool may do: only read, change state, or move money."""
@@ -140,10 +141,16 @@ class Tool:
         self._confirm_text = confirm_text
         self._is_async = inspect.iscoroutinefunction(fn)
         hints = get_type_hints(fn)
+        extras = get_type_hints(fn, include_extras=True)
         self._ctx_param: str | None = None
+        self.provenance: dict[str, Provenance] = {}
+        """Parameter → where its value must come from (`FromResults`, `FromUser`)."""
         fields: dict[str, Any] = {}
         for pname, param in inspect.signature(fn).parameters.items():
             annotation = hints.get(pname, Any)
+            for meta in getattr(extras.get(pname), "__metadata__", ()):
+                if isinstance(meta, FromResults | FromUser):
+                    self.provenance[pname] = meta
             if annotation is ToolContext:
                 self._ctx_param = pname
                 continue
@@ -157,6 +164,34 @@ class Tool:
     def spec(self) -> ToolSpec:
         """What the model is told about this tool."""
         return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
+
+    def spec_within(self, ids: Callable[[tuple[str, ...]], set[str]]) -> ToolSpec:
+        """The spec with each `FromResults` parameter limited, at decode time only, to the ids
+        ``ids(keys)`` knows (the prompt still shows the plain schema). A required one with no id
+        known yet makes the tool not callable this step: an id cannot be invented."""
+        spec = self.spec()
+        sources = {n: p for n, p in self.provenance.items() if isinstance(p, FromResults)}
+        if not sources:
+            return spec
+        params = json.loads(json.dumps(self.parameters))
+        props = params.get("properties", {})
+        required = set(params.get("required", ()))
+        callable_now = True
+        for pname, source in sources.items():
+            prop = props.get(pname)
+            if prop is None:
+                continue
+            target = prop.get("items", prop) if prop.get("type") == "array" else prop
+            known: list[Any] = sorted(ids(source.keys))
+            if target.get("type") == "integer":
+                known = [int(k) for k in known if k.isdigit()]
+            if not known:
+                if pname in required:
+                    callable_now = False
+                props.pop(pname)  # an optional id with nothing to choose from is left out
+                continue
+            target["enum"] = known
+        return spec.model_copy(update={"decode_parameters": params, "callable": callable_now})
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check arguments against the schema; raise `ToolArgumentsError` saying what to fix.
@@ -257,6 +292,7 @@ class SchemaTool(Tool):
         self._confirm_text = confirm_text
         self._is_async = True
         self._ctx_param = "ctx"
+        self.provenance = {}
         self.parameters = _compact_schema(parameters or {"type": "object", "properties": {}})
         self._validator = jsonschema.Draft202012Validator(parameters or {"type": "object"})
 

@@ -3,7 +3,7 @@
     [mcp.servers.time]
     command = "python"
     args = ["-m", "mcp_server_time", "--local-timezone", "Asia/Shanghai"]
-    keywords = ["time", "timezone", "时间"]
+    description = "The current time in any time zone, and converting times between zones."
 
     [mcp.servers.crm]
     url = "http://127.0.0.1:9000/mcp"
@@ -42,8 +42,9 @@ class McpServerConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     risk: dict[str, RiskName] = Field(default_factory=dict)
     """Per-tool risk overriding the server's annotations."""
-    keywords: list[str] = Field(default_factory=list)
-    """Words that route a request to this server's tools (default: words of its tool names)."""
+    description: str = ""
+    """One line saying what this server's tools are for, shown to the model when it chooses the
+    services a request needs (default: its tools' own descriptions)."""
     timeout_s: float = 30.0
     """Seconds a call may take before the model is told the server did not answer."""
 
@@ -67,7 +68,8 @@ class OpenAPIConfig(BaseModel):
     """Extra headers; values may name environment variables as ``${NAME}``."""
     risk: dict[str, RiskName] = Field(default_factory=dict)
     """Per-operation risk overriding the method's default (GET read, others write)."""
-    keywords: list[str] = Field(default_factory=list)
+    description: str = ""
+    """One line saying what this API is for (see `McpServerConfig.description`)."""
     timeout_s: float = 30.0
 
 

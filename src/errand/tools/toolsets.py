@@ -1,14 +1,13 @@
 """All the tools a run may use: the built-in services plus configured MCP servers and OpenAPI specs.
 
 `open_toolbox` connects to every configured source for the life of a process (MCP
-sessions are long-lived) and gives one registry plus the routing keywords of each
-domain. MCP tool lists are read live, so a server's ``tools/list_changed`` shows up
+sessions are long-lived) and gives one registry plus a one-line description of each
+domain (what the model reads when it chooses the services a request needs). MCP tool lists are read live, so a server's ``tools/list_changed`` shows up
 in the next run without a restart.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,8 +16,6 @@ from typing import Any, Protocol
 from errand.tools.base import Tool
 from errand.tools.config import ToolsConfig
 from errand.tools.registry import ToolRegistry
-
-_STOP = {"get", "list", "create", "update", "delete", "set", "the", "and", "for", "with", "from", "api", "by"}
 
 
 class LiveTools(Protocol):
@@ -55,23 +52,14 @@ class LiveRegistry(ToolRegistry):
         self._fixed[t.name] = t
 
 
-def derived_keywords(tools: Iterable[Tool]) -> tuple[str, ...]:
-    """Routing words from tool names (``get_current_time`` → current, time) when none are configured."""
-    words: dict[str, None] = {}
-    for t in tools:
-        for w in re.split(r"[_\-\s.]+|(?<=[a-z])(?=[A-Z])", t.name):
-            w = w.lower()
-            if len(w) >= 3 and w not in _STOP:
-                words[w] = None
-    return tuple(words)
-
-
 @dataclass
 class Toolbox:
-    """One registry of every tool and the words that route a request to each domain."""
+    """One registry of every tool and what each domain is for."""
 
     registry: ToolRegistry
-    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    """Domain → one line for the catalogue the model chooses services from (may be empty:
+    then the catalogue shows the domain's tools' own descriptions)."""
     origins: dict[str, str] = field(default_factory=dict)
     """Domain → where its tools come from (``builtin``, ``mcp:NAME``, ``openapi:NAME``)."""
 
@@ -83,12 +71,12 @@ async def open_toolbox(config: ToolsConfig | None = None, *, builtin: bool = Tru
 
     config = config or ToolsConfig()
     fixed: list[Tool] = []
-    keywords: dict[str, tuple[str, ...]] = {}
+    descriptions: dict[str, str] = {}
     origins: dict[str, str] = {}
     if builtin:
         for d in builtin_domains():
             fixed.extend(d.tools)
-            keywords[d.name] = d.keywords
+            descriptions[d.name] = d.description
             origins[d.name] = "builtin"
     live: list[Any] = []
     async with AsyncExitStack() as stack:
@@ -98,7 +86,7 @@ async def open_toolbox(config: ToolsConfig | None = None, *, builtin: bool = Tru
             for name, server in config.mcp.servers.items():
                 toolset = await stack.enter_async_context(McpToolset.connect(name, server))
                 live.append(toolset)
-                keywords[f"mcp:{name}"] = tuple(server.keywords) or derived_keywords(toolset.tools)
+                descriptions[f"mcp:{name}"] = server.description
                 origins[f"mcp:{name}"] = f"mcp:{name}"
         if config.openapi:
             from errand.tools.openapi import load_openapi_tools
@@ -106,6 +94,6 @@ async def open_toolbox(config: ToolsConfig | None = None, *, builtin: bool = Tru
             for name, api in config.openapi.items():
                 tools = await load_openapi_tools(name, api)
                 fixed.extend(tools)
-                keywords[f"openapi:{name}"] = tuple(api.keywords) or derived_keywords(tools)
+                descriptions[f"openapi:{name}"] = api.description
                 origins[f"openapi:{name}"] = f"openapi:{name}"
-        yield Toolbox(registry=LiveRegistry(fixed, live), keywords=keywords, origins=origins)
+        yield Toolbox(registry=LiveRegistry(fixed, live), descriptions=descriptions, origins=origins)

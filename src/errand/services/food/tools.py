@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ from errand.errors import ToolError
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
 from errand.services.food.seed import ALLERGENS
 from errand.services.wallet import ledger
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, FromUser, ToolContext, tool
 
 LOCAL_UTC_OFFSET = timedelta(hours=8)
 """Every food city keeps UTC+8 (China Standard Time, Singapore)."""
@@ -580,9 +580,9 @@ def _confirm_order(args: dict[str, Any], ctx: ToolContext) -> str:
 @tool(domain="food", risk="payment", confirm_text=_confirm_order)
 def place_order(
     ctx: ToolContext,
-    restaurant_id: str,
+    restaurant_id: Annotated[str, FromResults("id", "restaurant_id")],
     items: list[OrderItem],
-    address: str,
+    address: Annotated[str, FromUser("the delivery address")],
     deliver_at: str | None = None,
     exclude_allergens: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -720,7 +720,7 @@ def _confirm_cancel(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 @tool(domain="food", risk="write", confirm_text=_confirm_cancel)
-def cancel_order(ctx: ToolContext, order_id: str) -> dict[str, Any]:
+def cancel_order(ctx: ToolContext, order_id: Annotated[str, FromResults("order_id")]) -> dict[str, Any]:
     """Cancel an order before the rider leaves, with a full refund (needs confirmation).
 
     Args:

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,7 @@ from errand.services.realestate.models import (
     School,
     Viewing,
 )
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, FromUser, ToolContext, tool
 
 MINOR_PER_UNIT = {"CNY": 100, "SGD": 100}
 """Minor units in one whole unit of each currency."""
@@ -766,7 +766,12 @@ def _viewing_result(v: Viewing, replayed: bool) -> dict[str, Any]:
 
 
 @tool(domain="realestate", risk="write", confirm_text=_viewing_text)
-def request_viewing(ctx: ToolContext, listing_id: str, date: str, name: str) -> dict[str, Any]:
+def request_viewing(
+    ctx: ToolContext,
+    listing_id: Annotated[str, FromResults("id", "listing_id")],
+    date: str,
+    name: Annotated[str, FromUser("the name to book the viewing under")],
+) -> dict[str, Any]:
     """Ask to view a listing on a day (needs the user's confirmation).
 
     Args:

@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from errand.errors import ToolError
 from errand.services.shop.models import Action, Order, OrderPayment, Product, Review, Variant
 from errand.services.wallet.ledger import describe_payment, money_text, pay, refund
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, FromUser, ToolContext, tool
 
 MERCHANT = "shop"
 """Wallet merchant account that receives shop payments."""
@@ -500,7 +500,12 @@ def _order_text(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 @tool(domain="shop", risk="payment", confirm_text=_order_text)
-def buy_product(ctx: ToolContext, variant_id: str, quantity: int, address: str) -> dict[str, Any]:
+def buy_product(
+    ctx: ToolContext,
+    variant_id: Annotated[str, FromResults("variant_id")],
+    quantity: int,
+    address: Annotated[str, FromUser("the delivery address")],
+) -> dict[str, Any]:
     """Buy a variant and pay from the wallet (needs the user's confirmation).
 
     Args:
@@ -564,7 +569,7 @@ def _cancel_text(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 @tool(domain="shop", risk="write", confirm_text=_cancel_text)
-def cancel_shop_order(ctx: ToolContext, order_id: str) -> dict[str, Any]:
+def cancel_shop_order(ctx: ToolContext, order_id: Annotated[str, FromResults("order_id")]) -> dict[str, Any]:
     """Cancel a pending order and get a full refund (needs the user's confirmation).
 
     Args:
@@ -617,7 +622,9 @@ def _return_text(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 @tool(domain="shop", risk="write", confirm_text=_return_text)
-def return_item(ctx: ToolContext, order_id: str, reason: str) -> dict[str, Any]:
+def return_item(
+    ctx: ToolContext, order_id: Annotated[str, FromResults("order_id")], reason: str
+) -> dict[str, Any]:
     """Return a delivered order within its return window for a full refund (needs confirmation).
 
     Args:
@@ -668,7 +675,11 @@ def _exchange_text(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 @tool(domain="shop", risk="write", confirm_text=_exchange_text)
-def exchange_item(ctx: ToolContext, order_id: str, new_variant_id: str) -> dict[str, Any]:
+def exchange_item(
+    ctx: ToolContext,
+    order_id: Annotated[str, FromResults("order_id")],
+    new_variant_id: Annotated[str, FromResults("variant_id")],
+) -> dict[str, Any]:
     """Swap a delivered item for another size or colour of the same product (needs confirmation).
 
     Args:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import Date, Table, and_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ from errand.services.travel.models import (
 )
 from errand.services.travel.seed import CURRENCY, FIRST_DAY, LAST_DAY, is_peak
 from errand.services.wallet import ledger
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, FromUser, ToolContext, tool
 
 TOP = 5
 """Options a search returns."""
@@ -1068,7 +1068,11 @@ def _seat_confirm(kind: str, args: dict[str, Any], ctx: ToolContext) -> str:
 
 @tool(domain="travel", risk="payment", confirm_text=lambda args, ctx: _seat_confirm("flight", args, ctx))
 def book_flight(
-    ctx: ToolContext, flight_id: str, passengers: list[str], date: str | None = None, cabin: str | None = None
+    ctx: ToolContext,
+    flight_id: Annotated[str, FromResults("option_id", "flight_id", "flight")],
+    passengers: Annotated[list[str], FromUser("the full name of each passenger")],
+    date: str | None = None,
+    cabin: str | None = None,
 ) -> dict[str, Any]:
     """Book and pay a flight for named passengers (needs the user's confirmation).
 
@@ -1084,8 +1088,8 @@ def book_flight(
 @tool(domain="travel", risk="payment", confirm_text=lambda args, ctx: _seat_confirm("train", args, ctx))
 def book_train(
     ctx: ToolContext,
-    train_id: str,
-    passengers: list[str],
+    train_id: Annotated[str, FromResults("option_id", "train_id", "train")],
+    passengers: Annotated[list[str], FromUser("the full name of each passenger")],
     date: str | None = None,
     seat_class: str | None = None,
 ) -> dict[str, Any]:
@@ -1211,8 +1215,8 @@ def _stay_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
 @tool(domain="travel", risk="payment", confirm_text=_stay_confirm)
 def book_hotel(
     ctx: ToolContext,
-    hotel_id: str,
-    guests: list[str],
+    hotel_id: Annotated[str, FromResults("option_id", "hotel_id")],
+    guests: Annotated[list[str], FromUser("the full name of each guest")],
     check_in: str | None = None,
     nights: int | None = None,
     rooms: int = 1,
@@ -1255,7 +1259,9 @@ def _cancel_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 @tool(domain="travel", risk="write", confirm_text=_cancel_confirm)
-def cancel_booking(ctx: ToolContext, booking_id: str) -> dict[str, Any]:
+def cancel_booking(
+    ctx: ToolContext, booking_id: Annotated[str, FromResults("booking_id", "id")]
+) -> dict[str, Any]:
     """Cancel a booking; refunds by its fare rule and frees the seats or rooms.
 
     Args:

@@ -302,6 +302,11 @@ export class Transcript {
     answer.className = "answer";
     answer.textContent = ev.answer;
     answer.setAttribute("aria-label", "Answer");
+    if (ev.outcome === "not_done") {
+      this.root.append(
+        el("p", { cls: "note", text: "You asked for a change (a booking, an order) and nothing was done." }),
+      );
+    }
     if (ev.unverified_numbers && ev.unverified_numbers.length) {
       this.root.append(
         el("p", {

@@ -1,0 +1,194 @@
+"""Dates as people type them, resolved against the run's clock before the model sees them.
+
+Small models turn "the 7th", "next Friday" or "12月7号" into today's date or the current
+month, search in the past, are refused, and give up. errand reads those phrases itself and
+tells the model the calendar date each one means, next to the request; the model then only
+copies an ISO date. Resolution follows the way people mean them:
+
+- a month and day, or a day of the month alone ("the 7th", "7号"): the next such day, today included;
+- a bare weekday ("friday", "周五"): the next one, today included;
+- "this friday" / "这周五" / "本周五": this week's (weeks start on Monday), or the next one if it has passed;
+- "next friday" / "下周五": the one in next week;
+- "this weekend" / "next weekend" / "下周末": that Saturday and Sunday.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
+            ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
+            ("oct", "october"), ("nov", "november"), ("dec", "december"),
+        ],
+        1,
+    )
+    for m in names
+}  # fmt: skip
+_WEEKDAYS = {
+    "mon": 0, "monday": 0, "tue": 1, "tues": 1, "tuesday": 1, "wed": 2, "wednesday": 2,
+    "thu": 3, "thur": 3, "thurs": 3, "thursday": 3, "fri": 4, "friday": 4, "sat": 5,
+    "saturday": 5, "sun": 6, "sunday": 6,
+}  # fmt: skip
+_ZH_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "1": 0, "2": 1,
+                "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}  # fmt: skip
+_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9}  # fmt: skip
+_EN_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_WEEKDAY = "|".join(sorted(_WEEKDAYS, key=len, reverse=True))
+_ZH_NUM = r"[0-9０-９]{1,2}|[一二三四五六七八九十两〇零]{1,3}"
+_ORD = r"(?:st|nd|rd|th)?"
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("iso", re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")),
+    ("month_day", re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}}){_ORD}\b(?:,?\s*(\d{{4}}))?", re.I)),
+    ("day_month", re.compile(rf"\b(\d{{1,2}}){_ORD}\s+(?:of\s+)?({_MONTH})\b\.?(?:,?\s*(\d{{4}}))?", re.I)),
+    ("zh_month_day", re.compile(rf"(?:(\d{{4}})年)?({_ZH_NUM})月({_ZH_NUM})[日号號]?")),
+    ("slash", re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")),
+    ("day_after", re.compile(r"\b(?:the\s+)?day\s+after\s+tomorrow\b", re.I)),
+    ("zh_offset", re.compile(r"大后天|后天|明天|明晚|明早|明日|今天|今晚|今日|今早|今夜")),
+    ("en_offset", re.compile(r"\b(today|tonight|tomorrow|tmrw|tmr)\b", re.I)),
+    ("in_n", re.compile(r"\bin\s+(\d+|a|an|one|two|three|four|five|six|seven)\s+(days?|weeks?)\b", re.I)),
+    ("zh_in_n", re.compile(rf"({_ZH_NUM})(天|周|个星期|星期)(?:以?后|之后)")),
+    ("weekend", re.compile(r"\b(this|next|coming)\s+weekend\b", re.I)),
+    ("zh_weekend", re.compile(r"(下|这|本)(?:个)?周末")),
+    ("weekday", re.compile(rf"\b(?:(this|next|coming)\s+)?({_WEEKDAY})\b", re.I)),
+    ("zh_weekday", re.compile(r"(下|这|本)?(?:个)?(?:周|星期|礼拜)([一二三四五六日天1-7])")),
+    ("the_day", re.compile(r"\b(?:on\s+)?the\s+(\d{1,2})(?:st|nd|rd|th)\b", re.I)),
+    ("zh_day", re.compile(rf"(?<![月\d])({_ZH_NUM})[号號](?!码|楼|线|房|室|门)")),
+]
+"""Tried in order; a span already read by an earlier pattern is not read again."""
+
+
+def _zh_number(text: str) -> int:
+    """1-99 written in digits (also full width) or Chinese numerals (十二, 二十一)."""
+    text = text.translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+    if text.isdigit():
+        return int(text)
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return (_ZH_DIGITS.get(tens, 1) if tens else 1) * 10 + (_ZH_DIGITS.get(ones, 0) if ones else 0)
+    return _ZH_DIGITS.get(text, 0) if len(text) == 1 else int("".join(str(_ZH_DIGITS[c]) for c in text))
+
+
+def _on_or_after(today: date, month: int, day: int, year: int | None = None) -> date | None:
+    """The next month/day from today (today included); None if no such date."""
+    try:
+        if year is not None:
+            return date(year, month, day)
+        found = date(today.year, month, day)
+        return found if found >= today else date(today.year + 1, month, day)
+    except ValueError:
+        return None
+
+
+def _day_of_month(today: date, day: int) -> date | None:
+    """The next day-of-month ``day`` from today (today included)."""
+    for ahead in range(0, 3):
+        month0 = today.month - 1 + ahead
+        try:
+            found = date(today.year + month0 // 12, month0 % 12 + 1, day)
+        except ValueError:
+            continue
+        if found >= today:
+            return found
+    return None
+
+
+def _weekday(today: date, weekday: int, which: str) -> date:
+    monday = today - timedelta(days=today.weekday())
+    if which == "next":
+        return monday + timedelta(days=7 + weekday)
+    if which == "this":
+        found = monday + timedelta(days=weekday)
+        return found if found >= today else found + timedelta(days=7)
+    return today + timedelta(days=(weekday - today.weekday()) % 7)
+
+
+def _which(word: str | None) -> str:
+    word = (word or "").lower()
+    return {"next": "next", "下": "next", "this": "this", "coming": "this", "这": "this", "本": "this"}.get(
+        word, ""
+    )
+
+
+def _resolve(kind: str, m: re.Match[str], today: date) -> list[date]:
+    g = m.groups()
+    if kind == "iso":
+        return []  # already a calendar date
+    if kind == "month_day":
+        found = _on_or_after(today, _MONTHS[g[0].lower()], int(g[1]), int(g[2]) if g[2] else None)
+    elif kind == "day_month":
+        found = _on_or_after(today, _MONTHS[g[1].lower()], int(g[0]), int(g[2]) if g[2] else None)
+    elif kind == "zh_month_day":
+        found = _on_or_after(today, _zh_number(g[1]), _zh_number(g[2]), int(g[0]) if g[0] else None)
+    elif kind == "slash":
+        found = _on_or_after(today, int(g[0]), int(g[1]))
+    elif kind == "day_after":
+        found = today + timedelta(days=2)
+    elif kind == "zh_offset":
+        word = m.group(0)
+        ahead = 3 if word == "大后天" else 2 if word == "后天" else 1 if word.startswith("明") else 0
+        found = today + timedelta(days=ahead)
+    elif kind == "en_offset":
+        found = today + timedelta(days=0 if g[0].lower() in ("today", "tonight") else 1)
+    elif kind == "in_n":
+        n = int(g[0]) if g[0].isdigit() else _EN_COUNTS[g[0].lower()]
+        found = today + timedelta(days=n * (7 if g[1].lower().startswith("week") else 1))
+    elif kind == "zh_in_n":
+        n = _zh_number(g[0])
+        found = today + timedelta(days=n * (1 if g[1] == "天" else 7))
+    elif kind in ("weekend", "zh_weekend"):
+        which = _which(g[0])
+        saturday = (
+            _weekday(today, 5, "next")
+            if which == "next"
+            else today
+            if today.weekday() >= 5
+            else _weekday(today, 5, "")
+        )
+        if today.weekday() == 6 and which != "next":
+            return [today]
+        return [saturday, saturday + timedelta(days=1)]
+    elif kind == "weekday":
+        found = _weekday(today, _WEEKDAYS[g[1].lower()], _which(g[0]))
+    elif kind == "zh_weekday":
+        found = _weekday(today, _ZH_WEEKDAYS[g[1]], _which(g[0]))
+    elif kind == "the_day":
+        found = _day_of_month(today, int(g[0]))
+    elif kind == "zh_day":
+        found = _day_of_month(today, _zh_number(g[0]))
+    else:  # pragma: no cover - every pattern is handled above
+        return []
+    return [found] if found is not None else []
+
+
+def resolve_dates(text: str, today: date) -> list[tuple[str, list[date]]]:
+    """Each date phrase in ``text`` (in order) with the calendar date(s) it means from ``today``."""
+    taken: list[tuple[int, int]] = []
+    found: list[tuple[int, str, list[date]]] = []
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            start, end = m.span()
+            if any(start < e and s < end for s, e in taken):
+                continue
+            taken.append((start, end))
+            dates = _resolve(kind, m, today)
+            if dates:
+                found.append((start, m.group(0).strip(), dates))
+    return [(phrase, dates) for _, phrase, dates in sorted(found)]
+
+
+def date_notes(text: str, today: date) -> str:
+    """``"next friday" = 2026-12-04 (Friday); ...`` for the phrases in ``text``; empty if none."""
+    parts = []
+    for phrase, dates in resolve_dates(text, today):
+        shown = " to ".join(f"{d.isoformat()} ({d:%A})" for d in dates)
+        parts.append(f'"{phrase}" = {shown}')
+    return "; ".join(dict.fromkeys(parts))

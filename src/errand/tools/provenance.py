@@ -1,0 +1,130 @@
+"""Where a tool argument's value may come from, declared on the parameter.
+
+A small model asked to book makes up an id ("FL-12345") or a passenger ("John Doe"), and
+a value that appears only inside a tool result (a name in a listing's title) must never
+be enough to start a write. The tool says what each such parameter is; the agent reads it
+generically: ids are constrained at decode time to the ids the request and the results
+contain, and people's names and addresses must be in the user's own words.
+
+```python
+def book_train(
+    train_id: Annotated[str, FromResults("option_id", "train")],
+    passengers: Annotated[list[str], FromUser("the travellers' names")],
+) -> dict: ...
+```
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FromResults:
+    """The value is an identifier that a tool result returned under one of ``keys`` (or that
+    the user typed). Anything else is an invented id."""
+
+    keys: tuple[str, ...]
+
+    def __init__(self, *keys: str) -> None:
+        object.__setattr__(self, "keys", tuple(keys) or ("id",))
+
+
+@dataclass(frozen=True)
+class FromUser:
+    """The value is in the user's own words (people's names, an address): never taken from a
+    tool result, never made up."""
+
+    what: str = "this value"
+    """What the user must say, for the question the agent asks instead ("the travellers' names")."""
+
+
+Provenance = FromResults | FromUser
+
+
+_ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\d[A-Za-z0-9_-]*|[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*[A-Za-z]")
+"""A token of the user's text that may be an identifier: letters, digits and dashes with a digit."""
+
+
+def ids_in_text(text: str) -> set[str]:
+    """Tokens of the user's text that may be ids (``BK-000001``, ``sz-r023``, ``G16``)."""
+    return {m.group(0) for m in _ID_TOKEN.finditer(text)}
+
+
+def ids_in_result(value: Any, keys: Iterable[str]) -> set[str]:
+    """String (or integer) values stored under any of ``keys`` anywhere in a tool result."""
+    wanted = set(keys)
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in wanted:
+                    for item in v if isinstance(v, list) else [v]:
+                        if isinstance(item, str | int) and not isinstance(item, bool):
+                            found.add(str(item))
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(value)
+    return found
+
+
+def _norm(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _pieces(value: str) -> list[str]:
+    """The words of a value (Latin words and runs of CJK characters), for a lenient match."""
+    return re.findall(r"[^\W_]+", _norm(value))
+
+
+def said_by_user(value: str, user_texts: Iterable[str]) -> bool:
+    """Whether ``value`` is in the user's words: verbatim, or every word of it appears
+    ("12 Keyuan Rd, Nanshan" for "deliver to 12 keyuan rd nanshan")."""
+    texts = [_norm(t) for t in user_texts]
+    norm = _norm(value)
+    if not norm:
+        return False
+    if any(norm in t for t in texts):
+        return True
+    words = _pieces(value)
+    return bool(words) and any(all(w in t for w in words) for t in texts)
+
+
+def unsaid(
+    arguments: Mapping[str, Any], provenance: Mapping[str, Provenance], user_texts: list[str]
+) -> list[str]:
+    """``FromUser`` values the user never said (one or a list per argument)."""
+    out: list[str] = []
+    for name, source in provenance.items():
+        if not isinstance(source, FromUser) or name not in arguments:
+            continue
+        value = arguments[name]
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and not said_by_user(v, user_texts):
+                out.append(v)
+    return out
+
+
+def unknown_ids(
+    arguments: Mapping[str, Any], provenance: Mapping[str, Provenance], known: set[str]
+) -> list[str]:
+    """``FromResults`` values that are not among ``known`` ids (compared case-insensitively)."""
+    lowered = {k.casefold() for k in known}
+    out: list[str] = []
+    for name, source in provenance.items():
+        if not isinstance(source, FromResults) or name not in arguments:
+            continue
+        value = arguments[name]
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None and str(v).casefold() not in lowered:
+                out.append(f"{name}={v!r}")
+    return out

@@ -1,0 +1,53 @@
+"""Where an argument may come from, declared on the parameter and read generically."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from errand.tools import FromResults, FromUser, tool
+from errand.tools.provenance import ids_in_result, ids_in_text, said_by_user, unknown_ids, unsaid
+
+
+@tool(risk="payment")
+def book(
+    option_id: Annotated[str, FromResults("option_id")],
+    passengers: Annotated[list[str], FromUser("the passengers' names")],
+    note: str = "",
+) -> str:
+    """Book an option."""
+    return "ok"
+
+
+def test_the_tool_reads_provenance_from_its_annotations() -> None:
+    assert book.provenance == {
+        "option_id": FromResults("option_id"),
+        "passengers": FromUser("the passengers' names"),
+    }
+    assert book.parameters["properties"]["option_id"] == {"type": "string"}  # the prompt is unchanged
+
+
+def test_ids_come_from_the_declared_keys_and_the_users_tokens() -> None:
+    result = {
+        "options": [{"option_id": "G16-20261205-second", "train": "G16"}],
+        "title": "HZ-00088 by Li Lei",
+    }
+    assert ids_in_result(result, ("option_id",)) == {"G16-20261205-second"}
+    assert ids_in_text("cancel bk-000001 and book G16 on 2026-12-05") >= {"bk-000001", "G16"}
+
+
+def test_decode_time_constraint_follows_what_is_known() -> None:
+    nothing = book.spec_within(lambda keys: set())
+    assert not nothing.callable and nothing.to_openai() == book.spec().to_openai()
+    known = book.spec_within(lambda keys: {"G16-20261205-second"})
+    assert known.callable
+    assert known.decode_parameters is not None
+    assert known.decode_parameters["properties"]["option_id"]["enum"] == ["G16-20261205-second"]
+
+
+def test_names_and_addresses_must_be_the_users_own_words() -> None:
+    said = ["Book it for li na and Wang Fang, deliver to 12 Keyuan Rd, Nanshan"]
+    assert said_by_user("Li Na", said) and said_by_user("12 keyuan rd nanshan", said)
+    assert not said_by_user("John Doe", said) and not said_by_user("", said)
+    assert unsaid({"passengers": ["Li Na", "Lei Li"]}, book.provenance, said) == ["Lei Li"]
+    assert unknown_ids({"option_id": "X-1"}, book.provenance, {"x-2"}) == ["option_id='X-1'"]
+    assert unknown_ids({"option_id": "g16-20261205-SECOND"}, book.provenance, {"G16-20261205-second"}) == []
