@@ -225,3 +225,22 @@ def test_tools_call_shows_the_price_before_a_payment(home: Path) -> None:
     refused = errand(home, "tools", "call", "book_train", "--args", args, stdin="n\n")
     assert refused.returncode == 1 and "nothing was done" in refused.stderr
     assert "pay " in refused.stdout and "CNY from local's" in refused.stdout, refused.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--version"], 0, "errand 0."),
+        (["nosuchcmd"], 2, "No such command 'nosuchcmd'"),
+        (["run"], 2, "Missing argument"),
+        (["run", "--max-steps", "x", "hi"], 2, "Invalid value"),
+    ],
+)
+def test_usage_errors_are_a_few_lines_not_a_traceback(
+    home: Path, args: list[str], code: int, says: str
+) -> None:
+    proc = errand(home, *args)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert says in out and "Traceback" not in out
+    assert len(out.strip().splitlines()) <= 8

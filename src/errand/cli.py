@@ -32,6 +32,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        import importlib.metadata
+
+        console.print(f"errand {importlib.metadata.version('errand')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
+    """An open agent that gets real-world errands done."""
+
+
 services_app = typer.Typer(help="The built-in services' database.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
 tools_app = typer.Typer(help="Every tool errand can use: built-in, MCP and OpenAPI.", no_args_is_help=True)
@@ -516,13 +535,14 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]")
         sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    except typer.Abort:
+        err_console.print("[red]aborted[/red]")
+        sys.exit(1)
+    except typer.TyperException as exc:  # usage errors: typer's own click (not `click`'s classes)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import Annotated
 
@@ -262,20 +263,24 @@ async def test_raw_text_tool_calls_are_parsed_and_malformed_ones_explained() -> 
     assert executed == ["find_homes:A"] and isinstance(events[-1], RunFinished)
 
 
-async def test_the_services_the_model_chose_are_offered() -> None:
-    model = ScriptedModel(["hi"], structured=[{"services": ["homes"], "acts": False}])
+async def test_the_services_of_the_tools_the_model_chose_are_offered() -> None:
+    model = ScriptedModel(
+        ["hi"], structured=[{"topic": "homes", "tools": ["find_homes"], "verb": "find_out"}]
+    )
     await Agent(model, registry()).run("买房 in Hangzhou")
     assert [t.name for t in model.requests[0][1]] == ["find_homes", "broken", "book_viewing", "ask_user"]
     # the choice was made from a catalogue naming every domain and its tools, under a schema
     ((messages, schema),) = model.structured_requests
-    assert (
-        "- homes:" in messages[0].text
-        and "find_homes" in messages[0].text
-        and "- weather:" in messages[0].text
-    )
-    assert schema["properties"]["services"]["items"]["enum"] == ["homes", "weather"]
+    assert "homes:" in messages[0].text and "  - find_homes: Find homes" in messages[0].text
+    assert "weather:" in messages[0].text
+    assert schema["properties"]["tools"]["items"]["enum"] == [
+        "find_homes",
+        "broken",
+        "book_viewing",
+        "weather",
+    ]
     assert "买房 in Hangzhou" in messages[-1].text
-    chat = ScriptedModel(["hello!"], structured=[{"services": [], "acts": False}])
+    chat = ScriptedModel(["hello!"], structured=[{"topic": "chat", "tools": [], "verb": "chat"}])
     await Agent(chat, registry()).run("help with my homework")
     assert chat.requests[0][1] == [] and chat.settings[0].tool_choice == "auto"
 
@@ -312,11 +317,11 @@ async def test_wall_time_budget() -> None:
 async def test_an_errand_must_start_with_a_tool_call_small_talk_need_not() -> None:
     model = ScriptedModel(
         [call("find_homes", city="A", max_price=1), "done"],
-        structured=[{"services": ["homes"], "acts": False}],
+        structured=[{"topic": "homes", "tools": ["find_homes"], "verb": "find_out"}],
     )
     await Agent(model, registry()).run("a home in A")
     assert [s.tool_choice for s in model.settings] == ["required", "auto"]
-    chat = ScriptedModel(["hello!"], structured=[{"services": [], "acts": False}])
+    chat = ScriptedModel(["hello!"], structured=[{"topic": "chat", "tools": [], "verb": "chat"}])
     await Agent(chat, registry()).run("hi there")
     assert chat.settings[0].tool_choice == "auto"
 
@@ -454,7 +459,7 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
             call("book_viewing", listing_id="HZ-1"),
             "Booked viewing V-1 of HZ-1.",
         ],
-        structured=[{"services": ["homes"], "acts": True}],
+        structured=[{"topic": "a viewing", "tools": ["find_homes", "book_viewing"], "verb": "book"}],
     )
     task = "Find the cheapest home in Hangzhou under 5,000,000 and book a viewing of it"
     events = await events_of(Agent(model, registry(), approver=approve_all), task)
@@ -474,7 +479,7 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
             "Nothing fits.",
             "Nothing fits, as I said.",
         ],
-        structured=[{"services": ["homes"], "acts": True}],
+        structured=[{"topic": "a viewing", "tools": ["find_homes", "book_viewing"], "verb": "book"}],
     )
     final = await Agent(stands, registry(), approver=approve_all).run(task)
     assert isinstance(final, RunFinished) and final.answer == "Nothing fits, as I said."
@@ -491,7 +496,7 @@ async def test_a_write_refused_for_an_invented_id_is_not_the_errand_done() -> No
             call("book_viewing", listing_id="HZ-1"),
             "Booked viewing V-1 of HZ-1.",
         ],
-        structured=[{"services": ["homes"], "acts": True}],
+        structured=[{"topic": "a viewing", "tools": ["find_homes", "book_viewing"], "verb": "book"}],
     )
     events = await events_of(
         Agent(model, registry(), approver=approve_all), "Book a viewing of a Hangzhou home"
@@ -527,7 +532,10 @@ async def test_no_reminder_for_a_question_a_write_already_tried_or_a_question_to
         ),
     ]
     for task, acts, turns, outcome in cases:
-        model = ScriptedModel(turns, structured=[{"services": ["homes"], "acts": acts}])
+        model = ScriptedModel(
+            turns,
+            structured=[{"topic": "homes", "tools": ["find_homes"], "verb": "book" if acts else "find_out"}],
+        )
         events = await events_of(Agent(model, registry(), approver=approve_all), task)
         assert not [e for e in events if getattr(e, "type", "") == "revision_requested"], task
         last = events[-1]
@@ -587,7 +595,10 @@ async def test_asking_the_user_ends_the_run_with_the_question_and_the_reply_cont
             call("book_viewing", listing_id="HZ-1"),
             "Booked.",
         ],
-        structured=[{"services": ["homes"], "acts": True}, {"services": ["homes"], "acts": True}],
+        structured=[
+            {"topic": "a viewing", "tools": ["find_homes", "book_viewing"], "verb": "book"},
+            {"topic": "a viewing", "tools": ["find_homes", "book_viewing"], "verb": "book"},
+        ],
     )
     agent, conv = Agent(model, registry(), approver=approve_all), Conversation()
     first = await agent.run("book a viewing of the cheapest home in Hangzhou", conversation=conv)
@@ -598,3 +609,24 @@ async def test_asking_the_user_ends_the_run_with_the_question_and_the_reply_cont
     assert executed[-1].startswith("book_viewing:HZ-1:")  # the id the first turn found
     # the second plan saw the earlier turns
     assert "Which name" in model.structured_requests[1][0][-1].text
+
+
+async def test_an_unexpected_backend_error_fails_the_run_instead_of_leaving_it_running() -> None:
+    def broken_backend(messages: object) -> str:
+        raise json.JSONDecodeError("Expecting value", "", 0)
+
+    final = await Agent(ScriptedModel([broken_backend]), registry()).run("homes")
+    assert isinstance(final, RunFailed) and final.kind == "model_error"
+    assert "JSONDecodeError" in final.reason
+
+
+async def test_waiting_for_approval_is_not_the_runs_time() -> None:
+    async def slow_person(request: object) -> Decision:
+        await asyncio.sleep(0.3)
+        return Decision(approved=True)
+
+    model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "Booked."])
+    agent = Agent(model, registry(), approver=slow_person, budget=Budget(max_wall_s=0.2))
+    final = await agent.run("book a viewing of HZ-1")
+    assert isinstance(final, RunFinished), final
+    assert executed[0].startswith("book_viewing:HZ-1:")

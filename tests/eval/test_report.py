@@ -105,3 +105,19 @@ def test_written_reports_show_failures_with_transcripts(tmp_path: Path) -> None:
     assert data["meta"]["k"] == 2 and len(data["attempts"]) == 9
     assert data["summary"][-1]["pass1"] == pytest.approx(5 / 9)
     assert paths["chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_kinds_and_the_answers_language_are_reported() -> None:
+    def attempt(task: str, kind: str, ok: bool, request: str, answer: str) -> Attempt:
+        return Attempt(
+            task, "food", "easy", kind, 0, passed=ok, answers=[answer], transcript=[{"user": request}]
+        )
+
+    attempts = [
+        attempt("a", "lookup", True, "最便宜的川菜馆？", "最便宜的是 SH-R013。"),
+        attempt("b", "lookup", False, "cheapest sichuan place?", "SH-R013 is the cheapest."),
+        attempt("c", "errand", True, "帮我点外卖", "Ordered FO-000001."),  # English answer to Chinese
+    ]
+    kinds = {r.difficulty: r.pass1 for r in report.by_kind(attempts, 1)}
+    assert kinds == {"lookup": 0.5, "errand": 1.0}
+    assert report.language_matches(attempts) == (2, 3)

@@ -91,6 +91,25 @@ def test_resume_with_last_event_id(served: Served) -> None:
     assert [e["id"] for e in rest] == [e["id"] for e in everything[2:]]
     bad = httpx.get(f"{served.v1}/runs/{run['id']}/events", headers=auth(key, **{"Last-Event-ID": "x"}))
     assert bad.status_code == 400
+    for stream in ("true", "false"):  # past what the store can hold: a 400, not a 500 or an empty 200
+        huge = httpx.get(
+            f"{served.v1}/runs/{run['id']}/events?stream={stream}",
+            headers=auth(key, **{"Last-Event-ID": "9223372036854775808"}),
+        )
+        assert huge.status_code == 400 and "Last-Event-ID" in huge.json()["error"]["message"]
+
+
+def test_text_with_nul_is_a_400_on_every_text_field(served: Served) -> None:
+    """PostgreSQL text cannot hold NUL: a run's input with one answered 500 there."""
+    key = served.key()
+    r = httpx.post(served.v1 + "/runs", headers=auth(key), json={"input": "find a flat\u0000"})
+    assert r.status_code == 400 and "NUL" in r.json()["error"]["message"]
+    chat = httpx.post(
+        served.v1 + "/chat/completions",
+        headers=auth(key),
+        json={"model": "errand", "messages": [{"role": "user", "content": "hi\u0000"}]},
+    )
+    assert chat.status_code == 400 and "NUL" in chat.json()["error"]["message"]
 
 
 def test_approve_reject_cancel(served: Served) -> None:

@@ -155,6 +155,8 @@ class _RunState:
     notes: dict[str, str] = field(default_factory=dict)
     """Per call id: arguments errand dropped, told to the model with the result."""
     started: float = field(default_factory=time.perf_counter)
+    waited_s: float = 0.0
+    """Seconds spent waiting for the user's approval (not counted against the wall-time budget)."""
 
     def emit(self, cls: type[E], **fields: Any) -> E:
         """The next event of this run (built without re-validating errand's own fields)."""
@@ -163,6 +165,10 @@ class _RunState:
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
+
+    def deadline(self, budget: Budget) -> float:
+        """When the run's wall-time budget ends, not counting time spent waiting for approvals."""
+        return self.started + budget.max_wall_s + self.waited_s
 
     def ids(self, keys: tuple[str, ...]) -> set[str]:
         """The ids a `FromResults` parameter may take: values under ``keys`` in the results,
@@ -289,7 +295,11 @@ class Agent:
             return Plan(tuple(domains), acts=False)
         messages = plan_messages(self._catalogue_prompt(), conv.messages, task)
         settings = self.model_settings.model_copy(
-            update={"response_format": plan_schema(domains), "max_tokens": 60, "tool_choice": "auto"}
+            update={
+                "response_format": plan_schema([t.name for t in self.tools]),
+                "max_tokens": 100,
+                "tool_choice": "auto",
+            }
         )
 
         async def choose() -> dict[str, Any]:
@@ -300,13 +310,13 @@ class Agent:
                         text += ev.text
                     elif isinstance(ev, UsageEvent):
                         usage = ev.usage
-            except ModelError:
+            except Exception:  # no plan (a backend error, or none it understood): every tool
                 text = ""
             return {"text": text, "usage": usage.model_dump()}
 
         out = await self.steps.tool_call("plan", choose)
         _add_usage(state.usage, Usage.model_validate(out["usage"]))
-        return parse_plan(str(out["text"]), domains) or everything
+        return parse_plan(str(out["text"]), self.tools) or everything
 
     def _step_specs(self, registry: ToolRegistry, state: _RunState) -> list[ToolSpec]:
         """This step's tools: ids limited to those known so far, and ``ask_user`` last."""
@@ -390,7 +400,6 @@ class Agent:
             return ev
 
         yield state.emit(RunStarted, input=task, model=self.model.name, tools=[t.name for t in registry])
-        deadline = state.started + self.budget.max_wall_s
         for step in range(1, self.budget.max_steps + 1):
             final = step == self.budget.max_steps
             if final and step > 1:
@@ -407,7 +416,9 @@ class Agent:
             def turn_events(
                 settings: ModelSettings = settings, step: int = step, step_specs: list[ToolSpec] = step_specs
             ) -> AsyncIterator[Any]:
-                return self._turn(conv.messages, step_specs, settings, step, state, deadline)
+                return self._turn(
+                    conv.messages, step_specs, settings, step, state, state.deadline(self.budget)
+                )
 
             async for item in self.steps.model_turn(step, seq_before, turn_events):
                 if isinstance(item, ModelTurn):
@@ -421,7 +432,7 @@ class Agent:
             text, calls, malformed, step_usage = turn.text, turn.calls, turn.malformed, turn.usage
             _add_usage(state.usage, step_usage)
             yield state.emit(StepFinished, step=step, usage=step_usage, duration_ms=turn.duration_ms)
-            if turn.timed_out or time.perf_counter() > deadline:
+            if turn.timed_out or time.perf_counter() > state.deadline(self.budget):
                 yield failed(
                     f"The run took longer than its {self.budget.max_wall_s:.0f} s budget before answering. "
                     "Raise ERRAND_MAX_WALL_S or ask for less.",
@@ -557,6 +568,8 @@ class Agent:
                     break
         except ModelError as exc:
             turn.error = str(exc)
+        except Exception as exc:  # a backend's unexpected error ends the run, never leaves it running
+            turn.error = f"The model backend failed unexpectedly ({type(exc).__name__}: {exc})."
         turn.events = state.seq - first_seq
         turn.duration_ms = (time.perf_counter() - started) * 1000
         yield turn
@@ -657,7 +670,11 @@ class Agent:
                         step,
                     )
                     return
+                asked_at = time.perf_counter()
                 decision = await self.approver(request)
+                # Waiting for a person is not the agent's time: a day-long wait must not end
+                # the run as over budget (after charging for the approved call).
+                state.waited_s += time.perf_counter() - asked_at
                 yield state.emit(
                     ConfirmationResolved,
                     step=step,

@@ -1,11 +1,11 @@
-"""The first decision of a run, made by the model under a JSON schema: which services the
-request needs, and whether the user asks errand to change something (book, order, pay,
-cancel) or only to find something out.
+"""The first decision of a run, made by the model under a JSON schema: which tools (and so
+which services) the request needs, and whether the user asks errand to change something
+(book, order, pay, cancel) or only to find something out.
 
 A small model chooses better from a few tool schemas than from thirty, and a shorter prompt
 is faster; but which few is the model's call, not a keyword table's. So the model first
-reads a compact catalogue (one line per service, with its tools' names) and answers with a
-constrained JSON object; the run then offers the full schemas of what it chose. The
+reads a compact catalogue (one line per service and per tool) and answers with a constrained
+JSON object; the run then offers the full schemas of the services whose tools it named. The
 catalogue prompt is stable, so every backend's prefix cache keeps it.
 """
 
@@ -19,13 +19,17 @@ from typing import Any
 from errand.llm.types import Message
 from errand.tools import ToolRegistry
 
-PLAN_PROMPT = """You route a user's request to the services that can handle it.
-Services:
+PLAN_PROMPT = """You plan how to handle a user's request with these tools, grouped by service:
 {catalogue}
 
 Answer with JSON only:
-- "services": the services the request needs (usually one; [] if none can help, e.g. small talk or general knowledge).
-- "acts": true if the user asks you to DO something that changes state (book, reserve, order, buy, pay, cancel, return, exchange, refund, request a viewing), false if they only want information (find, compare, check, recommend)."""
+- "topic": in a few English words, what the request is about (e.g. "rice cooker price", "train to Hangzhou", "my wallet balance").
+- "tools": the tools the request will need, the first one first (at most three; [] for small talk or general knowledge).
+- "verb": the action the user asks you to take: "find_out" when they only ask a question (what, which, how much, is there, compare, recommend, status), or "book", "order", "buy", "cancel", "return" when they tell you to do that, or "chat"."""
+
+VERBS = ("find_out", "book", "order", "buy", "cancel", "return", "chat")
+"""What a request asks errand to do; all but ``find_out`` and ``chat`` change something (`Plan.acts`)."""
+_ACTING = frozenset({"book", "order", "buy", "cancel", "return"})
 
 
 @dataclass(frozen=True)
@@ -53,29 +57,34 @@ def _first_sentence(text: str) -> str:
 
 
 def catalogue(registry: ToolRegistry, descriptions: Mapping[str, str]) -> str:
-    """One line per domain: what it covers and its tools' names (short and stable)."""
+    """Each domain (what it covers) and its tools, one short line each: stable, so cached."""
     lines = []
     for domain in registry.domains:
         tools = [t for t in registry if t.domain == domain]
         about = descriptions.get(domain) or "; ".join(_first_sentence(t.description) for t in tools[:4])
-        lines.append(f"- {domain}: {about} Tools: {', '.join(t.name for t in tools)}.")
+        lines.append(f"{domain}: {about}")
+        lines += [f"  - {t.name}: {_first_sentence(t.description)}" for t in tools]
     return "\n".join(lines)
 
 
-def plan_schema(domains: Sequence[str]) -> dict[str, Any]:
-    """The JSON schema of a plan: services from the catalogue (listed once each), and ``acts``."""
+def plan_schema(tools: Sequence[str]) -> dict[str, Any]:
+    """The JSON schema of a plan: a few words on what the request is about (a small model chooses
+    better after saying it), the tools it needs by name (tool names are distinct words where
+    service names are not), then the verb the user used (a named choice is easier for a small
+    model than a bare "acts" boolean)."""
     return {
         "type": "object",
         "properties": {
-            "services": {
+            "topic": {"type": "string", "maxLength": 60},
+            "tools": {
                 "type": "array",
-                "items": {"type": "string", "enum": list(domains)},
-                "maxItems": min(3, len(domains)),
+                "items": {"type": "string", "enum": list(tools)},
+                "maxItems": min(3, len(tools)),
                 "uniqueItems": True,
             },
-            "acts": {"type": "boolean"},
+            "verb": {"type": "string", "enum": list(VERBS)},
         },
-        "required": ["services", "acts"],
+        "required": ["topic", "tools", "verb"],
         "additionalProperties": False,
     }
 
@@ -89,14 +98,16 @@ def plan_messages(system: str, history: Sequence[Message], request: str) -> list
     return [Message(role="system", content=system), Message(role="user", content=text)]
 
 
-def parse_plan(text: str, domains: Sequence[str]) -> Plan | None:
-    """The plan in a reply, or None when it is not one (then every tool is offered)."""
+def parse_plan(text: str, registry: ToolRegistry) -> Plan | None:
+    """The plan in a reply: the domains of the tools it names, in registry order (a stable
+    prompt); None when it is not one (then every tool is offered)."""
     start = text.find("{")
     try:
         data, _ = json.JSONDecoder().raw_decode(text, start) if start >= 0 else (None, 0)
     except ValueError:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("services"), list):
+    if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
         return None
-    chosen = [d for d in domains if d in data["services"]]  # registry order: a stable prompt
-    return Plan(tuple(chosen), data.get("acts") is True)
+    named = {t.domain for t in registry if t.name in data["tools"]}
+    chosen = [d for d in registry.domains if d in named]
+    return Plan(tuple(chosen), data.get("verb") in _ACTING)

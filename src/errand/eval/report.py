@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.table import Table
 
+from errand.agent.prompts import in_chinese
 from errand.eval.passk import pass_hat_k
 from errand.eval.runner import Attempt
 from errand.eval.tasks import DIFFICULTIES
@@ -122,6 +123,25 @@ def causes(attempts: Sequence[Attempt]) -> list[tuple[str, int]]:
     return Counter(cause(a) for a in attempts if not a.passed).most_common()
 
 
+def by_kind(attempts: Sequence[Attempt], k: int) -> list[Row]:
+    """One row per kind of errand (lookup, recommend, errand, change, refuse, ask)."""
+    kinds = list(dict.fromkeys(a.category for a in attempts))
+    return [_row(ALL, kind, [a for a in attempts if a.category == kind], k) for kind in kinds]
+
+
+def language_matches(attempts: Sequence[Attempt]) -> tuple[int, int]:
+    """(answers in the request's language, attempts that answered): a Chinese request is
+    answered in Chinese, any other in a language that is not."""
+    matched = answered = 0
+    for a in attempts:
+        request = next((e["user"] for e in a.transcript if "user" in e), "")
+        if not a.answers or not request:
+            continue
+        answered += 1
+        matched += in_chinese(request) == in_chinese(a.answers[-1])
+    return matched, answered
+
+
 def _pct(x: float) -> str:
     return "—" if x != x else f"{100 * x:.1f}%"
 
@@ -196,6 +216,17 @@ def markdown(meta: Meta, rows: Sequence[Row], attempts: Sequence[Attempt], chart
             f"| {bold}{r.domain}{bold} | {bold}{r.difficulty}{bold} | {r.tasks} | {bold}{_pct(r.pass1)}{bold} | "
             f"{bold}{_pct(r.passk)}{bold} | {r.steps:.1f} | {r.tokens:,.0f} | {r.wall_s:.1f} |"
         )
+    kinds = by_kind(attempts, k)
+    out += ["", "| kind | tasks | pass^1 | steps | wall s |", "| --- | ---: | ---: | ---: | ---: |"]
+    out += [
+        f"| {r.difficulty} | {r.tasks} | {_pct(r.pass1)} | {r.steps:.1f} | {r.wall_s:.1f} |" for r in kinds
+    ]
+    matched, answered = language_matches(attempts)
+    if answered:
+        out += [
+            "",
+            f"Answers in the request's language: {matched}/{answered} ({100 * matched / answered:.0f}%).",
+        ]
     if chart:
         out += ["", f"![pass rates]({chart})"]
     failed = [a for a in attempts if not a.passed]
@@ -219,9 +250,12 @@ def to_json(meta: Meta, rows: Sequence[Row], attempts: Sequence[Attempt]) -> dic
         d = asdict(row)
         return {key: (None if isinstance(v, float) and v != v else v) for key, v in d.items()}
 
+    matched, answered = language_matches(attempts)
     return {
         "meta": asdict(meta),
         "summary": [clean(r) for r in rows],
+        "by_kind": [clean(r) for r in by_kind(attempts, meta.k)],
+        "language": {"matched": matched, "answered": answered},
         "causes": causes(attempts),
         "attempts": [a.to_json() for a in attempts],
     }

@@ -20,6 +20,7 @@ from errand.errors import Overloaded, RateLimited, RequestError, RunNotFound
 from errand.server.auth import current_key
 from errand.server.errors import error_responses
 from errand.server.idempotency import IDEMPOTENCY_KEY
+from errand.server.schemas import PlainText
 from errand.server.sse import run_events
 from errand.server.state import server_state
 
@@ -37,7 +38,7 @@ RunStatusName = Literal["queued", "running", "awaiting_confirmation", "succeeded
 class RunCreate(BaseModel):
     """A request for the agent to get something done."""
 
-    input: str = Field(min_length=1, max_length=20_000, pattern=r"\S")
+    input: PlainText = Field(min_length=1, max_length=20_000, pattern=r"\S")
     """What the user wants done, in plain words."""
     max_steps: int | None = Field(default=None, ge=1, le=100)
     """Most model steps (the server's default when absent)."""
@@ -51,7 +52,7 @@ class RunCreate(BaseModel):
 class DecisionIn(BaseModel):
     """A person's answer to a confirmation."""
 
-    note: str = Field(default="", max_length=2_000)
+    note: PlainText = Field(default="", max_length=2_000)
     """Words for the agent (why not, what to change)."""
 
 
@@ -189,8 +190,10 @@ async def run_events_route(
     runs = state.require_runs()
     user = current_key(request).user
     if last_event_id is not None and last_event_id.strip():
-        if not last_event_id.strip().isdigit():
-            raise RequestError("Last-Event-ID must be an event id (a number).", param="Last-Event-ID")
+        if not last_event_id.strip().isdigit() or int(last_event_id) > 2**62:
+            raise RequestError(
+                "Last-Event-ID must be an event id (a number up to 2^62).", param="Last-Event-ID"
+            )
         after = max(after, int(last_event_id))
     if not stream:
         events = await runs.events(user, run_id, after=after)

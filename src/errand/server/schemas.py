@@ -7,12 +7,23 @@ and a value out of range is a 400 that names the field and the numbers.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_MESSAGES = 1_000
 MAX_TEXT = 2_000_000
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters (\\u0000); remove them and retry")
+    return text
+
+
+PlainText = Annotated[str, AfterValidator(_no_nul)]
+"""Text a user sends: anything but NUL, which no database text column can hold (a NUL in a
+run's input answered 500 on PostgreSQL)."""
 
 
 class FunctionCall(BaseModel):
@@ -34,7 +45,7 @@ class TextContent(BaseModel):
     """A text part of a message."""
 
     type: Literal["text"]
-    text: str = Field(max_length=MAX_TEXT)
+    text: PlainText = Field(max_length=MAX_TEXT)
 
 
 class ImageUrl(BaseModel):
@@ -57,7 +68,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextContent | ImageContent] | None = Field(default=None, max_length=MAX_TEXT)
+    content: PlainText | list[TextContent | ImageContent] | None = Field(default=None, max_length=MAX_TEXT)
     name: str | None = Field(default=None, max_length=64)
     tool_calls: list[ChatToolCall] | None = Field(default=None, max_length=128)
     tool_call_id: str | None = Field(default=None, max_length=200)
@@ -111,6 +122,8 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     tools: list[ChatTool] | None = Field(default=None, max_length=128)
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    """Whether one response may call several tools (unset: yes, as OpenAI's default)."""
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1, le=10_000_000)

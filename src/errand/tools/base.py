@@ -116,6 +116,48 @@ def _compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strict_problems(arguments: dict[str, Any], schema: dict[str, Any], *, positive: bool) -> list[str]:
+    """What lenient coercion would let through, for every tool in one place: a boolean where a
+    number is expected (``rooms: true`` booked one room), control characters in text (an
+    address of ``"\\u0000"``), and, for writes (``positive``), a count of zero or less
+    (``nights: 0`` booked a night)."""
+    defs = {**schema.get("$defs", {}), **schema.get("definitions", {})}
+    problems: list[str] = []
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in defs:
+            return dict(defs[ref.rsplit("/", 1)[-1]])
+        return node
+
+    def walk(value: Any, node: dict[str, Any], path: str) -> None:
+        node = resolve(node)
+        kind = node.get("type")
+        if isinstance(value, bool):
+            if kind in ("integer", "number"):
+                problems.append(f"{path}: a number is expected, not {str(value).lower()}")
+        elif isinstance(value, int | float) and positive and kind == "integer" and value <= 0:
+            problems.append(f"{path}: must be 1 or more (got {value})")
+        elif isinstance(value, str) and _CONTROL.search(value):
+            problems.append(f"{path}: contains control characters")
+        elif isinstance(value, dict):
+            props = node.get("properties", {})
+            for k, v in value.items():
+                walk(v, props.get(k, {}), f"{path}.{k}")
+        elif isinstance(value, list):
+            items = node.get("items", {})
+            for i, v in enumerate(value):
+                walk(v, items if isinstance(items, dict) else {}, f"{path}.{i}")
+
+    props = schema.get("properties", {})
+    for name, value in arguments.items():
+        walk(value, props.get(name, {}), name)
+    return problems
+
+
 class Tool:
     """A callable the model may use, with its schema, risk and domain."""
 
@@ -201,7 +243,9 @@ class Tool:
         """
         required = set(self.parameters.get("required", ()))
         asked = {k: v for k, v in arguments.items() if k in required or v not in ("", None)}
-        validated, problems = self._check(asked)
+        problems = strict_problems(asked, self.parameters, positive=self.risk != "read")
+        validated, more = self._check(asked) if not problems else ({}, [])
+        problems += more
         if problems:
             raise ToolArgumentsError(
                 f"Invalid arguments for {self.name}: {'; '.join(problems)}. "

@@ -6,7 +6,7 @@ from errand.services.food.tools import TOOLS
 
 DOMAIN = Domain(
     name="food",
-    description="Food delivery: find restaurants, read menus (allergens, spice), order, track, cancel.",
+    description="Food delivery (外卖, 点餐): find restaurants, read menus (allergens, spice), order a meal, track or cancel a delivery order.",
     tools=TOOLS,
     seed=seed,
     is_seeded=is_seeded,

@@ -6,7 +6,7 @@ from errand.services.realestate.tools import TOOLS
 
 DOMAIN = Domain(
     name="realestate",
-    description="Homes for sale: search, compare, value ranking, price trends, mortgages, viewings.",
+    description="Homes for sale (flats, apartments; 房产, 买房, 看房): search by city, price, bedrooms, schools and metro, compare, value ranking, price trends, mortgages, viewings.",
     tools=TOOLS,
     seed=seed,
     is_seeded=is_seeded,

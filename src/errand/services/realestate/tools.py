@@ -555,7 +555,7 @@ def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None =
 def price_trend(
     ctx: ToolContext, city: str, neighbourhood: str | None = None, months: int = 12
 ) -> dict[str, Any]:
-    """Monthly average sale price per m² and its % change.
+    """Monthly average home sale price per m² in a city, and its % change.
 
     Args:
         city: City name.
@@ -772,7 +772,7 @@ def request_viewing(
     date: str,
     name: Annotated[str, FromUser("the name to book the viewing under")],
 ) -> dict[str, Any]:
-    """Ask to view a listing on a day (needs the user's confirmation).
+    """Ask to view (看房) a home listing on a day (needs the user's confirmation).
 
     Args:
         listing_id: Id like HZ-00042.

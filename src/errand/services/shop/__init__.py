@@ -6,7 +6,7 @@ from errand.services.shop.tools import TOOLS
 
 DOMAIN = Domain(
     name="shop",
-    description="Online shop: search products, sizes and colours, order, track, cancel, return, exchange.",
+    description="Online shop (网购): electronics, home appliances, clothing, shoes, books, sports, beauty, toys; search products, sizes and colours, buy, track, cancel, return or exchange a shop order.",
     tools=TOOLS,
     seed=seed,
     is_seeded=is_seeded,

@@ -6,7 +6,7 @@ from errand.services.travel.tools import TOOLS
 
 DOMAIN = Domain(
     name="travel",
-    description="Trips: search and book flights, high-speed trains and hotels, plan sightseeing days, cancel.",
+    description="Trips (出行: 机票, 高铁, 酒店): search and book flights, high-speed trains and hotels, plan sightseeing days, list or cancel bookings.",
     tools=TOOLS,
     seed=seed,
     is_seeded=is_seeded,

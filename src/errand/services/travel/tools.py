@@ -1262,7 +1262,7 @@ def _cancel_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
 def cancel_booking(
     ctx: ToolContext, booking_id: Annotated[str, FromResults("booking_id", "id")]
 ) -> dict[str, Any]:
-    """Cancel a booking; refunds by its fare rule and frees the seats or rooms.
+    """Cancel a flight, train or hotel booking (BK-...); refunds by its fare rule.
 
     Args:
         booking_id: Id like BK-000042.

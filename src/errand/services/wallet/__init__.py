@@ -10,7 +10,7 @@ from errand.services.wallet.tools import TOOLS
 
 DOMAIN = Domain(
     name="wallet",
-    description="The user's wallet: balances per currency, spending limit and transaction history.",
+    description="The user's wallet (钱包): balances per currency, daily spending limit, and the history of payments and refunds.",
     tools=TOOLS,
     seed=seed,
     is_seeded=is_seeded,
