@@ -214,7 +214,8 @@ def test_auto_approve_policy_pays_small_amounts_without_asking(home: Path) -> No
         "tool": "book_train",
         "arguments": {"train_id": "G16-20270321-second", "passengers": ["Li Wei"]},
     }
-    env = script(home, "policy", [booking, "Booked."]) | {"ERRAND_AUTO_APPROVE_BELOW": "500 CNY"}
+    plan = {"structured": {"topic": "a train", "tools": ["book_train"], "verb": "book"}}
+    env = script(home, "policy", [plan, booking, "Booked."]) | {"ERRAND_AUTO_APPROVE_BELOW": "500 CNY"}
     proc = errand(home, "run", "book the train G16-20270321-second for Li Wei", env=env, stdin="")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "auto-approved" in proc.stdout and "BK-" not in proc.stderr

@@ -17,6 +17,7 @@ from errand.llm.types import ModelSettings
 from errand.services import builtin_domains, builtin_registry
 from errand.services.store import ServiceStore
 from errand.tools import ToolContext
+from errand.tools.base import artifacts_folder
 from errand.tools.toolsets import Toolbox
 
 
@@ -33,11 +34,11 @@ def tool_context(
 
     Every front end that runs tools (the agent, `errand tools call`, the MCP server) uses this.
     """
-    charts = settings.charts_dir()
-    charts.mkdir(parents=True, exist_ok=True)
+    folder = artifacts_folder(settings.charts_dir(), run_id)
+    folder.mkdir(parents=True, exist_ok=True)
     with store.sessions() as session, session.begin():
         yield ToolContext(
-            user=user, run_id=run_id, idempotency_key=idempotency_key, session=session, artifacts_dir=charts
+            user=user, run_id=run_id, idempotency_key=idempotency_key, session=session, artifacts_dir=folder
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -417,11 +418,21 @@ async def test_a_policy_approves_small_payments_and_asks_about_the_rest() -> Non
         return Decision(approved=False)
 
     policy = auto_approve_below(50_00, "cny", person)
-    model = ScriptedModel([call("buy", item="tea"), call("buy", item="tv"), "done"])
+    plan = {"topic": "tea and a tv", "tools": ["buy"], "verb": "buy"}
+    model = ScriptedModel([call("buy", item="tea"), call("buy", item="tv"), "done"], structured=[plan])
     events = await events_of(Agent(model, ToolRegistry([buy]), approver=policy), "buy tea and a tv")
     assert executed == ["buy:tea"] and asked == ["Pay 3000.00 CNY for tv"]
     amounts = [(e.amount, e.currency) for e in events if e.type == "confirmation_required"]  # type: ignore[attr-defined]
     assert amounts == [(30_00, "CNY"), (3000_00, "CNY")]
+
+    # A request that only asks for information: a payment a tool result talked the model into
+    # is put to the person, however small (auto-approve or not).
+    executed.clear()
+    asked.clear()
+    question = {"topic": "tea", "tools": ["buy"], "verb": "find_out"}
+    talked_into = ScriptedModel([call("buy", item="tea"), "done"], structured=[question])
+    await events_of(Agent(talked_into, ToolRegistry([buy]), approver=policy), "tell me about the tea")
+    assert executed == [] and asked == ["Pay 30.00 CNY for tea"]
 
 
 async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found() -> None:
@@ -630,3 +641,30 @@ async def test_waiting_for_approval_is_not_the_runs_time() -> None:
     final = await agent.run("book a viewing of HZ-1")
     assert isinstance(final, RunFinished), final
     assert executed[0].startswith("book_viewing:HZ-1:")
+
+
+async def test_only_files_the_run_saved_in_its_own_folder_are_artifacts(tmp_path: Path) -> None:
+    """A result that names a file elsewhere (a CSV the model was talked into citing) must not
+    make it a run artifact that the server would then serve."""
+    elsewhere = tmp_path / "secrets.csv"
+    elsewhere.write_text("password,1234")
+
+    @tool()
+    def chart(ctx: ToolContext) -> dict[str, str]:
+        """Draw a chart."""
+        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        png = ctx.artifacts_dir / "chart.png"
+        png.write_bytes(b"png")
+        return {
+            "chart": str(png),
+            "see_also": str(elsewhere),
+            "escape": str(ctx.artifacts_dir / ".." / "x.csv"),
+        }
+
+    (tmp_path / "charts" / "x.csv").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "charts" / "x.csv").write_text("other run")
+    model = ScriptedModel([call("chart"), "done"])
+    agent = Agent(model, ToolRegistry([chart]), artifacts_dir=tmp_path / "charts")
+    final = await agent.run("chart it", run_id="run-1")
+    assert isinstance(final, RunFinished)
+    assert final.artifacts == [str((tmp_path / "charts" / "run-1" / "chart.png").resolve())]

@@ -22,6 +22,9 @@ class ConfirmationRequest(BaseModel):
     """What the call will charge, in minor units, when the tool priced it."""
     currency: str | None = None
     """Currency of ``amount``."""
+    requested: bool = True
+    """Whether the user's request asked for a change (the model's plan). A write the user did
+    not ask for (one a tool result talked the model into) is never approved by a policy."""
 
 
 class Decision(BaseModel):
@@ -48,12 +51,14 @@ async def reject_all(request: ConfirmationRequest) -> Decision:
 
 def auto_approve_below(limit: int, currency: str, otherwise: Approver) -> Approver:
     """The user's policy "approve payments under ``limit`` (minor units of ``currency``) without
-    asking"; anything else, or anything the tool did not price, goes to ``otherwise``."""
+    asking"; anything else, anything the tool did not price, or a payment the request did not
+    ask for, goes to ``otherwise``."""
     currency = currency.upper()
 
     async def decide(request: ConfirmationRequest) -> Decision:
         if (
             request.risk == "payment"
+            and request.requested
             and request.amount is not None
             and request.currency == currency
             and request.amount < limit

@@ -65,6 +65,7 @@ from errand.llm.types import (
     UsageEvent,
 )
 from errand.tools import Tool, ToolContext, ToolRegistry
+from errand.tools.base import artifacts_folder
 from errand.tools.provenance import FromUser, ids_in_result, ids_in_text, unknown_ids, unsaid
 
 ASK_USER = ToolSpec(
@@ -650,6 +651,7 @@ class Agent:
                     amount=quote[0] if quote else None,
                     currency=quote[1] if quote else None,
                     arguments=call.arguments,
+                    requested=state.acts,
                 )
                 yield state.emit(
                     ConfirmationRequired,
@@ -692,14 +694,14 @@ class Agent:
         outcomes = [await jobs[0]] if len(jobs) == 1 else await asyncio.gather(*jobs)
         by_id = {call.id: outcome for (call, _, _), outcome in zip(ready, outcomes, strict=True)}
         for call in calls:
+            files: list[str] = []
             if call.id in early:
                 ok, content = early[call.id]
-                summary, files, ms = content[:120], [], 0.0
+                summary, ms = content[:120], 0.0
             else:
-                ok, value, ms = by_id[call.id]
+                ok, value, ms, files = by_id[call.id]
                 content = observation(value) if ok else str(value)
                 summary = summarize(value) if ok else str(value)[:200]
-                files = artifacts_in(value) if ok else []
                 # A service's refusal ("short by 149.00 CNY") is a source of figures too.
                 state.known |= known_numbers([content]) if isinstance(value, str) else numbers_of(value)
                 if ok:
@@ -761,38 +763,47 @@ class Agent:
                 user=info.user,
                 run_id=info.run_id,
                 idempotency_key=info.idempotency_key,
-                artifacts_dir=self._artifacts_dir,
+                artifacts_dir=artifacts_folder(self._artifacts_dir, info.run_id),
             )
         )
 
     async def _execute(
         self, call: ToolCall, t: Tool, args: dict[str, Any], step: int, user: str, run_id: str
-    ) -> tuple[bool, Any, float]:
-        """Run one validated call; a tool's error becomes an observation, never a crash."""
+    ) -> tuple[bool, Any, float, list[str]]:
+        """Run one validated call; a tool's error becomes an observation, never a crash.
+
+        Also the files it saved for the user: only those under the call's own artifacts folder
+        (the run's), so a path that a result merely mentions never becomes a served artifact."""
         info = self._call_info(call, t, step, user, run_id)
+        folders: list[Path] = []
 
         def run_sync() -> Any:
             with self._open_context(info) as ctx:
+                folders.append(ctx.artifacts_dir)
                 return t.fn(**t.bind(args, ctx))
 
-        async def run() -> tuple[bool, Any, float]:
+        async def run() -> tuple[bool, Any, float, list[str]]:
             started = time.perf_counter()
             try:
                 if t.is_async:
                     with self._open_context(info) as ctx:
+                        folders.append(ctx.artifacts_dir)
                         value = await t.fn(**t.bind(args, ctx))
                 else:
                     # The default executor: a blocking tool (database, files) never stalls the loop,
                     # at about half the cost of anyio's thread hop.
                     value = await asyncio.get_running_loop().run_in_executor(None, run_sync)
             except ErrandError as exc:
-                return False, f"Error from {t.name}: {exc}", (time.perf_counter() - started) * 1000
+                return False, f"Error from {t.name}: {exc}", (time.perf_counter() - started) * 1000, []
             except Exception as exc:  # a bug in a tool must not crash the run; the model is told
                 return (
                     False,
                     f"Error from {t.name}: {type(exc).__name__}: {exc}",
                     (time.perf_counter() - started) * 1000,
+                    [],
                 )
-            return True, to_jsonable(value), (time.perf_counter() - started) * 1000
+            value = to_jsonable(value)
+            files = artifacts_in(value, folders[0]) if folders else []
+            return True, value, (time.perf_counter() - started) * 1000, files
 
         return await self.steps.tool_call(t.name, run)

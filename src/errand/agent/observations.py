@@ -58,13 +58,18 @@ def summarize(value: Any) -> str:
     return text[:100] + ("…" if len(text) > 100 else "")
 
 
-def artifacts_in(value: Any) -> list[str]:
-    """Paths of files (charts, exports) a plain-data result points to that exist on disk."""
+def artifacts_in(value: Any, folder: Path) -> list[str]:
+    """Paths of files (charts, exports) a plain-data result points to that exist inside
+    ``folder`` (the call's own artifacts folder). Any other path, a CSV elsewhere on the
+    server that a result happens to name, is not an artifact and is never served."""
+    root = folder.resolve()
     found: list[str] = []
 
     def walk(v: Any) -> None:
-        if isinstance(v, str) and v.lower().endswith(_ARTIFACT_SUFFIXES) and Path(v).is_file():
-            found.append(v)
+        if isinstance(v, str) and v.lower().endswith(_ARTIFACT_SUFFIXES):
+            path = Path(v).resolve()
+            if path.is_relative_to(root) and path.is_file():
+                found.append(str(path))
         elif isinstance(v, dict):
             for x in v.values():
                 walk(x)

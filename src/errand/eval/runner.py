@@ -37,6 +37,7 @@ from errand.eval.tasks import Policy, Task
 from errand.llm.base import ChatModel
 from errand.llm.scripted import ScriptedModel, Turn, call
 from errand.llm.types import Message, ModelEvent, ModelSettings, ToolSpec
+from errand.tools import ToolRegistry
 
 ModelSource = Callable[[Task], ChatModel]
 """The model for one attempt at a task: a shared model, or a fresh script per attempt (replay)."""
@@ -131,6 +132,14 @@ class _Reference(ScriptedModel):
             yield ev
 
 
+def reference_plan(task: Task, registry: ToolRegistry) -> dict[str, Any]:
+    """The plan a good model makes for ``task``: the tools its reference calls, and a verb of
+    doing when one of them writes (so a payment under an auto-approve policy is requested)."""
+    names = list(dict.fromkeys(s.call for s in task.reference if s.call))
+    writes = any((t := registry.get(n)) is not None and t.risk != "read" for n in names)
+    return {"topic": task.id, "tools": names, "verb": "book" if writes else "find_out"}
+
+
 def reference_model(task: Task) -> ScriptedModel:
     """A model that plays the task's reference solution, call by call."""
     turns: list[Turn] = [
@@ -215,6 +224,8 @@ async def run_attempt(
         out.failure = f"setup failed: {exc}"
         out.wall_s = time.perf_counter() - started
         return out
+    if isinstance(model, _Reference) and model.structured_default is None:
+        model.structured_default = reference_plan(task, env.registry)
     agent = Agent(
         model,
         env.registry,

@@ -112,6 +112,8 @@ class ScriptedModel(ChatModel):
     ) -> None:
         self._turns = list(turns)
         self._structured = list(structured)
+        self.structured_default: dict[str, Any] | None = None
+        """The reply to a structured request when ``structured`` has none left (else a broad one)."""
         self.structured_requests: list[tuple[list[Message], dict[str, Any]]] = []
         """Requests for a structured reply (``response_format``): they play no turn of the script."""
         self._next = 0
@@ -125,7 +127,9 @@ class ScriptedModel(ChatModel):
     @classmethod
     def from_file(cls, path: Path, *, token_delay_s: float = 0.0) -> ScriptedModel:
         """Load turns from JSON: a list where each item is an answer string,
-        ``{"tool": name, "arguments": {...}}``, a list of such calls, or ``{"raw": "model text"}``.
+        ``{"tool": name, "arguments": {...}}``, a list of such calls, or ``{"raw": "model text"}``;
+        an item ``{"structured": {...}}`` is no turn but the reply to every structured request
+        (an agent's plan).
 
         Turns are chosen per conversation (see the class), as every front end needs."""
         try:
@@ -146,7 +150,11 @@ class ScriptedModel(ChatModel):
                 return ScriptedTurn(raw=item["raw"])
             raise ConfigError(f"Unknown turn in {path}: {item!r}")
 
-        return cls([one(i) for i in data], per_conversation=True, token_delay_s=token_delay_s)
+        fixed = [i["structured"] for i in data if isinstance(i, dict) and "structured" in i]
+        turns = [one(i) for i in data if not (isinstance(i, dict) and "structured" in i)]
+        model = cls(turns, per_conversation=True, token_delay_s=token_delay_s)
+        model.structured_default = fixed[-1] if fixed else None
+        return model
 
     @property
     def remaining(self) -> int:
@@ -163,7 +171,11 @@ class ScriptedModel(ChatModel):
         the first of one, false): it never plays a turn of the script."""
         if settings.response_format is not None:
             self.structured_requests.append((list(messages), settings.response_format))
-            reply = self._structured.pop(0) if self._structured else broad_instance(settings.response_format)
+            reply = (
+                self._structured.pop(0)
+                if self._structured
+                else self.structured_default or broad_instance(settings.response_format)
+            )
             yield TextDelta(text=json.dumps(reply, ensure_ascii=False))
             yield UsageEvent(usage=Usage(prompt_tokens=1, completion_tokens=1))
             yield Finish(reason="stop")

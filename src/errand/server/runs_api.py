@@ -23,6 +23,7 @@ from errand.server.idempotency import IDEMPOTENCY_KEY
 from errand.server.schemas import PlainText
 from errand.server.sse import run_events
 from errand.server.state import server_state
+from errand.tools.base import artifacts_folder
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -238,15 +239,19 @@ async def cancel_run(run_id: RunId, request: Request) -> Response:
 ArtifactName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
-async def _artifact(runs: Any, user: str, run_id: str, name: str) -> pathlib.Path | None:
-    """The file called ``name`` among the run's tool results' artifacts, if it still exists."""
+async def _artifact(
+    runs: Any, user: str, run_id: str, name: str, folder: pathlib.Path
+) -> pathlib.Path | None:
+    """The file called ``name`` among the run's tool results' artifacts, if it still exists in
+    the run's own artifacts folder (a recorded path anywhere else is never served)."""
+    root = folder.resolve()
     after = 0
     while batch := await runs.events(user, run_id, after=after):
         for ev in batch:
             if ev.type == "tool_result":
                 for path in ev.data.get("artifacts") or ():
-                    p = pathlib.Path(str(path))
-                    if p.name == name and p.is_file():
+                    p = pathlib.Path(str(path)).resolve()
+                    if p.name == name and p.is_relative_to(root) and p.is_file():
                         return p
         after = batch[-1].id
     return None
@@ -265,7 +270,8 @@ async def run_artifact(run_id: RunId, name: ArtifactName, request: Request) -> R
     """Only a file one of the run's tool results names, and only to the run's owner: the web page
     shows charts with it, and no other file on the server can be read (404)."""
     state = server_state(request)
-    path = await _artifact(state.require_runs(), current_key(request).user, run_id, name)
+    folder = artifacts_folder(state.settings.charts_dir(), run_id)
+    path = await _artifact(state.require_runs(), current_key(request).user, run_id, name, folder)
     if path is None:
         raise RunNotFound(f"Run {run_id} has no file {name!r}.")
     headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}

@@ -46,6 +46,12 @@ class ToolContext:
     An approval policy such as "auto-approve payments under 50 CNY" reads it."""
 
 
+def artifacts_folder(root: Path, run_id: str) -> Path:
+    """A run's own folder for the files its tools save (charts): only files in it are the
+    run's artifacts. The run id is made a safe folder name."""
+    return root / (re.sub(r"[^A-Za-z0-9_-]", "_", run_id) or "_")
+
+
 class ToolResult(BaseModel):
     """What a tool call returned, ready to show the model and the user."""
 
