@@ -27,6 +27,7 @@ Errors of the HTTP server (``errand serve``; errand/server/errors.py maps each t
     │       └── ModelTimeout     the model did not answer in time (504)
     ├── RequestError             a request to the server is invalid (400)
     │   ├── ContextLengthExceeded  messages plus completion exceed the model's window (400)
+    │   ├── BodyTooLarge         the request body is over the server's limit (413)
     │   └── ModelNotFound        no model of that name is served (404)
     ├── AuthError                the API key is missing, unknown or revoked (401)
     ├── AdmissionError           work refused before it started
@@ -118,6 +119,17 @@ class ContextLengthExceeded(RequestError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, param="messages", code="context_length_exceeded")
+
+
+class BodyTooLarge(RequestError):
+    """The request body is larger than the server accepts (``ERRAND_SERVE_MAX_BODY_BYTES``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The request body is over this server's limit of {limit:,} bytes; send less "
+            "(smaller or fewer images), or raise ERRAND_SERVE_MAX_BODY_BYTES.",
+            code="request_too_large",
+        )
 
 
 class ModelNotFound(RequestError):

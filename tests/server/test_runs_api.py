@@ -3,8 +3,10 @@ for the real durable layer)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx2 as httpx
@@ -216,3 +218,38 @@ def test_run_streams_end_when_the_server_drains(served: Served) -> None:
                 served.state.health.start_draining()
     assert any(line.startswith(": server draining") for line in lines)
     assert "event: run_finished" not in lines
+
+
+def test_a_keys_run_limit_holds_under_concurrent_posts(served: Served) -> None:
+    """With a store that takes time to answer (a database), 50 POSTs at once could all count
+    the same active runs before any was recorded: a key limited to 2 got 4."""
+    runs = served.state.runs
+    plain_list, plain_create = runs.list, runs.create
+
+    async def slow_list(user: str, *, limit: int = 50) -> Any:
+        await asyncio.sleep(0.01)
+        return await plain_list(user, limit=limit)
+
+    async def slow_create(user: str, input: str, **options: Any) -> Any:
+        await asyncio.sleep(0.05)
+        return await plain_create(user, input, **options)
+
+    runs.list, runs.create = slow_list, slow_create
+    runs.hold.clear()  # the runs stay queued: each counts against the limit
+    key = served.key("carol", max_runs=2)
+    try:
+        with ThreadPoolExecutor(max_workers=25) as pool:
+            codes = list(
+                pool.map(
+                    lambda _: (
+                        httpx.post(
+                            served.v1 + "/runs", headers=auth(key), json={"input": "buy a kettle"}, timeout=30
+                        ).status_code
+                    ),
+                    range(50),
+                )
+            )
+    finally:
+        runs.list, runs.create = plain_list, plain_create
+        runs._loop.call_soon_threadsafe(runs.hold.set)  # the server's loop, another thread
+    assert codes.count(201) == 2 and codes.count(429) == 48

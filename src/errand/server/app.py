@@ -29,6 +29,7 @@ from errand.runtime import build_agent, open_store
 from errand.server import chat, errors, health, metrics, runs_api
 from errand.server.admission import AdmissionMiddleware, Gate
 from errand.server.auth import AuthMiddleware
+from errand.server.bodylimit import BodyLimitMiddleware
 from errand.server.health import Health, watch_signals
 from errand.server.idempotency import IdempotencyMiddleware, IdempotencyStore
 from errand.server.keys import KeyStore
@@ -158,6 +159,7 @@ def create_app(
         lifespan=lifespan,
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics_),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.serve_max_body_bytes),
             Middleware(AuthMiddleware, keys=keys),
             Middleware(KeyLimitsMiddleware, limiter=state.limiter, on_reject=metrics_.reject),
             Middleware(IdempotencyMiddleware, store=state.idempotency),

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 
 from errand.errors import (
     AuthError,
+    BodyTooLarge,
     ErrandError,
     IdempotencyInFlight,
     IdempotencyMismatch,
@@ -100,6 +101,8 @@ def classify(exc: BaseException) -> tuple[int, str, str | None]:
     """(status, type, code) of an exception: the mapping every answer goes through."""
     if isinstance(exc, ModelNotFound):
         return 404, "invalid_request_error", exc.code
+    if isinstance(exc, BodyTooLarge):
+        return 413, "invalid_request_error", exc.code
     if isinstance(exc, RequestError):
         return 400, "invalid_request_error", exc.code
     if isinstance(exc, AuthError):
@@ -144,7 +147,7 @@ def error_response(exc: BaseException) -> JSONResponse:
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, int | float):
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    elif status in (400, 401, 404, 422, 429, 502) or isinstance(exc, RunConflict):
+    elif status in (400, 401, 404, 413, 422, 429, 502) or isinstance(exc, RunConflict):
         headers["x-should-retry"] = "false"
     return JSONResponse(error_body(exc), status_code=status, headers=headers)
 

@@ -132,21 +132,25 @@ async def create_run(
     runs = state.require_runs()
     key = current_key(request)
     watcher = state.watcher
-    if watcher is not None and watcher.active >= state.settings.serve_max_active_runs:
-        state.metrics.reject("overloaded")
-        raise Overloaded(f"This server has {watcher.active} runs in progress; retry shortly.", retry_after=5)
-    mine = await runs.list(key.user, limit=max(50, key.max_runs + 1))
-    active = sum(1 for r in mine if str(r.status) in ACTIVE)
-    if active >= key.max_runs:
-        state.metrics.reject("key_limit")
-        raise RateLimited(
-            f"This key may have {key.max_runs} runs queued or running; {active} are. Retry when one ends.",
-            retry_after=5,
-        )
-    extra: dict[str, Any] = {"images": body.images} if body.images else {}  # only when sent
-    record = await runs.create(key.user, body.input, max_steps=body.max_steps, **extra)
-    if watcher is not None:
-        watcher.watch(key, record.id)
+    async with state.run_admission:  # count and record as one step (one process; see docs/server.md)
+        if watcher is not None and watcher.active >= state.settings.serve_max_active_runs:
+            state.metrics.reject("overloaded")
+            raise Overloaded(
+                f"This server has {watcher.active} runs in progress; retry shortly.", retry_after=5
+            )
+        mine = await runs.list(key.user, limit=max(50, key.max_runs + 1))
+        active = sum(1 for r in mine if str(r.status) in ACTIVE)
+        if active >= key.max_runs:
+            state.metrics.reject("key_limit")
+            raise RateLimited(
+                f"This key may have {key.max_runs} runs queued or running; {active} are. "
+                "Retry when one ends.",
+                retry_after=5,
+            )
+        extra: dict[str, Any] = {"images": body.images} if body.images else {}  # only when sent
+        record = await runs.create(key.user, body.input, max_steps=body.max_steps, **extra)
+        if watcher is not None:
+            watcher.watch(key, record.id)
     return _json(record, 201)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -40,6 +41,9 @@ class ServerState:
     runs: Any = None
     """The runs layer (`errand.runs.Runs` or a test double with its interface); None until opened."""
     watcher: RunWatcher | None = None
+    run_admission: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held from counting a key's and the server's active runs to recording the new one, so
+    50 concurrent POSTs cannot all pass a limit of 2 before any of them is counted."""
 
     @property
     def context_window(self) -> int:
