@@ -48,3 +48,46 @@ async def test_redis_limits_are_shared() -> None:
     finally:
         await one.aclose()
         await two.aclose()
+
+
+async def test_a_hung_storage_costs_one_request_a_moment_then_is_skipped() -> None:
+    """A hung Redis added 5 s to every request; now the first waits at most half a second, the
+    next ones skip the limits while the breaker is open, and the warning is logged once."""
+    import asyncio
+    import time
+
+    from starlette.types import Receive, Scope, Send
+
+    from errand.server.ratelimit import KeyLimitsMiddleware
+
+    limiter = KeyLimiter(storage_for(None))
+    asked: list[int] = []
+
+    async def hangs(k: ApiKey) -> None:
+        asked.append(1)
+        await asyncio.sleep(30)
+
+    limiter.hit = hangs  # type: ignore[method-assign]
+    served: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        served.append(1)
+
+    middleware = KeyLimitsMiddleware(app, limiter, on_reject=lambda reason: None)
+    scope: Scope = {"type": "http", "method": "GET", "path": "/v1/models", "state": {"api_key": key()}}
+
+    async def nothing() -> dict[str, object]:
+        return {"type": "http.request"}
+
+    async def ignore(message: object) -> None:
+        return None
+
+    started = time.perf_counter()
+    await middleware(scope, nothing, ignore)
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(5):
+        await middleware(scope, nothing, ignore)
+    rest = time.perf_counter() - started
+    assert served == [1] * 6 and asked == [1]
+    assert first < 1.0 and rest < 0.1

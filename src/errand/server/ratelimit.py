@@ -6,6 +6,7 @@ Counters live in the `limits` library's storage: memory by default, Redis when
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -30,12 +31,25 @@ WORK = frozenset({CHAT, ("POST", "/v1/runs")})
 """Requests that start model work: only these spend budget or hold a slot."""
 
 
+STORAGE_TIMEOUT_S = 0.25
+"""Longest wait for the limits' storage on one request before it is let through."""
+BREAKER_S = 15.0
+"""After the storage fails, requests skip the limits this long before it is tried again."""
+
+
 def storage_for(redis_url: str | None) -> Storage:
     """The counters' storage: shared Redis when a URL is given, else this process's memory."""
     if not redis_url:
         return MemoryStorage()
     uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
-    return RedisStorage(uri, implementation="redispy", key_prefix="errand")
+    # A hung Redis must cost a request a fraction of a second, not redis-py's default wait.
+    return RedisStorage(
+        uri,
+        implementation="redispy",
+        key_prefix="errand",
+        socket_timeout=STORAGE_TIMEOUT_S,
+        socket_connect_timeout=STORAGE_TIMEOUT_S,
+    )
 
 
 class KeyLimiter:
@@ -45,6 +59,8 @@ class KeyLimiter:
         self.storage = storage
         self._rate = SlidingWindowCounterRateLimiter(storage)
         self._warned = False
+        self.skip_until = 0.0
+        """Monotonic time until which the storage is not asked (it failed: a circuit breaker)."""
 
     async def aclose(self) -> None:
         """Close the Redis connections, if any (the `limits` storage has no close of its own)."""
@@ -104,22 +120,29 @@ class KeyLimitsMiddleware:
         request = (scope["method"], scope["path"])
         holds = False
         try:
-            await self.limiter.hit(key)
             if request in WORK and key.budget_spent:
                 raise QuotaExceeded(
                     f"This key's budget of {key.budget} tokens is spent ({key.tokens_used} used). "
                     "Ask for a new key or a larger --budget."
                 )
-            if request == CHAT:
-                await self.limiter.enter(key)
-                holds = True
+            if time.monotonic() >= self.limiter.skip_until:
+                async with asyncio.timeout(STORAGE_TIMEOUT_S * 2):
+                    await self.limiter.hit(key)
+                    if request == CHAT:
+                        await self.limiter.enter(key)
+                        holds = True
         except AdmissionError as exc:
             self.on_reject("budget" if isinstance(exc, QuotaExceeded) else "key_limit")
             await error_response(exc)(scope, receive, send)
             return
-        except Exception as exc:  # the limits' storage failed: serve rather than refuse everyone
+        except Exception as exc:  # the limits' storage failed or hung: serve rather than refuse
+            self.limiter.skip_until = time.monotonic() + BREAKER_S
             if not self._warned_once():
-                log.warning("rate-limit storage failed, letting requests through: %s", exc)
+                log.warning(
+                    "rate-limit storage failed (%s); letting requests through, retrying it every %.0f s",
+                    type(exc).__name__ if isinstance(exc, TimeoutError) else exc,
+                    BREAKER_S,
+                )
         try:
             await self.app(scope, receive, send)
         finally:
