@@ -245,3 +245,30 @@ def test_usage_errors_are_a_few_lines_not_a_traceback(
     out = proc.stdout + proc.stderr
     assert says in out and "Traceback" not in out
     assert len(out.strip().splitlines()) <= 8
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"ERRAND_DATABASE_URL": "garbage"}, "is not a database URL"),
+        ({"ERRAND_DATABASE_URL": "mysql://x/y"}, "SQLite or PostgreSQL, not 'mysql'"),
+        ({"ERRAND_DATABASE_URL": "sqlite:////proc/errand-test/x.db"}, "Cannot"),
+        ({"ERRAND_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/test"}, "Cannot open the database"),
+        ({"ERRAND_AUTO_APPROVE_BELOW": "Infinity CNY"}, "positive, finite"),
+        ({"ERRAND_MAX_STEPS": "0"}, "ERRAND_MAX_STEPS"),
+    ],
+)
+def test_bad_settings_are_one_clear_error_not_a_traceback(home: Path, env: dict[str, str], says: str) -> None:
+    for args in (["services", "show"], ["keys", "create", "--user", "x"]):
+        proc = errand(home, *args, env=env)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2, out
+        assert says in " ".join(out.split()) and "Traceback" not in out
+        assert len(out.strip().splitlines()) <= 6
+
+
+def test_errand_home_that_is_a_file_is_a_clear_error(home: Path) -> None:
+    a_file = home / "not-a-folder"
+    a_file.write_text("x")
+    proc = errand(home, "services", "show", env={"ERRAND_HOME": str(a_file)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "ERRAND_HOME" in proc.stderr

@@ -164,7 +164,9 @@ ModelOpt = Annotated[
         "--model", "-m", help="A .gguf file, a bundled model (1.5b, 0.5b), or a server's model name."
     ),
 ]
-MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="Most model steps in the run.")]
+MaxStepsOpt = Annotated[
+    int | None, typer.Option("--max-steps", min=1, max=1000, help="Most model steps in the run.")
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every write and payment without asking.")]
 
 

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     request_timeout_s: float = 120.0
     """Seconds to wait for a model server's answer before giving up."""
 
-    max_steps: int = 8
+    max_steps: int = Field(default=8, ge=1, le=1000)
     """Most model steps in one run."""
 
     max_tokens: int = 60_000
@@ -200,4 +200,6 @@ def parse_amount(text: str) -> tuple[int, str]:
         value = Decimal(parts[0])
     except InvalidOperation:
         raise ValueError(f"{text!r} is not an amount like '50 CNY'") from None
+    if not value.is_finite() or value <= 0 or value >= 10**12:
+        raise ValueError(f"{text!r} is not an amount like '50 CNY' (a positive, finite number)")
     return int(value * 100), parts[1].upper()

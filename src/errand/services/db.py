@@ -11,10 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from errand.errors import ConfigError
 
 
 class Base(DeclarativeBase):
@@ -32,9 +35,33 @@ def make_engine(url: str, *, synchronous_commit: bool = True) -> Engine:
     """
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"{url!r} is not a database URL. Set ERRAND_DATABASE_URL to sqlite:///PATH or "
+            "postgresql://USER@HOST/DB (or unset it to use SQLite under ERRAND_HOME)."
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"errand stores its data in SQLite or PostgreSQL, not {parsed.get_backend_name()!r}. "
+            "Set ERRAND_DATABASE_URL to sqlite:///PATH or postgresql://USER@HOST/DB."
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(str(parsed.database)).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot create the folder {folder} for the SQLite database ({exc.strerror}). "
+                "Point ERRAND_HOME or ERRAND_DATABASE_URL at a writable folder."
+            ) from None
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(
+            f"Cannot use the database URL {parsed!r}: {exc}. Check ERRAND_DATABASE_URL."
+        ) from None
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from errand.errors import ConfigError
 from errand.services import Domain, builtin_domains
 from errand.services.db import Base, make_engine, session_factory, transaction
 from errand.services.metadata import import_all_models
@@ -26,6 +28,17 @@ class ServiceStore:
         engine = make_engine(url)
         store = cls(engine=engine, sessions=session_factory(engine))
         domains = builtin_domains()  # imports the models so their tables are known
+        try:
+            with engine.connect():
+                pass
+        except OperationalError as exc:
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise ConfigError(
+                f"Cannot open the database {engine.url.render_as_string(hide_password=True)}: {reason}. "
+                "Check ERRAND_DATABASE_URL (host, port, database, permissions), or unset it to use "
+                "SQLite under ERRAND_HOME."
+            ) from None
         upgrade(engine)  # Alembic: create or bring the schema up to date
         if seed:
             store.seed(domains)
