@@ -13,6 +13,7 @@ import anyio.to_thread
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.prompt import Confirm, Prompt
 from rich.table import Table
@@ -530,7 +531,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except ErrandError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -545,6 +546,6 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(int(getattr(exc, "exit_code", 2)))
     sys.exit(code if isinstance(code, int) else 0)

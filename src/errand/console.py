@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.status import Status
 
 from errand.agent.events import (
@@ -82,13 +83,13 @@ class RunRenderer:
             self._spin(f"running {ev.name}…")
         elif isinstance(ev, ConfirmationRequired):
             self.pause()
-            c.print(f"[yellow]! {ev.name} needs your approval:[/yellow] {ev.summary}")
+            c.print(f"[yellow]! {ev.name} needs your approval:[/yellow] {escape(ev.summary)}")
         elif isinstance(ev, ConfirmationResolved):
             verdict = "[green]  approved[/green]" if ev.approved else "[red]  rejected[/red]"
             c.print(f"{verdict} {ev.note}".rstrip(), highlight=False)
         elif isinstance(ev, ToolResultEvent):
             mark = "[green]✓[/green]" if ev.ok else "[red]✗[/red]"
-            c.print(f"  {mark} {ev.summary} [dim]({ev.duration_ms:.0f} ms)[/dim]", highlight=False)
+            c.print(f"  {mark} {escape(ev.summary)} [dim]({ev.duration_ms:.0f} ms)[/dim]", highlight=False)
             for path in ev.artifacts:
                 c.print(f"  [magenta]chart:[/magenta] {path}")
         elif isinstance(ev, StepFinished):
@@ -117,7 +118,7 @@ class RunRenderer:
         elif isinstance(ev, RunFailed):
             self.pause()
             self._close_reasoning()
-            c.print(f"[red]run failed:[/red] {ev.reason}")
+            c.print(f"[red]run failed:[/red] {escape(ev.reason)}")
             c.print(f"[dim]{ev.steps} steps · {ev.duration_ms / 1000:.1f} s · run {ev.run_id}[/dim]")
 
     def _close_reasoning(self) -> None:
