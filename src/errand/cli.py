@@ -502,7 +502,7 @@ def mcp_serve(
 
     settings = load_settings()
     if http:
-        mcp_server.run_http(settings, host, port)
+        mcp_server.run_http(settings, host, port, token=settings.mcp_token)
     else:
         mcp_server.run_stdio(settings)
 

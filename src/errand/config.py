@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     """On SIGTERM, seconds to keep answering 503 (``/readyz`` too) before closing the port, so a
     load balancer stops sending traffic first."""
 
+    mcp_token: str | None = None
+    """Bearer token every client of ``errand mcp serve --http`` must send (required with --http)."""
+
     serve_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Largest request body accepted (413 beyond it), checked before the body is read: four
     50 MB bodies at once must not take the server's memory."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2 as httpx
 import mcp_types as types
 import pytest
 from mcp import Client, MCPError
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from sqlalchemy import func, select
 
 from errand.agent import Decision, reject_all
@@ -120,7 +124,7 @@ def errand_http(errand_home: tuple[dict[str, str], ServiceStore]) -> Iterator[st
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "errand", "mcp", "serve", "--http", "--port", str(port)],
-        env={**os.environ, **env},
+        env={**os.environ, **env, "ERRAND_MCP_TOKEN": MCP_TOKEN},
     )
     try:
         deadline = time.monotonic() + 30
@@ -136,6 +140,16 @@ def errand_http(errand_home: tuple[dict[str, str], ServiceStore]) -> Iterator[st
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+MCP_TOKEN = "test-token-0123"
+
+
+def code_of(text: str) -> str:
+    """The confirmation code a preview gave."""
+    m = re.search(r'confirm: "([0-9a-f]{16})"', text)
+    assert m, text
+    return m.group(1)
 
 
 def errand_stdio(env: dict[str, str]) -> McpServerConfig:
@@ -169,13 +183,18 @@ async def check_errand_server(config: McpServerConfig, store: ServiceStore) -> N
         assert found["results"]
 
         book = tools["request_viewing"]
-        # Not without the confirmation rule: a plain call only previews.
-        with pytest.raises(ToolError, match="needs the user's approval"):
+        # Not without the confirmation rule: a plain call only previews, and a code the model
+        # makes up (no preview ever shown) does nothing either.
+        with pytest.raises(ToolError, match="needs the user's approval") as preview:
             await book.fn(arguments=VIEWING, ctx=None)
+        with pytest.raises(ToolError, match="needs the user's approval"):
+            await book.fn(arguments={**VIEWING, "confirm": "0123456789abcdef"}, ctx=None)
         assert viewings(store) == 0
-        # Confirmed, then the same call repeated (a client retry): booked exactly once.
-        first = await book.fn(arguments={**VIEWING, "confirm": True}, ctx=None)
-        again = await book.fn(arguments={**VIEWING, "confirm": True}, ctx=None)
+        # Confirmed with the preview's code, then the same call repeated (a client retry):
+        # booked exactly once.
+        code = code_of(str(preview.value))
+        first = await book.fn(arguments={**VIEWING, "confirm": code}, ctx=None)
+        again = await book.fn(arguments={**VIEWING, "confirm": code}, ctx=None)
         assert (first["replayed"], again["replayed"]) == (False, True)
         assert first["viewing_id"] == again["viewing_id"]
         assert viewings(store) == 1
@@ -193,11 +212,16 @@ async def test_errand_server_over_stdio_books_once_with_confirmation(
 async def test_errand_server_over_http_books_once_with_confirmation(
     errand_http: str, errand_home: tuple[dict[str, str], ServiceStore]
 ) -> None:
-    await check_errand_server(McpServerConfig(url=errand_http), errand_home[1])
+    authorized = McpServerConfig(url=errand_http, headers={"Authorization": f"Bearer {MCP_TOKEN}"})
+    await check_errand_server(authorized, errand_home[1])
+    for headers in ({}, {"Authorization": "Bearer wrong"}):  # no token, no tools
+        refused = httpx.post(errand_http, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert refused.status_code == 401
 
 
 async def test_errand_server_lists_annotations_for_any_client(errand_http: str) -> None:
-    async with Client(errand_http, cache=None) as client:
+    auth = create_mcp_http_client(headers={"Authorization": f"Bearer {MCP_TOKEN}"})
+    async with auth, Client(streamable_http_client(errand_http, http_client=auth), cache=None) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}
     search, book = listed["search_listings"], listed["request_viewing"]
     assert search.annotations is not None and book.annotations is not None
@@ -262,13 +286,17 @@ async def test_without_elicitation_a_strict_server_refuses_writes(errand_server_
 async def test_server_validates_arguments_and_keys(errand_server_settings: Settings) -> None:
     server = build_server(errand_server_settings)
     async with Client(server, cache=None) as client:
-        bad = await client.call_tool("request_viewing", {"listing_id": "HZ-00001", "confirm": True})
-        first = await client.call_tool(
-            "request_viewing", {**VIEWING, "confirm": True, "idempotency_key": "a"}
-        )
-        second = await client.call_tool(
-            "request_viewing", {**VIEWING, "confirm": True, "idempotency_key": "b"}
-        )
+        bad = await client.call_tool("request_viewing", {"listing_id": "HZ-00001", "confirm": "x"})
+        done = []
+        for key in ("a", "b"):
+            preview = await client.call_tool("request_viewing", {**VIEWING, "idempotency_key": key})
+            code = code_of(preview.content[0].text)  # type: ignore[union-attr]
+            done.append(
+                await client.call_tool(
+                    "request_viewing", {**VIEWING, "confirm": code, "idempotency_key": key}
+                )
+            )
+        first, second = done
         with pytest.raises(MCPError, match="Unknown tool"):
             await client.call_tool("pay_everyone", {})
     assert bad.is_error and "date" in bad.content[0].text  # type: ignore[union-attr]
@@ -442,3 +470,30 @@ def test_results_become_data_or_tool_errors() -> None:
 def test_tool_names_are_safe_for_every_model_api() -> None:
     assert model_name("files.read/all") == "files_read_all"
     assert len(model_name("x" * 100)) == 64
+
+
+async def test_previews_of_payments_are_priced_and_work_for_every_write(
+    errand_server_settings: Settings,
+) -> None:
+    """Through MCP, shop writes failed ("Internal server error": their confirmation text got no
+    database session) and travel and food previews said "cannot price it"."""
+    server = build_server(errand_server_settings)
+    day = (date.today() + timedelta(days=20)).strftime("%Y%m%d")
+    calls = {
+        "book_train": {"train_id": f"G16-{day}-second", "passengers": ["Li Wei"]},
+        "buy_product": {"variant_id": "V-000002", "quantity": 1, "address": "1 Main St"},
+        "place_order": {
+            "restaurant_id": "SZ-R023",
+            "items": [{"item_id": 1527, "quantity": 2}],
+            "deliver_at": f"{date.today() + timedelta(days=1)} 12:00",  # open then, whatever the hour now
+            "address": "1 Main St",
+        },
+    }
+    async with Client(server, cache=None) as client:
+        for name, args in calls.items():
+            preview = await client.call_tool(name, args)
+            text = preview.content[0].text  # type: ignore[union-attr]
+            assert preview.is_error and "needs the user's approval" in text, text
+            assert "cannot price" not in text and "could not describe" not in text, text
+            assert re.search(r"\d+\.\d\d (CNY|SGD)", text), text
+            code_of(text)
