@@ -15,6 +15,7 @@ import pytest
 from errand.errors import ConfigError, ModelFileError, ModelResponseError
 from errand.llm.base import collect
 from errand.llm.embedded import EmbeddedModel, call_schema, physical_cores, tool_call_grammar
+from errand.llm.parsing import parse_output
 from errand.llm.types import (
     Finish,
     ImagePart,
@@ -24,6 +25,7 @@ from errand.llm.types import (
     TextDelta,
     TextPart,
     ToolCall,
+    ToolCallEvent,
     ToolSpec,
     UsageEvent,
 )
@@ -72,8 +74,8 @@ def test_call_schema_hoists_defs_and_keeps_refs_resolvable() -> None:
 
 def test_grammar_offers_each_tool_or_text() -> None:
     grammar = tool_call_grammar([WEATHER, NESTED])
-    assert grammar.startswith("%llguidance {}\nstart: calls | text\n")
-    assert 'call: "<tool_call>\\n" (call_0 | call_1) "\\n</tool_call>"' in grammar
+    assert grammar.startswith("%llguidance {}\nstart: tagged | fenced | bare | text\n")
+    assert 'tag: "<tool_call>\\n" call "\\n</tool_call>"\ncall: call_0 | call_1\n' in grammar
     assert grammar.count("%json ") == 2
     with pytest.raises(ValueError):
         tool_call_grammar([])
@@ -149,11 +151,15 @@ def test_grammar_is_enforced_for_pydantic_schemas(embedded: EmbeddedModel) -> No
     )
     with urllib.request.urlopen(request, timeout=120) as res:
         content = json.loads(res.read())["content"]
-    # Unconstrained, this model answers with bare or fenced JSON; the grammar forbids both.
-    assert content and content[0] not in "{`[ \n"
-    if content.startswith("<tool_call>\n"):
-        call = json.loads(content.removeprefix("<tool_call>\n").split("\n</tool_call>")[0])
-        assert call["name"] == "search_homes" and isinstance(call["arguments"]["where"], dict)
+    # Unconstrained, this model writes pretty-printed JSON, often with extra keys; the grammar
+    # admits a call only as compact JSON of the schema (in a tag, a fence or bare), or text.
+    assert content and content[0] not in " \n"
+    calls = [ev.call for ev in parse_output(content) if isinstance(ev, ToolCallEvent)]
+    if calls:
+        assert '{"name": "search_homes", "arguments": {' in content  # compact: the grammar was used
+        assert calls[0].name == "search_homes" and isinstance(calls[0].arguments["where"], dict)
+    else:
+        assert "{" not in content and "`" not in content
 
 
 @pytest.mark.slow
@@ -272,7 +278,7 @@ async def test_saved_prefix_is_reused_by_a_new_process(test_model_path: Path, tm
 
 def test_grammar_can_require_a_call_and_limit_calls() -> None:
     required = tool_call_grammar([WEATHER], required=True)
-    assert "start: calls\n" in required and "text:" not in required
-    assert 'calls: call ("\\n" call)? ("\\n" call)?\n' in tool_call_grammar([WEATHER], max_calls=3)
+    assert "start: tagged\n" in required and "text:" not in required
+    assert 'tagged: tag ("\\n" tag){0,2}\n' in tool_call_grammar([WEATHER], max_calls=3)
     schema = call_schema(WEATHER)
     assert schema["properties"]["arguments"]["additionalProperties"] is False

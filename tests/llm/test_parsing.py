@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,30 @@ def test_fenced_and_bare_json() -> None:
         ("a", {}),
         ("b", {}),
     ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "```json\n{A}\n{B}\n```",
+        "```json\n{A},\n{B}\n```",
+        "```json\n[{A}, {B}]\n```",
+        "```json\n{A}\n```\n\n```json\n{B}\n```",
+        "```\n{A}\n```\n```\n{B}\n```",
+        "{A}\n{B}",
+        "{A},\n{B}",
+        "[{A},\n{B}]",
+    ],
+)
+def test_several_fenced_or_bare_calls(raw: str) -> None:
+    """Every shape of several calls the embedded grammar admits, in order, with no text left."""
+    a = json.dumps({"name": "get_weather", "arguments": {"city": "Oslo"}})
+    b = json.dumps({"name": "get_weather", "arguments": {"city": "Helsinki"}})
+    out = parse_output(raw.replace("{A}", a).replace("{B}", b))
+    assert calls(out) == [("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Helsinki"})]
+    assert text(out).strip() == "" and not [e for e in out if isinstance(e, MalformedToolCall)]
+    ids = [e.call.id for e in out if isinstance(e, ToolCallEvent)]
+    assert len(set(ids)) == 2
 
 
 def test_broken_json_is_repaired() -> None:

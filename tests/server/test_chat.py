@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +13,10 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from errand.llm.scripted import ScriptedModel, call
+from errand.llm.embedded import EmbeddedModel
+from errand.llm.scripted import ScriptedModel, ScriptedTurn, call
+from errand.llm.weights import DEFAULT_MODEL
+from errand.server.chat import GATEWAY_MAX_CALLS
 from tests.server.conftest import Served, ServeFactory
 from tests.server.models import SlowModel
 
@@ -302,3 +306,131 @@ def test_a_backend_that_does_not_answer_in_time_is_504(serve: ServeFactory, clie
     with pytest.raises(openai.APIStatusError) as err:
         client_for(s).chat.completions.create(model="slow", messages=[{"role": "user", "content": "x"}])
     assert err.value.status_code == 504 and err.value.code == "model_timeout"
+
+
+def test_the_gateway_allows_parallel_calls_unless_the_client_says_no(serve: ServeFactory, client_for) -> None:
+    model = ScriptedModel(["a", "b", "c", "d"])
+    s = serve(model=model)
+    client = client_for(s)
+    user = [{"role": "user", "content": "x"}]
+    client.chat.completions.create(model="scripted", messages=user, tools=[WEATHER])
+    client.chat.completions.create(
+        model="scripted", messages=user, tools=[WEATHER], parallel_tool_calls=False
+    )
+    client.chat.completions.create(
+        model="scripted",
+        messages=user,
+        tools=[WEATHER],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    client.chat.completions.create(model="scripted", messages=user)
+    assert [m.max_tool_calls for m in model.settings] == [GATEWAY_MAX_CALLS, 1, 1, None]
+    assert GATEWAY_MAX_CALLS > 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "```json\n{A}\n```\n```json\n{B}\n```",
+        "{A}\n{B}",
+        "[{A}, {B}]",
+        "<tool_call>\n{A}\n</tool_call>\n<tool_call>\n{B}\n</tool_call>",
+    ],
+    ids=["fences", "bare-lines", "bare-list", "tags"],
+)
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_several_calls_in_any_shape_come_back_in_tool_calls(
+    serve: ServeFactory, client_for, raw: str, stream: bool
+) -> None:
+    """The shapes the embedded grammar admits (and small models write) reach the client as
+    OpenAI ``tool_calls``, never as text."""
+    a = json.dumps({"name": "get_weather", "arguments": {"city": "Oslo"}})
+    b = json.dumps({"name": "get_weather", "arguments": {"city": "Helsinki"}})
+    s = serve(model=ScriptedModel([ScriptedTurn(raw=raw.replace("{A}", a).replace("{B}", b))]))
+    client = client_for(s)
+    messages = [{"role": "user", "content": "Weather in Oslo and Helsinki?"}]
+    if stream:
+        chunks = list(
+            client.chat.completions.create(model="scripted", messages=messages, tools=[WEATHER], stream=True)
+        )
+        deltas = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+        calls = [(d.index, d.function.name, d.function.arguments) for d in deltas]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finish = chunks[-1].choices[0].finish_reason
+    else:
+        r = client.chat.completions.create(model="scripted", messages=messages, tools=[WEATHER])
+        tool_calls = r.choices[0].message.tool_calls or []
+        calls = [(i, c.function.name, c.function.arguments) for i, c in enumerate(tool_calls)]
+        text = r.choices[0].message.content or ""
+        finish = r.choices[0].finish_reason
+        assert len({c.id for c in tool_calls}) == 2
+    assert [(i, name, json.loads(args)) for i, name, args in calls] == [
+        (0, "get_weather", {"city": "Oslo"}),
+        (1, "get_weather", {"city": "Helsinki"}),
+    ]
+    assert text.strip() == ""
+    if raw.startswith(
+        "<tool_call>"
+    ):  # ScriptedModel says tool_calls only for tags; the embedded model always
+        assert finish == "tool_calls"
+
+
+@pytest.mark.slow
+def test_the_bundled_model_calls_client_tools_under_auto(serve: ServeFactory) -> None:
+    """The 1.5B through the gateway, ``tool_choice: auto``: requests that plainly need a tool come
+    back in ``tool_calls`` (a grammar that admitted only ``<tool_call>`` tags or text answered
+    the first two in prose, and could not make two calls)."""
+    cache = os.environ.get("ERRAND_TEST_MODEL_CACHE")
+    model = EmbeddedModel(bundled=DEFAULT_MODEL, cache_dir=Path(cache) if cache else None, n_ctx=4096)
+    model.load()
+    try:
+        s = serve(model=model)
+        quadratic = {
+            "type": "function",
+            "function": {
+                "name": "solve_quadratic",
+                "description": "Real roots of the quadratic equation a*x^2 + b*x + c = 0.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {k: {"type": "number"} for k in "abc"},
+                    "required": ["a", "b", "c"],
+                },
+            },
+        }
+        stock = {
+            "type": "function",
+            "function": {
+                "name": "get_stock_price",
+                "description": "Latest trading price of a listed company's shares.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"symbol": {"type": "string"}},
+                    "required": ["symbol"],
+                },
+            },
+        }
+        with openai.OpenAI(base_url=s.v1, api_key=s.key(), max_retries=0, timeout=120) as client:
+
+            def calls(prompt: str, tools: list[dict[str, object]]) -> list[tuple[str, object]]:
+                r = client.chat.completions.create(
+                    model=model.name,
+                    messages=[{"role": "user", "content": prompt}],
+                    tools=tools,
+                    tool_choice="auto",
+                    max_tokens=96,
+                )
+                made = r.choices[0].message.tool_calls or []
+                assert made, f"answered in text: {r.choices[0].message.content!r}"
+                assert r.choices[0].finish_reason == "tool_calls"
+                return [(c.function.name, json.loads(c.function.arguments)) for c in made]
+
+            assert calls("Find the roots of 3x^2 - 7x + 2 = 0.", [quadratic]) == [
+                ("solve_quadratic", {"a": 3, "b": -7, "c": 2})
+            ]
+            assert calls("What are Apple shares (AAPL) trading at?", [quadratic, stock, WEATHER]) == [
+                ("get_stock_price", {"symbol": "AAPL"})
+            ]
+            both = calls("What's the weather in Oslo and in Helsinki?", [WEATHER])
+            assert sorted(args["city"] for _, args in both) == ["Helsinki", "Oslo"]
+    finally:
+        model.close()

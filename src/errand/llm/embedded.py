@@ -46,6 +46,7 @@ from errand.llm.types import (
     Message,
     ModelEvent,
     ModelSettings,
+    TextDelta,
     ToolCallEvent,
     ToolSpec,
     Usage,
@@ -126,7 +127,7 @@ def call_schema(tool: ToolSpec) -> dict[str, Any]:
     ``$defs``/``definitions`` move to the top so pydantic's ``#/$defs/...`` refs
     still resolve; other local refs are rewritten to point inside ``arguments``.
     """
-    params = copy.deepcopy(tool.parameters) or {"type": "object"}
+    params = copy.deepcopy(tool.decode_parameters or tool.parameters) or {"type": "object"}
     defs = {k: params.pop(k) for k in ("$defs", "definitions") if k in params}
     params = _rebase_refs(params, frozenset(defs))
     if params.get("type") == "object" and "properties" in params:
@@ -145,26 +146,55 @@ def call_schema(tool: ToolSpec) -> dict[str, Any]:
 
 
 def tool_call_grammar(tools: Sequence[ToolSpec], *, required: bool = False, max_calls: int = 1) -> str:
-    """An llguidance (Lark) grammar: one or more ``<tool_call>`` blocks, or (unless
+    """An llguidance (Lark) grammar for one turn: up to ``max_calls`` tool calls, or (unless
     ``required``) a text answer.
 
-    Each block holds JSON matching exactly one offered tool. Blocks are joined by
-    a newline, the way the Qwen/Hermes chat templates render several calls.
+    Every call is JSON matching exactly one offered tool. ``required`` admits only
+    ``<tool_call>`` blocks joined by a newline, the way the Qwen/Hermes chat templates render
+    calls (a generated call is then byte-identical to the history the next step renders).
+    Otherwise the calls may also take the shapes small models write by habit, which a
+    tags-only grammar turns into a prose answer instead (the bundled Qwen Coder models write
+    fenced ```json far more often than tags): a fenced block, or bare JSON at the very
+    start. Several calls share one shape: tag after tag, one fence holding one call per line
+    or a JSON list, one fence per call, or bare calls one per line or in a list.
+    `StreamParser` reads all of these.
     """
     if not tools:
         raise ValueError("a tool-call grammar needs at least one tool")
+    more = max(1, max_calls) - 1
+
+    def several(item: str, sep: str) -> str:
+        """``item``, then up to ``more`` more of it, each after ``sep``."""
+        return item + (f" ({sep} {item}){{0,{more}}}" if more else "")
+
     names = " | ".join(f"call_{i}" for i in range(len(tools)))
-    lines = [
-        "%llguidance {}",
-        "start: calls" if required else "start: calls | text",
-        "calls: call" + ' ("\\n" call)?' * (max_calls - 1),
-        f'call: "<tool_call>\\n" ({names}) "\\n</tool_call>"',
+    lines = ["%llguidance {}"]
+    if required:
+        lines += ["start: tagged"]
+    else:
+        group = several("call", r'"\n"')
+        fenced = r'FENCE group "\n```"'
+        if more:
+            group += f' | "[" {several("call", chr(34) + ", " + chr(34))} "]"'  # the JSON style's separator
+            fenced += f" | fence (SEP fence){{1,{more}}}"
+        lines += [
+            "start: tagged | fenced | bare | text",
+            f"fenced: {fenced}",
+            r'fence: FENCE call "\n```"',
+            "bare: group",
+            f"group: {group}",
+            r"FENCE: /```(json)?\n/",
+            r"SEP: /\n\n?/",
+            f"text: {_TEXT_RULE}",
+        ]
+    lines += [
+        "tagged: " + several("tag", r'"\n"'),
+        r'tag: "<tool_call>\n" call "\n</tool_call>"',
+        f"call: {names}",
     ]
     lines += [
         f"call_{i}: %json {json.dumps(call_schema(t), ensure_ascii=False)}" for i, t in enumerate(tools)
     ]
-    if not required:
-        lines.append(f"text: {_TEXT_RULE}")
     return "\n".join(lines) + "\n"
 
 
@@ -385,17 +415,18 @@ class EmbeddedModel(ChatModel):
             )
         return message.to_openai()
 
-    def grammar_for(self, tools: Sequence[ToolSpec], *, required: bool = False) -> str | None:
-        """The grammar sent with a request offering ``tools`` (None: unconstrained)."""
+    def grammar_for(
+        self, tools: Sequence[ToolSpec], *, required: bool = False, max_calls: int | None = None
+    ) -> str | None:
+        """The grammar sent with a request offering ``tools`` (None: unconstrained); at most
+        ``max_calls`` calls (None: ``max_calls_per_step``, the agent's own steps)."""
         if not tools or not self.constrain_tool_calls:
             return None
-        key = json.dumps([t.model_dump() for t in tools], sort_keys=True) + str(required)
+        calls = max_calls or self.max_calls_per_step
+        key = json.dumps([t.model_dump() for t in tools], sort_keys=True) + f"{required}:{calls}"
         cached = self._grammar_cache
         if cached is None or cached[0] != key:
-            cached = self._grammar_cache = (
-                key,
-                tool_call_grammar(tools, required=required, max_calls=self.max_calls_per_step),
-            )
+            cached = self._grammar_cache = (key, tool_call_grammar(tools, required=required, max_calls=calls))
         return cached[1]
 
     def completion_request(
@@ -411,7 +442,19 @@ class EmbeddedModel(ChatModel):
         }
         if settings.seed is not None:
             body["seed"] = settings.seed
-        grammar = self.grammar_for(tools, required=settings.tool_choice == "required")
+        if settings.response_format is not None:
+            # The same grammar engine and JSON style as tool calls; the reply ends with the object.
+            schema = {**settings.response_format, "x-guidance": _JSON_STYLE}
+            body["grammar"] = (
+                f"%llguidance {{}}\nstart: reply\nreply: %json {json.dumps(schema, ensure_ascii=False)}\n"
+            )
+            return body
+        # A tool that needs an id nobody has seen yet stays in the prompt but is not callable.
+        callable_tools = [t for t in tools if t.callable]
+        required = settings.tool_choice == "required"
+        grammar = self.grammar_for(callable_tools, required=required, max_calls=settings.max_tool_calls)
+        if grammar is None and tools and self.constrain_tool_calls:
+            grammar = f"%llguidance {{}}\nstart: text\ntext: {_TEXT_RULE}\n"  # nothing callable: answer
         if grammar is not None:
             body["grammar"] = grammar
         return body
@@ -432,8 +475,10 @@ class EmbeddedModel(ChatModel):
         if self.prefix_cache_dir is None or self.n_parallel != 1 or not self.cache_prompt:
             return
         system = messages[0].text if messages and messages[0].role == "system" else ""
-        asked = system + "\0" + json.dumps([t.model_dump() for t in tools], sort_keys=True)
+        # What the prompt shows of the tools (not this step's decode constraints): the prefix.
+        asked = system + "\0" + json.dumps([t.to_openai() for t in tools], sort_keys=True)
         key = self._prefix_keys.get(asked)
+        prefix: str | None = None
         if key is None:  # once per system prompt and tool set, not every step
             prefix = self._stable_prefix(messages, tools)
             path = self.model_path
@@ -452,6 +497,8 @@ class EmbeddedModel(ChatModel):
                 self._slot_prefix = key
                 return
             target.unlink(missing_ok=True)  # unreadable (another version, a torn write): rebuild
+        if prefix is None:  # seen before, but its file has since been pruned: render it again
+            prefix = self._stable_prefix(messages, tools)
         status, _ = self._post("/completion", {"prompt": prefix, "n_predict": 0, "cache_prompt": True})
         if status != 200:
             return
@@ -511,7 +558,8 @@ class EmbeddedModel(ChatModel):
                 put(_Done())
 
         worker = loop.run_in_executor(None, generate)
-        parser = StreamParser()
+        # A structured reply (JSON by schema) is text, not a tool call to look for.
+        parser = StreamParser() if settings.response_format is None else None
         finish_reason: str | None = None
         final: dict[str, Any] = {}
         called = False
@@ -528,14 +576,16 @@ class EmbeddedModel(ChatModel):
                     raise ModelResponseError(f"The embedded model refused the request: {_error_text(item)}")
                 choice = item["choices"][0] if item["choices"] else {}
                 text = choice.get("text") or ""
-                if text:
+                if text and parser is None:
+                    yield TextDelta(text=text)
+                elif text and parser is not None:
                     for ev in parser.feed(text):
                         yield ev
                 if choice.get("finish_reason"):
                     finish_reason = choice["finish_reason"]
                 if "timings" in item or "usage" in item:
                     final = item
-            for ev in parser.finish():
+            for ev in parser.finish() if parser is not None else []:
                 called = called or isinstance(ev, ToolCallEvent)
                 yield ev
             yield UsageEvent(usage=_usage(final))

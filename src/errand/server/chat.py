@@ -75,6 +75,10 @@ log = logging.getLogger("errand.server")
 
 AGENT_MODEL = "errand"
 """The model name that runs errand's agent instead of a bare model."""
+GATEWAY_MAX_CALLS = 4
+"""Most tool calls one gateway response may carry when the client allows parallel calls: enough
+for the parallel requests clients make (two to four lookups at once), few enough that a small
+model cannot run on repeating calls until the token limit."""
 
 router = APIRouter(tags=["chat"])
 T = TypeVar("T")
@@ -166,6 +170,10 @@ def gateway_request(
                 "tool_choice asks for a tool call but names no offered tool.", param="tool_choice"
             )
         tool_choice = "required"
+    # A named choice forces that one function once; otherwise several calls in one response
+    # unless the client says no (one tool called twice is the common parallel case too).
+    single = isinstance(choice, NamedToolChoice) or body.parallel_tool_calls is False
+    max_calls = 1 if single else GATEWAY_MAX_CALLS
     asked = body.max_completion_tokens or body.max_tokens
     window = state.context_window
     prompt = estimate_tokens(messages, tools)
@@ -175,6 +183,7 @@ def gateway_request(
         max_tokens=asked or max(1, min(window - prompt, state.settings.max_output_tokens)),
         seed=body.seed,
         tool_choice=tool_choice,
+        max_tool_calls=max_calls if tools else None,
     )
     return messages, tools, settings
 
