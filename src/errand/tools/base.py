@@ -145,7 +145,13 @@ def strict_problems(arguments: dict[str, Any], schema: dict[str, Any], *, positi
         if isinstance(value, bool):
             if kind in ("integer", "number"):
                 problems.append(f"{path}: a number is expected, not {str(value).lower()}")
-        elif isinstance(value, int | float) and positive and kind == "integer" and value <= 0:
+        elif (
+            isinstance(value, int | float)
+            and positive
+            and kind == "integer"
+            and value <= 0
+            and not {"minimum", "exclusiveMinimum"} & node.keys()  # a declared bound speaks for itself
+        ):
             problems.append(f"{path}: must be 1 or more (got {value})")
         elif isinstance(value, str) and _CONTROL.search(value):
             problems.append(f"{path}: contains control characters")
@@ -249,7 +255,11 @@ class Tool:
         """
         required = set(self.parameters.get("required", ()))
         asked = {k: v for k, v in arguments.items() if k in required or v not in ("", None)}
-        problems = strict_problems(asked, self.parameters, positive=self.risk != "read")
+        # Counts below 1 are refused for errand's own writes; an outside API's integers mean
+        # what it says they mean, so there its schema (and its own answer) decide.
+        problems = strict_problems(
+            asked, self.parameters, positive=self.risk != "read" and self.origin == "python"
+        )
         validated, more = self._check(asked) if not problems else ({}, [])
         problems += more
         if problems:
