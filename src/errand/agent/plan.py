@@ -41,15 +41,6 @@ class Plan:
     acts: bool
     """The user asked for a change (a booking, an order, a cancellation), not only information."""
 
-    def to_json(self) -> dict[str, Any]:
-        """Plain data (a durable step's checkpoint)."""
-        return {"domains": list(self.domains), "acts": self.acts}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
-        """The plan from `to_json`'s data."""
-        return cls(tuple(data.get("domains") or ()), bool(data.get("acts")))
-
 
 def _first_sentence(text: str) -> str:
     line = text.strip().split("\n", 1)[0]
