@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     """Most tokens the model may write in one step."""
 
     request_timeout_s: float = 120.0
-    """Seconds to wait for a model server's answer before giving up."""
+    """Seconds to wait for a model server's answer before giving up. The embedded model waits
+    at least ``max_wall_s``: on a slow CPU, evaluating the tool schemas the first time takes
+    minutes, and the run's own budget is what bounds it."""
 
     max_steps: int = Field(default=8, ge=1, le=1000)
     """Most model steps in one run."""

@@ -668,3 +668,27 @@ async def test_only_files_the_run_saved_in_its_own_folder_are_artifacts(tmp_path
     final = await agent.run("chart it", run_id="run-1")
     assert isinstance(final, RunFinished)
     assert final.artifacts == [str((tmp_path / "charts" / "run-1" / "chart.png").resolve())]
+
+
+async def test_the_answer_names_the_reference_of_what_the_run_booked() -> None:
+    @tool(risk="write")
+    def reserve(table: Annotated[str, FromResults("table")]) -> dict[str, object]:
+        """Reserve a table."""
+        return {"table_id": table, "reservation_id": "RS-000042", "status": "confirmed"}
+
+    tools = ToolRegistry([reserve])
+    said = await Agent(
+        ScriptedModel([call("reserve", table="T-9"), "Your table is reserved."]), tools, approver=approve_all
+    ).run("reserve table T-9")
+    assert isinstance(said, RunFinished)
+    assert said.answer == "Your table is reserved.\n\nReference: RS-000042"  # the receipt, not the input id
+
+    named = await Agent(
+        ScriptedModel([call("reserve", table="T-9"), "Reserved (RS-000042)."]), tools, approver=approve_all
+    ).run("reserve table T-9")
+    assert isinstance(named, RunFinished) and named.answer == "Reserved (RS-000042)."
+
+    zh = await Agent(
+        ScriptedModel([call("reserve", table="T-9"), "已预订。"]), tools, approver=approve_all
+    ).run("帮我预订T-9号桌")
+    assert isinstance(zh, RunFinished) and zh.answer.endswith("编号: RS-000042")

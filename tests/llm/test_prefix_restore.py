@@ -37,3 +37,15 @@ def test_a_pruned_prefix_is_rendered_and_saved_again(tmp_path: Path) -> None:
     model._slot_prefix = None  # the slot now holds something else
     model._restore_prefix(messages, tools)
     assert posts.count("/completion") == 2 and len(list((tmp_path / "prefixes").glob("prefix-*.bin"))) == 1
+
+
+def test_the_embedded_model_waits_as_long_as_the_run_may_take() -> None:
+    """A cold prefix (tool schemas never evaluated) takes minutes on a slow CPU: the run's wall
+    budget bounds it, not a server timeout meant for the network."""
+    from errand.config import Settings
+    from errand.llm import make_model
+
+    slow = make_model(Settings(model_backend="embedded", request_timeout_s=120, max_wall_s=600))
+    assert isinstance(slow, EmbeddedModel) and slow.request_timeout_s == 600
+    quick = make_model(Settings(model_backend="embedded", request_timeout_s=120, max_wall_s=60))
+    assert isinstance(quick, EmbeddedModel) and quick.request_timeout_s == 120

@@ -73,9 +73,10 @@ def test_a_model_without_eyes_says_so(errand_server: ServerFactory, web: Web, tm
     web.allow_console_error(r"status of 400")  # Chromium logs the refused POST /v1/runs itself
     web.sign_in(server, server.key("dave"))
     page.get_by_label("Your request").fill(REQUEST)
-    page.get_by_role("button", name="Attach an image").focus()
+    attach = page.get_by_role("button", name="Attach an image")
+    expect(attach).to_be_enabled()
     with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
+        attach.press("Enter")  # by keyboard: waits until the button can take it, focuses, presses
     chooser.value.set_files(str(small_png(tmp_path)))
     expect(page.get_by_role("button", name="Remove receipt.png")).to_be_visible()
     page.get_by_role("button", name="Send").click()

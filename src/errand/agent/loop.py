@@ -43,7 +43,7 @@ from errand.agent.events import (
     ToolResultEvent,
 )
 from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, unverified_in
-from errand.agent.observations import artifacts_in, observation, summarize, to_jsonable
+from errand.agent.observations import artifacts_in, observation, references, summarize, to_jsonable
 from errand.agent.plan import PLAN_PROMPT, Plan, catalogue, parse_plan, plan_messages, plan_schema
 from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
 from errand.errors import ErrandError, ModelError, ToolError
@@ -151,6 +151,9 @@ class _RunState:
     """The model's plan says the user asked for a change (book, order, cancel), not only information."""
     asked: str | None = None
     """The question of an ``ask_user`` call: the run ends with it, waiting for the user's reply."""
+    made: list[str] = field(default_factory=list)
+    """References of records this run's writes created (a booking id, an order id): the answer
+    must name them, since they are the user's receipt."""
     reminded: bool = False
     """The model was reminded once that the request asked for an action it had not taken."""
     notes: dict[str, str] = field(default_factory=dict)
@@ -381,6 +384,10 @@ class Agent:
             return ev
 
         def finished(answer: str, step: int, invented: list[str]) -> RunFinished:
+            missing = [r for r in state.made if r not in answer]
+            if missing:  # a small model says "booked" and leaves out the booking reference
+                label = "编号" if prompts.in_chinese(task) else "Reference"
+                answer = f"{answer}\n\n{label}: {', '.join(missing)}"
             outcome = (
                 "asked"
                 if state.asked is not None
@@ -706,6 +713,9 @@ class Agent:
                 state.known |= known_numbers([content]) if isinstance(value, str) else numbers_of(value)
                 if ok:
                     state.results.append(value)
+                    t = registry.get(call.name)
+                    if t is not None and t.risk != "read":
+                        state.made.extend(r for r in references(value, call.arguments) if r not in state.made)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
             if call.id in state.notes:

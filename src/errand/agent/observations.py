@@ -79,3 +79,16 @@ def artifacts_in(value: Any, folder: Path) -> list[str]:
 
     walk(value)
     return list(dict.fromkeys(found))
+
+
+def references(result: Any, arguments: dict[str, Any]) -> list[str]:
+    """The reference of the record a write created: its result's first top-level ``*_id``
+    string that was not an argument (``BK-000012`` from a booking; a cancellation, which
+    echoes the id it was given, creates none)."""
+    if not isinstance(result, dict):
+        return []
+    given = {str(v) for v in arguments.values()}
+    for key, value in result.items():
+        if key.endswith("_id") and isinstance(value, str) and value and value not in given:
+            return [value]
+    return []

@@ -117,7 +117,7 @@ def make_model(settings: Settings, *, progress: ProgressCallback | None = None) 
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
             max_calls_per_step=settings.max_calls_per_step,
-            request_timeout_s=settings.request_timeout_s,
+            request_timeout_s=max(settings.request_timeout_s, settings.max_wall_s),
             prefix_cache_dir=settings.resolved_model_cache_dir() / "prefix-cache"
             if settings.prefix_cache
             else None,
