@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from errand.agent.events import ConfirmationRequired, RunFailed
-from errand.console import RunRenderer
+from errand.cli.console import RunRenderer
 
 
 def test_square_brackets_in_a_confirmation_and_a_failure_are_shown() -> None:

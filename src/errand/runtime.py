@@ -16,9 +16,9 @@ from errand.llm.base import ChatModel
 from errand.llm.types import ModelSettings
 from errand.services import builtin_domains, builtin_registry
 from errand.services.store import ServiceStore
+from errand.toolbox import Toolbox
 from errand.tools import ToolContext
 from errand.tools.base import artifacts_folder
-from errand.tools.toolsets import Toolbox
 
 
 def open_store(settings: Settings) -> ServiceStore:

@@ -18,8 +18,8 @@ from dbos import DBOS
 from sqlalchemy import func, select, text
 
 from errand.config import Settings
+from errand.db.engine import make_engine
 from errand.runs import Runs, RunStatus
-from errand.services.db import make_engine
 from errand.services.travel.models import Booking
 from errand.services.wallet.ledger import ledger_problems
 from errand.services.wallet.models import LedgerTransaction

@@ -16,7 +16,7 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy import text
 
-from errand.services.db import make_engine
+from errand.db.engine import make_engine
 from tests.cli_process import run_errand
 from tests.server.test_serve_cli import errand_serve
 

@@ -18,9 +18,9 @@ import openai
 import pytest
 import uvicorn
 
+from errand.cli.serve import _server_class
 from errand.config import Settings
 from errand.server.app import create_app
-from errand.server.cli import _server_class
 from errand.services.store import ServiceStore
 from tests.cli_process import run_errand
 from tests.server.conftest import free_socket

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from errand.services.db import make_engine
+from errand.db.engine import make_engine
 from errand.services.store import ServiceStore
 from errand.tools import ToolContext
 

@@ -26,7 +26,7 @@ def test_migrations_match_the_models(make_store: Callable[..., ServiceStore]) ->
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from errand.services.db import Base
+    from errand.db.engine import Base
 
     store = make_store(seed=False)
     with store.engine.connect() as conn:
@@ -36,8 +36,8 @@ def test_migrations_match_the_models(make_store: Callable[..., ServiceStore]) ->
 
 def test_a_database_from_before_migrations_is_adopted(tmp_path: Path) -> None:
     """Tables made with create_all (errand before Alembic): opening must not try to create them again."""
+    from errand.db.engine import Base, make_engine
     from errand.services import builtin_domains
-    from errand.services.db import Base, make_engine
     from errand.services.realestate.models import City
 
     url = f"sqlite:///{tmp_path}/old.db"

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from errand.db.engine import Base, make_engine, session_factory, transaction
 from errand.errors import ToolArgumentsError, ToolError
-from errand.services.db import Base, make_engine, session_factory, transaction
 from errand.services.realestate import DOMAIN, analysis, tools
 from errand.services.realestate.models import City, Listing, Neighbourhood, School, Viewing
 from errand.services.realestate.seed import build_rows

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 import errand.agent
 import errand.runtime
 from errand.config import Settings
+from errand.db.engine import Base
 from errand.errors import ServiceError, ToolError
 from errand.llm.scripted import ScriptedModel, call
 from errand.llm.types import Message
 from errand.services import builtin_domains
-from errand.services.db import Base
 from errand.services.shop import DOMAIN, tools
 from errand.services.shop.models import Order, Product, Variant
 from errand.services.shop.seed import build, is_seeded

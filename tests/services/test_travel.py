@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from errand.agent import approve_all
 from errand.agent.events import ConfirmationRequired
 from errand.config import Settings
+from errand.db.engine import Base, make_engine, session_factory, transaction
 from errand.errors import ErrandError, ToolError
 from errand.llm.scripted import ScriptedModel, call
 from errand.runtime import build_agent
-from errand.services.db import Base, make_engine, session_factory, transaction
 from errand.services.store import ServiceStore
 from errand.services.travel import DOMAIN, tools
 from errand.services.travel.models import Attraction, Booking, Fare, RoomNight, TravelCity

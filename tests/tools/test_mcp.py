@@ -35,11 +35,11 @@ from errand.config import Settings
 from errand.errors import ToolError
 from errand.llm.scripted import ScriptedModel, call
 from errand.llm.types import Message
+from errand.server.mcp import build_server, describe_tool
 from errand.services.realestate.models import Viewing
 from errand.services.store import ServiceStore
 from errand.tools.config import McpServerConfig
 from errand.tools.mcp_client import McpToolset, model_name, result_value, risk_of
-from errand.tools.mcp_server import build_server, describe_tool
 
 DAY = (date.today() + timedelta(days=30)).isoformat()
 VIEWING = {"listing_id": "HZ-00001", "date": DAY, "name": "Li Lei"}

@@ -14,8 +14,10 @@ copies an ISO date. Resolution follows the way people mean them:
 
 from __future__ import annotations
 
+import functools
+import os
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 _MONTHS = {
     m: i
@@ -192,3 +194,18 @@ def date_notes(text: str, today: date) -> str:
         shown = " to ".join(f"{d.isoformat()} ({d:%A})" for d in dates)
         parts.append(f'"{phrase}" = {shown}')
     return "; ".join(dict.fromkeys(parts))
+
+
+def now_text() -> str:
+    """Local date, time and time zone: errands are about "tonight", "next Friday", "now in Tokyo"."""
+    now = datetime.now().astimezone()
+    return f"{now:%Y-%m-%d %H:%M}, {now:%A}, time zone {_local_zone() or now.strftime('UTC%z')}"
+
+
+@functools.cache
+def _local_zone() -> str | None:
+    """The IANA name of the local time zone (``Asia/Shanghai``), when the system says."""
+    if os.environ.get("TZ", "").strip(":"):
+        return os.environ["TZ"].strip(":")
+    target = os.path.realpath("/etc/localtime")
+    return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None

@@ -12,15 +12,12 @@ from a tool result.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +25,7 @@ from pydantic import BaseModel
 
 from errand.agent import prompts
 from errand.agent.confirm import Approver, ConfirmationRequest
+from errand.agent.dates import now_text
 from errand.agent.events import (
     ConfirmationRequired,
     ConfirmationResolved,
@@ -212,21 +210,6 @@ def _ground(
     return out, notes
 
 
-def _now() -> str:
-    """Local date, time and time zone: errands are about "tonight", "next Friday", "now in Tokyo"."""
-    now = datetime.now().astimezone()
-    return f"{now:%Y-%m-%d %H:%M}, {now:%A}, time zone {_local_zone() or now.strftime('UTC%z')}"
-
-
-@functools.cache
-def _local_zone() -> str | None:
-    """The IANA name of the local time zone (``Asia/Shanghai``), when the system says."""
-    if os.environ.get("TZ", "").strip(":"):
-        return os.environ["TZ"].strip(":")
-    target = os.path.realpath("/etc/localtime")
-    return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None
-
-
 def _all_keys(t: Tool) -> tuple[str, ...]:
     """Every result key any `FromResults` parameter of ``t`` reads ids from."""
     return tuple(k for p in t.provenance.values() if not isinstance(p, FromUser) for k in p.keys)
@@ -278,7 +261,7 @@ class Agent:
         self.choose_tools = choose_tools
         """Let the model choose the services a request needs before the first step (else offer all)."""
         self.system_prompt = system_prompt
-        self._today = today or _now
+        self._today = today or now_text
         self._artifacts_dir = artifacts_dir or Path.cwd()
         self.steps = steps or InMemorySteps()
         """Runs model turns and tool calls: directly, or as durable steps (`errand.runs`)."""

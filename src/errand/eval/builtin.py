@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from errand.agent import CallInfo
 from errand.config import Settings
+from errand.db.engine import make_engine, session_factory
 from errand.errors import ConfigError
 from errand.eval import checks
 from errand.eval.checks import CheckResult
@@ -24,7 +25,6 @@ from errand.eval.environment import Environment, World
 from errand.eval.tasks import PatchOp, SetBalance, SetLimit, Task, UpdateRows
 from errand.runtime import tool_context
 from errand.services import builtin_domains, builtin_registry
-from errand.services.db import make_engine, session_factory
 from errand.services.store import ServiceStore
 from errand.services.wallet import ledger
 from errand.tools import ToolContext

@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.orm import Session
 
 from errand.agent.grounding import numbers_in
+from errand.db.engine import Base
+from errand.db.metadata import import_all_models
 from errand.eval.tasks import AnswerFact, BalanceCheck, RowCheck
-from errand.services.db import Base
-from errand.services.metadata import import_all_models
 from errand.services.wallet import ledger
 from errand.services.wallet.models import LedgerTransaction
 

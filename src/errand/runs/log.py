@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from errand.db.engine import make_engine, session_factory
 from errand.errors import RunNotFound
 from errand.runs.models import RunEventRow, RunRow, utcnow
-from errand.services.db import make_engine, session_factory
 
 
 class RunStatus(StrEnum):

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from errand.services.db import Base
+from errand.db.engine import Base
 
 RUNS_REVISION = "5f0e1a2b3c4d"
 """The migration that created these tables (a database adopted at the baseline lacks them)."""

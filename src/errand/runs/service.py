@@ -20,7 +20,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from dbos import DBOS, SetWorkflowID
 
-from errand.agent.loop import _now
+from errand.agent.dates import now_text
 from errand.config import Settings
 from errand.errors import RunConflict, RunInputError
 from errand.llm.base import ChatModel
@@ -30,7 +30,7 @@ from errand.runs.recorder import record
 from errand.runs.workflow import ProcessRuntime, install, run_workflow
 from errand.runtime import open_store
 from errand.services.store import ServiceStore
-from errand.tools.toolsets import Toolbox
+from errand.toolbox import Toolbox
 
 QUEUE = "errand-runs"
 APP_VERSION = "errand-runs-1"
@@ -168,7 +168,7 @@ class Runs:
         if approve == "ask" and self.settings.auto_approve_below:
             approve = f"below:{self.settings.auto_approve_below}"
         options: dict[str, Any] = {
-            "today": _now(),
+            "today": now_text(),
             "approve": approve,
             "max_steps": max_steps,
             "images": images,

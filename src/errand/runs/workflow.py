@@ -27,7 +27,7 @@ from errand.runs.log import RunLog, RunStatus
 from errand.runs.recorder import Recorder
 from errand.runtime import build_agent
 from errand.services.store import ServiceStore
-from errand.tools.toolsets import Toolbox
+from errand.toolbox import Toolbox
 
 WORKFLOW_NAME = "errand.run"
 

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from errand.db.engine import transaction
 from errand.errors import IdempotencyInFlight, IdempotencyMismatch, RequestError
 from errand.runs.models import utcnow
 from errand.server.errors import error_response
 from errand.server.keys import ApiKey
 from errand.server.models import IdempotencyRow
-from errand.services.db import transaction
 
 IN_FLIGHT_LEASE_S = 900.0
 """A first request still marked running after this long died with its process: its key is free."""

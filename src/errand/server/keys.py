@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from errand.db.engine import transaction
 from errand.runs.models import utcnow
 from errand.server.models import ApiKeyRow
-from errand.services.db import transaction
 
 PREFIX = "errand-"
 

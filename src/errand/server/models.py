@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from errand.db.engine import Base
 from errand.runs.models import utcnow
-from errand.services.db import Base
 
 SERVER_REVISION = "6a1b2c3d4e5f"
 """The migration that created these tables."""

@@ -8,11 +8,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from errand.db.engine import Base, make_engine, session_factory, transaction
+from errand.db.metadata import import_all_models
+from errand.db.migrate import upgrade
 from errand.errors import ConfigError
 from errand.services import Domain, builtin_domains
-from errand.services.db import Base, make_engine, session_factory, transaction
-from errand.services.metadata import import_all_models
-from errand.services.migrate import upgrade
 
 
 @dataclass

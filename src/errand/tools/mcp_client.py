@@ -55,7 +55,7 @@ from errand.tools.config import McpServerConfig, expand_env
 logger = logging.getLogger(__name__)
 
 RISK_META_KEY = "errand/risk"
-"""``_meta`` key an errand MCP server uses to say a tool is a ``payment`` (see `errand.tools.mcp_server`)."""
+"""``_meta`` key an errand MCP server uses to say a tool is a ``payment`` (see `errand.server.mcp`)."""
 _RISK_ORDER: dict[str, int] = {"read": 0, "write": 1, "payment": 2}
 _MAX_PAGES = 100
 """Most ``tools/list`` pages read: a paginator that never ends cannot hang a connection."""

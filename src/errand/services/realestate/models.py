@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from errand.services.db import Base
+from errand.db.engine import Base
 
 
 class City(Base):

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from errand.services.db import Base
+from errand.db.engine import Base
 
 
 class Product(Base):

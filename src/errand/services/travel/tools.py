@@ -23,8 +23,8 @@ from typing import Annotated, Any
 from sqlalchemy import Date, Table, and_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from errand.db.engine import insert_unless_taken
 from errand.errors import ToolError
-from errand.services.db import insert_unless_taken
 from errand.services.travel import itinerary
 from errand.services.travel.models import (
     Attraction,

@@ -41,8 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from errand.db.engine import insert_unless_taken
 from errand.errors import ServiceError
-from errand.services.db import insert_unless_taken
 from errand.services.wallet.models import (
     PREFIX,
     Account,

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from errand.services.db import Base
+from errand.db.engine import Base
 
 
 class Account(Base):

@@ -3,7 +3,7 @@
 `upgrade(engine)` brings any database (new or old, SQLite or PostgreSQL) to the
 current schema; `errand services seed|reset` and every store open run it. A change
 to a model ships with a new revision in ``migrations/versions`` (make it with
-``python -m errand.services.migrate revision "what changed"``).
+``python -m errand.db.migrate revision "what changed"``).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         cfg = _config(conn)
         tables = set(inspect(conn).get_table_names())
         if tables and "alembic_version" not in tables:
-            from errand.services.db import Base
-            from errand.services.metadata import baseline_tables
+            from errand.db.engine import Base
+            from errand.db.metadata import baseline_tables
 
             Base.metadata.create_all(conn, tables=baseline_tables())
             command.stamp(cfg, BASELINE)
@@ -54,11 +54,11 @@ def revision(engine: Engine, message: str) -> None:
         command.revision(_config(conn), message=message, autogenerate=True)
 
 
-if __name__ == "__main__":  # python -m errand.services.migrate revision "message"
-    from errand.services.db import make_engine
+if __name__ == "__main__":  # python -m errand.db.migrate revision "message"
+    from errand.db.engine import make_engine
 
     if len(sys.argv) != 3 or sys.argv[1] != "revision":
-        sys.exit('usage: python -m errand.services.migrate revision "what changed"')
+        sys.exit('usage: python -m errand.db.migrate revision "what changed"')
     scratch = make_engine("sqlite://")
     upgrade(scratch)
     revision(scratch, sys.argv[2])

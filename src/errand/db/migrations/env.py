@@ -1,11 +1,11 @@
-"""Alembic environment for the services database (run through `errand.services.migrate`)."""
+"""Alembic environment for the services database (run through `errand.db.migrate`)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from errand.services.db import Base
-from errand.services.metadata import import_all_models
+from errand.db.engine import Base
+from errand.db.metadata import import_all_models
 
 import_all_models()  # every table errand owns is in the metadata
 config = context.config

@@ -99,7 +99,7 @@ def eval_command(
         model_name = "reference"
         model_for: ModelSource = reference_model
     else:
-        from errand.cli import load_model, settings_for_model
+        from errand.cli.common import load_model, settings_for_model
 
         settings = settings_for_model(model)
         if settings.resolved_model_backend() == "embedded" and jobs > 1:

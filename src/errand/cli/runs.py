@@ -21,13 +21,13 @@ from rich.prompt import Confirm, Prompt
 from rich.table import Table
 
 from errand.agent.events import ConfirmationRequired, Event, RunFailed
+from errand.cli.console import RunRenderer, show
 from errand.config import Settings
-from errand.console import RunRenderer, show
 from errand.errors import RunConflict
 from errand.llm.base import ChatModel
 from errand.runs.log import RunRecord
 from errand.runs.service import Runs
-from errand.tools.toolsets import Toolbox
+from errand.toolbox import Toolbox
 
 EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 
@@ -164,7 +164,7 @@ def _runs_call(settings: Settings, act: str, user: str, run_id: str = "", note: 
 
 
 def _load() -> Settings:
-    from errand.cli import load_settings
+    from errand.cli.common import load_settings
 
     return load_settings()
 
@@ -226,7 +226,7 @@ def runs_resume(
     as_json: Annotated[bool, typer.Option("--json", help="Print the events as JSON lines.")] = False,
 ) -> None:
     """Carry on a run whose process stopped, here, from its last finished step."""
-    from errand.cli import load_model
+    from errand.cli.common import load_model
 
     settings = _load()
     model = load_model(settings)
@@ -263,7 +263,7 @@ def worker_command(
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Most runs at once.")] = None,
 ) -> None:
     """Execute queued runs until stopped; with PostgreSQL, workers on many machines share the queue."""
-    from errand.cli import load_model, load_settings
+    from errand.cli.common import load_model, load_settings
 
     overrides = {k: v for k, v in {"worker_id": worker_id, "worker_concurrency": concurrency}.items() if v}
     settings = load_settings(**overrides)

@@ -43,7 +43,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve errand over HTTP: OpenAI-compatible chat completions and the runs API."""
-    from errand.cli import load_settings
+    from errand.cli.common import load_settings
 
     overrides = {"serve_host": host, "serve_port": port, "serve_workers": workers}
     settings = load_settings(**overrides)
@@ -130,7 +130,7 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key; it is printed once, alone on the last line."""
-    from errand.cli import load_settings
+    from errand.cli.common import load_settings
 
     settings = load_settings()
     store, keys = _key_store(settings)
@@ -163,7 +163,7 @@ def keys_list(
     from rich.console import Console
     from rich.table import Table
 
-    from errand.cli import load_settings
+    from errand.cli.common import load_settings
 
     store, keys = _key_store(load_settings())
     try:
@@ -189,7 +189,7 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `errand keys list`).")],
 ) -> None:
     """Stop a key from working (servers notice within ERRAND_SERVE_KEY_CACHE_S seconds)."""
-    from errand.cli import load_settings
+    from errand.cli.common import load_settings
     from errand.errors import ConfigError
 
     store, keys = _key_store(load_settings())

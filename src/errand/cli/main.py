@@ -6,26 +6,28 @@ import asyncio
 import json
 import sys
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Annotated, Any
 
 import anyio.to_thread
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.prompt import Confirm, Prompt
 from rich.table import Table
 
-from errand.agent import Agent, Conversation, Decision, approve_all
-from errand.agent.confirm import Approver, ConfirmationRequest
+from errand.agent import Agent, Conversation, approve_all
 from errand.agent.events import RunFailed
 from errand.agent.observations import to_jsonable
-from errand.config import Settings
-from errand.console import RunRenderer, show
+from errand.cli.common import (
+    cli_approver,
+    console,
+    err_console,
+    load_model,
+    load_settings,
+    settings_for_model,
+    with_policy,
+)
+from errand.cli.console import RunRenderer, show
 from errand.errors import ConfigError, ErrandError
-from errand.llm.base import ChatModel
 
 app = typer.Typer(
     name="errand",
@@ -58,96 +60,6 @@ tools_app = typer.Typer(help="Every tool errand can use: built-in, MCP and OpenA
 app.add_typer(tools_app, name="tools")
 mcp_app = typer.Typer(help="errand's tools as an MCP server.", no_args_is_help=True)
 app.add_typer(mcp_app, name="mcp")
-
-console = Console()
-err_console = Console(stderr=True)
-
-BUNDLED_ALIASES = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with CLI flags (not None) on top."""
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"ERRAND_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"Invalid setting: {problems}. Fix the environment variable or flag.") from None
-
-
-def settings_for_model(model: str | None, **overrides: Any) -> Settings:
-    """Settings where ``--model`` picks a GGUF file, a bundled model or a server's model name."""
-    if model is None:
-        return load_settings(**overrides)
-    if model.endswith(".gguf"):
-        return load_settings(model_backend="embedded", model_path=Path(model), **overrides)
-    name = BUNDLED_ALIASES.get(model, model)
-    if name in BUNDLED_ALIASES.values():
-        return load_settings(model_backend="embedded", bundled_model=name, model_path=None, **overrides)
-    settings = load_settings(model=model, **overrides)
-    if not settings.model_url:
-        raise ConfigError(
-            f"--model {model!r} is not a .gguf file or a bundled model ({', '.join(BUNDLED_ALIASES)}); "
-            "to use a model server, set ERRAND_MODEL_URL."
-        )
-    return settings
-
-
-def load_model(settings: Settings) -> ChatModel:
-    """The model the settings name; shows progress while the bundled model is assembled and loaded."""
-    from errand.llm import make_model
-    from errand.llm.weights import ensure_model, model_info
-
-    if settings.resolved_model_backend() == "embedded" and settings.model_path is None:
-        info = model_info(settings.bundled_model, settings.resolved_model_cache_dir())
-        if not info.verified:
-            with Progress(
-                TextColumn("assembling the bundled model"),
-                BarColumn(),
-                DownloadColumn(),
-                console=err_console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("assemble", total=None)
-                ensure_model(
-                    settings.bundled_model,
-                    settings.resolved_model_cache_dir(),
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
-    model = make_model(settings)
-    load = getattr(model, "load", None)
-    if callable(load):
-        with err_console.status(f"loading {model.name}…", spinner="dots"):
-            load()
-    return model
-
-
-def cli_approver(renderer: RunRenderer) -> Approver:
-    """Asks at the terminal, showing exactly what will happen."""
-
-    async def ask(request: ConfirmationRequest) -> Decision:
-        renderer.pause()
-
-        def prompt() -> Decision:
-            ok = Confirm.ask(f"Approve {request.risk} action: {request.summary}?", default=False)
-            note = "" if ok else Prompt.ask("Why not? (optional, the agent sees this)", default="")
-            return Decision(approved=ok, note=note)
-
-        return await anyio.to_thread.run_sync(prompt)
-
-    return ask
-
-
-def with_policy(settings: Settings, approver: Approver | None) -> Approver | None:
-    """The user's auto-approval policy (``ERRAND_AUTO_APPROVE_BELOW=50 CNY``) in front of ``approver``."""
-    if approver is None or not settings.auto_approve_below:
-        return approver
-    from errand.agent.confirm import auto_approve_below
-    from errand.config import parse_amount
-
-    limit, currency = parse_amount(settings.auto_approve_below)
-    return auto_approve_below(limit, currency, approver)
 
 
 async def _run_once(agent: Agent, task: str, *, as_json: bool, renderer: RunRenderer, **kw: Any) -> bool:
@@ -186,10 +98,10 @@ def run(
     ] = False,
 ) -> None:
     """Run one errand and show each step live; durable unless --in-memory (prints the run id)."""
-    from errand.runs.cli import run_durably
+    from errand.cli.runs import run_durably
     from errand.runtime import build_agent, open_store
+    from errand.toolbox import open_toolbox
     from errand.tools.config import load_tools_config
-    from errand.tools.toolsets import open_toolbox
 
     settings = settings_for_model(model, max_steps=max_steps)
     tools_config = load_tools_config()
@@ -229,8 +141,8 @@ def run(
 def chat(model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = False) -> None:
     """A multi-turn conversation; an empty line or Ctrl-D ends it."""
     from errand.runtime import build_agent, open_store
+    from errand.toolbox import open_toolbox
     from errand.tools.config import load_tools_config
-    from errand.tools.toolsets import open_toolbox
 
     settings = settings_for_model(model, max_steps=max_steps)
     tools_config = load_tools_config()
@@ -403,8 +315,8 @@ def tools_list(
     ] = False,
 ) -> None:
     """Show every tool with its origin, risk and schema."""
+    from errand.toolbox import open_toolbox
     from errand.tools.config import load_tools_config
-    from errand.tools.toolsets import open_toolbox
 
     config = load_tools_config()
 
@@ -445,9 +357,9 @@ def tools_call(
 ) -> None:
     """Call one tool by hand, asking for confirmation where its risk says so."""
     from errand.runtime import open_store, tool_context
+    from errand.toolbox import open_toolbox
     from errand.tools import ToolContext
     from errand.tools.config import load_tools_config
-    from errand.tools.toolsets import open_toolbox
 
     try:
         arguments = json.loads(args)
@@ -498,7 +410,7 @@ def mcp_serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on with --http.")] = 8765,
 ) -> None:
     """Expose the built-in services' tools as an MCP server (stdio by default)."""
-    from errand.tools import mcp_server
+    from errand.server import mcp as mcp_server
 
     settings = load_settings()
     if http:
@@ -507,21 +419,21 @@ def mcp_serve(
         mcp_server.run_stdio(settings)
 
 
-# ---- errand eval: the evaluation harness (the command lives in errand/eval/cli.py) ----
-from errand.eval.cli import eval_command  # noqa: E402 - light module; the runner loads when the command runs
+# ---- errand eval: the evaluation harness (cli/eval.py) ----
+from errand.cli.eval import eval_command  # noqa: E402 - light module; the runner loads when the command runs
 
 app.command("eval")(eval_command)
 
 
-# ---- durable runs: errand runs ..., errand worker (errand/runs/cli.py) ----
-from errand.runs.cli import runs_app, worker_command  # noqa: E402 - DBOS loads when a command runs
+# ---- durable runs: errand runs ..., errand worker (cli/runs.py) ----
+from errand.cli.runs import runs_app, worker_command  # noqa: E402 - DBOS loads when a command runs
 
 app.add_typer(runs_app, name="runs")
 app.command("worker")(worker_command)
 
 
-# ---- the HTTP server: errand serve, errand keys ... (errand/server/cli.py) ----
-from errand.server.cli import register as register_server  # noqa: E402 - FastAPI loads when serve runs
+# ---- the HTTP server: errand serve, errand keys ... (cli/serve.py) ----
+from errand.cli.serve import register as register_server  # noqa: E402 - FastAPI loads when serve runs
 
 register_server(app)
 

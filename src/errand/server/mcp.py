@@ -419,5 +419,5 @@ def run_http(settings: Settings, host: str = "127.0.0.1", port: int = 8765, toke
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
 
 
-if __name__ == "__main__":  # ``python -m errand.tools.mcp_server``: stdio, settings from ERRAND_*
+if __name__ == "__main__":  # ``python -m errand.server.mcp``: stdio, settings from ERRAND_*
     run_stdio(Settings())
