@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from errand.agent.observations import observation, to_jsonable
+from errand.agent.observations import observation
 from errand.agent.prompts import AFTER_RESULT, SYSTEM_PROMPT, dated_task
 from errand.config import Settings
 from errand.llm.embedded import EmbeddedModel
@@ -38,6 +38,7 @@ from errand.llm.weights import ensure_model
 from errand.services import builtin_registry
 from errand.services.store import ServiceStore
 from errand.tools import ToolContext
+from errand.tools.calls import to_jsonable
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prompt_cache.json"
 MODELS = {"1.5b": "qwen2.5-coder-1.5b", "0.5b": "qwen2.5-coder-0.5b"}

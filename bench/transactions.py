@@ -45,8 +45,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, select, text, update
 
-from errand.errors import ErrandError
 from errand.db.engine import make_engine, session_factory
+from errand.errors import ErrandError
 from errand.services.store import ServiceStore
 from errand.services.travel import tools as travel
 from errand.services.travel.models import Booking, Fare

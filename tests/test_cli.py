@@ -77,12 +77,8 @@ def test_confirmation_is_asked_at_the_prompt(home: Path) -> None:
     assert "approved" in approved.stdout
 
 
-def test_a_waiting_run_is_answered_from_another_terminal(home: Path) -> None:
-    viewing = {
-        "tool": "request_viewing",
-        "arguments": {"listing_id": "HZ-00001", "date": "2099-01-06", "name": "Li Wei"},
-    }
-    env = script(home, "reject", [viewing, "Not booked."])
+def _waiting_run(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """``errand run --json`` of a viewing, once it waits for approval: the process and what it asked."""
     waiting = subprocess.Popen(
         [sys.executable, "-m", "errand", "run", "--json", "book a viewing of home HZ-00001 for Li Wei"],
         env=errand_env(home, env),
@@ -90,11 +86,19 @@ def test_a_waiting_run_is_answered_from_another_terminal(home: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert waiting.stdout is not None
+    asked = next(e for line in waiting.stdout if (e := json.loads(line))["type"] == "confirmation_required")
+    return waiting, asked
+
+
+def test_a_waiting_run_is_answered_from_another_terminal(home: Path) -> None:
+    viewing = {
+        "tool": "request_viewing",
+        "arguments": {"listing_id": "HZ-00001", "date": "2099-01-06", "name": "Li Wei"},
+    }
+    env = script(home, "reject", [viewing, "Not booked."])
+    waiting, asked = _waiting_run(home, env)
     try:
-        assert waiting.stdout is not None
-        asked = next(
-            e for line in waiting.stdout if (e := json.loads(line))["type"] == "confirmation_required"
-        )
         wrong = errand(home, "runs", "approve", asked["run_id"], "--user", "mallory")
         assert wrong.returncode == 1 and "No run" in wrong.stderr
         answered = errand(home, "runs", "reject", asked["run_id"], "--note", "not that day")
@@ -108,6 +112,36 @@ def test_a_waiting_run_is_answered_from_another_terminal(home: Path) -> None:
     assert events[-1]["type"] == "run_finished" and waiting.returncode == 0
     shown = errand(home, "runs", "show", asked["run_id"])
     assert "succeeded" in shown.stdout and "Not booked." in shown.stdout
+
+
+def test_an_answer_to_a_run_nobody_executes_says_how_to_carry_it_on(home: Path) -> None:
+    viewing = {
+        "tool": "request_viewing",
+        "arguments": {"listing_id": "HZ-00001", "date": "2099-01-07", "name": "Li Wei"},
+    }
+    env = script(home, "orphan", [viewing, "Booked."])
+    waiting, asked = _waiting_run(home, env)
+    waiting.kill()  # the terminal that ran it is gone: nothing executes the run now
+    waiting.communicate(timeout=30)
+    run_id = asked["run_id"]
+    approved = errand(home, "runs", "approve", run_id, env=env)
+    assert approved.returncode == 0, approved.stderr
+    assert f"errand runs resume {run_id}" in approved.stdout  # was: "goes on", and nothing did
+    resumed = errand(home, "runs", "resume", run_id, "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout.splitlines()[-1])["answer"].startswith("Booked.")
+
+
+def test_a_long_request_is_read_from_standard_input(home: Path) -> None:
+    env = script(home, "stdin", ["Read it all."])
+    email = "Forwarded message:\n" + "Please find a 3-bedroom flat in Hangzhou. " * 200
+    proc = errand(home, "run", "-", "--json", env=env, stdin=email)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[0]["input"] == email.strip() and events[-1]["answer"] == "Read it all."
+    empty = errand(home, "run", "-", env=env, stdin="  \n")
+    assert empty.returncode == 2 and "No request on standard input" in empty.stderr
+    assert "Traceback" not in empty.stderr
 
 
 def test_bad_setting_is_one_clear_line(home: Path) -> None:

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     serve_shutdown_timeout_s: float = 30.0
     """On SIGTERM, seconds in-flight requests get to finish before they are cut."""
 
+    serve_docs: bool = False
+    """Serve the interactive API pages ``/docs`` and ``/redoc``. Off by default: they load their
+    scripts from a public CDN, which a self-hosted server should not make its users' browsers
+    fetch. ``/openapi.json`` is always served."""
+
     serve_drain_s: float = 0.0
     """On SIGTERM, seconds to keep answering 503 (``/readyz`` too) before closing the port, so a
     load balancer stops sending traffic first."""

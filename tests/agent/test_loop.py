@@ -692,3 +692,23 @@ async def test_the_answer_names_the_reference_of_what_the_run_booked() -> None:
         ScriptedModel([call("reserve", table="T-9"), "已预订。"]), tools, approver=approve_all
     ).run("帮我预订T-9号桌")
     assert isinstance(zh, RunFinished) and zh.answer.endswith("编号: RS-000042")
+
+
+async def test_a_record_the_run_then_cancelled_is_not_its_receipt() -> None:
+    @tool(risk="write")
+    def reserve(table: Annotated[str, FromResults("table")]) -> dict[str, object]:
+        """Reserve a table."""
+        return {"reservation_id": "RS-000042", "status": "confirmed"}
+
+    @tool(risk="write")
+    def cancel(reservation_id: Annotated[str, FromResults("reservation_id")]) -> dict[str, object]:
+        """Cancel a reservation."""
+        return {"reservation_id": reservation_id, "status": "cancelled"}
+
+    model = ScriptedModel(
+        [call("reserve", table="T-9"), call("cancel", reservation_id="RS-000042"), "Cancelled it again."]
+    )
+    said = await Agent(model, ToolRegistry([reserve, cancel]), approver=approve_all).run(
+        "reserve T-9 then cancel"
+    )
+    assert isinstance(said, RunFinished) and said.answer == "Cancelled it again."

@@ -12,7 +12,9 @@ from errand.config import Settings
 from errand.runs import Runs
 
 TRIP_REQUEST = "Book flight CA1101 on 2027-01-15 for Dave Chen, then 2 nights at hotel H-SY04 from 2027-01-15 for Dave Chen."
-TRIP_ANSWER = "Done: flight CA1101 and hotel H-SY04 are booked and paid for Dave Chen."
+TRIP_ANSWER = (
+    "Done: flight CA1101 (BK-000001) and hotel H-SY04 (BK-000002) are booked and paid for Dave Chen."
+)
 TRIP_SCRIPT = [
     {
         "tool": "book_flight",

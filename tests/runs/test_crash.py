@@ -80,9 +80,10 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-def _worker(
-    home: Path, env: dict[str, str], log: Path, name: str = "crash-worker"
-) -> subprocess.Popen[bytes]:
+WORKER = "crash-worker"
+
+
+def _worker(home: Path, env: dict[str, str], log: Path, name: str = WORKER) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "errand", "worker", "--id", name],
@@ -170,6 +171,14 @@ async def test_a_run_waiting_for_approval_survives_a_worker_restart(
         assert _counts(runs) == before
         worker = _worker(home, env, log)  # a new process; this test process approves
         try:
+            # Once the new worker has recovered the run, it still waits (was: `running` with the
+            # approval pending, and approve answered 409).
+            async with asyncio.timeout(60):
+                while f"worker {WORKER} ready" not in log.read_text():
+                    await asyncio.sleep(0.1)
+            for _ in range(60):  # recovery replays the run up to its wait within a few seconds
+                assert (await runs.get("dave", rec.id)).status == RunStatus.awaiting_confirmation
+                await asyncio.sleep(0.25)
             await runs.approve("dave", rec.id, "yes, that flight")
             await _until(runs, rec.id, RunStatus.awaiting_confirmation)
             await runs.approve("dave", rec.id)
@@ -215,4 +224,36 @@ async def test_workers_share_one_queue_on_postgres(postgres_url: str, tmp_path: 
         for w in workers:
             w.terminate()
             w.wait(timeout=30)
+        runs.close()
+
+
+async def test_sigterm_of_the_server_leaves_a_waiting_run_waiting(database_url: str, tmp_path: Path) -> None:
+    """`errand serve` stopped by SIGTERM while a run waits for approval: the run is not cancelled
+    (it was: "The run was cancelled."); the restarted server carries it on once approved."""
+    from tests.server.test_serve_cli import errand_serve
+
+    home = tmp_path / "home"
+    env = {
+        "ERRAND_DATABASE_URL": database_url,
+        "ERRAND_MODEL_BACKEND": "scripted",
+        "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, TRIP_SCRIPT)),
+    }
+    runs = await Runs.open(Settings(home=home, database_url=database_url), execute=False)
+    try:
+        before = _counts(runs)
+        with errand_serve(home, env) as (_, server):
+            rec = await runs.create("dave", TRIP_REQUEST)
+            await _until(runs, rec.id, RunStatus.awaiting_confirmation)
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=60) == 0
+        stopped = await runs.get("dave", rec.id)
+        assert stopped.status == RunStatus.awaiting_confirmation and stopped.error is None
+        with errand_serve(home, env):
+            await runs.approve("dave", rec.id)
+            await _until(runs, rec.id, RunStatus.awaiting_confirmation)  # the hotel, after the flight
+            await runs.approve("dave", rec.id)
+            done = await runs.wait("dave", rec.id, timeout_s=120)
+        assert done.status == RunStatus.succeeded and done.answer == TRIP_ANSWER
+        assert tuple(a - b for a, b in zip(_counts(runs), before, strict=True)) == (1, 1, 2)
+    finally:
         runs.close()

@@ -72,3 +72,12 @@ def test_metrics(serve: ServeFactory) -> None:
         'errand_time_to_first_token_seconds_count{model="scripted"} 1.0',
     ):
         assert line in text, line
+
+
+def test_the_api_pages_that_load_scripts_from_a_cdn_are_off_unless_asked_for(serve: ServeFactory) -> None:
+    served = serve()
+    assert httpx.get(served.url + "/openapi.json").status_code == 200
+    assert httpx.get(served.url + "/docs").status_code == 404
+    assert httpx.get(served.url + "/redoc").status_code == 404
+    asked = serve(serve_docs=True)
+    assert httpx.get(asked.url + "/docs").status_code == 200

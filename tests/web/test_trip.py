@@ -15,7 +15,7 @@ TRIP_REQUEST = "Book flight CA1101 on 2027-01-15 for Dave Chen, then 2 nights at
 FLIGHT = {"flight_id": "CA1101", "passengers": ["Dave Chen"], "date": "2027-01-15"}
 HOTEL = {"hotel_id": "H-SY04", "guests": ["Dave Chen"], "check_in": "2027-01-15", "nights": 2}
 TRIP_ANSWER = (
-    "Done: flight CA1101 and hotel H-SY04 are booked and paid for Dave Chen. The flight leaves on the day "
+    "Done: flight CA1101 (BK-000001) and hotel H-SY04 (BK-000002) are booked and paid for Dave Chen. The flight leaves on the day "
     "you asked for, the hotel holds your room for both nights, and both payments came from your wallet, "
     "so you can find them in your transaction history whenever you need the receipts for this trip."
 )

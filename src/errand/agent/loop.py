@@ -41,10 +41,10 @@ from errand.agent.events import (
     ToolResultEvent,
 )
 from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, unverified_in
-from errand.agent.observations import artifacts_in, observation, references, summarize, to_jsonable
+from errand.agent.observations import observation, references, summarize
 from errand.agent.plan import PLAN_PROMPT, Plan, catalogue, parse_plan, plan_messages, plan_schema
 from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
-from errand.errors import ErrandError, ModelError, ToolError
+from errand.errors import ModelError, ToolError
 from errand.llm.base import ChatModel
 from errand.llm.types import (
     Finish,
@@ -64,6 +64,7 @@ from errand.llm.types import (
 )
 from errand.tools import Tool, ToolContext, ToolRegistry
 from errand.tools.base import artifacts_folder
+from errand.tools.calls import describe_call, run_call
 from errand.tools.provenance import FromUser, ids_in_result, ids_in_text, unknown_ids, unsaid
 
 ASK_USER = ToolSpec(
@@ -697,7 +698,9 @@ class Agent:
                 if ok:
                     state.results.append(value)
                     t = registry.get(call.name)
-                    if t is not None and t.risk != "read":
+                    if t is not None and t.risk != "read":  # a later write on a record (a cancel) undoes it
+                        undone = {str(v) for v in call.arguments.values()}
+                        state.made = [r for r in state.made if r not in undone]
                         state.made.extend(r for r in references(value, call.arguments) if r not in state.made)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
@@ -719,24 +722,14 @@ class Agent:
     async def _describe(
         self, t: Tool, args: dict[str, Any], step: int, call: ToolCall, user: str, run_id: str
     ) -> tuple[str, tuple[int, str] | None]:
-        """What a confirmation shows, and the amount it is about when the tool priced it.
-
-        A tool that looks up amounts gets a context (in a thread)."""
+        """What a confirmation shows, and the amount it is about when the tool priced it (a
+        durable step: a replayed run shows the same)."""
+        info = self._call_info(call, t, step, user, run_id)
         if not t.confirm_needs_context:
             return t.describe_call(args), None
-        info = self._call_info(call, t, step, user, run_id)
-
-        def look_up() -> tuple[str, tuple[int, str] | None]:
-            with self._open_context(info) as ctx:
-                return t.describe_call(args, ctx), ctx.quote
-
-        async def in_thread() -> tuple[str, tuple[int, str] | None]:
-            return await asyncio.get_running_loop().run_in_executor(None, look_up)
-
-        try:
-            return await self.steps.tool_call(f"describe:{t.name}", in_thread)
-        except Exception as exc:  # a broken description must not hide what is asked: show the call
-            return f"{t.name}({args}) [could not describe: {exc}]", None
+        return await self.steps.tool_call(
+            f"describe:{t.name}", lambda: describe_call(t, args, lambda: self._open_context(info))
+        )
 
     def _call_info(self, call: ToolCall, t: Tool, step: int, user: str, run_id: str) -> CallInfo:
         return CallInfo(
@@ -763,40 +756,12 @@ class Agent:
     async def _execute(
         self, call: ToolCall, t: Tool, args: dict[str, Any], step: int, user: str, run_id: str
     ) -> tuple[bool, Any, float, list[str]]:
-        """Run one validated call; a tool's error becomes an observation, never a crash.
-
-        Also the files it saved for the user: only those under the call's own artifacts folder
-        (the run's), so a path that a result merely mentions never becomes a served artifact."""
+        """Run one validated call (a durable step); a tool's error becomes an observation."""
         info = self._call_info(call, t, step, user, run_id)
-        folders: list[Path] = []
-
-        def run_sync() -> Any:
-            with self._open_context(info) as ctx:
-                folders.append(ctx.artifacts_dir)
-                return t.fn(**t.bind(args, ctx))
 
         async def run() -> tuple[bool, Any, float, list[str]]:
-            started = time.perf_counter()
-            try:
-                if t.is_async:
-                    with self._open_context(info) as ctx:
-                        folders.append(ctx.artifacts_dir)
-                        value = await t.fn(**t.bind(args, ctx))
-                else:
-                    # The default executor: a blocking tool (database, files) never stalls the loop,
-                    # at about half the cost of anyio's thread hop.
-                    value = await asyncio.get_running_loop().run_in_executor(None, run_sync)
-            except ErrandError as exc:
-                return False, f"Error from {t.name}: {exc}", (time.perf_counter() - started) * 1000, []
-            except Exception as exc:  # a bug in a tool must not crash the run; the model is told
-                return (
-                    False,
-                    f"Error from {t.name}: {type(exc).__name__}: {exc}",
-                    (time.perf_counter() - started) * 1000,
-                    [],
-                )
-            value = to_jsonable(value)
-            files = artifacts_in(value, folders[0]) if folders else []
-            return True, value, (time.perf_counter() - started) * 1000, files
+            done = await run_call(t, args, lambda: self._open_context(info))
+            value = done.value if done.ok else f"Error from {t.name}: {done.value}"
+            return done.ok, value, done.ms, done.files
 
         return await self.steps.tool_call(t.name, run)

@@ -9,6 +9,7 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.prompt import Confirm, Prompt
 
@@ -90,7 +91,7 @@ def cli_approver(renderer: RunRenderer) -> Approver:
         renderer.pause()
 
         def prompt() -> Decision:
-            ok = Confirm.ask(f"Approve {request.risk} action: {request.summary}?", default=False)
+            ok = Confirm.ask(f"Approve {request.risk} action: {escape(request.summary)}?", default=False)
             note = "" if ok else Prompt.ask("Why not? (optional, the agent sees this)", default="")
             return Decision(approved=ok, note=note)
 

@@ -16,7 +16,6 @@ from rich.table import Table
 
 from errand.agent import Agent, Conversation, approve_all
 from errand.agent.events import RunFailed
-from errand.agent.observations import to_jsonable
 from errand.cli.common import (
     cli_approver,
     console,
@@ -28,6 +27,7 @@ from errand.cli.common import (
 )
 from errand.cli.console import RunRenderer, show
 from errand.errors import ConfigError, ErrandError
+from errand.tools.calls import to_jsonable
 
 app = typer.Typer(
     name="errand",
@@ -85,7 +85,10 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every write a
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(help="What you want done, in plain words.")],
+    task: Annotated[
+        str,
+        typer.Argument(help="What you want done, in plain words; - reads it from standard input."),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the event stream as JSON lines.")] = False,
     model: ModelOpt = None,
     max_steps: MaxStepsOpt = None,
@@ -103,12 +106,21 @@ def run(
     from errand.toolbox import open_toolbox
     from errand.tools.config import load_tools_config
 
+    from_stdin = task == "-"  # a long request, a pasted email: `errand run - < request.txt`
+    if from_stdin:
+        task = sys.stdin.read().strip()
+        if not task:
+            raise ConfigError(
+                "No request on standard input. Pipe one in (errand run - < request.txt) or give it as an argument."
+            )
     settings = settings_for_model(model, max_steps=max_steps)
     tools_config = load_tools_config()
     store = open_store(settings)
     chat_model = load_model(settings)
     renderer = RunRenderer(console)
-    approver = with_policy(settings, approve_all if yes else (None if as_json else cli_approver(renderer)))
+    # With the request on standard input there is no terminal to answer a prompt.
+    asks = not as_json and not from_stdin
+    approver = with_policy(settings, approve_all if yes else (cli_approver(renderer) if asks else None))
 
     async def main() -> bool:
         try:
@@ -123,6 +135,7 @@ def run(
                         yes=yes,
                         renderer=renderer,
                         console=console,
+                        interactive=asks,
                     )
                 agent = build_agent(settings, chat_model, store, approver=approver, toolbox=toolbox)
                 return await _run_once(agent, task, as_json=as_json, renderer=renderer)
@@ -356,9 +369,11 @@ def tools_call(
     yes: YesOpt = False,
 ) -> None:
     """Call one tool by hand, asking for confirmation where its risk says so."""
+    from errand.errors import ToolError
     from errand.runtime import open_store, tool_context
     from errand.toolbox import open_toolbox
     from errand.tools import ToolContext
+    from errand.tools.calls import describe_call, run_call
     from errand.tools.config import load_tools_config
 
     try:
@@ -384,15 +399,15 @@ def tools_call(
             def call_context() -> AbstractContextManager[ToolContext]:
                 return tool_context(store, settings, user="local", run_id="cli", idempotency_key=key)
 
-            if t.risk != "read" and not yes:
-                with call_context() as ctx:  # the description may look up the price and account
-                    summary = t.describe_call(validated, ctx)
-                if not Confirm.ask(f"Approve {t.risk} action: {summary}?", default=False):
+            if t.risk != "read" and not yes:  # the description may look up the price and account
+                summary, _ = await describe_call(t, validated, call_context)
+                if not Confirm.ask(f"Approve {t.risk} action: {escape(summary)}?", default=False):
                     err_console.print("not approved: nothing was done")
                     return 1
-            with call_context() as ctx:
-                value = await t.fn(**t.bind(validated, ctx)) if t.is_async else t.fn(**t.bind(validated, ctx))
-            sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2, default=str) + "\n")
+            done = await run_call(t, validated, call_context)
+            if not done.ok:
+                raise ToolError(f"{t.name}: {done.value}")
+            sys.stdout.write(json.dumps(done.value, ensure_ascii=False, indent=2, default=str) + "\n")
             return 0
 
     try:

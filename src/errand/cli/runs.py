@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from pydantic import TypeAdapter
 from rich.console import Console
+from rich.markup import escape
 from rich.prompt import Confirm, Prompt
 from rich.table import Table
 
@@ -48,7 +49,9 @@ async def _ask(
 
     def prompt() -> tuple[bool, str] | None:
         try:
-            ok = Confirm.ask(f"Approve {ev.risk}{_money(ev)}: {ev.summary}?", default=False, console=console)
+            ok = Confirm.ask(
+                f"Approve {ev.risk}{_money(ev)}: {escape(ev.summary)}?", default=False, console=console
+            )
             note = (
                 ""
                 if ok
@@ -113,8 +116,11 @@ async def run_durably(
     renderer: RunRenderer,
     console: Console,
     max_steps: int | None = None,
+    interactive: bool = True,
 ) -> bool:
-    """Start a durable run in this process and show it to the end."""
+    """Start a durable run in this process and show it to the end; without ``interactive``
+    (JSON output, or a request read from standard input) approvals come from
+    ``errand runs approve``, not a prompt."""
     runs = await Runs.open(settings, execute=False, model=model, toolbox=toolbox)
     run_id = ""
     try:
@@ -130,7 +136,7 @@ async def run_durably(
             as_json=as_json,
             renderer=renderer,
             console=console,
-            interactive=not as_json,
+            interactive=interactive and not as_json,
         )
     except (KeyboardInterrupt, asyncio.CancelledError):
         if run_id:
@@ -156,11 +162,33 @@ def _runs_call(settings: Settings, act: str, user: str, run_id: str = "", note: 
             if method is not None:
                 return [await method(user, run_id)]
             decide = runs.approve if act == "approve" else runs.reject
-            return [await decide(user, run_id, note)]
+            seen = await runs.events(user, run_id)
+            decided = await decide(user, run_id, note)
+            return [decided] if await _moves_on(runs, user, run_id, seen[-1].id if seen else 0) else []
         finally:
             runs.close()
 
     return asyncio.run(main())
+
+
+async def _moves_on(runs: Runs, user: str, run_id: str, after: int, wait_s: float = 5.0) -> bool:
+    """Whether a process takes the run up after an answer (its next event comes): a run whose
+    process stopped waits for `errand runs resume` instead."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while asyncio.get_running_loop().time() < deadline:
+        if await runs.events(user, run_id, after=after):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+def _decided(verb: str, run_id: str, taken_up: bool) -> str:
+    if taken_up:
+        return f"{verb}: {run_id} goes on"
+    return (
+        f"{verb}: no process is executing {run_id} (no worker, server or terminal took it up). "
+        f"Carry it on here with: errand runs resume {run_id}"
+    )
 
 
 def _load() -> Settings:
@@ -197,8 +225,7 @@ def runs_approve(
     run_id: str, note: Annotated[str, typer.Option(help="Words for the agent.")] = "", user: UserOpt = "local"
 ) -> None:
     """Approve what the run waits for (from any terminal)."""
-    _runs_call(_load(), "approve", user, run_id, note)
-    Console().print(f"approved: {run_id} goes on")
+    Console().print(_decided("approved", run_id, bool(_runs_call(_load(), "approve", user, run_id, note))))
 
 
 @runs_app.command("reject")
@@ -208,8 +235,7 @@ def runs_reject(
     user: UserOpt = "local",
 ) -> None:
     """Reject what the run waits for; nothing is charged and the agent is told."""
-    _runs_call(_load(), "reject", user, run_id, note)
-    Console().print(f"rejected: {run_id} goes on without it")
+    Console().print(_decided("rejected", run_id, bool(_runs_call(_load(), "reject", user, run_id, note))))
 
 
 @runs_app.command("cancel")
@@ -249,7 +275,7 @@ def runs_resume(
                 after=after,
             )
         finally:
-            runs.close()
+            await runs.aclose()
             await model.aclose()
 
     if not asyncio.run(main()):
@@ -279,7 +305,7 @@ def worker_command(
         try:
             await stop.wait()
         finally:
-            runs.close()
+            await runs.aclose()
             with contextlib.suppress(Exception):
                 await model.aclose()
 

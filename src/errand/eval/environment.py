@@ -7,7 +7,6 @@ checks on answers and calls, and the reports are the same for every suite.
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -20,6 +19,7 @@ from errand.eval import clock
 from errand.eval.checks import CheckResult
 from errand.eval.tasks import PatchOp, SetupCall, Task
 from errand.tools import ToolContext, ToolRegistry
+from errand.tools.calls import run_call_sync
 
 
 class World(ABC):
@@ -63,11 +63,13 @@ class World(ABC):
             name=t.name,
             idempotency_key=f"setup:{self.task.id}:{n}",
         )
-        with clock.at(call.at), self.context(info) as ctx:
-            value = t.fn(**t.bind(args, ctx))
-            if inspect.isawaitable(value):
-                raise ConfigError(f"{t.name} is async; setup calls run sync tools only")
-            return value
+        if t.is_async:
+            raise ConfigError(f"{t.name} is async; setup calls run sync tools only")
+        with clock.at(call.at):
+            done = run_call_sync(t, args, lambda: self.context(info))
+        if not done.ok:
+            raise ConfigError(f"{t.name}: {done.value}")
+        return done.value
 
     @abstractmethod
     def snapshot(self) -> None:

@@ -139,6 +139,17 @@ class RunLog:
         """Move a run to ``status`` (a finished run stays finished)."""
         self.append(run_id, [], {"status": status, **fields})
 
+    def start(self, run_id: str) -> None:
+        """Move a queued run to running. A run recovered after a crash keeps its state: one that
+        waited for approval still waits (its replayed ``confirmation_required`` is not recorded
+        again, so nothing else would put it back, and approve/reject would find no wait)."""
+        with self.sessions() as s, s.begin():
+            s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == RunStatus.queued.value)
+                .values(status=RunStatus.running.value, updated_at=utcnow())
+            )
+
     def claim_decision(self, user: str, run_id: str) -> bool:
         """Take the run's pending confirmation for one answer; False when none waits (or another
         answer took it first)."""

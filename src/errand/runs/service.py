@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,8 @@ from errand.runs.recorder import record
 from errand.runs.workflow import ProcessRuntime, install, run_workflow
 from errand.runtime import open_store
 from errand.services.store import ServiceStore
-from errand.toolbox import Toolbox
+from errand.toolbox import Toolbox, open_toolbox
+from errand.tools.config import load_tools_config
 
 QUEUE = "errand-runs"
 APP_VERSION = "errand-runs-1"
@@ -79,8 +81,20 @@ def _system_engine(url: str) -> sa.Engine | None:
 class Runs:
     """Durable agent runs owned by users."""
 
-    def __init__(self, settings: Settings, store: ServiceStore, log: RunLog, *, executing: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ServiceStore,
+        log: RunLog,
+        *,
+        executing: bool,
+        toolbox: Toolbox | None = None,
+        owned: AsyncExitStack | None = None,
+    ) -> None:
         self.settings = settings
+        self.toolbox = toolbox
+        """The tools this process's runs use: built-in plus errand.toml's MCP and OpenAPI tools."""
+        self._owned = owned
         self.store = store
         """The services database the runs act on."""
         self.log = log
@@ -101,8 +115,15 @@ class Runs:
         """Launch DBOS in this process; with ``execute`` this process also runs queued runs and,
         first, resumes those its executor (``worker_id``) had in flight when it stopped.
 
-        ``model`` is the model already loaded (else it loads on the first run); ``toolbox`` adds
-        outside tools."""
+        ``model`` is the model already loaded (else it loads on the first run). ``toolbox`` is
+        the tools runs use; without one an executing process opens the configured toolbox
+        (errand.toml's MCP servers and OpenAPI specs beside the built-in services) until
+        `aclose`, so a worker, the server and ``runs resume`` offer what ``errand run`` does.
+        DBOS runs workflows on the loop that opened it, where those MCP sessions live."""
+        owned: AsyncExitStack | None = None
+        if toolbox is None and execute:
+            owned = AsyncExitStack()
+            toolbox = await owned.enter_async_context(open_toolbox(load_tools_config()))
         store = open_store(settings)
         log = RunLog(settings.resolved_database_url())
         install(ProcessRuntime(settings=settings, store=store, log=log, toolbox=toolbox, _model=model))
@@ -128,10 +149,19 @@ class Runs:
         await DBOS.register_queue_async(
             QUEUE, worker_concurrency=settings.worker_concurrency, polling_interval_sec=0.05
         )
-        return cls(settings, store, log, executing=execute)
+        return cls(settings, store, log, executing=execute, toolbox=toolbox, owned=owned)
+
+    async def aclose(self) -> None:
+        """`close`, then disconnect the tool sources `open` connected (in the task that opened them)."""
+        await asyncio.to_thread(self.close)  # DBOS may wait for its threads: not on the loop
+        # DBOS made its thread pool the loop's default executor, and has just shut it down.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
+        if self._owned is not None:
+            await self._owned.aclose()
 
     def close(self) -> None:
-        """Stop DBOS in this process (runs in flight resume when an executor with the same id starts)."""
+        """Stop DBOS in this process (runs in flight resume when an executor with the same id starts).
+        A process that executed runs calls `aclose` instead, which also closes its tool sources."""
         install(None)
         DBOS.destroy(destroy_registry=False)
         # DBOS made its thread pool the loop's default executor, and has just shut it down.

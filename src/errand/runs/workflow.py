@@ -75,7 +75,7 @@ async def run_workflow(run_id: str) -> str:
 
     info = await DBOS.run_step_async({"name": "load"}, load)
     options: dict[str, Any] = info["options"]
-    await asyncio.to_thread(rt.log.set_status, run_id, RunStatus.running)
+    await asyncio.to_thread(rt.log.start, run_id)
     settings = rt.settings
     if options.get("max_steps"):
         settings = settings.model_copy(update={"max_steps": int(options["max_steps"])})
@@ -112,9 +112,13 @@ async def run_workflow(run_id: str) -> str:
                 break
     except (ConfirmationExpired, RunCancelled) as exc:
         stop(str(exc))
-    except (DBOSWorkflowCancelledError, asyncio.CancelledError):
+    except (DBOSWorkflowCancelledError, asyncio.CancelledError) as exc:
         # Cancelled at a step boundary, or this task was cancelled: nothing may be awaited now.
-        stop("The run was cancelled.")
+        # A person's cancel has already marked the run cancelled; a task cancelled without one
+        # is this process stopping (SIGTERM): the run stays as it was, and the next process
+        # with this executor id (or `errand runs resume`) carries it on from its last step.
+        if isinstance(exc, DBOSWorkflowCancelledError) or rt.log.status(run_id) == RunStatus.cancelled:
+            stop("The run was cancelled.")
         recorder.flush()
         recorder.close()
         raise

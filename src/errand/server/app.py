@@ -135,6 +135,10 @@ def create_app(
             opened = True
         if state.runs is not None:
             state.watcher = RunWatcher(state.runs, keys, metrics_)
+            if getattr(state.runs, "toolbox", None) is not None:  # chat sees the tools runs see
+                state.agent = build_agent(
+                    settings, model, store, approver=chat_approver(settings), toolbox=state.runs.toolbox
+                )
         try:
             yield
         finally:
@@ -146,7 +150,7 @@ def create_app(
                 await state.watcher.close()
             await state.limiter.aclose()
             if opened:
-                await asyncio.to_thread(state.runs.close)
+                await state.runs.aclose()
             if owned_model:
                 await model.aclose()
             if owned_store:
@@ -157,6 +161,8 @@ def create_app(
         version=errand.__version__ if hasattr(errand, "__version__") else "0",
         summary="An open agent for real-world errands: OpenAI-compatible chat, durable runs.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.serve_docs else None,
+        redoc_url="/redoc" if settings.serve_docs else None,
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics_),
             Middleware(BodyLimitMiddleware, max_bytes=settings.serve_max_body_bytes),

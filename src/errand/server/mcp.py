@@ -54,12 +54,12 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from errand import runtime
-from errand.agent.observations import to_jsonable
 from errand.config import Settings
 from errand.errors import ConfigError, ErrandError
 from errand.services import builtin_registry
 from errand.services.store import ServiceStore
 from errand.tools.base import Tool, ToolContext
+from errand.tools.calls import describe_call, run_call, to_jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -282,19 +282,15 @@ class _Service:
         """What the call would do, priced where the tool looks prices up (in its own read-only
         transaction, like the agent's confirmation)."""
         store = self.store
-        if not t.confirm_needs_context or store is None:
-            return t.describe_call(validated)
 
-        def look_up() -> str:
-            with runtime.tool_context(
+        def preview() -> AbstractContextManager[ToolContext]:
+            assert store is not None
+            return runtime.tool_context(
                 store, self.settings, user=MCP_USER, run_id="mcp-preview", idempotency_key=key
-            ) as tool_ctx:
-                return t.describe_call(validated, tool_ctx)
+            )
 
-        try:
-            return await anyio.to_thread.run_sync(look_up)
-        except ErrandError as exc:
-            return f"{t.name}({validated}) [could not describe: {exc}]"
+        summary, _ = await describe_call(t, validated, preview if store is not None else None)
+        return summary
 
     async def _run(
         self, t: Tool, validated: dict[str, Any], key: str, ctx: ServerRequestContext[Any, Any]
@@ -310,22 +306,12 @@ class _Service:
                 store, self.settings, user=MCP_USER, run_id=run_id, idempotency_key=key
             )
 
-        def run_sync() -> Any:
-            with tool_context() as tool_ctx:
-                return t.fn(**t.bind(validated, tool_ctx))
-
-        try:
-            if t.is_async:
-                with tool_context() as tool_ctx:
-                    value = await t.fn(**t.bind(validated, tool_ctx))
-            else:
-                value = await anyio.to_thread.run_sync(run_sync)
-        except ErrandError as exc:
-            return _text(str(exc), error=True)
-        except Exception as exc:  # a bug in a tool answers the client; it must not take the server down
-            logger.exception("errand tool %s failed", t.name)
-            return _text(f"{type(exc).__name__}: {exc}", error=True)
-        data = to_jsonable(value)
+        done = await run_call(t, validated, tool_context)
+        if not done.ok:  # a bug in a tool answers the client; it must not take the server down
+            if done.bug:
+                logger.error("errand tool %s failed: %s", t.name, done.value)
+            return _text(str(done.value), error=True)
+        data = done.value
         text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, default=str)
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=text)],
