@@ -12,9 +12,7 @@ from errand.config import Settings
 from errand.runs import Runs
 
 TRIP_REQUEST = "Book flight CA1101 on 2027-01-15 for Dave Chen, then 2 nights at hotel H-SY04 from 2027-01-15 for Dave Chen."
-TRIP_ANSWER = (
-    "Done: flight CA1101 (BK-000001) and hotel H-SY04 (BK-000002) are booked and paid for Dave Chen."
-)
+TRIP_ANSWER = "Done: flight CA1101 and hotel H-SY04 are booked and paid for Dave Chen."
 TRIP_SCRIPT = [
     {
         "tool": "book_flight",
@@ -27,6 +25,11 @@ TRIP_SCRIPT = [
     TRIP_ANSWER,
 ]
 """Two paid bookings, each a `payment` tool that needs a confirmation."""
+
+
+def with_receipt(answer: str, *references: str) -> str:
+    """The answer as the run ends it: the model's words, then the references of what it booked."""
+    return f"{answer}\n\nReference: {', '.join(references)}"
 
 
 def write_script(folder: Path, turns: list[object]) -> Path:

@@ -14,7 +14,7 @@ from errand.llm.scripted import ScriptedModel
 from errand.runs import Runs, RunStatus
 from errand.services.travel.models import Booking
 from errand.services.wallet.ledger import ledger_problems
-from tests.runs.conftest import TRIP_ANSWER, TRIP_REQUEST
+from tests.runs.conftest import TRIP_ANSWER, TRIP_REQUEST, with_receipt
 
 
 def _bookings(runs: Runs, user: str) -> int:
@@ -37,7 +37,7 @@ async def test_a_run_waits_for_each_confirmation_and_books_after_approval(runs: 
                 await asyncio.sleep(0.05)
     done = await runs.wait("dave", rec.id, timeout_s=30)
     assert done.status == RunStatus.succeeded, done.error
-    assert done.answer == TRIP_ANSWER
+    assert done.answer == with_receipt(TRIP_ANSWER, "BK-000001", "BK-000002")
     assert _bookings(runs, "dave") == 2
     events = await runs.events("dave", rec.id)
     seqs = [e.data["seq"] for e in events]
