@@ -28,9 +28,14 @@ def test_a_replay_that_passes_exits_0_and_writes_reports(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "pass^2" in proc.stdout and "library" in proc.stdout
     (folder,) = out.iterdir()
-    assert {p.name for p in folder.iterdir()} == {"report.md", "report.json", "chart.png"}
+    assert {p.name for p in folder.iterdir()} == {"report.md", "report.json", "chart.png", "attempts.jsonl"}
     data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     assert data["meta"]["n"] == 2 and len(data["attempts"]) == 8
+    # each attempt was written as it ended, so a stopped eval keeps what it measured
+    lines = (folder / "attempts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(line)["task_id"] for line in lines) == sorted(
+        a["task_id"] for a in data["attempts"]
+    )
     assert data["summary"][-1]["passk"] == 1.0
 
 

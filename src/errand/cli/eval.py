@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Callable
@@ -129,6 +130,12 @@ def eval_command(
     t0 = time.perf_counter()
     env = s.make_env()
     results: list[Attempt] = []
+    folder = out / f"{started:%Y%m%d-%H%M%S}-{_slug(s.name)}-{_slug(model_name)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    # One line per attempt as it ends: a long eval stopped half-way (Ctrl-C, a session's end)
+    # still says what it measured, and the report below covers the attempts made.
+    log = folder / "attempts.jsonl"
+    interrupted = False
     try:
         with Progress(
             TextColumn("[bold]eval[/bold] {task.description}"),
@@ -142,12 +149,19 @@ def eval_command(
 
             def done(a: Attempt) -> None:
                 results.append(a)
+                with log.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(a.to_json(), ensure_ascii=False, default=str) + "\n")
                 passed = sum(r.passed for r in results)
                 bar.update(job, advance=1, description=f"{passed}/{len(results)} passed · last {a.task_id}")
 
-            attempts = asyncio.run(_run(chosen, env, model_for, config, done, chat_model))
+            try:
+                attempts = asyncio.run(_run(chosen, env, model_for, config, done, chat_model))
+            except KeyboardInterrupt:
+                attempts, interrupted = list(results), True
     finally:
         env.close()
+    if interrupted and not attempts:
+        raise typer.Exit(130)
 
     meta = report.Meta(
         suite=s.name,
@@ -159,10 +173,18 @@ def eval_command(
         duration_s=time.perf_counter() - t0,
         jobs=jobs,
         timeout_s=timeout,
-        tasks=len(chosen),
-        selection=" ".join(x for x in (tasks and f"--tasks {tasks}", sample and f"--sample {sample}") if x),
+        tasks=len({a.task_id for a in attempts}) if interrupted else len(chosen),
+        selection=" ".join(
+            x
+            for x in (
+                tasks and f"--tasks {tasks}",
+                sample and f"--sample {sample}",
+                interrupted
+                and f"(interrupted: {len(attempts)} of {len(chosen) * attempts_per_task} attempts)",
+            )
+            if x
+        ),
     )
-    folder = out / f"{started:%Y%m%d-%H%M%S}-{_slug(s.name)}-{_slug(model_name)}"
     paths = report.write(meta, attempts, folder)
     rows = report.summarize(attempts, k)
     _show_failures(attempts, transcripts)
@@ -170,6 +192,9 @@ def eval_command(
         report.table(rows, k, title=f"{s.name} · {model_name} · {len(chosen)} tasks × {attempts_per_task}")
     )
     console.print(f"reports: {paths['markdown']} · {paths['json']} · {paths['chart']}")
+    if interrupted:
+        err_console.print(f"[yellow]interrupted: the reports cover {len(attempts)} attempt(s)[/yellow]")
+        raise typer.Exit(130)
     overall = rows[-1]
     if replay and overall.passed < overall.attempts:
         err_console.print(f"[red]replay failed on {overall.attempts - overall.passed} attempt(s)[/red]")
