@@ -724,9 +724,9 @@ class Agent:
     ) -> tuple[str, tuple[int, str] | None]:
         """What a confirmation shows, and the amount it is about when the tool priced it (a
         durable step: a replayed run shows the same)."""
-        info = self._call_info(call, t, step, user, run_id)
         if not t.confirm_needs_context:
             return t.describe_call(args), None
+        info = self._call_info(call, t, step, user, run_id)
         return await self.steps.tool_call(
             f"describe:{t.name}", lambda: describe_call(t, args, lambda: self._open_context(info))
         )

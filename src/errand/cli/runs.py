@@ -162,21 +162,21 @@ def _runs_call(settings: Settings, act: str, user: str, run_id: str = "", note: 
             if method is not None:
                 return [await method(user, run_id)]
             decide = runs.approve if act == "approve" else runs.reject
-            seen = await runs.events(user, run_id)
+            seen = await asyncio.to_thread(runs.log.last_seq, run_id)
             decided = await decide(user, run_id, note)
-            return [decided] if await _moves_on(runs, user, run_id, seen[-1].id if seen else 0) else []
+            return [decided] if await _moves_on(runs, run_id, seen) else []
         finally:
             runs.close()
 
     return asyncio.run(main())
 
 
-async def _moves_on(runs: Runs, user: str, run_id: str, after: int, wait_s: float = 5.0) -> bool:
-    """Whether a process takes the run up after an answer (its next event comes): a run whose
-    process stopped waits for `errand runs resume` instead."""
+async def _moves_on(runs: Runs, run_id: str, seen: int, wait_s: float = 5.0) -> bool:
+    """Whether a process takes the run up after an answer (an event after the ``seen``-th
+    comes): a run whose process stopped waits for `errand runs resume` instead."""
     deadline = asyncio.get_running_loop().time() + wait_s
     while asyncio.get_running_loop().time() < deadline:
-        if await runs.events(user, run_id, after=after):
+        if await asyncio.to_thread(runs.log.last_seq, run_id) > seen:
             return True
         await asyncio.sleep(0.1)
     return False

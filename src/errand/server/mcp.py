@@ -282,14 +282,15 @@ class _Service:
         """What the call would do, priced where the tool looks prices up (in its own read-only
         transaction, like the agent's confirmation)."""
         store = self.store
+        if store is None:
+            return t.describe_call(validated)
 
         def preview() -> AbstractContextManager[ToolContext]:
-            assert store is not None
             return runtime.tool_context(
                 store, self.settings, user=MCP_USER, run_id="mcp-preview", idempotency_key=key
             )
 
-        summary, _ = await describe_call(t, validated, preview if store is not None else None)
+        summary, _ = await describe_call(t, validated, preview)
         return summary
 
     async def _run(

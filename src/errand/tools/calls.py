@@ -94,6 +94,19 @@ async def describe_call(
         return f"{t.name}({args}) [could not describe: {exc}]", None
 
 
+def _failure(exc: Exception, started: float) -> CallOutcome:
+    ms = (time.perf_counter() - started) * 1000
+    if isinstance(exc, ErrandError):
+        return CallOutcome(False, str(exc), ms)
+    # a bug in a tool must not crash its caller; the caller is told
+    return CallOutcome(False, f"{type(exc).__name__}: {exc}", ms, bug=True)
+
+
+def _success(value: Any, folder: Path, started: float) -> CallOutcome:
+    data = to_jsonable(value)
+    return CallOutcome(True, data, (time.perf_counter() - started) * 1000, artifacts_in(data, folder))
+
+
 def run_call_sync(t: Tool, args: dict[str, Any], open_context: OpenContext) -> CallOutcome:
     """`run_call` for a caller that is not on an event loop (a synchronous tool only)."""
     started = time.perf_counter()
@@ -101,14 +114,9 @@ def run_call_sync(t: Tool, args: dict[str, Any], open_context: OpenContext) -> C
         with open_context() as ctx:
             value = t.fn(**t.bind(args, ctx))
             folder = ctx.artifacts_dir
-    except ErrandError as exc:
-        return CallOutcome(False, str(exc), (time.perf_counter() - started) * 1000)
-    except Exception as exc:  # a bug in a tool must not crash its caller; the caller is told
-        return CallOutcome(
-            False, f"{type(exc).__name__}: {exc}", (time.perf_counter() - started) * 1000, bug=True
-        )
-    data = to_jsonable(value)
-    return CallOutcome(True, data, (time.perf_counter() - started) * 1000, artifacts_in(data, folder))
+    except Exception as exc:
+        return _failure(exc, started)
+    return _success(value, folder, started)
 
 
 async def run_call(t: Tool, args: dict[str, Any], open_context: OpenContext) -> CallOutcome:
@@ -123,11 +131,6 @@ async def run_call(t: Tool, args: dict[str, Any], open_context: OpenContext) -> 
         with open_context() as ctx:
             value = await t.fn(**t.bind(args, ctx))
             folder = ctx.artifacts_dir
-    except ErrandError as exc:
-        return CallOutcome(False, str(exc), (time.perf_counter() - started) * 1000)
     except Exception as exc:
-        return CallOutcome(
-            False, f"{type(exc).__name__}: {exc}", (time.perf_counter() - started) * 1000, bug=True
-        )
-    data = to_jsonable(value)
-    return CallOutcome(True, data, (time.perf_counter() - started) * 1000, artifacts_in(data, folder))
+        return _failure(exc, started)
+    return _success(value, folder, started)
