@@ -182,6 +182,13 @@ class Settings(BaseSettings):
             parse_amount(value)
         return value
 
+    def resolved_context_window(self) -> int | None:
+        """The model's context window in tokens where known: ``ERRAND_SERVE_CONTEXT_WINDOW``, else
+        ``n_ctx`` for the embedded model (a remote server's window is its own to check)."""
+        if self.serve_context_window:
+            return self.serve_context_window
+        return self.n_ctx if self.resolved_model_backend() == "embedded" else None
+
     def resolved_model_backend(self) -> Literal["embedded", "openai", "scripted"]:
         """The backend in use: the one named, else ``openai`` when a server URL is set, else embedded."""
         return self.model_backend or ("openai" if self.model_url else "embedded")

@@ -92,6 +92,18 @@ async def test_call_then_answer_streams_events_in_order() -> None:
     assert step2_messages[-1].role == "tool" and '"HZ-1"' in step2_messages[-1].text
 
 
+async def test_a_request_over_the_context_window_fails_before_any_model_call() -> None:
+    model = ScriptedModel(["never"])
+    model.context_window = 500
+    events = await events_of(Agent(model, registry()), "Find homes in Hangzhou. " * 200)
+    final = events[-1]
+    assert isinstance(final, RunFailed) and "maximum context length is 500 tokens" in final.reason
+    assert model.requests == []  # the model never saw it (it would spend minutes on a CPU)
+    model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), "HZ-1 at 4,200,000."])
+    model.context_window = 4096
+    assert isinstance((await events_of(Agent(model, registry()), "homes in Hangzhou"))[-1], RunFinished)
+
+
 async def test_history_is_append_only_between_steps() -> None:
     model = ScriptedModel(
         [call("find_homes", city="Hangzhou", max_price=1), call("weather", city="Hangzhou"), "done"]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from errand.config import Settings
-from errand.errors import RunConflict, RunInputError, RunNotFound
+from errand.errors import ContextLengthExceeded, RunConflict, RunInputError, RunNotFound
 from errand.llm.scripted import ScriptedModel
 from errand.runs import Runs, RunStatus
 from errand.services.travel.models import Booking
@@ -94,6 +94,18 @@ async def test_an_unanswered_confirmation_expires_and_the_run_ends_cancelled(
             while (events := await runs.events("dave", rec.id))[-1].type != "run_failed":
                 await asyncio.sleep(0.05)
         assert events[-1].data["kind"] == "cancelled"
+    finally:
+        runs.close()
+
+
+async def test_a_request_over_the_context_window_is_refused_before_it_is_queued(
+    make_settings: Callable[..., Settings],
+) -> None:
+    runs = await Runs.open(make_settings(["never"], serve_context_window=1000))
+    try:
+        with pytest.raises(ContextLengthExceeded, match="maximum context length is 1000 tokens"):
+            await runs.create("dave", "book a train to Hangzhou " * 400)
+        assert await runs.list("dave") == []
     finally:
         runs.close()
 

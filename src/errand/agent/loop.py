@@ -44,8 +44,9 @@ from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, 
 from errand.agent.observations import observation, references, summarize
 from errand.agent.plan import PLAN_PROMPT, Plan, catalogue, parse_plan, plan_messages, plan_schema
 from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
-from errand.errors import ModelError, ToolError
+from errand.errors import ContextLengthExceeded, ModelError, ToolError
 from errand.llm.base import ChatModel
+from errand.llm.context import RUN_HINT, check_context, estimate_tokens
 from errand.llm.types import (
     Finish,
     ImagePart,
@@ -340,6 +341,14 @@ class Agent:
                 state.loose_ids |= ids_in_text(m.text)
             if m.role == "user" and m.text:
                 state.user_texts.append(m.text)
+        try:  # before any model call: a prompt far over the window costs minutes of CPU
+            prompt = conv.messages or [Message(role="system", content=self.system_prompt)]
+            tokens = estimate_tokens([*prompt, Message(role="user", content=task)])
+            check_context(tokens, None, self.model.context_window, RUN_HINT)
+        except ContextLengthExceeded as exc:
+            yield state.emit(RunStarted, input=task, model=self.model.name, tools=[])
+            yield state.emit(RunFailed, reason=str(exc), kind="model_error", duration_ms=state.elapsed_ms())
+            return
         plan = await self._plan(task, conv, state)
         state.acts = plan.acts
         registry = self.tools.subset(plan.domains)

@@ -97,12 +97,14 @@ def make_model(settings: Settings, *, progress: ProgressCallback | None = None) 
             )
         from errand.llm.openai_compat import OpenAICompatModel
 
-        return OpenAICompatModel(
+        remote = OpenAICompatModel(
             settings.model_url,
             settings.model,
             api_key=settings.api_key,
             timeout=settings.request_timeout_s,
         )
+        remote.context_window = settings.resolved_context_window()
+        return remote
     if backend == "embedded":
         if settings.model_url and settings.model_backend == "embedded":
             raise ConfigError(

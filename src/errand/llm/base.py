@@ -29,6 +29,10 @@ class ChatModel(ABC):
     name: str = "model"
     """A short name shown to users."""
 
+    context_window: int | None = None
+    """Tokens one request may hold (prompt and completion), where known; a prompt over it is
+    refused before the model is called (`errand.llm.context`)."""
+
     @abstractmethod
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings

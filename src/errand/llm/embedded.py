@@ -248,6 +248,7 @@ class EmbeddedModel(ChatModel):
         self._bundled = bundled
         self._cache_dir = cache_dir or Path.home() / ".cache" / "errand" / "models"
         self.n_ctx = n_ctx
+        self.context_window = n_ctx
         self.n_threads = n_threads or physical_cores()
         self.n_parallel = n_parallel
         self.cache_ram_mib = cache_ram_mib

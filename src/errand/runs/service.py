@@ -25,6 +25,8 @@ from errand.agent.dates import now_text
 from errand.config import Settings
 from errand.errors import RunConflict, RunInputError
 from errand.llm.base import ChatModel
+from errand.llm.context import RUN_HINT, check_context, estimate_tokens
+from errand.llm.types import Message
 from errand.runs.durable import DECISION_TOPIC
 from errand.runs.log import FINISHED, TERMINAL_EVENTS, RunLog, RunRecord, RunStatus, StoredEvent
 from errand.runs.recorder import record
@@ -184,6 +186,8 @@ class Runs:
         this process runs it at once instead (the CLI), still durably."""
         if not input.strip():
             raise RunInputError("A run needs a request: say what you want done.")
+        window = self.settings.resolved_context_window()
+        check_context(estimate_tokens([Message(role="user", content=input)]), None, window, RUN_HINT)
         images = list(images or [])
         if images and not self.settings.model_accepts_images:
             raise RunInputError(

@@ -33,7 +33,6 @@ from errand.agent.events import (
 )
 from errand.agent.loop import Conversation
 from errand.errors import (
-    ContextLengthExceeded,
     ErrandError,
     ModelNotFound,
     ModelResponseError,
@@ -41,6 +40,7 @@ from errand.errors import (
     RequestError,
 )
 from errand.llm.base import collect
+from errand.llm.context import check_context, estimate_tokens
 from errand.llm.types import (
     Finish,
     ImagePart,
@@ -87,32 +87,6 @@ _STARTED = int(time.time())
 
 class ClientGone(Exception):
     """The client closed the connection before the answer was ready."""
-
-
-_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-
-
-def estimate_tokens(messages: list[Message], tools: list[ToolSpec]) -> int:
-    """Prompt tokens, estimated without a tokenizer: 4 characters a token, one a token for CJK,
-    plus a few per message for the template (a safe side: slightly high for English)."""
-    parts = [m.text for m in messages]
-    parts += [json.dumps(c.arguments, ensure_ascii=False) for m in messages for c in m.tool_calls]
-    parts += [json.dumps(t.to_openai(), ensure_ascii=False) for t in tools]
-    text = "".join(parts)
-    cjk = len(_CJK.findall(text))
-    return (len(text) - cjk) // 4 + cjk + 4 * len(messages)
-
-
-def check_context(prompt: int, completion: int | None, window: int) -> None:
-    """400 with the numbers when the prompt and the completion asked for do not fit."""
-    total = prompt + (completion or 0)
-    if total <= window:
-        return
-    asked = f" ({prompt} in the messages, {completion} in the completion)" if completion else ""
-    raise ContextLengthExceeded(
-        f"This model's maximum context length is {window} tokens. However, you requested about {total} "
-        f"tokens{asked}. Please reduce the length of the messages or completion."
-    )
 
 
 def _text(message: ChatMessage) -> str:
