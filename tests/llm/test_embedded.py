@@ -111,6 +111,17 @@ def test_images_need_a_multimodal_model() -> None:
         model.render_prompt([msg])
 
 
+def test_completion_request_carries_stop_top_p_and_the_reply_schema() -> None:
+    """The gateway's ``stop``, ``top_p`` and ``response_format`` reach llama.cpp's completion body."""
+    model = EmbeddedModel(Path("/nonexistent.gguf"))  # nothing is loaded
+    plain = model.completion_request("p", [WEATHER], ModelSettings())
+    assert "stop" not in plain and "top_p" not in plain
+    settings = ModelSettings(stop=["\n\n", "END"], top_p=0.9, response_format={"type": "object"})
+    body = model.completion_request("p", [], settings)
+    assert (body["stop"], body["top_p"]) == (["\n\n", "END"], 0.9)
+    assert body["grammar"].startswith('%llguidance {}\nstart: reply\nreply: %json {"type": "object"')
+
+
 # -- slow: the real model -----------------------------------------------------
 
 

@@ -186,6 +186,22 @@ async def test_length_finish_and_history_without_reasoning(canned: Any) -> None:
     assert all("reasoning" not in m and "reasoning_content" not in m for m in sent["messages"])
 
 
+async def test_stop_top_p_and_the_reply_schema_are_sent(canned: Any) -> None:
+    canned.reply = (200, [chunk({"content": '{"ok": true}'}), chunk({}, "stop")])
+    model = model_for(canned)
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    settings = SETTINGS.model_copy(update={"stop": ["END"], "top_p": 0.25, "response_format": schema})
+    response = await collect(model.stream([Message(role="user", content="ok?")], [], settings))
+    await collect(model.stream([Message(role="user", content="ok?")], [], SETTINGS))
+    await model.aclose()
+    assert response.text == '{"ok": true}'
+    sent, plain = canned.requests
+    assert (sent["stop"], sent["top_p"]) == (["END"], 0.25)
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["schema"] == schema
+    assert not {"stop", "top_p", "response_format"} & set(plain)
+
+
 async def test_status_error_is_a_model_response_error(canned: Any) -> None:
     canned.reply = (400, {"error": {"message": "context too long", "type": "invalid_request_error"}})
     model = model_for(canned)

@@ -443,6 +443,10 @@ class EmbeddedModel(ChatModel):
         }
         if settings.seed is not None:
             body["seed"] = settings.seed
+        if settings.stop:
+            body["stop"] = list(settings.stop)
+        if settings.top_p is not None:
+            body["top_p"] = settings.top_p
         if settings.response_format is not None:
             # The same grammar engine and JSON style as tool calls; the reply ends with the object.
             schema = {**settings.response_format, "x-guidance": _JSON_STYLE}

@@ -126,6 +126,10 @@ class OpenAICompatModel(ChatModel):
         }
         if settings.seed is not None:
             kwargs["seed"] = settings.seed
+        if settings.stop:
+            kwargs["stop"] = list(settings.stop)
+        if settings.top_p is not None:
+            kwargs["top_p"] = settings.top_p
         if tools:
             kwargs["tools"] = [t.to_openai() for t in tools]
             kwargs["tool_choice"] = settings.tool_choice

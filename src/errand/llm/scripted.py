@@ -50,6 +50,9 @@ class ScriptedTurn(BaseModel):
     """Tool calls made in this turn."""
     raw: str | None = None
     """Raw model output parsed by the real `StreamParser` (overrides the fields above)."""
+    cached_tokens: int = Field(default=0, ge=0)
+    """Prompt tokens to report as read from the prompt cache (at most the prompt's), so usage
+    reporting can be tested without a real cache."""
 
 
 Turn = str | ToolCall | list[ToolCall] | ScriptedTurn
@@ -84,6 +87,13 @@ def broad_instance(schema: dict[str, Any]) -> Any:
         items = schema.get("items", {})
         return list(items["enum"]) if "enum" in items else []
     return {"boolean": False, "integer": 0, "number": 0, "string": ""}.get(str(kind))
+
+
+def _cut(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
+    """``text`` up to the first of the ``stop`` strings (as a real model stops), and whether
+    one was found."""
+    at = min((i for s in stop or () if (i := text.find(s)) >= 0), default=None)
+    return (text, False) if at is None else (text[:at], True)
 
 
 def _words(text: str) -> list[str]:
@@ -168,7 +178,10 @@ class ScriptedModel(ChatModel):
 
         A request for a structured reply (``settings.response_format``) gets the next of the
         ``structured`` replies, or else a broad instance of the schema (every choice of a list,
-        the first of one, false): it never plays a turn of the script."""
+        the first of one, false): it never plays a turn of the script.
+
+        ``settings.stop`` cuts the answer (text, raw output or structured reply, not the
+        reasoning) before the first stop string, drops the calls after it and finishes "stop"."""
         if settings.response_format is not None:
             self.structured_requests.append((list(messages), settings.response_format))
             reply = (
@@ -176,7 +189,8 @@ class ScriptedModel(ChatModel):
                 if self._structured
                 else self.structured_default or broad_instance(settings.response_format)
             )
-            yield TextDelta(text=json.dumps(reply, ensure_ascii=False))
+            text, _ = _cut(json.dumps(reply, ensure_ascii=False), settings.stop)
+            yield TextDelta(text=text)
             yield UsageEvent(usage=Usage(prompt_tokens=1, completion_tokens=1))
             yield Finish(reason="stop")
             return
@@ -194,32 +208,39 @@ class ScriptedModel(ChatModel):
         completion = 0
         pace = self._pace
         if turn.raw is not None:
+            raw, stopped = _cut(turn.raw, settings.stop)
             parser = StreamParser(id_prefix=f"call_{step}")
-            for word in _words(turn.raw):
+            for word in _words(raw):
                 completion += 1
                 await pace()
                 for ev in parser.feed(word):
                     yield ev
             for ev in parser.finish():
                 yield ev
-            has_calls = "<tool_call>" in turn.raw
+            has_calls = not stopped and "<tool_call>" in raw
         else:
+            text, stopped = _cut(turn.text, settings.stop)
+            calls = [] if stopped else turn.tool_calls
             for word in _words(turn.reasoning):
                 completion += 1
                 await pace()
                 yield ReasoningDelta(text=word)
-            for word in _words(turn.text):
+            for word in _words(text):
                 completion += 1
                 await pace()
                 yield TextDelta(text=word)
-            for i, c in enumerate(turn.tool_calls):
+            for i, c in enumerate(calls):
                 completion += 1 + len(c.arguments)
                 for _ in range(1 + len(c.arguments)):
                     await pace()
                 yield ToolCallEvent(call=c.model_copy(update={"id": c.id or f"call_{step}_{i}"}))
-            has_calls = bool(turn.tool_calls)
-        prompt = sum(len(m.content) if isinstance(m.content, str) else len(m.text) for m in messages)
-        yield UsageEvent(usage=Usage(prompt_tokens=prompt // 4 + 1, completion_tokens=completion))
+            has_calls = bool(calls)
+        chars = sum(len(m.content) if isinstance(m.content, str) else len(m.text) for m in messages)
+        prompt = chars // 4 + 1
+        cached = min(turn.cached_tokens, prompt)
+        yield UsageEvent(
+            usage=Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached)
+        )
         yield Finish(reason="tool_calls" if has_calls else "stop")
 
     async def _pace(self) -> None:

@@ -158,6 +158,11 @@ class ModelSettings(BaseModel):
     """Most tool calls the turn may make (None: the backend's own default, one step of the agent)."""
     response_format: dict[str, Any] | None = None
     """A JSON schema the whole reply must match (structured output; no tools are offered then)."""
+    stop: list[str] | None = None
+    """Strings that end the reply where the model writes one (not included); None: none."""
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    """Nucleus sampling: draw from the likeliest tokens holding this much probability (None: the
+    backend's default)."""
 
 
 class Usage(BaseModel):
