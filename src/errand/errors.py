@@ -106,9 +106,10 @@ class ModelTimeout(ModelUnavailableError):
 
 
 class RequestError(ErrandError):
-    """A request to the HTTP server is invalid; ``param`` names the field at fault."""
+    """A request to the HTTP server is invalid; ``param`` names the field at fault, ``code`` the
+    reason (``invalid_value`` unless a subclass says more)."""
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, code: str = "invalid_value") -> None:
         super().__init__(message)
         self.param = param
         self.code = code

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -116,6 +117,21 @@ def serve(tmp_path: Path, seeded_db: Path) -> Iterator[ServeFactory]:
     for cm, store in reversed(stack):
         cm.__exit__(None, None, None)
         store.close()
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[..., openai.OpenAI]]:
+    """``client_for(served, key=None)``: an official OpenAI client for a test server (no retries)."""
+    clients: list[openai.OpenAI] = []
+
+    def make(served: Served, key: str | None = None) -> openai.OpenAI:
+        c = openai.OpenAI(base_url=served.v1, api_key=key or served.key(), max_retries=0, timeout=30)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
 
 
 def make_key(store: ServiceStore, user: str, **limits: Any) -> str:

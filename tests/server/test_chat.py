@@ -6,7 +6,6 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
@@ -28,20 +27,6 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-
-
-@pytest.fixture
-def client_for() -> Iterator[object]:
-    clients: list[openai.OpenAI] = []
-
-    def make(served: Served, key: str | None = None) -> openai.OpenAI:
-        c = openai.OpenAI(base_url=served.v1, api_key=key or served.key(), max_retries=0, timeout=30)
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
 
 
 def test_chat_completion_from_a_script_file(serve: ServeFactory, client_for, tmp_path: Path) -> None:
@@ -354,7 +339,11 @@ def test_several_calls_in_any_shape_come_back_in_tool_calls(
             client.chat.completions.create(model="scripted", messages=messages, tools=[WEATHER], stream=True)
         )
         deltas = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
-        calls = [(d.index, d.function.name, d.function.arguments) for d in deltas]
+        joined: dict[int, tuple[str, str]] = {}  # index -> (name, arguments), as clients join pieces
+        for d in deltas:
+            name, args = joined.get(d.index, ("", ""))
+            joined[d.index] = (name + (d.function.name or ""), args + (d.function.arguments or ""))
+        calls = [(i, name, args) for i, (name, args) in sorted(joined.items())]
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         finish = chunks[-1].choices[0].finish_reason
     else:

@@ -1,4 +1,4 @@
-"""``POST /v1/chat/completions`` and ``GET /v1/models``, OpenAI-compatible.
+"""``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /v1/models/{id}``, OpenAI-compatible.
 
 ``model: "errand"`` runs the agent with the built-in tools and answers as the assistant (its
 steps are on the runs stream, not here, so stock clients see only standard chunks). Any other
@@ -65,6 +65,8 @@ from errand.server.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
     ChatMessage,
+    JsonObjectResponseFormat,
+    JsonSchemaResponseFormat,
     ModelCard,
     ModelList,
     NamedToolChoice,
@@ -79,6 +81,9 @@ GATEWAY_MAX_CALLS = 4
 """Most tool calls one gateway response may carry when the client allows parallel calls: enough
 for the parallel requests clients make (two to four lookups at once), few enough that a small
 model cannot run on repeating calls until the token limit."""
+ARGUMENT_PIECE = 16
+"""Characters of a tool call's arguments per streamed chunk: OpenAI sends arguments in pieces,
+and clients are written to join them (one whole piece would hide a client that cannot)."""
 
 router = APIRouter(tags=["chat"])
 T = TypeVar("T")
@@ -123,6 +128,16 @@ def to_message(index: int, m: ChatMessage) -> Message:
     return Message(role=role, content=content, tool_calls=calls, tool_call_id=m.tool_call_id, name=m.name)
 
 
+def structured_schema(body: ChatCompletionRequest) -> dict[str, Any] | None:
+    """The JSON schema ``response_format`` asks the reply to match (None: plain text)."""
+    fmt = body.response_format
+    if isinstance(fmt, JsonSchemaResponseFormat):
+        return fmt.json_schema.schema_
+    if isinstance(fmt, JsonObjectResponseFormat):
+        return {"type": "object"}
+    return None
+
+
 def gateway_request(
     body: ChatCompletionRequest, state: ServerState
 ) -> tuple[list[Message], list[ToolSpec], ModelSettings]:
@@ -144,6 +159,13 @@ def gateway_request(
                 "tool_choice asks for a tool call but names no offered tool.", param="tool_choice"
             )
         tool_choice = "required"
+    schema = structured_schema(body)
+    if schema is not None and tools:
+        # No backend can do both: the embedded grammar is either the reply's schema or the calls.
+        raise RequestError(
+            "response_format cannot be combined with tools: drop one, or send tool_choice 'none'.",
+            param="response_format",
+        )
     # A named choice forces that one function once; otherwise several calls in one response
     # unless the client says no (one tool called twice is the common parallel case too).
     single = isinstance(choice, NamedToolChoice) or body.parallel_tool_calls is False
@@ -158,6 +180,9 @@ def gateway_request(
         seed=body.seed,
         tool_choice=tool_choice,
         max_tool_calls=max_calls if tools else None,
+        response_format=schema,
+        stop=body.stop or None,
+        top_p=body.top_p,
     )
     return messages, tools, settings
 
@@ -168,6 +193,11 @@ def agent_request(body: ChatCompletionRequest, state: ServerState) -> tuple[str,
         raise RequestError(
             "Model 'errand' runs its own tools; to offer yours, call a backend model (GET /v1/models).",
             param="tools",
+        )
+    if structured_schema(body) is not None:
+        raise RequestError(
+            "Model 'errand' answers in prose; for structured output call a backend model (GET /v1/models).",
+            param="response_format",
         )
     *history, last = body.messages
     task = _text(last).strip()
@@ -274,12 +304,30 @@ async def _metered(events: AsyncIterator[ModelEvent], meter: _Meter) -> AsyncGen
             await close()
 
 
-def _usage_dict(u: Usage) -> dict[str, int]:
+def _usage_dict(u: Usage) -> dict[str, Any]:
     return {
         "prompt_tokens": u.prompt_tokens,
         "completion_tokens": u.completion_tokens,
         "total_tokens": u.prompt_tokens + u.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
     }
+
+
+def call_deltas(index: int, call: ToolCall) -> list[dict[str, Any]]:
+    """One call as OpenAI streams it: its id, type and name with empty arguments, then only the
+    arguments, in pieces that join to exactly the JSON a whole response carries."""
+    arguments = call.to_openai()["function"]["arguments"]
+    head = {
+        "index": index,
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": ""},
+    }
+    pieces = [
+        {"index": index, "function": {"arguments": arguments[i : i + ARGUMENT_PIECE]}}
+        for i in range(0, len(arguments), ARGUMENT_PIECE)
+    ]
+    return [head, *pieces]
 
 
 async def _sse(
@@ -310,8 +358,8 @@ async def _sse(
             elif isinstance(ev, MalformedToolCall):
                 yield chunk({"content": ev.raw})
             elif isinstance(ev, ToolCallEvent):
-                call = ev.call.to_openai()
-                yield chunk({"tool_calls": [{"index": calls, **call}]})
+                for delta in call_deltas(calls, ev.call):
+                    yield chunk({"tool_calls": [delta]})
                 calls += 1
             elif isinstance(ev, Finish):
                 finish = ev.reason
@@ -418,9 +466,7 @@ async def chat_completions(
         messages, tools, settings = gateway_request(body, state)
         events = _metered(state.model.stream(messages, tools, settings), meter)
     else:
-        raise ModelNotFound(
-            f"The model {body.model!r} does not exist here; use 'errand' or {state.model.name!r} (GET /v1/models)."
-        )
+        raise _unknown_model(body.model, state)
     cid = f"chatcmpl-{uuid.uuid4().hex}"
     try:
         if body.stream:
@@ -443,6 +489,19 @@ async def chat_completions(
     return JSONResponse(_completion(response, cid, body.model))
 
 
+def _unknown_model(name: str, state: ServerState) -> ModelNotFound:
+    return ModelNotFound(
+        f"The model {name!r} does not exist here; use 'errand' or {state.model.name!r} (GET /v1/models)."
+    )
+
+
+def _cards(state: ServerState) -> list[ModelCard]:
+    return [
+        ModelCard(id=AGENT_MODEL, created=_STARTED, owned_by="errand"),
+        ModelCard(id=state.model.name, created=_STARTED, owned_by=state.settings.resolved_model_backend()),
+    ]
+
+
 @router.get(
     "/v1/models",
     response_model=ModelList,
@@ -451,12 +510,19 @@ async def chat_completions(
 )
 async def list_models(request: Request) -> ModelList:
     """``errand`` (the agent) and the backend model it runs on."""
+    return ModelList(data=_cards(server_state(request)))
+
+
+@router.get(
+    "/v1/models/{model_id:path}",
+    response_model=ModelCard,
+    summary="One model this server answers to",
+    responses=error_responses(401, 404, 429),
+)
+async def get_model(model_id: str, request: Request) -> ModelCard:
+    """``errand`` or the backend model (a remote model's name may hold a ``/``); else 404."""
     state = server_state(request)
-    return ModelList(
-        data=[
-            ModelCard(id=AGENT_MODEL, created=_STARTED, owned_by="errand"),
-            ModelCard(
-                id=state.model.name, created=_STARTED, owned_by=state.settings.resolved_model_backend()
-            ),
-        ]
-    )
+    for card in _cards(state):
+        if card.id == model_id:
+            return card
+    raise _unknown_model(model_id, state)

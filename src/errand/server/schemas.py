@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_MESSAGES = 1_000
 MAX_TEXT = 2_000_000
@@ -102,6 +102,55 @@ class NamedToolChoice(BaseModel):
     function: NamedFunction
 
 
+class JsonSchemaFormat(BaseModel):
+    """The schema a ``json_schema`` response format asks the reply to match."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    description: str | None = Field(default=None, max_length=10_000)
+    schema_: dict[str, Any] = Field(alias="schema")
+    """A JSON schema (``schema`` on the wire: the name would shadow a pydantic method)."""
+    strict: bool | None = None
+    """Accepted; the embedded model always decodes to the schema, a remote server as it can."""
+
+
+class JsonSchemaResponseFormat(BaseModel):
+    """``response_format`` asking for JSON that matches a schema."""
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaFormat
+
+
+class JsonObjectResponseFormat(BaseModel):
+    """``response_format`` asking for any JSON object."""
+
+    type: Literal["json_object"]
+
+
+class TextResponseFormat(BaseModel):
+    """``response_format`` asking for text: the default, so it changes nothing."""
+
+    type: Literal["text"]
+
+
+ResponseFormat = Annotated[
+    JsonSchemaResponseFormat | JsonObjectResponseFormat | TextResponseFormat, Field(discriminator="type")
+]
+
+StopString = Annotated[str, Field(min_length=1, max_length=1_000)]
+StopList = Annotated[list[StopString], Field(max_length=4)]
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Stop = Annotated[StopList, BeforeValidator(_as_list, json_schema_input_type=StopString | StopList)]
+"""``stop`` as OpenAI takes it (a string or up to 4), always a list after validation, so an error
+names ``stop`` itself rather than a branch of a union."""
+
+
 class StreamOptions(BaseModel):
     """Options of a streamed answer."""
 
@@ -128,6 +177,10 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
+    stop: Stop | None = None
+    """Up to 4 strings that end the reply where the model writes one (the string is not sent)."""
+    response_format: ResponseFormat | None = None
+    """Structured output: JSON matching a schema, or any JSON object (not with tools)."""
     n: int = Field(default=1, ge=1, le=1)
     """Only one choice is generated."""
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
@@ -153,12 +206,20 @@ class Choice(BaseModel):
     logprobs: None = None
 
 
+class PromptTokensDetails(BaseModel):
+    """What the prompt's tokens were."""
+
+    cached_tokens: int = 0
+    """Prompt tokens read from the backend's prompt cache rather than computed again."""
+
+
 class CompletionUsage(BaseModel):
     """Tokens of the request."""
 
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 class ChatCompletion(BaseModel):
