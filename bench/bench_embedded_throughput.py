@@ -19,7 +19,8 @@ tokens - 1) ÷ (last token time - first token time). llama.cpp's own timings
 
     python bench/bench_embedded_throughput.py [--model 1.5b|0.5b] [--reps 3] [--n-predict 64]
 
-Prints a Markdown table and writes ``bench/results/embedded_throughput.json``.
+Prints a Markdown table and writes ``bench/results/embedded_throughput.json``, with the
+environment block of ``bench/environment.py``.
 Target: both ratios >= 0.95.
 """
 
@@ -28,14 +29,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from environment import Environment
 
 from errand.config import Settings
 from errand.llm.embedded import EmbeddedModel
@@ -144,6 +145,7 @@ async def main() -> None:
     parser.add_argument("--n-predict", type=int, default=64)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    env = Environment.capture()
 
     settings = Settings()
     name = MODELS[args.model]
@@ -207,13 +209,8 @@ async def main() -> None:
         "target": TARGET,
         "target_met": ok,
         "runs": [asdict(r) | {"prefill_tps": r.prefill_tps, "decode_tps": r.decode_tps} for r in runs],
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "xllamacpp": metadata.version("xllamacpp"),
-        },
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "xllamacpp": metadata.version("xllamacpp"),
+        "environment": env.finish(),
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -3,14 +3,18 @@
 Each errand runs through the real agent (routing, grammar, grounding) on a fresh
 seeded SQLite database, in one process with the model loaded once. Each check
 computes the right answer with the tools themselves and looks for it in the
-agent's answer, so a fluent but wrong answer fails. The headline errand's wall
+agent's answer, so a fluent but wrong answer fails. Where the errand asks for a
+recommendation, the home the answer recommends (the first listing id it names)
+must be the best value the tools compute: rank 1 of ``analyze_listings`` for the
+errand's own filters, or ``compare_listings``' ``best_value``. The headline errand's wall
 time is also measured the way a user meets it: a new `errand run` process
 (model load and prefix restore included), next to the model's own compute time
 in the same run (ratio = errand's wall time ÷ time llama.cpp spent on the tokens).
 
     python bench/bench_errands.py [--model 1.5b|0.5b] [--headline-reps 2]
 
-Prints a Markdown table; writes ``bench/results/errands.json``.
+Prints a Markdown table; writes ``bench/results/errands.json``, with the environment
+block of ``bench/environment.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from environment import Environment
 
 from errand.agent import approve_all
 from errand.agent.events import RunFailed, RunFinished, ToolCallStarted
@@ -61,19 +67,28 @@ def has_number(answer: str, value: float) -> bool:
     )
 
 
+def recommended(answer: str) -> str | None:
+    """The listing the answer recommends: the first id it names (None when it names none)."""
+    named = IDS.findall(answer)
+    return named[0] if named else None
+
+
+HEADLINE_FILTERS: dict[str, Any] = {
+    "city": "Hangzhou",
+    "bedrooms": 3,
+    "max_price": 6_000_000,
+    "min_school_rating": 9,
+}
+"""The headline errand's filters, as its request states them (both languages)."""
+
+
 def homes_ok(store: ServiceStore, answer: str) -> bool:
+    """Every id named is a match, and the one recommended is the analysis's best value."""
     named = set(IDS.findall(answer))
-    top = call(
-        store,
-        re_tools.analyze_listings,
-        city="Hangzhou",
-        bedrooms=3,
-        max_price=6_000_000,
-        min_school_rating=9,
-        limit=50,
-    )
+    top = call(store, re_tools.analyze_listings, **HEADLINE_FILTERS, limit=50)
     allowed = {h["id"] for h in top["top"]}
-    return bool(named) and named <= allowed
+    best = top["top"][0]["id"]
+    return bool(named) and named <= allowed and recommended(answer) == best
 
 
 @dataclass
@@ -114,7 +129,13 @@ def _cheapest_area(store: ServiceStore, fin: RunFinished, _: list[Any]) -> bool:
 
 
 def _compare(store: ServiceStore, fin: RunFinished, _: list[Any]) -> bool:
-    return {"HZ-00446", "HZ-00331"} <= set(IDS.findall(fin.answer)) and not fin.unverified_numbers
+    pair = ["HZ-00446", "HZ-00331"]
+    best = call(store, re_tools.compare_listings, listing_ids=pair)["best_value"]
+    return (
+        set(pair) <= set(IDS.findall(fin.answer))
+        and recommended(fin.answer) == best
+        and not fin.unverified_numbers
+    )
 
 
 def _small_talk(store: ServiceStore, fin: RunFinished, events: list[Any]) -> bool:
@@ -212,6 +233,7 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(MODELS), default="1.5b")
     parser.add_argument("--headline-reps", type=int, default=2)
     opts = parser.parse_args()
+    env = Environment.capture()
     name = MODELS[opts.model]
     rows = asyncio.run(run_errands(name))
     walls = headline_wall(name, opts.headline_reps)
@@ -239,6 +261,7 @@ def main() -> None:
                 "errands": rows,
                 "headline": walls,
                 "headline_median_wall_s": median,
+                "environment": env.finish(),
             },
             indent=2,
             ensure_ascii=False,

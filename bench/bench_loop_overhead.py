@@ -12,8 +12,9 @@ pydantic-ai are also timed with an ``async def`` twin, which both run inline.
 
     python bench/bench_loop_overhead.py [--runs N] [--warmup N] [--out PATH]
 
-Prints a Markdown table and writes ``bench/results/loop_overhead.json``. A peer that
-cannot be imported or run is reported as missing; errand always runs.
+Prints a Markdown table and writes ``bench/results/loop_overhead.json``, with the
+environment block of ``bench/environment.py``. A peer that cannot be imported or run is
+reported as missing; errand always runs.
 """
 
 from __future__ import annotations
@@ -22,17 +23,16 @@ import argparse
 import asyncio
 import gc
 import json
-import os
-import platform
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from environment import Environment
 
 TASK = "Look up the seven cities and tell me when you are done."
 CITIES = ["Hangzhou", "Chengdu", "Suzhou", "Xiamen", "Qingdao", "Kunming", "Dalian"]
@@ -330,9 +330,6 @@ def measure(runs: int, warmup: int, seed: int = 0) -> dict[str, Any]:
         "transcript": {"steps": STEPS, "tool_steps": len(CITIES), "task": TASK, "answer": ANSWER},
         "runs": runs,
         "warmup": warmup,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
         "frameworks": rows,
         "target": _targets(errand["sync"], sync_peers),
         "target_async_tool": _targets(errand["async"], inline_peers),
@@ -356,10 +353,12 @@ def table(report: dict[str, Any]) -> str:
             f"| {label} | {row['version']} | {row['tool']} | {row['median_us_per_step']:.1f} "
             f"| {row['p90_us_per_step']:.1f} | {ratio} |"
         )
+    env = report["environment"]
     notes.append(
         f"- {report['runs']} timed runs per row, {report['transcript']['steps']} steps each, "
-        f"Python {report['python']}, {report['cpus']} CPUs; errand ÷ framework compares errand "
-        "with the same kind of tool function."
+        f"Python {env['python']}, {env['cpus']} CPUs, load average {env['load_average_start']} at the start "
+        f"and {env['load_average_end']} at the end, commit {env['commit']}{' (dirty)' if env['dirty'] else ''}; "
+        "errand ÷ framework compares errand with the same kind of tool function."
     )
     for key, what in [("target", "sync tool"), ("target_async_tool", "async tool vs peers' inline tools")]:
         t = report[key]
@@ -378,7 +377,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=20, help="untimed runs per row first (default 20)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON report path (default {RESULTS})")
     args = parser.parse_args(argv)
+    env = Environment.capture()
     report = measure(max(args.runs, 2), max(args.warmup, 0))
+    report["environment"] = env.finish()
     print(table(report))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

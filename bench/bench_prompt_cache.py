@@ -16,7 +16,8 @@ and tool schemas; its effect is measured separately as a third run, step 1 only.
 
     python bench/bench_prompt_cache.py [--model 1.5b|0.5b]
 
-Prints a Markdown table; writes ``bench/results/prompt_cache.json``.
+Prints a Markdown table; writes ``bench/results/prompt_cache.json``, with the environment
+block of ``bench/environment.py``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from environment import Environment
 
 from errand.agent.observations import observation
 from errand.agent.prompts import AFTER_RESULT, SYSTEM_PROMPT, dated_task
@@ -125,6 +128,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="1.5b")
     opts = parser.parse_args()
+    env = Environment.capture()
     settings = Settings()
     path = ensure_model(MODELS[opts.model], settings.resolved_model_cache_dir())
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,7 +180,8 @@ async def main() -> None:
     for k, v in summary.items():
         print(f"- {k}: {v}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"summary": summary, "cache_on": on, "cache_off": off}, indent=2) + "\n")
+    result = {"summary": summary, "cache_on": on, "cache_off": off, "environment": env.finish()}
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ Modes alternate in each round, so machine noise hits both alike.
 
     python bench/durability.py [--rounds N] [--postgres URL] [--out PATH]
 
-Prints a Markdown table and writes ``bench/results/durability.json``. Target: at most
-5 ms added per step on SQLite.
+Prints a Markdown table and writes ``bench/results/durability.json``, with the environment
+block of ``bench/environment.py``. Target: at most 5 ms added per step on SQLite.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import statistics
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from environment import Environment
 
 from errand.config import Settings
 from errand.llm.scripted import ScriptedModel, Turn, call
@@ -114,13 +115,15 @@ def main() -> None:
     parser.add_argument("--postgres", help="also measure on this PostgreSQL URL")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    results: dict[str, Any] = {"machine": platform.platform(), "python": platform.python_version()}
+    env = Environment.capture()
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         backends = {"sqlite": Settings(home=Path(tmp) / "home")}
         if args.postgres:
             backends["postgres"] = Settings(home=Path(tmp) / "pg", database_url=args.postgres)
         for name, settings in backends.items():
             results[name] = asyncio.run(measure(settings, args.rounds))
+    results["environment"] = env.finish()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(

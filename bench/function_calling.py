@@ -34,8 +34,9 @@ from its text with errand's lenient parser: the reference the gateway is compare
 ``required`` mode skips ``no_call``; ``named`` (``tool_choice`` naming the expected function)
 runs ``single`` and ``multiple`` only.
 
-Prints a table per category and writes JSON (commit, date, Python, load average, CPUs, each
-case's calls); a previous result in the same file for the same mode is kept as ``previous``.
+Prints a table per category and writes JSON (each case's calls, llama.cpp threads, and the
+environment block of ``bench/environment.py``: commit, date, Python, load average, CPUs); a
+previous result in the same file for the same mode is kept as ``previous``.
 Targets under ``auto``: single >= 85%, multiple >= 80%, parallel >= 60%, no_call >= 60%.
 """
 
@@ -45,12 +46,10 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import socket
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -61,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from environment import Environment
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "function_calling_cases.yaml"
@@ -425,15 +425,6 @@ def summarise(outcomes: list[Outcome], mode: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _git(*argv: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", *argv], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tool-choice", choices=sorted(MODES), default="auto")
@@ -470,7 +461,7 @@ def main() -> None:
     for cat in wanted:
         of_cat = [c for c in cases if c.category == cat and (not args.case or c.id in args.case)]
         selected += of_cat[: args.limit] if args.limit else of_cat
-    load_start = list(os.getloadavg())
+    env = Environment.capture()
     started = time.perf_counter()
     if args.url:
         if not args.api_key:
@@ -514,17 +505,8 @@ def main() -> None:
         "text_chars": 0 if target.backend == "llama.cpp raw" else args.text_chars,
         "summary": summary,
         "wall_s": round(wall, 1),
-        "machine": {
-            "commit": _git("rev-parse", "HEAD"),
-            "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "n_threads": target.n_threads,
-            "load_average_start": [round(x, 2) for x in load_start],
-            "load_average_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "n_threads": target.n_threads,
+        "environment": env.finish(),
         "cases": [asdict(o) for o in outcomes],
     }
     if args.out.is_file():
@@ -533,7 +515,9 @@ def main() -> None:
         except ValueError:
             old = {}
         if old.get("tool_choice") == args.tool_choice and old.get("backend") == target.backend:
-            result["previous"] = {k: old.get(k) for k in ("label", "summary", "machine")}
+            # Results written before bench/environment.py carry ``machine`` instead.
+            keys = ("label", "summary", "environment" if "environment" in old else "machine")
+            result["previous"] = {k: old.get(k) for k in keys}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")

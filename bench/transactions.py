@@ -22,7 +22,8 @@ cores x 1000 / (client + server) bookings/s, whatever else runs on it during the
 PostgreSQL: ``--postgres`` or ``ERRAND_TEST_POSTGRES_URL`` (a fresh schema is used and
 dropped). ``--baseline`` names the JSON of an earlier run (say, of older code run through
 this same script with ``PYTHONPATH`` pointing at it) to print ratios against and keep next
-to the new rows. Prints a Markdown table; writes ``bench/results/transactions.json``.
+to the new rows. Prints a Markdown table; writes ``bench/results/transactions.json``, with
+the environment block of ``bench/environment.py``.
 Target: >= 1,000 bookings/s on PostgreSQL with 32 clients on this 2-core machine.
 """
 
@@ -32,7 +33,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
 import statistics
 import tempfile
@@ -43,6 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from environment import Environment
 from sqlalchemy import create_engine, func, select, text, update
 
 from errand.db.engine import make_engine, session_factory
@@ -284,6 +285,7 @@ def main() -> None:
     opts = parser.parse_args()
     if max(opts.clients) > MAX_CLIENTS:
         parser.error(f"at most {MAX_CLIENTS} clients")
+    env = Environment.capture()
     rows: list[dict[str, Any]] = []
     if not opts.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
@@ -333,11 +335,9 @@ def main() -> None:
             "processes": opts.processes,
             "fares": opts.fares,
             "pool": opts.pool,
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
         "rows": rows,
+        "environment": env.finish(),
     }
     if before:
         out["baseline"] = list(before.values())
