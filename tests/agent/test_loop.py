@@ -14,6 +14,7 @@ from errand.agent import Agent, Budget, Conversation, Decision, approve_all, pro
 from errand.agent.events import (
     ConfirmationRequired,
     ReasoningDeltaEvent,
+    RevisionRequested,
     RunFailed,
     RunFinished,
     ToolResultEvent,
@@ -54,6 +55,16 @@ def book_viewing(listing_id: Annotated[str, FromResults("id")], ctx: ToolContext
     """
     executed.append(f"book_viewing:{listing_id}:{ctx.idempotency_key}")
     return {"viewing": "V-1", "listing_id": listing_id}
+
+
+@tool(domain="homes", risk="write", confirm_text=lambda a: f"Book a viewing of {a['listing_id']}")
+def refuse_viewing(listing_id: Annotated[str, FromResults("id")]) -> str:
+    """Book a viewing, which the service refuses.
+
+    Args:
+        listing_id: The listing.
+    """
+    raise ToolError("No viewings this week.")
 
 
 @tool(domain="weather")
@@ -148,6 +159,52 @@ async def test_tool_errors_and_bugs_become_observations() -> None:
     assert "Known cities: Hangzhou" in results[0].content and not results[0].ok
     assert "ZeroDivisionError" in results[1].content
     assert isinstance(events[-1], RunFinished)
+
+
+async def test_after_a_lookup_that_went_wrong_the_next_step_must_call_again_once() -> None:
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Atlantis", max_price=1),
+            call("find_homes", city="Atlantis", max_price=2),
+            "There are no homes in Atlantis.",
+        ]
+    )
+    events = await events_of(Agent(model, registry()), "homes in Atlantis")
+    assert isinstance(events[-1], RunFinished)
+    # step 1 always calls; step 2 follows a failed lookup; step 3 may answer (once per run)
+    assert [s.tool_choice for s in model.settings] == ["required", "required", "auto"]
+
+
+async def test_a_refused_write_is_told_not_retried() -> None:
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=6_000_000),
+            call("refuse_viewing", listing_id="HZ-1"),
+            "It was refused: no viewings this week.",
+        ]
+    )
+    reg = ToolRegistry([find_homes, refuse_viewing])
+    events = await events_of(Agent(model, reg, approver=approve_all), "book a viewing of HZ-1")
+    assert isinstance(events[-1], RunFinished)
+    assert model.settings[2].tool_choice == "auto"  # the refusal is the user's to hear
+
+
+async def test_an_answer_naming_an_id_no_tool_returned_is_sent_back_once() -> None:
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=6_000_000),
+            "HZ-00077 at 4,200,000.",
+            "HZ-1 at 4,200,000.",
+        ]
+    )
+    events = await events_of(Agent(model, registry()), "homes in Hangzhou")
+    (revision,) = [e for e in events if isinstance(e, RevisionRequested)]
+    assert revision.unverified_numbers == ["HZ-00077"]
+    assert "HZ-00077" in model.requests[2][0][-1].text
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == "HZ-1 at 4,200,000."
+    model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), "hz-00042 is yours."])
+    events = await events_of(Agent(model, registry()), "is listing HZ-00042 in Hangzhou still for sale?")
+    assert not [e for e in events if isinstance(e, RevisionRequested)]  # the user wrote it
 
 
 async def test_unknown_tool_lists_the_real_ones() -> None:

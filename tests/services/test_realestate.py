@@ -260,6 +260,17 @@ async def test_unknown_city_names_every_valid_city(ctx: ToolContext) -> None:
         tools.neighbourhood_stats(ctx, "Hangzhou", "Atlantis")
 
 
+@pytest.mark.parametrize("district", ["Pudong", "浦东区"])
+async def test_a_neighbourhood_given_as_the_city_says_which_city_it_is_in(
+    ctx: ToolContext, district: str
+) -> None:
+    with pytest.raises(
+        ToolError,
+        match="neighbourhood of Shanghai, not a city: use city='Shanghai' and neighbourhood='Pudong'",
+    ):
+        await tools.search_listings.invoke({"city": district}, ctx)
+
+
 @pytest.mark.parametrize(
     ("spelling", "name"),
     [("上海", "Shanghai"), ("北京市", "Beijing"), ("shenzhen", "Shenzhen"), ("新加坡", "Singapore")],

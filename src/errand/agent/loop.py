@@ -66,7 +66,15 @@ from errand.llm.types import (
 from errand.tools import Tool, ToolContext, ToolRegistry
 from errand.tools.base import artifacts_folder
 from errand.tools.calls import describe_call, run_call
-from errand.tools.provenance import FromUser, ids_in_result, ids_in_text, unknown_ids, unsaid
+from errand.tools.provenance import (
+    FromUser,
+    id_forms,
+    ids_in_result,
+    ids_in_text,
+    named_ids,
+    unknown_ids,
+    unsaid,
+)
 
 ASK_USER = ToolSpec(
     name="ask_user",
@@ -156,6 +164,10 @@ class _RunState:
     must name them, since they are the user's receipt."""
     reminded: bool = False
     """The model was reminded once that the request asked for an action it had not taken."""
+    retried: bool = False
+    """A step whose every call went wrong was followed once by a step that must call again."""
+    named: set[str] = field(default_factory=set)
+    """Identifiers (``HZ-00042``, ``G16``) the user or a tool result wrote: what an answer may name."""
     notes: dict[str, str] = field(default_factory=dict)
     """Per call id: arguments errand dropped, told to the model with the result."""
     started: float = field(default_factory=time.perf_counter)
@@ -341,6 +353,8 @@ class Agent:
                 state.loose_ids |= ids_in_text(m.text)
             if m.role == "user" and m.text:
                 state.user_texts.append(m.text)
+            if m.role in ("user", "tool") and m.text:
+                state.named |= id_forms(named_ids(m.text))
         try:  # before any model call: a prompt far over the window costs minutes of CPU
             prompt = conv.messages or [Message(role="system", content=self.system_prompt)]
             tokens = estimate_tokens([*prompt, Message(role="user", content=task)])
@@ -364,6 +378,7 @@ class Agent:
         state.known |= known_numbers([task])
         state.user_texts.append(task)
         state.loose_ids |= ids_in_text(task)
+        state.named |= id_forms(named_ids(task))
 
         def failed(reason: str, kind: Any, steps: int) -> RunFailed:
             ev: RunFailed = state.emit(
@@ -491,8 +506,10 @@ class Agent:
                     )
                     continue
                 invented = unverified_in(answer, state.known)
+                # An id nobody wrote (a listing, a booking) is made up, as a figure would be.
+                made_up = sorted(i for i in named_ids(answer) if i.upper() not in state.named)
                 if (
-                    invented
+                    (invented or made_up)
                     and state.revisions < self.budget.max_revisions
                     and step + 1 < self.budget.max_steps
                 ):
@@ -501,9 +518,12 @@ class Agent:
                     state.revisions += 1
                     state.revision_step = step + 1
                     conv.messages.append(
-                        Message(role="user", content=prompts.UNGROUNDED.format(numbers=", ".join(invented)))
+                        Message(
+                            role="user",
+                            content=prompts.UNGROUNDED.format(numbers=", ".join([*made_up, *invented])),
+                        )
                     )
-                    yield state.emit(RevisionRequested, step=step, unverified_numbers=invented)
+                    yield state.emit(RevisionRequested, step=step, unverified_numbers=[*made_up, *invented])
                     continue
                 yield finished(answer, step, invented)
                 return
@@ -590,6 +610,9 @@ class Agent:
         names = ", ".join(t.name for t in registry)
         ready: list[tuple[ToolCall, Tool, dict[str, Any]]] = []
         early: dict[str, tuple[bool, str]] = {}
+        fixable: set[str] = set()
+        """Calls that went wrong in a way another call can put right: an unknown tool, arguments
+        that do not fit, a lookup the service could not answer as asked."""
         for call in calls:
             t = registry.get(call.name)
             yield state.emit(
@@ -617,11 +640,13 @@ class Agent:
                 continue
             if t is None:
                 early[call.id] = (False, prompts.UNKNOWN_TOOL.format(name=call.name, names=names))
+                fixable.add(call.id)
                 continue
             try:
                 validated = t.validate(call.arguments)
             except ToolError as exc:
                 early[call.id] = (False, str(exc))
+                fixable.add(call.id)
                 continue
             # What the tool declares about its arguments' sources (a backend that cannot
             # constrain decoding, or a scripted model, may still send an invented value).
@@ -693,6 +718,7 @@ class Agent:
         jobs = [self._execute(call, t, args, step, user, state.run_id) for call, t, args in ready]
         outcomes = [await jobs[0]] if len(jobs) == 1 else await asyncio.gather(*jobs)
         by_id = {call.id: outcome for (call, _, _), outcome in zip(ready, outcomes, strict=True)}
+        went_right = False
         for call in calls:
             files: list[str] = []
             if call.id in early:
@@ -704,14 +730,19 @@ class Agent:
                 summary = summarize(value) if ok else str(value)[:200]
                 # A service's refusal ("short by 149.00 CNY") is a source of figures too.
                 state.known |= known_numbers([content]) if isinstance(value, str) else numbers_of(value)
+                t = registry.get(call.name)
+                if not ok and t is not None and t.risk == "read":
+                    fixable.add(call.id)  # a lookup refuses nothing: the question was wrong
                 if ok:
+                    state.named |= id_forms(named_ids(json.dumps(value, ensure_ascii=False, default=str)))
                     state.results.append(value)
-                    t = registry.get(call.name)
                     if t is not None and t.risk != "read":  # a later write on a record (a cancel) undoes it
                         undone = {str(v) for v in call.arguments.values()}
                         state.made = [r for r in state.made if r not in undone]
                         state.made.extend(r for r in references(value, call.arguments) if r not in state.made)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
+            state.named |= id_forms(named_ids(content))
+            went_right |= ok
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
             if call.id in state.notes:
                 shown = prompts.DROPPED_ARGUMENTS.format(names=state.notes[call.id]) + shown
@@ -727,6 +758,12 @@ class Agent:
                 duration_ms=ms,
                 artifacts=files,
             )
+        if fixable and not went_right and not state.retried:
+            # Every call went wrong and one of them can be put right: a small model otherwise
+            # answers "try searching elsewhere". Once per run, the next step must call again
+            # (or ask the user). A write's refusal is not fixable: the user hears it.
+            state.retried = True
+            state.revision_step = step + 1
 
     async def _describe(
         self, t: Tool, args: dict[str, Any], step: int, call: ToolCall, user: str, run_id: str

@@ -55,6 +55,26 @@ def ids_in_text(text: str) -> set[str]:
     return {m.group(0) for m in _ID_TOKEN.finditer(text)}
 
 
+_NAMED_ID = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?![A-Za-z0-9_-])")
+
+
+def named_ids(text: str) -> set[str]:
+    """Identifiers written in ``text``: tokens that start with a letter and hold at least two
+    digits (``HZ-00042``, ``G16``, ``BK-000001``, ``H-SY04``), so that words, dates, amounts
+    and units (``3-bedroom``, ``2026-12-06``, ``m2``) are not taken for ids."""
+    return {m.group(0) for m in _NAMED_ID.finditer(text) if sum(c.isdigit() for c in m.group(0)) >= 2}
+
+
+def id_forms(ids: Iterable[str]) -> set[str]:
+    """Each id in capitals, with its leading parts (``G16-20270320-second`` also gives ``G16``
+    and ``G16-20270320``): the forms an answer may fairly use for it."""
+    forms: set[str] = set()
+    for i in ids:
+        parts = i.upper().split("-")
+        forms |= {"-".join(parts[:n]) for n in range(1, len(parts) + 1)}
+    return forms
+
+
 def ids_in_result(value: Any, keys: Iterable[str]) -> set[str]:
     """String (or integer) values stored under any of ``keys`` anywhere in a tool result."""
     wanted = set(keys)

@@ -84,6 +84,14 @@ def _city(session: Session, name: str) -> City:
     for c in cities:
         if key in (_norm(c.name), _norm(c.name_zh), c.code.lower()):
             return c
+    hoods = session.scalars(select(Neighbourhood).order_by(Neighbourhood.id)).all()
+    hood = next((h for h in hoods if key and key in (_norm(h.name), _norm(h.name_zh))), None)
+    if hood is not None:  # a district given as the city ("Pudong"): say where it is
+        city = next(c for c in cities if c.id == hood.city_id)
+        raise ToolError(
+            f"{name!r} is a neighbourhood of {city.name}, not a city: "
+            f"use city={city.name!r} and neighbourhood={hood.name!r}."
+        )
     known = ", ".join(f"{c.name} ({c.name_zh})" for c in cities)
     raise ToolError(f"Unknown city {name!r}. Known cities: {known}.")
 
@@ -333,7 +341,8 @@ def search_listings(
     sort_by: SortBy = "price",
     limit: int = 5,
 ) -> dict[str, Any]:
-    """Search homes for sale in a city; returns the match count and the top results.
+    """Search homes for sale in a city; returns the match count and the top results, cheapest
+    first unless sort_by says otherwise: for counts, the cheapest, or a plain list.
 
     Args:
         city: City name, e.g. Hangzhou.
@@ -661,7 +670,8 @@ def analyze_listings(
     max_metro_distance_m: int | None = None,
     limit: int = 5,
 ) -> dict[str, Any]:
-    """Find matching homes, rank them by a value score, and chart them; use to recommend.
+    """Find matching homes, rank them by a value score, and chart them; use to recommend the
+    best value (for the cheapest, use search_listings).
 
     Args:
         city: City name, e.g. Hangzhou.
