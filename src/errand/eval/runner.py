@@ -114,9 +114,14 @@ def approver_for(policy: Policy) -> Approver | None:
     return auto_approve_below(limit, currency, approve_all if policy.otherwise == "approve" else reject_all)
 
 
+_UNGROUNDED = prompts.UNGROUNDED.split("{", 1)[0]
+
+
 class _Reference(ScriptedModel):
     """Plays a task's reference solution. Reminded of an action it chose not to take (it found
-    the home sold, or must ask for a name), it stands by its answer, as a good model would."""
+    the home sold, or must ask for a name), or told a figure or id of its answer is in no tool
+    result, it stands by its answer, as a good model would (the replay's own checks then say
+    whether the answer's facts come from the tools)."""
 
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
@@ -125,7 +130,7 @@ class _Reference(ScriptedModel):
         if (
             len(messages) >= 2
             and messages[-1].role == "user"
-            and messages[-1].text == prompts.UNFINISHED_ACTION
+            and (messages[-1].text == prompts.UNFINISHED_ACTION or messages[-1].text.startswith(_UNGROUNDED))
         ):
             self._turns.insert(self._next, messages[-2].text)
         async for ev in super().stream(messages, tools, settings):
