@@ -16,7 +16,7 @@ from errand.eval.runner import approver_for, reference_model
 from errand.eval.tasks import AutoApprove
 from errand.llm.scripted import ScriptedModel, call
 from errand.llm.types import Message, ModelEvent, ModelSettings, ToolSpec
-from errand.services.travel import tools as travel_tools
+from errand.services.travel import common as travel_common
 from tests.eval.conftest import attempt, make_task
 
 SEARCH = call("search_trains", origin="Shanghai", destination="Hangzhou", date="2026-12-05")
@@ -226,20 +226,20 @@ def test_a_replay_refuses_a_fact_no_tool_returned(env: BuiltinEnvironment) -> No
 
 
 def test_the_clock_is_frozen_for_a_run_and_restored_after() -> None:
-    real = travel_tools._now
+    real = travel_common._now
     with clock.frozen():
-        assert travel_tools._now() == datetime(2026, 11, 29, 12, 0)
+        assert travel_common._now() == datetime(2026, 11, 29, 12, 0)
         seen: list[datetime] = []
 
         def other_thread() -> None:
-            seen.append(travel_tools._now())
+            seen.append(travel_common._now())
 
         with clock.at(datetime(2026, 11, 20, 10, 0, tzinfo=clock.CST)):
-            assert travel_tools._now() == datetime(2026, 11, 20, 10, 0)
+            assert travel_common._now() == datetime(2026, 11, 20, 10, 0)
             t = threading.Thread(target=other_thread)
             t.start()
             t.join()
         assert seen == [datetime(2026, 11, 29, 12, 0)]  # another thread keeps the run's time
-    assert travel_tools._now is real
+    assert travel_common._now is real
     with pytest.raises(ValueError, match="aware"), clock.frozen(datetime(2026, 11, 29)):
         pass

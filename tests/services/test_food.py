@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from errand.errors import ErrandError, ToolError
-from errand.services.food import DOMAIN
+from errand.services.food import DOMAIN, common, diet, ordering
 from errand.services.food import tools as food
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
 from errand.services.food.seed import ALLERGENS, build_rows
@@ -34,10 +34,10 @@ FUNDS = 1_000_000  # 10,000.00 CNY
 @pytest.fixture(autouse=True)
 def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     """Pin the food clock to `NOW`; call the fixture's value to move it."""
-    monkeypatch.setattr(food, "_now", lambda: NOW)
+    monkeypatch.setattr(common, "_now", lambda: NOW)
 
     def move(to: datetime) -> None:
-        monkeypatch.setattr(food, "_now", lambda: to)
+        monkeypatch.setattr(common, "_now", lambda: to)
 
     return move
 
@@ -65,7 +65,7 @@ def dinner(s: Session, city: str = "Hangzhou", min_items: int = 4) -> tuple[Rest
     for r in s.scalars(select(Restaurant).where(Restaurant.city == city).order_by(Restaurant.id)):
         items = s.scalars(select(MenuItem).where(MenuItem.restaurant_id == r.id).order_by(MenuItem.id)).all()
         if (
-            food._is_open(r, NOW.hour * 60 + NOW.minute)
+            common._is_open(r, NOW.hour * 60 + NOW.minute)
             and len(items) >= min_items
             and all(i.stock_left is None for i in items)
         ):
@@ -147,14 +147,14 @@ def test_search_respects_every_filter(
             r = s.get_one(Restaurant, row["id"])
             assert r.city == ("Chengdu" if city == "成都" else city)
             assert max_min is None or r.delivery_min <= max_min
-            assert open_at is None or food._is_open(r, food._parse_clock(open_at))
-            assert cuisine is None or r.cuisine in food._cuisines(cuisine)
+            assert open_at is None or common._is_open(r, common._parse_clock(open_at))
+            assert cuisine is None or r.cuisine in diet._cuisines(cuisine)
             assert row["why"]
             menu = s.scalars(select(MenuItem).where(MenuItem.restaurant_id == r.id)).all()
             ok = [
                 i
                 for i in menu
-                if not set(food._item_allergens(i)) & set(avoid) and (not vegetarian or i.vegetarian)
+                if not set(diet._item_allergens(i)) & set(avoid) and (not vegetarian or i.vegetarian)
             ]
             assert len(ok) >= 3
             suggested = {d.rsplit(" ", 2)[0] for d in row["dishes"]}
@@ -210,7 +210,7 @@ BAD: dict[str, tuple[str, Callable[[list[MenuItem], int], dict[str, Any]]]] = {
     "no address": ("address is missing", lambda m, other: {"address": "  "}),
     "allergen": (
         "contains",
-        lambda m, other: {"exclude_allergens": [a for i in m for a in food._item_allergens(i)][:1]},
+        lambda m, other: {"exclude_allergens": [a for i in m for a in diet._item_allergens(i)][:1]},
     ),
     "past time": ("earliest delivery", lambda m, other: {"deliver_at": "18:00"}),
     "closed": ("is closed at 04:", lambda m, other: {"deliver_at": "2026-12-02 05:30"}),
@@ -324,7 +324,7 @@ def test_failure_after_the_order_insert_rolls_back_the_payment(
     def boom(*args: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(food, "_add_lines", boom)
+    monkeypatch.setattr(ordering, "_add_lines", boom)
     items = [{"item_id": i.id, "quantity": 2} for i in menu[:4]]
     with pytest.raises(RuntimeError, match="disk full"):
         call(st_, food.place_order, key="boom", restaurant_id=r.id, items=items, address="1 Lake Rd")

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from errand.db.engine import Base, make_engine, session_factory, transaction
 from errand.errors import ToolArgumentsError, ToolError
-from errand.services.realestate import DOMAIN, analysis, tools
-from errand.services.realestate.models import City, Listing, Neighbourhood, School, Viewing
+from errand.services.realestate import DOMAIN, analysis, tools, viewings
+from errand.services.realestate.models import City, Listing, Neighbourhood, PriceHistory, School, Viewing
 from errand.services.realestate.seed import build_rows
 from errand.services.store import ServiceStore
 from errand.tools import ToolContext
@@ -42,7 +42,7 @@ BANDS = {
 @pytest.fixture(autouse=True)
 def fixed_today(monkeypatch: pytest.MonkeyPatch) -> None:
     """Viewings are checked against 'today'; pin it so the tests never age."""
-    monkeypatch.setattr(tools, "_today", lambda: TODAY)
+    monkeypatch.setattr(viewings, "_today", lambda: TODAY)
 
 
 # ---- seed ------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_seed_size_and_shape(session: Session) -> None:
     assert len(ids) >= 3000
     assert all(re.fullmatch(r"[A-Z]{2}-\d{5}", i) for i in ids)
     hoods = session.scalar(select(func.count()).select_from(Neighbourhood))
-    months = session.execute(select(func.count(), func.count(func.distinct(tools.PriceHistory.month)))).one()
+    months = session.execute(select(func.count(), func.count(func.distinct(PriceHistory.month)))).one()
     assert months == (hoods * 24, 24)
     ratings = session.scalars(select(School.rating)).all()
     assert min(ratings) >= 1 and max(ratings) <= 10

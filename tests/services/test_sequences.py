@@ -43,16 +43,20 @@ from sqlalchemy.orm import Session
 
 from errand.errors import ErrandError
 from errand.services import builtin_domains
+from errand.services.food import common as food_common
 from errand.services.food import tools as food
 from errand.services.food.models import MenuItem, OrderLine, Restaurant
 from errand.services.food.models import Order as FoodOrder
+from errand.services.shop import common as shop_common
+from errand.services.shop import returns as shop_returns
 from errand.services.shop import tools as shop
 from errand.services.shop.models import Action, OrderPayment, Product, Variant
 from errand.services.shop.models import Order as ShopOrder
 from errand.services.store import ServiceStore
+from errand.services.travel import common as travel_common
 from errand.services.travel import tools as travel
 from errand.services.travel.models import Booking, Fare, RoomNight, Service
-from errand.services.wallet import ledger
+from errand.services.wallet import accounts, ledger, limits
 from errand.services.wallet.models import Account, Entry, LedgerTransaction, SpendingLimit
 from errand.tools import ToolContext
 from tests.services.test_food import dinner
@@ -88,9 +92,9 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Every service's idea of now (and the wallet's of today) read from one `Clock`."""
     c = Clock()
-    for module in (travel, food, shop, ledger):
+    for module in (travel_common, food_common, shop_common, accounts):
         monkeypatch.setattr(module, "_now", lambda: c.now)
-    monkeypatch.setattr(ledger, "_today", lambda: c.now.date())
+    monkeypatch.setattr(limits, "_today", lambda: c.now.date())
     return c
 
 
@@ -594,7 +598,7 @@ def machine(store: ServiceStore, stock: Stock, clock: Clock) -> type[RuleBasedSt
                 ids = [f"SO-{i:06d}" for i in standing] or [m.id for m in self.shop_orders]
                 made = next(m for m in self.shop_orders if m.id == ids[pick % len(ids)])
                 o = s.get_one(ShopOrder, int(made.id.removeprefix("SO-")))
-                delivered = o.placed_at + shop.DELIVERED_AFTER
+                delivered = o.placed_at + shop_common.DELIVERED_AFTER
                 window = timedelta(days=s.get_one(Product, o.product_id).return_days + 1)
                 new = stock.variants[(stock.variants.index(o.variant_id) + (to or 0)) % len(stock.variants)]
             if wait != "no":
@@ -766,8 +770,10 @@ def test_the_machine_catches_a_service_that_frees_stock_twice(
     sqlite_world: tuple[ServiceStore, Stock, list[str]], clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, stock, _ = sqlite_world
-    real = shop._put_back
-    monkeypatch.setattr(shop, "_put_back", lambda s, variant_id, quantity: real(s, variant_id, 2 * quantity))
+    real = shop_returns._put_back
+    monkeypatch.setattr(
+        shop_returns, "_put_back", lambda s, variant_id, quantity: real(s, variant_id, 2 * quantity)
+    )
     with pytest.raises(AssertionError, match="left \\+"):
         run_state_machine_as_test(
             machine(store, stock, clock),

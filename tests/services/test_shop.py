@@ -25,7 +25,7 @@ from errand.errors import ServiceError, ToolError
 from errand.llm.scripted import ScriptedModel, call
 from errand.llm.types import Message
 from errand.services import builtin_domains
-from errand.services.shop import DOMAIN, tools
+from errand.services.shop import DOMAIN, catalog, common, payments, tools
 from errand.services.shop.models import Order, Product, Variant
 from errand.services.shop.seed import build, is_seeded
 from errand.services.shop.seed import seed as seed_catalogue
@@ -50,7 +50,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
-    monkeypatch.setattr(tools, "_now", lambda: c.now)
+    monkeypatch.setattr(common, "_now", lambda: c.now)
     return c
 
 
@@ -122,7 +122,7 @@ def test_seed_is_deterministic_fast_and_big() -> None:
         assert (s.scalar(select(func.count(Product.id))) or 0) >= 3000
         assert (s.scalar(select(func.count(Variant.id))) or 0) >= 10_000
         cats = set(s.scalars(select(Product.category).distinct()))
-        assert cats == set(tools.CATEGORIES)
+        assert cats == set(catalog.CATEGORIES)
         assert s.scalar(select(func.min(Variant.stock))) == 0
         assert (s.scalar(select(func.min(Variant.price))) or 0) > 0
     engine.dispose()
@@ -271,7 +271,7 @@ def test_bad_orders_change_nothing(
     def broken(*a: Any, **kw: Any) -> Any:
         raise RuntimeError("wallet down")
 
-    monkeypatch.setattr(tools, "pay", broken)  # fails after the stock update
+    monkeypatch.setattr(payments, "pay", broken)  # fails after the stock update
     with pytest.raises(RuntimeError):
         run(
             store,
@@ -317,7 +317,7 @@ def test_status_cancel_and_idempotent_order(make_store: Callable[..., ServiceSto
 
     clock.now = START + timedelta(minutes=30)
     out = run(store, tools.cancel_shop_order, key="c1", order_id=first["order_id"])
-    assert out["status"] == "cancelled" and out["refunded_text"] == tools._money(2 * v.price)
+    assert out["status"] == "cancelled" and out["refunded_text"] == common._money(2 * v.price)
     assert run(store, tools.cancel_shop_order, key="c1", order_id=first["order_id"])["replayed"] is True
     with pytest.raises(ToolError, match="cancelled"):
         run(store, tools.cancel_shop_order, key="c1-again", order_id=first["order_id"])
@@ -338,7 +338,7 @@ def test_return_only_delivered_and_within_the_window(
         run(store, tools.return_item, key="r0", order_id=a["order_id"], reason="changed my mind")
     clock.advance(days=2, hours=1)
     out = run(store, tools.return_item, key="ra", order_id=a["order_id"], reason="too heavy")
-    assert out["status"] == "returned" and out["refunded_text"] == tools._money(v.price)
+    assert out["status"] == "returned" and out["refunded_text"] == common._money(v.price)
     clock.advance(days=8)
     with pytest.raises(ToolError, match="7-day return window"):
         run(store, tools.return_item, key="rb", order_id=b["order_id"], reason="late")
@@ -387,7 +387,7 @@ def test_confirmations_name_item_amount_and_account(store: ServiceStore) -> None
         text = tools.buy_product.describe_call(
             {"variant_id": v.id, "quantity": 2, "address": "1 Main St"}, ctx
         )
-    assert v.id in text and tools._money(2 * v.price) in text and "local's" in text and "Smartphone" in text
+    assert v.id in text and common._money(2 * v.price) in text and "local's" in text and "Smartphone" in text
 
 
 # ---- property: stock and money always add up -----------------------------------------------------
@@ -416,7 +416,7 @@ def test_random_orders_cancels_returns_exchanges_keep_the_books(
         fund(store, "prop", 30_000)
         setattr(make_store, "_shop_store", store)  # noqa: B010 - one store for every example
     clock = Clock()
-    monkeypatch.setattr(tools, "_now", lambda: clock.now)
+    monkeypatch.setattr(common, "_now", lambda: clock.now)
     vs = product_with_prices(store)[:3]
     for v in vs:
         set_stock(store, v.id, 3 + sold(store, v.id))  # refill: the invariant holds from any start

@@ -22,10 +22,10 @@ from errand.errors import ErrandError, ToolError
 from errand.llm.scripted import ScriptedModel, call
 from errand.runtime import build_agent
 from errand.services.store import ServiceStore
-from errand.services.travel import DOMAIN, tools
+from errand.services.travel import DOMAIN, common, tools
 from errand.services.travel.models import Attraction, Booking, Fare, RoomNight, TravelCity
 from errand.services.travel.seed import build_rows
-from errand.services.wallet import ledger
+from errand.services.wallet import ledger, limits
 from errand.services.wallet.models import Entry
 from errand.tools import ToolContext
 
@@ -36,7 +36,7 @@ FLIGHT_DAY = "2027-01-15"
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dates are checked against 'now'; pin it so the tests never age."""
-    monkeypatch.setattr(tools, "_now", lambda: NOW)
+    monkeypatch.setattr(common, "_now", lambda: NOW)
 
 
 def _ctx(session: Session, user: str = "traveller", key: str = "") -> ToolContext:
@@ -277,7 +277,7 @@ def test_booking_pays_refunds_and_rolls_back(
         _sound(s)
 
     # Within 24 h economy refunds nothing; a hotel cancelled the day before check-in refunds all.
-    monkeypatch.setattr(tools, "_now", lambda: datetime(2027, 1, 14, 23, 0))
+    monkeypatch.setattr(common, "_now", lambda: datetime(2027, 1, 14, 23, 0))
     with store.sessions() as s, s.begin():
         late = tools.book_flight.fn(
             _ctx(s, key="k-2"), f"CA1101-{FLIGHT_DAY.replace('-', '')}-economy", ["Li Na"]
@@ -359,7 +359,7 @@ def test_a_repeat_answers_even_after_the_trip_has_begun(
         option = f"G7-{FLIGHT_DAY.replace('-', '')}-second"
         train = tools.book_train.fn(_ctx(s, key="t"), option, ["Zhang Wei"])
         hotel = tools.book_hotel.fn(_ctx(s, key="h"), f"H-SY04-{FLIGHT_DAY.replace('-', '')}-2n", ["Li Na"])
-    monkeypatch.setattr(tools, "_now", lambda: datetime(2027, 1, 16, 9, 0))  # all three have begun
+    monkeypatch.setattr(common, "_now", lambda: datetime(2027, 1, 16, 9, 0))  # all three have begun
     with store.sessions() as s, s.begin():
         entries = _entries(s)
         again = [
@@ -424,7 +424,7 @@ def test_seat_booking_refusals_change_nothing_and_say_why(
     """Each way a paid seat booking is refused, worded alike on SQLite (Python statements) and
     PostgreSQL (the booking function), with seats, bookings and ledger untouched."""
     store = make_store()
-    monkeypatch.setattr(ledger, "_today", lambda: NOW.date())
+    monkeypatch.setattr(limits, "_today", lambda: NOW.date())
     _fund(store, "traveller", 5_000)
     with store.sessions() as s:
         price = _fare(s, "CA1101", FLIGHT_DAY).price

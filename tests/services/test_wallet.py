@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from errand.errors import ToolError
 from errand.services import builtin_domains
 from errand.services.store import ServiceStore
-from errand.services.wallet import DOMAIN, ledger, tools
+from errand.services.wallet import DOMAIN, ledger, limits, tools
 from errand.services.wallet.ledger import (
     IdempotencyConflict,
     InsufficientFunds,
@@ -234,7 +234,7 @@ def test_insufficient_funds_changes_nothing(wallet: ServiceStore) -> None:
 def test_spending_limit_is_per_day_and_changes_nothing(
     wallet: ServiceStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ledger, "_today", lambda: date(2026, 12, 20))
+    monkeypatch.setattr(limits, "_today", lambda: date(2026, 12, 20))
     with wallet.sessions() as s, s.begin():
         pay(
             s,
@@ -268,7 +268,7 @@ def test_spending_limit_is_per_day_and_changes_nothing(
             memo="x",
             idempotency_key="3",
         )
-    monkeypatch.setattr(ledger, "_today", lambda: date(2026, 12, 21))
+    monkeypatch.setattr(limits, "_today", lambda: date(2026, 12, 21))
     with wallet.sessions() as s, s.begin():
         pay(
             s,

@@ -48,12 +48,12 @@ def _local_date() -> date:
 
 
 _HOOKS: tuple[tuple[str, str, Callable[[], object]], ...] = (
-    ("errand.services.travel.tools", "_now", _local_naive),
-    ("errand.services.food.tools", "_now", _local_naive),
-    ("errand.services.shop.tools", "_now", _utc_naive),
-    ("errand.services.wallet.ledger", "_now", _utc_naive),
-    ("errand.services.wallet.ledger", "_today", _local_date),
-    ("errand.services.realestate.tools", "_today", _local_date),
+    ("errand.services.travel.common", "_now", _local_naive),
+    ("errand.services.food.common", "_now", _local_naive),
+    ("errand.services.shop.common", "_now", _utc_naive),
+    ("errand.services.wallet.accounts", "_now", _utc_naive),
+    ("errand.services.wallet.limits", "_today", _local_date),
+    ("errand.services.realestate.viewings", "_today", _local_date),
 )
 """Where each service reads the clock, and what it expects (travel and food: local time)."""
 

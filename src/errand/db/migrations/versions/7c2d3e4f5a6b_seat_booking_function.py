@@ -8,7 +8,7 @@ On PostgreSQL a flight or train booking's writes run as one server-side function
 seats, claim the payment's key, debit the payer, count the daily limit, write both ledger legs
 and the booking, all or nothing. One round trip instead of five, which is what lets the booking
 path reach 1,000 bookings/s on two cores. SQLite has no such functions and keeps the Python path
-(`errand.services.travel.tools._book`); both paths answer the same and are tested alike.
+(`errand.services.travel.booking._book`); both paths answer the same and are tested alike.
 
 The function names the columns of tr_fares, tr_bookings and the wallet's tables: a later change
 to those columns ships a revision that replaces it (CREATE OR REPLACE FUNCTION).

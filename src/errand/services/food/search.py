@@ -1,0 +1,200 @@
+"""Finding food: restaurants that deliver in a city, ranked, and one restaurant's menu."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+
+from errand.errors import ToolError
+from errand.services.food import common
+from errand.services.food.common import (
+    _city,
+    _hours,
+    _is_open,
+    _minute_of,
+    _money,
+    _open_sql,
+    _parse_clock,
+    _restaurant,
+    _session,
+)
+from errand.services.food.diet import _allergens, _cuisines, _item_allergens, _safe, _tags
+from errand.services.food.models import MenuItem, Restaurant
+from errand.tools import ToolContext, tool
+
+TOP = 5
+"""Restaurants a search returns."""
+
+
+@tool(domain="food")
+def search_restaurants(
+    ctx: ToolContext,
+    city: str,
+    cuisine: str | None = None,
+    dish: str | None = None,
+    exclude_allergens: list[str] | None = None,
+    vegetarian: bool | None = None,
+    max_delivery_min: int | None = None,
+    open_at: str | None = None,
+) -> dict[str, Any]:
+    """Find restaurants that deliver in a city; returns the best 5 and why.
+
+    Args:
+        city: City name, e.g. Shanghai.
+        cuisine: Kind of food, e.g. sichuan, cantonese, japanese.
+        dish: A dish the user wants, e.g. dumplings.
+        exclude_allergens: Allergens to avoid: peanut, shellfish, dairy, gluten, egg, soy.
+        vegetarian: True if the user wants vegetarian dishes.
+        max_delivery_min: Longest delivery time in minutes, only if asked.
+        open_at: Time it must be open, HH:MM, only if asked.
+    """
+    session = _session(ctx)
+    c = _city(session, city)
+    avoid = _allergens(exclude_allergens)
+    conds: list[ColumnElement[bool]] = [Restaurant.city == c]
+    if cuisine:
+        kinds = _cuisines(cuisine)
+        if not kinds:
+            here = session.scalars(select(Restaurant.cuisine).where(Restaurant.city == c).distinct()).all()
+            raise ToolError(f"Unknown cuisine {cuisine!r}. Cuisines in {c}: {', '.join(sorted(here))}.")
+        conds.append(Restaurant.cuisine.in_(kinds))
+    if max_delivery_min is not None:
+        if max_delivery_min <= 0:
+            raise ToolError("max_delivery_min must be a positive number of minutes.")
+        conds.append(Restaurant.delivery_min <= max_delivery_min)
+    if open_at:
+        try:
+            conds.append(_open_sql(_parse_clock(open_at)))
+        except ValueError:
+            raise ToolError(f"Bad time {open_at!r}: use HH:MM, e.g. 19:30.") from None
+    item_conds: list[ColumnElement[bool]] = [
+        *_safe(avoid),
+        or_(MenuItem.stock_left.is_(None), MenuItem.stock_left > 0),
+    ]
+    if vegetarian:
+        item_conds.append(MenuItem.vegetarian.is_(True))
+    if dish:
+        item_conds.append(func.lower(MenuItem.name).contains(dish.strip().lower()))
+    need = 1 if dish else 3  # without a dish, enough suitable dishes for a meal
+    fits = (
+        select(MenuItem.restaurant_id, func.count(MenuItem.id).label("n"))
+        .where(*item_conds)
+        .group_by(MenuItem.restaurant_id)
+        .having(func.count(MenuItem.id) >= need)
+        .subquery()
+    )
+    base = select(Restaurant, fits.c.n).join(fits, fits.c.restaurant_id == Restaurant.id).where(*conds)
+    total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    if total == 0:
+        return {
+            "city": c,
+            "matches": 0,
+            "message": _no_match(cuisine, dish, avoid, vegetarian, max_delivery_min),
+        }
+    rows = session.execute(
+        base.order_by(Restaurant.rating.desc(), Restaurant.delivery_min, Restaurant.id).limit(TOP)
+    ).all()
+    now_min = _minute_of(common._now())
+    results = []
+    for r, n in rows:
+        picks = session.scalars(
+            select(MenuItem)
+            .where(MenuItem.restaurant_id == r.id, *item_conds)
+            .order_by((MenuItem.category == "main").desc(), MenuItem.price.desc(), MenuItem.id)
+            .limit(3)
+        ).all()
+        why = [f"rated {r.rating}", f"{r.delivery_min} min delivery"]
+        if avoid or vegetarian:
+            label = " ".join(["vegetarian"] * bool(vegetarian) + [f"{'/'.join(avoid)}-free"] * bool(avoid))
+            why.append(f"{n} {label} dishes")
+        if dish:
+            why.append(f"serves {picks[0].name}")
+        results.append(
+            {
+                "id": r.id,
+                "name": r.name,
+                "cuisine": r.cuisine,
+                "district": r.district,
+                "rating": r.rating,
+                "delivery_min": r.delivery_min,
+                "delivery_fee": _money(r.delivery_fee, r.currency),
+                "min_order": _money(r.min_order, r.currency),
+                "hours": _hours(r),
+                "open_now": _is_open(r, now_min),
+                "dishes": [f"{i.name} {_money(i.price, i.currency)}" for i in picks],
+                "why": ", ".join(why),
+            }
+        )
+    return {"city": c, "matches": total, "results": results}
+
+
+def _no_match(
+    cuisine: str | None, dish: str | None, avoid: list[str], vegetarian: bool | None, max_min: int | None
+) -> str:
+    set_ = [
+        name
+        for name, on in (
+            ("cuisine", cuisine),
+            ("dish", dish),
+            ("exclude_allergens", avoid),
+            ("vegetarian", vegetarian),
+            ("max_delivery_min", max_min),
+        )
+        if on
+    ]
+    hint = f"drop or widen one of: {', '.join(set_)}" if set_ else "try another city"
+    return f"No restaurant meets every constraint; {hint}."
+
+
+@tool(domain="food")
+def get_menu(
+    ctx: ToolContext,
+    restaurant_id: str,
+    exclude_allergens: list[str] | None = None,
+    max_spice: int | None = None,
+) -> dict[str, Any]:
+    """A restaurant's menu with item ids, prices, dietary tags, allergens and spice (0-3).
+
+    Args:
+        restaurant_id: Id like SH-R012.
+        exclude_allergens: Allergens to hide: peanut, shellfish, dairy, gluten, egg, soy.
+        max_spice: Highest spice level 0-3 (0 = not spicy).
+    """
+    session = _session(ctx)
+    r = _restaurant(session, restaurant_id)
+    avoid = _allergens(exclude_allergens)
+    conds = _safe(avoid)
+    if max_spice is not None:
+        if not 0 <= max_spice <= 3:
+            raise ToolError("max_spice is 0 (not spicy) to 3 (very hot).")
+        conds.append(MenuItem.spice <= max_spice)
+    everything = session.scalar(select(func.count(MenuItem.id)).where(MenuItem.restaurant_id == r.id)) or 0
+    items = session.scalars(
+        select(MenuItem).where(MenuItem.restaurant_id == r.id, *conds).order_by(MenuItem.id)
+    ).all()
+    menu = []
+    for i in items:
+        row: dict[str, Any] = {"item_id": i.id, "name": i.name, "price": _money(i.price, i.currency)}
+        if i.serves > 1:
+            row["serves"] = i.serves
+        if tags := _tags(i):
+            row["tags"] = tags
+        if allergens := _item_allergens(i):
+            row["allergens"] = allergens
+        if i.spice:
+            row["spice"] = i.spice
+        if i.stock_left is not None:
+            row["left_today"] = i.stock_left
+        menu.append(row)
+    return {
+        "restaurant": r.name,
+        "id": r.id,
+        "hours": _hours(r),
+        "open_now": _is_open(r, _minute_of(common._now())),
+        "delivery_min": r.delivery_min,
+        "delivery_fee": _money(r.delivery_fee, r.currency),
+        "min_order": _money(r.min_order, r.currency),
+        "items": menu,
+        "hidden_by_filters": int(everything) - len(menu),
+    }

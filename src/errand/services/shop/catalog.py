@@ -1,0 +1,155 @@
+"""The catalogue: `search_products` and `get_product` (variants, stock, reviews)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from errand.errors import ToolError
+from errand.services.shop.common import _money, _product, _session
+from errand.services.shop.models import Product, Review, Variant
+from errand.tools import ToolContext, tool
+
+TOP = 5
+"""Products a search returns."""
+CATEGORIES = ("electronics", "clothing", "shoes", "home", "books", "sports", "beauty", "toys")
+
+
+def _terms(query: str) -> list[str]:
+    """Search words: whitespace-separated, with long Chinese runs also split into pairs."""
+    words = [w for w in re.split(r"[\s,，、]+", query.lower().strip()) if w]
+    out: list[str] = []
+    for w in words:
+        out.append(w)
+        if re.fullmatch(r"[\u4e00-\u9fff]{3,}", w):
+            out.extend(w[i : i + 2] for i in range(len(w) - 1))
+    return list(dict.fromkeys(out))
+
+
+@tool(domain="shop")
+def search_products(
+    ctx: ToolContext,
+    query: str,
+    category: str | None = None,
+    max_price: int | None = None,
+    min_rating: float | None = None,
+    in_stock: bool = True,
+) -> dict[str, Any]:
+    """Find products; returns the top 5 matches, best first.
+
+    Args:
+        query: What to buy, e.g. "running shoes" or "蓝牙耳机".
+        category: electronics, clothing, shoes, home, books, sports, beauty or toys.
+        max_price: Highest price in whole yuan.
+        min_rating: Lowest average rating, 1-5.
+        in_stock: Only products with a variant in stock.
+    """
+    session = _session(ctx)
+    terms = _terms(query)
+    if not terms:
+        raise ToolError("query must name what to buy, e.g. 'wireless earbuds'.")
+    if category is not None:
+        category = category.strip().lower()
+        if category not in CATEGORIES:
+            raise ToolError(f"Unknown category {category!r}. Categories: {', '.join(CATEGORIES)}.")
+    if max_price is not None and max_price <= 0:
+        raise ToolError("max_price must be a positive whole number of yuan.")
+    if min_rating is not None and not 1 <= min_rating <= 5:
+        raise ToolError("min_rating is on a 1-5 scale.")
+    conds = [or_(*(Product.search_text.contains(t, autoescape=True) for t in terms))]
+    vconds = []
+    if category is not None:
+        conds.append(Product.category == category)
+    if min_rating is not None:
+        conds.append(Product.rating >= min_rating)
+    if max_price is not None:
+        vconds.append(Variant.price <= max_price * 100)
+    if in_stock:
+        vconds.append(Variant.stock > 0)
+    rows = session.execute(
+        select(Product, func.min(Variant.price), func.sum(Variant.stock))
+        .join(Variant, Variant.product_id == Product.id)
+        .where(*conds, *vconds)
+        .group_by(Product.id)
+    ).all()
+
+    def score(p: Product) -> tuple[int, float, int]:
+        hits = sum(1 for t in terms if t in p.search_text)
+        return (hits, p.rating, p.review_count)
+
+    ranked = sorted(rows, key=lambda r: (score(r[0]), -r[1], r[0].id), reverse=True)
+    best_hits = score(ranked[0][0])[0] if ranked else 0
+    ranked = [r for r in ranked if score(r[0])[0] == best_hits]
+    if not ranked:
+        hint = "Try fewer or other words"
+        if max_price is not None or min_rating is not None or category is not None:
+            hint += ", or drop max_price, min_rating or category"
+        return {"matches": 0, "top": [], "hint": hint + "."}
+    top = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "category": p.category,
+            "price_text": _money(price, p.currency),
+            "rating": p.rating,
+            "reviews": p.review_count,
+            "in_stock": int(stock or 0),
+            "return_days": p.return_days,
+        }
+        for p, price, stock in ranked[:TOP]
+    ]
+    cheap_p, cheap_price, _ = min(ranked, key=lambda r: (r[1], r[0].id))
+    return {
+        "matches": len(ranked),
+        "top": top,
+        "cheapest": {
+            "id": cheap_p.id,
+            "name": cheap_p.name,
+            "price_text": _money(cheap_price, cheap_p.currency),
+        },
+        "next": "get_product(product_id) shows sizes, colours and stock.",
+    }
+
+
+@tool(domain="shop")
+def get_product(ctx: ToolContext, product_id: str) -> dict[str, Any]:
+    """Show a product with its variants (size, colour, price, stock) and reviews.
+
+    Args:
+        product_id: Id like P-01234.
+    """
+    session = _session(ctx)
+    p = _product(session, product_id)
+    variants = session.scalars(
+        select(Variant)
+        .where(Variant.product_id == p.id)
+        .order_by(Variant.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    reviews = session.scalars(
+        select(Review).where(Review.product_id == p.id).order_by(Review.id).limit(3)
+    ).all()
+    return {
+        "id": p.id,
+        "name": p.name,
+        "name_zh": p.name_zh,
+        "brand": p.brand,
+        "category": p.category,
+        "rating": p.rating,
+        "reviews": p.review_count,
+        "return_days": p.return_days,
+        "variants": [
+            {
+                "variant_id": v.id,
+                "size": v.size,
+                "colour": v.colour,
+                "price_text": _money(v.price, p.currency),
+                "stock": v.stock,
+            }
+            for v in variants
+        ],
+        "review_samples": [{"rating": r.rating, "text": r.text} for r in reviews],
+        "next": "buy_product(variant_id, quantity, address) buys one variant.",
+    }
