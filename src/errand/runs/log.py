@@ -53,9 +53,11 @@ class RunRecord(BaseModel):
 
 
 class StoredEvent(BaseModel):
-    """One persisted event; ``id`` increases across all runs (the SSE event id)."""
+    """One persisted event of a run."""
 
     id: int
+    """Its number in its run (1, 2, 3, ... without gaps): the SSE event id, and the cursor of
+    ``after``. Not the table's global id, which would tell one user how busy everyone else is."""
     run_id: str
     type: str
     data: dict[str, Any]
@@ -205,12 +207,12 @@ class RunLog:
             return next(iter(seqs), 0)
 
     def events(self, run_id: str, *, after: int = 0, limit: int = 1000) -> builtins.list[StoredEvent]:
-        """The run's events with an id greater than ``after``, oldest first."""
+        """The run's events numbered after ``after``, oldest first."""
         with self.sessions() as s:
             rows = s.scalars(
                 select(RunEventRow)
-                .where(RunEventRow.run_id == run_id, RunEventRow.id > after)
-                .order_by(RunEventRow.id)
+                .where(RunEventRow.run_id == run_id, RunEventRow.seq > after)
+                .order_by(RunEventRow.seq)
                 .limit(limit)
             )
-            return [StoredEvent(id=r.id, run_id=r.run_id, type=r.type, data=r.data) for r in rows]
+            return [StoredEvent(id=r.seq, run_id=r.run_id, type=r.type, data=r.data) for r in rows]
