@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.cli_process import errand_env, run_errand
+from tests.images import text_image
 
 HEADLINE = (
     "Find 3-bedroom homes in Hangzhou under 6 million yuan near a school rated 9 or better, "
@@ -142,6 +143,41 @@ def test_a_long_request_is_read_from_standard_input(home: Path) -> None:
     empty = errand(home, "run", "-", env=env, stdin="  \n")
     assert empty.returncode == 2 and "No request on standard input" in empty.stderr
     assert "Traceback" not in empty.stderr
+
+
+@pytest.mark.parametrize("durable", [True, False], ids=["durable", "in-memory"])
+def test_an_image_s_text_reaches_the_model(home: Path, durable: bool) -> None:
+    env = script(home, f"image-{durable}", ["The total is 128.50 CNY."])
+    receipt = home / "receipt.png"
+    receipt.write_bytes(text_image(["Receipt FO-000123", "Total: 128.50 CNY", "Date: 2026-12-07"]))
+    memory = [] if durable else ["--in-memory"]
+    proc = errand(home, "run", "--json", *memory, "--image", str(receipt), "what is the total?", env=env)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[0]["input"] == (
+        "what is the total?\n\n"
+        "[Image 1, text read by OCR:\nReceipt FO-000123\nTotal: 128.50 CNY\nDate: 2026-12-07\n]"
+    )
+    assert events[-1]["answer"] == "The total is 128.50 CNY."
+
+
+def test_an_image_that_is_missing_or_not_an_image_is_one_line(home: Path) -> None:
+    env = script(home, "no-image", ["Never asked."])
+    (home / "notes.txt").write_text("not a picture")
+    for path, says in [(home / "nope.png", "cannot read it"), (home / "notes.txt", "not an image file")]:
+        proc = errand(home, "run", "--image", str(path), "what is the total?", env=env)
+        assert proc.returncode == 2, proc.stderr
+        assert f"--image {path}: {says}" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "run_" not in proc.stderr  # refused before a run was made
+
+
+def test_chat_takes_an_image_with_its_first_message(home: Path) -> None:
+    env = script(home, "chat-image", ["It says FO-000123.", "You are welcome."])
+    receipt = home / "order.png"
+    receipt.write_bytes(text_image(["Order FO-000123"]))
+    proc = errand(home, "chat", "--image", str(receipt), env=env, stdin="what does it say?\nthanks\n\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "It says FO-000123." in proc.stdout and "You are welcome." in proc.stdout
 
 
 def test_bad_setting_is_one_clear_line(home: Path) -> None:

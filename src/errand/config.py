@@ -93,8 +93,12 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the services database; defaults to a SQLite file under ``home``."""
 
     model_accepts_images: bool = False
-    """The model reads image parts (a vision model behind ERRAND_MODEL_URL); without it an
-    attached image is refused with a message naming this setting."""
+    """The model reads image parts (a vision model behind ERRAND_MODEL_URL); without it the
+    text of an attached image is read by OCR on this machine and appended to the request."""
+
+    ocr_fetch_urls: bool = False
+    """Fetch an attached http(s) image to read its text by OCR (off: only images sent as data
+    URLs are read, and the request says an http(s) image was not read)."""
 
     # -- durable runs (src/errand/runs/) -----------------------------------
 

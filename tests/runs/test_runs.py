@@ -10,10 +10,12 @@ from sqlalchemy import func, select
 
 from errand.config import Settings
 from errand.errors import ContextLengthExceeded, RunConflict, RunInputError, RunNotFound
+from errand.llm.ocr import data_url
 from errand.llm.scripted import ScriptedModel
 from errand.runs import Runs, RunStatus
 from errand.services.travel.models import Booking
 from errand.services.wallet.ledger import ledger_problems
+from tests.images import text_image
 from tests.runs.conftest import TRIP_ANSWER, TRIP_REQUEST, with_receipt
 
 
@@ -113,24 +115,35 @@ async def test_a_request_over_the_context_window_is_refused_before_it_is_queued(
 PIXEL = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 
-async def test_an_image_reaches_a_model_that_reads_images_and_is_refused_otherwise(
+async def test_an_image_reaches_a_model_that_reads_images_and_its_text_any_other(
     make_settings: Callable[..., Settings],
 ) -> None:
-    runs = await Runs.open(make_settings(["Seen."]))
+    receipt = data_url(text_image(["Receipt FO-000123", "Total: 128.50 CNY"]))
+    model = ScriptedModel(["It is a receipt."], per_conversation=True)
+    runs = await Runs.open(make_settings(), model=model)
     try:
-        with pytest.raises(RunInputError, match="ERRAND_MODEL_ACCEPTS_IMAGES"):
-            await runs.create("dave", "what does this receipt say?", images=[PIXEL])
-        assert await runs.list("dave") == []
+        with pytest.raises(RunInputError, match="data:image"):
+            await runs.create("dave", "what does this say?", images=["file:///etc/passwd"])
+        with pytest.raises(RunInputError, match="Image 1 cannot be read"):
+            await runs.create("dave", "what does this say?", images=["data:image/png;base64,AAAA"])
+        url = "https://example.invalid/receipt.png"
+        rec = await runs.create("dave", "what does this receipt say?", images=[receipt, url])
+        done = await runs.wait("dave", rec.id, timeout_s=30)
+        assert done.answer == "It is a receipt."
+        (messages, _), *_ = model.requests
+        user = next(m for m in messages if m.role == "user")
+        assert isinstance(user.content, str), "no image part for a model that reads text"
+        assert "[Image 1, text read by OCR:\nReceipt FO-000123\nTotal: 128.50 CNY\n]" in user.content
+        assert f"[Image 2, {url}: not read" in user.content
+        assert "FO-000123" in done.input  # read once, when the run was made; stored with it
     finally:
         runs.close()
     model = ScriptedModel(["It is a receipt."], per_conversation=True)
     runs = await Runs.open(make_settings(model_accepts_images=True), model=model)
     try:
-        with pytest.raises(RunInputError, match="data:image"):
-            await runs.create("dave", "what does this say?", images=["file:///etc/passwd"])
         rec = await runs.create("dave", "what does this receipt say?", images=[PIXEL])
         done = await runs.wait("dave", rec.id, timeout_s=30)
-        assert done.answer == "It is a receipt."
+        assert done.answer == "It is a receipt." and done.input == "what does this receipt say?"
         (messages, _), *_ = model.requests
         user = next(m for m in messages if m.role == "user")
         assert isinstance(user.content, list) and any(getattr(p, "url", "") == PIXEL for p in user.content)

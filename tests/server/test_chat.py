@@ -13,9 +13,11 @@ import openai
 import pytest
 
 from errand.llm.embedded import EmbeddedModel
+from errand.llm.ocr import data_url
 from errand.llm.scripted import ScriptedModel, ScriptedTurn, call
 from errand.llm.weights import DEFAULT_MODEL
 from errand.server.chat import GATEWAY_MAX_CALLS
+from tests.images import text_image
 from tests.server.conftest import Served, ServeFactory
 from tests.server.models import SlowModel
 
@@ -133,6 +135,41 @@ def test_the_agent_model_runs_errand_tools(serve: ServeFactory, client_for) -> N
     assert tool_messages and tool_messages[0].name == "wallet_balance"
     metrics = httpx.get(s.url + "/metrics", headers={"authorization": f"Bearer {s.key()}"}).text
     assert 'errand_tool_calls_total{outcome="ok"} 1.0' in metrics
+
+
+def test_the_agent_model_reads_the_text_of_image_parts(serve: ServeFactory, client_for) -> None:
+    model = ScriptedModel(["It is order FO-000123.", "It was 128.50 CNY."], per_conversation=True)
+    s = serve(model=model)
+    client = client_for(s)
+    order = data_url(text_image(["Order FO-000123", "Total: 128.50 CNY"]))
+    first = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is this order?"},
+            {"type": "image_url", "image_url": {"url": order}},
+        ],
+    }
+    r = client.chat.completions.create(model="errand", messages=[first])
+    assert r.choices[0].message.content == "It is order FO-000123."
+    read = "[Image 1, text read by OCR:\nOrder FO-000123\nTotal: 128.50 CNY\n]"
+    (user,) = [m for m in model.requests[0][0] if m.role == "user"]
+    assert isinstance(user.content, str) and user.content.startswith(f"What is this order?\n\n{read}\n")
+    # The client sends the turn again with the next one: its image is read as part of history.
+    follow_up = [first, {"role": "assistant", "content": "It is order FO-000123."}]
+    follow_up.append({"role": "user", "content": "How much was it?"})
+    client.chat.completions.create(model="errand", messages=follow_up)
+    assert read in next(m for m in model.requests[-1][0] if m.role == "user").text
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model="errand",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
+                }
+            ],
+        )
+    assert err.value.body is not None and "Image 1 cannot be read" in str(err.value.body)
 
 
 def test_the_agent_streams_only_standard_chunks(serve: ServeFactory, client_for) -> None:

@@ -1,5 +1,5 @@
-"""Attaching an image (a receipt, a screenshot): sent as a data URL with the run when the model
-reads images; otherwise the page shows the server's clear message and keeps what was typed."""
+"""Attaching an image (a receipt, a screenshot): sent as a data URL with the run; a model that
+reads images gets it, any other model the text OCR read from it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import expect
 
+from tests.images import text_image
 from tests.web.conftest import ServerFactory, Web, accessibility_problems
 
 REQUEST = "What does this picture show?"
@@ -67,25 +68,28 @@ def test_an_attached_image_goes_with_the_run(errand_server: ServerFactory, web: 
     web.shot("image-answered")
 
 
-def test_a_model_without_eyes_says_so(errand_server: ServerFactory, web: Web, tmp_path: Path) -> None:
+def test_a_model_without_eyes_gets_the_text_in_the_image(
+    errand_server: ServerFactory, web: Web, tmp_path: Path
+) -> None:
     server = errand_server([ANSWER])
     page = web.page
-    web.allow_console_error(r"status of 400")  # Chromium logs the refused POST /v1/runs itself
     web.sign_in(server, server.key("dave"))
     page.get_by_label("Your request").fill(REQUEST)
     attach = page.get_by_role("button", name="Attach an image")
     expect(attach).to_be_enabled()
     with page.expect_file_chooser() as chooser:
         attach.press("Enter")  # by keyboard: waits until the button can take it, focuses, presses
-    chooser.value.set_files(str(small_png(tmp_path)))
+    receipt = tmp_path / "receipt.png"
+    receipt.write_bytes(text_image(["Order FO-000123", "Total: 128.50 CNY"]))
+    chooser.value.set_files(str(receipt))
     expect(page.get_by_role("button", name="Remove receipt.png")).to_be_visible()
     page.get_by_role("button", name="Send").click()
 
-    alert = page.locator("#composer-error")
-    expect(alert).to_contain_text("does not read images")
-    expect(alert).to_contain_text("ERRAND_MODEL_ACCEPTS_IMAGES=true")
-    expect(page.get_by_label("Your request")).to_have_value(REQUEST)  # nothing typed is lost
-    expect(page.get_by_role("button", name="Remove receipt.png")).to_be_visible()
-    assert page.evaluate("location.hash") == ""
+    expect(page.get_by_label("Answer")).to_have_text(ANSWER)
+    run_id = str(page.evaluate("location.hash.slice(1)"))
+    assert stored_images(server.home, run_id) == []  # read on arrival: the run holds the text
+    with sqlite3.connect(server.home / "errand.db") as db:
+        (stored,) = db.execute("SELECT input FROM runs WHERE id = ?", (run_id,)).fetchone()
+    assert stored == f"{REQUEST}\n\n[Image 1, text read by OCR:\nOrder FO-000123\nTotal: 128.50 CNY\n]"
     assert accessibility_problems(page) == []
-    web.shot("image-refused")
+    web.shot("image-read")

@@ -19,6 +19,7 @@ from errand.cli.console import RunRenderer
 from errand.config import Settings
 from errand.errors import ConfigError
 from errand.llm.base import ChatModel
+from errand.llm.ocr import ImageDataError, data_url
 
 console = Console()
 err_console = Console(stderr=True)
@@ -109,3 +110,19 @@ def with_policy(settings: Settings, approver: Approver | None) -> Approver | Non
 
     limit, currency = parse_amount(settings.auto_approve_below)
     return auto_approve_below(limit, currency, approver)
+
+
+def image_urls(paths: list[Path] | None) -> list[str]:
+    """``--image`` files as data URLs; a missing file or one that is not an image is a
+    `ConfigError` (one line, exit 2)."""
+    urls = []
+    for path in paths or []:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"--image {path}: cannot read it ({exc.strerror or exc}).") from None
+        try:
+            urls.append(data_url(data))
+        except ImageDataError as exc:
+            raise ConfigError(f"--image {path}: {exc}.") from None
+    return urls

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -20,6 +21,7 @@ from errand.cli.common import (
     cli_approver,
     console,
     err_console,
+    image_urls,
     load_model,
     load_settings,
     settings_for_model,
@@ -81,6 +83,14 @@ MaxStepsOpt = Annotated[
     int | None, typer.Option("--max-steps", min=1, max=1000, help="Most model steps in the run.")
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Approve every write and payment without asking.")]
+ImageOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--image",
+        help="An image to go with the request (a receipt, a screenshot); repeat for more. "
+        "Its text is read by OCR unless the model reads images.",
+    ),
+]
 
 
 @app.command()
@@ -99,9 +109,11 @@ def run(
             "--in-memory", help="Run without checkpoints: nothing to resume after a crash, no waiting."
         ),
     ] = False,
+    image: ImageOpt = None,
 ) -> None:
     """Run one errand and show each step live; durable unless --in-memory (prints the run id)."""
     from errand.cli.runs import run_durably
+    from errand.runs.request import build_request
     from errand.runtime import build_agent, open_store
     from errand.toolbox import open_toolbox
     from errand.tools.config import load_tools_config
@@ -113,6 +125,7 @@ def run(
             raise ConfigError(
                 "No request on standard input. Pipe one in (errand run - < request.txt) or give it as an argument."
             )
+    images = image_urls(image)
     settings = settings_for_model(model, max_steps=max_steps)
     tools_config = load_tools_config()
     store = open_store(settings)
@@ -136,9 +149,13 @@ def run(
                         renderer=renderer,
                         console=console,
                         interactive=asks,
+                        images=images,
                     )
+                request = await asyncio.to_thread(build_request, settings, task, images)
                 agent = build_agent(settings, chat_model, store, approver=approver, toolbox=toolbox)
-                return await _run_once(agent, task, as_json=as_json, renderer=renderer)
+                return await _run_once(
+                    agent, request.text, as_json=as_json, renderer=renderer, images=request.images
+                )
         finally:
             await chat_model.aclose()
 
@@ -151,12 +168,16 @@ def run(
 
 
 @app.command()
-def chat(model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = False) -> None:
-    """A multi-turn conversation; an empty line or Ctrl-D ends it."""
+def chat(
+    model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = False, image: ImageOpt = None
+) -> None:
+    """A multi-turn conversation; an empty line or Ctrl-D ends it. ``--image`` goes with the first message."""
+    from errand.runs.request import build_request
     from errand.runtime import build_agent, open_store
     from errand.toolbox import open_toolbox
     from errand.tools.config import load_tools_config
 
+    images = image_urls(image)
     settings = settings_for_model(model, max_steps=max_steps)
     tools_config = load_tools_config()
     store = open_store(settings)
@@ -165,6 +186,7 @@ def chat(model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = Fa
     conversation = Conversation()
 
     async def main() -> None:
+        pending = images
         try:
             async with open_toolbox(tools_config) as toolbox:
                 agent = build_agent(
@@ -183,7 +205,16 @@ def chat(model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = Fa
                         return
                     if not line.strip():
                         return
-                    await _run_once(agent, line, as_json=False, renderer=renderer, conversation=conversation)
+                    request = await asyncio.to_thread(build_request, settings, line, pending)
+                    pending = []  # the images go with the first message only
+                    await _run_once(
+                        agent,
+                        request.text,
+                        as_json=False,
+                        renderer=renderer,
+                        conversation=conversation,
+                        images=request.images,
+                    )
         finally:
             await chat_model.aclose()
 

@@ -117,6 +117,7 @@ async def run_durably(
     console: Console,
     max_steps: int | None = None,
     interactive: bool = True,
+    images: list[str] | None = None,
 ) -> bool:
     """Start a durable run in this process and show it to the end; without ``interactive``
     (JSON output, or a request read from standard input) approvals come from
@@ -125,7 +126,7 @@ async def run_durably(
     run_id = ""
     try:
         rec = await runs.create(
-            "local", task, max_steps=max_steps, approve="all" if yes else "ask", here=True
+            "local", task, max_steps=max_steps, approve="all" if yes else "ask", here=True, images=images
         )
         run_id = rec.id
         print(f"run {rec.id}", file=sys.stderr, flush=True)

@@ -30,6 +30,7 @@ from errand.llm.types import Message
 from errand.runs.durable import DECISION_TOPIC
 from errand.runs.log import FINISHED, TERMINAL_EVENTS, RunLog, RunRecord, RunStatus, StoredEvent
 from errand.runs.recorder import record
+from errand.runs.request import build_request, check_images
 from errand.runs.workflow import ProcessRuntime, install, run_workflow
 from errand.runtime import open_store
 from errand.services.store import ServiceStore
@@ -183,21 +184,22 @@ class Runs:
         images: builtins.list[str] | None = None,
     ) -> RunRecord:
         """Queue a run of ``input`` for ``user``; any executing process picks it up. With ``here``
-        this process runs it at once instead (the CLI), still durably."""
+        this process runs it at once instead (the CLI), still durably. ``images`` go to a model
+        that reads images; for any other model their text, read by OCR, is appended to
+        ``input`` (see `errand.runs.request`)."""
         if not input.strip():
             raise RunInputError("A run needs a request: say what you want done.")
         window = self.settings.resolved_context_window()
         check_context(estimate_tokens([Message(role="user", content=input)]), None, window, RUN_HINT)
-        images = list(images or [])
-        if images and not self.settings.model_accepts_images:
-            raise RunInputError(
-                f"The model {self.settings.model!r} does not read images. Use a vision model "
-                "(ERRAND_MODEL_URL and ERRAND_MODEL) and set ERRAND_MODEL_ACCEPTS_IMAGES=true, "
-                "or describe the image in words."
+        check_images(images or [])
+        # Images are read here, once: the stored request holds their text (or the run's
+        # options their URLs, for a model that reads images), so a resumed run reads nothing.
+        request = await asyncio.to_thread(build_request, self.settings, input, images or [])
+        if request.text != input:
+            check_context(
+                estimate_tokens([Message(role="user", content=request.text)]), None, window, RUN_HINT
             )
-        bad = [u[:40] for u in images if not u.startswith(("data:image/", "https://", "http://"))]
-        if bad:
-            raise RunInputError(f"Images must be data:image/... or http(s) URLs; got {bad}.")
+        input = request.text
         run_id = "run_" + uuid.uuid4().hex[:16]
         if approve == "ask" and self.settings.auto_approve_below:
             approve = f"below:{self.settings.auto_approve_below}"
@@ -205,7 +207,7 @@ class Runs:
             "today": now_text(),
             "approve": approve,
             "max_steps": max_steps,
-            "images": images,
+            "images": list(request.images),
         }
         rec = await asyncio.to_thread(self.log.create, run_id, user, input, options)
         with SetWorkflowID(run_id):

@@ -38,6 +38,7 @@ from errand.errors import (
     ModelResponseError,
     ModelTimeout,
     RequestError,
+    RunInputError,
 )
 from errand.llm.base import collect
 from errand.llm.context import check_context, estimate_tokens
@@ -57,6 +58,7 @@ from errand.llm.types import (
     Usage,
     UsageEvent,
 )
+from errand.runs.request import RunRequest, build_request
 from errand.server.auth import current_key
 from errand.server.errors import error_body, error_responses
 from errand.server.idempotency import IDEMPOTENCY_KEY
@@ -98,6 +100,12 @@ def _text(message: ChatMessage) -> str:
     if message.content is None or isinstance(message.content, str):
         return message.content or ""
     return "".join(p.text for p in message.content if p.type == "text")
+
+
+def _images(message: ChatMessage) -> list[str]:
+    if message.content is None or isinstance(message.content, str):
+        return []
+    return [p.image_url.url for p in message.content if p.type == "image_url"]
 
 
 def to_message(index: int, m: ChatMessage) -> Message:
@@ -187,8 +195,11 @@ def gateway_request(
     return messages, tools, settings
 
 
-def agent_request(body: ChatCompletionRequest, state: ServerState) -> tuple[str, Conversation]:
-    """The task (the last user message) and the earlier turns, for the agent."""
+def agent_request(body: ChatCompletionRequest, state: ServerState) -> tuple[RunRequest, Conversation]:
+    """The task (the last user message) and the earlier turns, for the agent.
+
+    Blocking: each user message's images are read as a run's are (`build_request`: OCR unless
+    the model reads images), so call it in a thread."""
     if body.tools:
         raise RequestError(
             "Model 'errand' runs its own tools; to offer yours, call a backend model (GET /v1/models).",
@@ -201,32 +212,48 @@ def agent_request(body: ChatCompletionRequest, state: ServerState) -> tuple[str,
         )
     *history, last = body.messages
     task = _text(last).strip()
-    if last.role != "user" or not task:
+    if last.role != "user" or not (task or _images(last)):
         raise RequestError(
-            "The last message must be the user's request, as text.",
+            "The last message must be the user's request, as text or images.",
             param=f"messages.{len(body.messages) - 1}",
         )
     conversation = Conversation([Message(role="system", content=state.agent.system_prompt)])
-    for m in history:
-        if m.role in ("user", "assistant") and _text(m).strip():
+    for i, m in enumerate(history):
+        if m.role == "user" and _images(m):
+            earlier = _read(state, _text(m), _images(m), i)
+            parts: list[TextPart | ImagePart] = [TextPart(text=earlier.text)]
+            parts += [ImagePart(url=u) for u in earlier.images]
+            conversation.messages.append(
+                Message(role="user", content=parts if earlier.images else earlier.text)
+            )
+        elif m.role in ("user", "assistant") and _text(m).strip():
             conversation.messages.append(Message(role=m.role, content=_text(m)))
+    request = _read(state, task, _images(last), len(body.messages) - 1)
     check_context(
-        estimate_tokens([*conversation.messages, Message(role="user", content=task)], []),
+        estimate_tokens([*conversation.messages, Message(role="user", content=request.text)], []),
         None,
         state.context_window,
     )
-    return task, conversation
+    return request, conversation
+
+
+def _read(state: ServerState, text: str, images: list[str], index: int) -> RunRequest:
+    try:
+        return build_request(state.settings, text, images)
+    except RunInputError as exc:
+        raise RequestError(str(exc), param=f"messages.{index}.content") from None
 
 
 async def agent_events(
-    state: ServerState, key: ApiKey, task: str, conv: Conversation
+    state: ServerState, key: ApiKey, request: RunRequest, conv: Conversation
 ) -> AsyncGenerator[ModelEvent, None]:
     """The agent's run as model events: reasoning as it comes, the answer once it is final.
 
     A step's text is held until the run finishes with it: a draft the agent must ground or
     text written before a tool call is never shown to a client that cannot take it back.
     """
-    async for ev in state.agent.stream(task, conversation=conv, user=key.user):
+    stream = state.agent.stream(request.text, conversation=conv, user=key.user, images=request.images)
+    async for ev in stream:
         if isinstance(ev, ReasoningDeltaEvent):
             yield ReasoningDelta(text=ev.text)
         elif isinstance(ev, ToolResultEvent):
@@ -458,9 +485,9 @@ async def chat_completions(
     key = current_key(request)
     meter = _Meter(state, key, body.model)
     if body.model == AGENT_MODEL:
-        task, conversation = agent_request(body, state)
+        asked, conversation = await asyncio.to_thread(agent_request, body, state)
         events: AsyncGenerator[ModelEvent, None] = _metered(
-            agent_events(state, key, task, conversation), meter
+            agent_events(state, key, asked, conversation), meter
         )
     elif body.model == state.model.name:
         messages, tools, settings = gateway_request(body, state)

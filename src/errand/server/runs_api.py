@@ -47,7 +47,8 @@ class RunCreate(BaseModel):
         default_factory=list, max_length=4
     )
     """Images for the model to read (a receipt, a screenshot): ``data:image/...`` or http(s) URLs.
-    Refused (400) unless the model reads images (``ERRAND_MODEL_ACCEPTS_IMAGES``)."""
+    A model that reads images (``ERRAND_MODEL_ACCEPTS_IMAGES``) gets them as image parts; for any
+    other model the text of each data URL is read by OCR and appended to the request."""
 
 
 class DecisionIn(BaseModel):

@@ -1,0 +1,88 @@
+"""A run's request as the model will get it: the words, and what the attached images say.
+
+Every entry point builds its request here once (the runs API and ``errand run`` through
+`Runs.create`, ``errand run --in-memory``, ``errand chat`` and the server's ``errand``
+model directly), so an image is read the same way wherever it came from. A model that reads
+images gets them as image parts; any other model gets each image's text, read by OCR,
+appended to the request and marked as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx2 as httpx
+
+from errand.config import Settings
+from errand.errors import RunInputError
+from errand.llm.ocr import ImageDataError, image_bytes, read_image
+
+MAX_FETCH_BYTES = 20_000_000
+"""Most bytes fetched for one http(s) image (with ``ERRAND_OCR_FETCH_URLS``)."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the agent is asked: the text, and the images it sends as image parts."""
+
+    text: str
+    images: tuple[str, ...] = ()
+    """Only for a model that reads images; otherwise their text is already in ``text``."""
+
+
+def check_images(images: Sequence[str]) -> None:
+    """Refuse an image that is neither a ``data:image/`` nor an http(s) URL."""
+    bad = [u[:40] for u in images if not u.startswith(("data:image/", "https://", "http://"))]
+    if bad:
+        raise RunInputError(f"Images must be data:image/... or http(s) URLs; got {bad}.")
+
+
+def build_request(settings: Settings, text: str, images: Sequence[str] = ()) -> RunRequest:
+    """The request with its images read (blocking: OCR takes a second or two per image).
+
+    `RunInputError` for an image URL that is not allowed or a data URL that holds no image.
+    """
+    check_images(images)
+    if not images:
+        return RunRequest(text=text)
+    if settings.model_accepts_images:
+        return RunRequest(text=text, images=tuple(images))
+    notes = [_image_note(i, url, settings) for i, url in enumerate(images, 1)]
+    return RunRequest(text="\n\n".join([text.rstrip(), *notes]))
+
+
+def _image_note(number: int, url: str, settings: Settings) -> str:
+    if url.startswith("data:"):
+        try:
+            data = image_bytes(url)
+        except ImageDataError as exc:
+            raise RunInputError(f"Image {number} cannot be read: {exc}.") from None
+    elif not settings.ocr_fetch_urls:
+        return (
+            f"[Image {number}, {url[:200]}: not read (errand reads images sent as data URLs; "
+            "ERRAND_OCR_FETCH_URLS=true lets it fetch http(s) images)]"
+        )
+    else:
+        try:
+            data = _fetch(url)
+        except (httpx.HTTPError, ImageDataError) as exc:
+            return f"[Image {number}, {url[:200]}: not read ({exc})]"
+    try:
+        text = read_image(data).text
+    except ImageDataError as exc:
+        raise RunInputError(f"Image {number} cannot be read: {exc}.") from None
+    if not text:
+        return f"[Image {number}: OCR found no text in it]"
+    return f"[Image {number}, text read by OCR:\n{text}\n]"
+
+
+def _fetch(url: str) -> bytes:
+    with httpx.Client(timeout=10.0, follow_redirects=True) as client, client.stream("GET", url) as r:
+        r.raise_for_status()
+        data = bytearray()
+        for chunk in r.iter_bytes():
+            data += chunk
+            if len(data) > MAX_FETCH_BYTES:
+                raise ImageDataError(f"over {MAX_FETCH_BYTES:,} bytes")
+    return bytes(data)
