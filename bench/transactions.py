@@ -52,7 +52,7 @@ from errand.services.store import ServiceStore
 from errand.services.travel import tools as travel
 from errand.services.travel.models import Booking, Fare
 from errand.services.wallet import ledger
-from errand.tools import ToolContext
+from errand.tools import ToolContext, utc_now
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transactions.json"
 USER = "bench"
@@ -75,7 +75,9 @@ def prepare(store: ServiceStore, fares: int) -> list[str]:
             options.append(f"{fare.service_id}-{fare.day:%Y%m%d}-{fare.cabin}")
         for i in range(MAX_CLIENTS):
             user = f"{USER}{i}"  # one traveller per client, as in real traffic
-            ledger.top_up(s, user=user, amount=10**14, currency="CNY", idempotency_key=f"funds-{user}")
+            ledger.top_up(
+                s, user=user, amount=10**14, currency="CNY", idempotency_key=f"funds-{user}", at=utc_now()
+            )
             ledger.set_daily_limit(s, user=user, currency="CNY", amount=None)
     return options
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 
 from errand.agent import Agent, Approver, Budget, CallInfo
 from errand.agent.steps import StepRunner
@@ -17,7 +18,7 @@ from errand.llm.types import ModelSettings
 from errand.services import builtin_domains, builtin_registry
 from errand.services.store import ServiceStore
 from errand.toolbox import Toolbox
-from errand.tools import ToolContext
+from errand.tools import ToolContext, utc_now
 from errand.tools.base import artifacts_folder
 
 
@@ -28,17 +29,29 @@ def open_store(settings: Settings) -> ServiceStore:
 
 @contextmanager
 def tool_context(
-    store: ServiceStore, settings: Settings, *, user: str, run_id: str, idempotency_key: str
+    store: ServiceStore,
+    settings: Settings,
+    *,
+    user: str,
+    run_id: str,
+    idempotency_key: str,
+    now: Callable[[], datetime] = utc_now,
 ) -> Iterator[ToolContext]:
     """What one tool call gets, inside one transaction: a failed call leaves nothing half-written.
 
-    Every front end that runs tools (the agent, `errand tools call`, the MCP server) uses this.
+    Every front end that runs tools (the agent, `errand tools call`, the MCP server, the eval)
+    uses this. ``now`` is the clock the tool reads: the real one unless the caller fixed it.
     """
     folder = artifacts_folder(settings.charts_dir(), run_id)
     folder.mkdir(parents=True, exist_ok=True)
     with store.sessions() as session, session.begin():
         yield ToolContext(
-            user=user, run_id=run_id, idempotency_key=idempotency_key, session=session, artifacts_dir=folder
+            user=user,
+            run_id=run_id,
+            idempotency_key=idempotency_key,
+            session=session,
+            artifacts_dir=folder,
+            now=now,
         )
 
 
@@ -51,14 +64,19 @@ def build_agent(
     toolbox: Toolbox | None = None,
     steps: StepRunner | None = None,
     today: Callable[[], str] | None = None,
+    now: Callable[[], datetime] = utc_now,
 ) -> Agent:
-    """An agent over the built-in services (or a toolbox with outside tools too) with the settings' budgets."""
+    """An agent over the built-in services (or a toolbox with outside tools too) with the settings' budgets.
+
+    ``now`` is the clock its tools read (`ToolContext.now`); ``today`` is what the agent itself is
+    told the time is (its own clock line, `errand.agent.dates`).
+    """
     charts = settings.charts_dir()
     charts.mkdir(parents=True, exist_ok=True)
 
     def context(info: CallInfo) -> AbstractContextManager[ToolContext]:
         return tool_context(
-            store, settings, user=info.user, run_id=info.run_id, idempotency_key=info.idempotency_key
+            store, settings, user=info.user, run_id=info.run_id, idempotency_key=info.idempotency_key, now=now
         )
 
     registry = toolbox.registry if toolbox else builtin_registry()

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
+from errand.agent import CallInfo
 from errand.agent.confirm import ConfirmationRequest
 from errand.eval import clock
 from errand.eval.builtin import BuiltinEnvironment
-from errand.eval.runner import approver_for, reference_model
+from errand.eval.runner import RunConfig, approver_for, reference_model
 from errand.eval.tasks import AutoApprove
 from errand.llm.scripted import ScriptedModel, call
 from errand.llm.types import Message, ModelEvent, ModelSettings, ToolSpec
-from errand.services.travel import common as travel_common
+from errand.services.food.models import Order
 from tests.eval.conftest import attempt, make_task
 
 SEARCH = call("search_trains", origin="Shanghai", destination="Hangzhou", date="2026-12-05")
@@ -225,21 +226,35 @@ def test_a_replay_refuses_a_fact_no_tool_returned(env: BuiltinEnvironment) -> No
     assert graded_as_model.passed  # outside a replay nobody asks where a fact came from
 
 
-def test_the_clock_is_frozen_for_a_run_and_restored_after() -> None:
-    real = travel_common._now
-    with clock.frozen():
-        assert travel_common._now() == datetime(2026, 11, 29, 12, 0)
-        seen: list[datetime] = []
-
-        def other_thread() -> None:
-            seen.append(travel_common._now())
-
-        with clock.at(datetime(2026, 11, 20, 10, 0, tzinfo=clock.CST)):
-            assert travel_common._now() == datetime(2026, 11, 20, 10, 0)
-            t = threading.Thread(target=other_thread)
-            t.start()
-            t.join()
-        assert seen == [datetime(2026, 11, 29, 12, 0)]  # another thread keeps the run's time
-    assert travel_common._now is real
-    with pytest.raises(ValueError, match="aware"), clock.frozen(datetime(2026, 11, 29)):
-        pass
+def test_an_attempts_tools_read_the_frozen_clock_and_a_setup_call_its_own(
+    env: BuiltinEnvironment, tmp_path: Path
+) -> None:
+    """Every tool context of an attempt reads the suite's moment, whatever the machine's clock says;
+    a setup call reads its own ``at`` (an order placed earlier that morning), and only it does."""
+    placed = datetime(2026, 11, 29, 10, 30)  # no zone: the cities' wall-clock time
+    order = {
+        "restaurant_id": "HZ-R005",
+        "items": [{"item_id": 50, "quantity": 1}, {"item_id": 61, "quantity": 2}],
+        "address": "88 Wensan Road, Xihu, Hangzhou",
+        "deliver_at": "19:00",
+    }
+    task = make_task(
+        domain="food", state={"patch": [{"call": {"tool": "place_order", "args": order, "at": placed}}]}
+    )
+    world = env.open(task, tmp_path, clock.Frozen())
+    try:
+        world.setup()
+        info = CallInfo(
+            run_id="r", user=task.user, step=1, call_id="c", name="order_status", idempotency_key="k"
+        )
+        with world.context(info) as ctx:
+            assert ctx.now() == clock.EVAL_NOW
+            status = env.registry.get("order_status")
+            assert status is not None
+            assert status.fn(ctx, order_id="FO-000001")["status"] == "placed"  # 19:00 is hours away at noon
+            o = ctx.session.get_one(Order, 1)
+            assert o.placed_at == placed
+    finally:
+        world.close()
+    with pytest.raises(ValueError, match="aware"):
+        RunConfig(now=datetime(2026, 11, 29))

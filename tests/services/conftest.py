@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,19 @@ def ctx(session: Session, tmp_path: Path) -> ToolContext:
     return ToolContext(
         user="tester", run_id="run-test", session=session, artifacts_dir=tmp_path / "artifacts"
     )
+
+
+class Clock:
+    """A clock the tests set and move: handed to tools as `ToolContext.now` (time-zone aware)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
 
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from errand.errors import ErrandError, ToolError
+from errand.services.clock import LOCAL
 from errand.services.food import DOMAIN, common, diet, ordering
 from errand.services.food import tools as food
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
@@ -24,22 +26,31 @@ from errand.services.food.seed import ALLERGENS, build_rows
 from errand.services.store import ServiceStore
 from errand.services.wallet import ledger
 from errand.tools import ToolContext
+from tests.services.conftest import Clock
 
 NOW = datetime(2026, 12, 1, 18, 30)
-"""The pinned clock: a Tuesday evening, when dinner places are open."""
+"""The pinned clock, as wall-clock time in the food cities: a Tuesday evening, when dinner places are open."""
+CLOCK = Clock(NOW.replace(tzinfo=LOCAL))
+"""What every tool call of these tests reads as now (`ToolContext.now`)."""
 USER = "diner"
 FUNDS = 1_000_000  # 10,000.00 CNY
 
 
 @pytest.fixture(autouse=True)
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
-    """Pin the food clock to `NOW`; call the fixture's value to move it."""
-    monkeypatch.setattr(common, "_now", lambda: NOW)
+def clock() -> Callable[[datetime], None]:
+    """Pin the tools' clock to `NOW`; call the fixture's value to move it (to a wall-clock time there)."""
+    CLOCK.now = NOW.replace(tzinfo=LOCAL)
 
     def move(to: datetime) -> None:
-        monkeypatch.setattr(common, "_now", lambda: to)
+        CLOCK.now = to.replace(tzinfo=LOCAL)
 
     return move
+
+
+@pytest.fixture
+def ctx(ctx: ToolContext) -> ToolContext:
+    """The services' test context, on these tests' clock."""
+    return replace(ctx, now=CLOCK)
 
 
 def fresh(make_store: Callable[..., ServiceStore]) -> ServiceStore:
@@ -51,13 +62,13 @@ def fresh(make_store: Callable[..., ServiceStore]) -> ServiceStore:
 
 def fund(st_: ServiceStore, user: str = USER, amount: int = FUNDS) -> None:
     with st_.sessions() as s, s.begin():
-        ledger.top_up(s, user=user, amount=amount, currency="CNY", idempotency_key=f"fund:{user}")
+        ledger.top_up(s, user=user, amount=amount, currency="CNY", idempotency_key=f"fund:{user}", at=CLOCK())
 
 
 def call(st_: ServiceStore, fn: Any, key: str = "", user: str = USER, **kwargs: Any) -> Any:
     """Run a tool as the runtime does: its own session, one transaction."""
     with st_.sessions() as s, s.begin():
-        return fn(ToolContext(user=user, run_id="r", idempotency_key=key, session=s), **kwargs)
+        return fn(ToolContext(user=user, run_id="r", idempotency_key=key, session=s, now=CLOCK), **kwargs)
 
 
 def dinner(s: Session, city: str = "Hangzhou", min_items: int = 4) -> tuple[Restaurant, list[MenuItem]]:
@@ -131,7 +142,7 @@ def test_search_respects_every_filter(
     open_at: str | None,
 ) -> None:
     with store.sessions() as s:
-        ctx = ToolContext(user=USER, session=s)
+        ctx = ToolContext(user=USER, session=s, now=CLOCK)
         out = food.search_restaurants(
             ctx,
             city,
@@ -464,7 +475,7 @@ def test_agent_orders_dinner_for_four(make_store: Callable[..., ServiceStore], t
             answer,
         ]
     )
-    agent = build_agent(Settings(home=tmp_path), model, st_, approver=approve_all)
+    agent = build_agent(Settings(home=tmp_path), model, st_, approver=approve_all, now=CLOCK)
 
     async def run() -> list[Any]:
         return [

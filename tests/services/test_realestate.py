@@ -6,8 +6,8 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session
 
 from errand.db.engine import Base, make_engine, session_factory, transaction
 from errand.errors import ToolArgumentsError, ToolError
-from errand.services.realestate import DOMAIN, analysis, tools, viewings
+from errand.services.clock import LOCAL
+from errand.services.realestate import DOMAIN, analysis, tools
 from errand.services.realestate.models import City, Listing, Neighbourhood, PriceHistory, School, Viewing
 from errand.services.realestate.seed import build_rows
 from errand.services.store import ServiceStore
 from errand.tools import ToolContext
 
 HEADLINE = {"city": "Hangzhou", "bedrooms": 3, "max_price": 6_000_000, "min_school_rating": 9}
-TODAY = date(2026, 10, 5)
+NOW = datetime(2026, 10, 5, 12, 0, tzinfo=LOCAL)
+"""Viewings are checked against 'today': every tool call reads this (`ToolContext.now`), so the tests never age."""
 
 # Plausible asking price per m² per city, whole units: (lowest, highest, city-average range).
 BANDS = {
@@ -39,10 +41,14 @@ BANDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fixed_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Viewings are checked against 'today'; pin it so the tests never age."""
-    monkeypatch.setattr(viewings, "_today", lambda: TODAY)
+def _now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def ctx(ctx: ToolContext) -> ToolContext:
+    """The services' test context, on the pinned clock."""
+    return replace(ctx, now=_now)
 
 
 # ---- seed ------------------------------------------------------------------------------
@@ -222,7 +228,7 @@ def test_search_results_satisfy_every_filter(
     store: ServiceStore, universe: list[Home], args: dict[str, Any]
 ) -> None:
     with store.sessions() as s:
-        out = tools.search_listings(ToolContext(session=s), **args)
+        out = tools.search_listings(ToolContext(session=s, now=_now), **args)
     expected = sorted((h for h in universe if _satisfies(h, args)), key=SORT_KEYS[args["sort_by"]])
     assert out["matches"] == len(expected)
     if not expected:
@@ -444,7 +450,7 @@ async def test_request_viewing_lost_race_replays_inside_callers_transaction(
     args = {"listing_id": "HZ-00001", "date": "2026-10-20", "name": "Wang Fang"}
     key = "run-race:step-1:request_viewing"
     with store.sessions() as s, s.begin():  # the runtime's way: the caller commits
-        first = tools.request_viewing(ToolContext(session=s, idempotency_key=key), **args)
+        first = tools.request_viewing(ToolContext(session=s, idempotency_key=key, now=_now), **args)
     # The runtime's way: one transaction per call. The pre-check misses (the other call
     # committed just after it), so the unique key must catch the duplicate.
     with store.sessions() as s, s.begin():
@@ -458,7 +464,7 @@ async def test_request_viewing_lost_race_replays_inside_callers_transaction(
             return real_scalar(stmt, *a, **kw)
 
         monkeypatch.setattr(s, "scalar", scalar_missing_first_lookup)
-        again = tools.request_viewing(ToolContext(session=s, idempotency_key=key), **args)
+        again = tools.request_viewing(ToolContext(session=s, idempotency_key=key, now=_now), **args)
         assert missed and again == first | {"replayed": True}
         assert (
             real_scalar(select(func.count()).select_from(Viewing).where(Viewing.idempotency_key == key)) == 1

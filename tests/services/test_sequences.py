@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from errand.errors import ErrandError
 from errand.services import builtin_domains
-from errand.services.food import common as food_common
+from errand.services.clock import LOCAL
 from errand.services.food import tools as food
 from errand.services.food.models import MenuItem, OrderLine, Restaurant
 from errand.services.food.models import Order as FoodOrder
@@ -53,16 +53,16 @@ from errand.services.shop import tools as shop
 from errand.services.shop.models import Action, OrderPayment, Product, Variant
 from errand.services.shop.models import Order as ShopOrder
 from errand.services.store import ServiceStore
-from errand.services.travel import common as travel_common
 from errand.services.travel import tools as travel
 from errand.services.travel.models import Booking, Fare, RoomNight, Service
-from errand.services.wallet import accounts, ledger, limits
+from errand.services.wallet import ledger
 from errand.services.wallet.models import Account, Entry, LedgerTransaction, SpendingLimit
 from errand.tools import ToolContext
+from tests.services.conftest import Clock
 from tests.services.test_food import dinner
 
-START = datetime(2026, 12, 1, 18, 30)
-"""Where each example's clock starts: a Tuesday evening, long before the trips."""
+START = datetime(2026, 12, 1, 18, 30, tzinfo=LOCAL)
+"""Where each example's clock starts: a Tuesday evening in the cities, long before the trips."""
 TRAVEL_DAY = date(2027, 3, 20)
 """Departure of the flight, the day after is the train's; the hotel nights are these two."""
 NIGHTS = (TRAVEL_DAY, TRAVEL_DAY + timedelta(1))
@@ -81,21 +81,10 @@ PICK = st.integers(0, 1_000)
 """Index into what a sequence has made so far (taken modulo its length)."""
 
 
-class Clock:
-    """One clock for every service, moved by the machine."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Every service's idea of now (and the wallet's of today) read from one `Clock`."""
-    c = Clock()
-    for module in (travel_common, food_common, shop_common, accounts):
-        monkeypatch.setattr(module, "_now", lambda: c.now)
-    monkeypatch.setattr(limits, "_today", lambda: c.now.date())
-    return c
+def clock() -> Clock:
+    """One clock for every service (each tool call's `ToolContext.now`), moved by the machine."""
+    return Clock(START)
 
 
 # ---- the rows sold from, and the invariants -------------------------------------------------------
@@ -367,7 +356,9 @@ def fund(store: ServiceStore, users: list[str]) -> None:
     """Top up the example's users; the rich one gets a daily spending limit."""
     with store.sessions() as s, s.begin():
         for user, amount in zip(users, (RICH, POOR), strict=True):
-            ledger.top_up(s, user=user, amount=amount, currency="CNY", idempotency_key=f"open:{user}")
+            ledger.top_up(
+                s, user=user, amount=amount, currency="CNY", idempotency_key=f"open:{user}", at=START
+            )
         ledger.set_daily_limit(s, user=users[0], currency="CNY", amount=DAILY_LIMIT)
 
 
@@ -422,7 +413,7 @@ def machine(store: ServiceStore, stock: Stock, clock: Clock) -> type[RuleBasedSt
             return f"{self.tag}:{self.n}"
 
         def ctx(self, s: Session, user: str, key: str) -> ToolContext:
-            return ToolContext(user=user, run_id=f"seq-{self.tag}", idempotency_key=key, session=s)
+            return ToolContext(user=user, run_id=f"seq-{self.tag}", idempotency_key=key, session=s, now=clock)
 
         def snapshot(self) -> dict[str, Any]:
             with store.sessions() as s:
@@ -598,7 +589,9 @@ def machine(store: ServiceStore, stock: Stock, clock: Clock) -> type[RuleBasedSt
                 ids = [f"SO-{i:06d}" for i in standing] or [m.id for m in self.shop_orders]
                 made = next(m for m in self.shop_orders if m.id == ids[pick % len(ids)])
                 o = s.get_one(ShopOrder, int(made.id.removeprefix("SO-")))
-                delivered = o.placed_at + shop_common.DELIVERED_AFTER
+                delivered = (o.placed_at + shop_common.DELIVERED_AFTER).replace(
+                    tzinfo=UTC
+                )  # the shop keeps UTC
                 window = timedelta(days=s.get_one(Product, o.product_id).return_days + 1)
                 new = stock.variants[(stock.variants.index(o.variant_id) + (to or 0)) % len(stock.variants)]
             if wait != "no":
@@ -620,7 +613,9 @@ def machine(store: ServiceStore, stock: Stock, clock: Clock) -> type[RuleBasedSt
             user, key = self.users[who], self.key()
 
             def run(s: Session) -> Any:
-                return ledger.top_up(s, user=user, amount=yuan * 100, currency="CNY", idempotency_key=key)
+                return ledger.top_up(
+                    s, user=user, amount=yuan * 100, currency="CNY", idempotency_key=key, at=clock()
+                )
 
             if self.attempt("top up", run, commit_errors) is not None:
                 self.remember("top up", run)
@@ -638,6 +633,7 @@ def machine(store: ServiceStore, stock: Stock, clock: Clock) -> type[RuleBasedSt
                     merchant=MISC,
                     memo="misc",
                     idempotency_key=key,
+                    at=clock(),
                 )
 
             out = self.attempt("pay", run, commit_errors)
@@ -652,7 +648,9 @@ def machine(store: ServiceStore, stock: Stock, clock: Clock) -> type[RuleBasedSt
             amount = None if yuan is None else yuan * 100
 
             def run(s: Session) -> Any:
-                return ledger.refund(s, payment_id=made.id, amount=amount, memo="refund", idempotency_key=key)
+                return ledger.refund(
+                    s, payment_id=made.id, amount=amount, memo="refund", idempotency_key=key, at=clock()
+                )
 
             if self.attempt("refund", run, commit_errors) is not None:
                 self.remember("refund", run)
@@ -719,14 +717,16 @@ def sqlite_world(tmp_path: Path, clock: Clock) -> Iterator[tuple[ServiceStore, S
     store.close()
 
 
-def test_the_checks_flag_corrupted_books(sqlite_world: tuple[ServiceStore, Stock, list[str]]) -> None:
+def test_the_checks_flag_corrupted_books(
+    sqlite_world: tuple[ServiceStore, Stock, list[str]], clock: Clock
+) -> None:
     store, stock, users = sqlite_world
     with store.sessions() as s:
         assert problems(s, stock, users) == []
         before = snapshot(s, stock, users)
     with store.sessions() as s, s.begin():
         out = travel.book_flight(
-            ToolContext(user=users[0], idempotency_key="w1", session=s),
+            ToolContext(user=users[0], idempotency_key="w1", session=s, now=clock),
             flight_id=stock.flight,
             passengers=["A"],
         )

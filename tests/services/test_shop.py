@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,26 +32,19 @@ from errand.services.shop.seed import seed as seed_catalogue
 from errand.services.store import ServiceStore
 from errand.services.wallet.ledger import balance, ledger_problems, ledger_sum, top_up
 from errand.tools import Tool, ToolContext
+from tests.services.conftest import Clock
 
-START = datetime(2026, 12, 1, 10, 0)
-"""The clock the tests start at (naive UTC)."""
-
-
-class Clock:
-    """The shop's clock, moved by the tests."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
+START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+"""The clock the tests start at."""
+CLOCK = Clock(START)
+"""What every tool call of these tests reads as now (`ToolContext.now`), moved by the tests."""
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
-    monkeypatch.setattr(common, "_now", lambda: c.now)
-    return c
+@pytest.fixture(autouse=True)
+def clock() -> Clock:
+    """The tools' clock, back at `START` for every test."""
+    CLOCK.now = START
+    return CLOCK
 
 
 def shop_store(make_store: Callable[..., ServiceStore]) -> ServiceStore:
@@ -64,13 +57,16 @@ def shop_store(make_store: Callable[..., ServiceStore]) -> ServiceStore:
 def run(store: ServiceStore, t: Tool, user: str = "buyer", key: str = "", **args: Any) -> dict[str, Any]:
     """Call a tool the way the runtime does: one transaction per call."""
     with store.sessions() as s, s.begin():
-        out: dict[str, Any] = t(ToolContext(user=user, run_id="r", idempotency_key=key, session=s), **args)
+        ctx = ToolContext(user=user, run_id="r", idempotency_key=key, session=s, now=CLOCK)
+        out: dict[str, Any] = t(ctx, **args)
         return out
 
 
 def fund(store: ServiceStore, user: str, yuan: int) -> None:
     with store.sessions() as s, s.begin():
-        top_up(s, user=user, amount=yuan * 100, currency="CNY", idempotency_key=f"fund:{user}:{yuan}")
+        top_up(
+            s, user=user, amount=yuan * 100, currency="CNY", idempotency_key=f"fund:{user}:{yuan}", at=CLOCK()
+        )
 
 
 def wallet(store: ServiceStore, user: str = "buyer") -> int:
@@ -383,7 +379,7 @@ def test_exchange_swaps_stock_and_settles_the_difference(
 def test_confirmations_name_item_amount_and_account(store: ServiceStore) -> None:
     v = product_with_prices(store)[0]
     with store.sessions() as s:
-        ctx = ToolContext(user="local", session=s)
+        ctx = ToolContext(user="local", session=s, now=CLOCK)
         text = tools.buy_product.describe_call(
             {"variant_id": v.id, "quantity": 2, "address": "1 Main St"}, ctx
         )
@@ -408,15 +404,15 @@ _OPS = st.lists(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=_OPS)
 def test_random_orders_cancels_returns_exchanges_keep_the_books(
-    make_store: Callable[..., ServiceStore], monkeypatch: pytest.MonkeyPatch, ops: list[tuple[Any, ...]]
+    make_store: Callable[..., ServiceStore], ops: list[tuple[Any, ...]]
 ) -> None:
     store = getattr(make_store, "_shop_store", None)
     if store is None:
         store = shop_store(make_store)
         fund(store, "prop", 30_000)
         setattr(make_store, "_shop_store", store)  # noqa: B010 - one store for every example
-    clock = Clock()
-    monkeypatch.setattr(common, "_now", lambda: clock.now)
+    clock = CLOCK
+    clock.now = START  # every example starts at the same moment
     vs = product_with_prices(store)[:3]
     for v in vs:
         set_stock(store, v.id, 3 + sold(store, v.id))  # refill: the invariant holds from any start
@@ -510,7 +506,7 @@ async def test_agent_buys_then_returns(
         ]
     )
     agent = errand.runtime.build_agent(
-        Settings(home=tmp_path), model, store, approver=errand.agent.approve_all
+        Settings(home=tmp_path), model, store, approver=errand.agent.approve_all, now=clock
     )
     result = await agent.run(
         "buy running shoes under 800 yuan to 12 Wensan Rd, Hangzhou, then return them", user="local"

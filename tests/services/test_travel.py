@@ -21,31 +21,35 @@ from errand.db.engine import Base, make_engine, session_factory, transaction
 from errand.errors import ErrandError, ToolError
 from errand.llm.scripted import ScriptedModel, call
 from errand.runtime import build_agent
+from errand.services.clock import LOCAL
 from errand.services.store import ServiceStore
-from errand.services.travel import DOMAIN, common, tools
+from errand.services.travel import DOMAIN, tools
 from errand.services.travel.models import Attraction, Booking, Fare, RoomNight, TravelCity
 from errand.services.travel.seed import build_rows
-from errand.services.wallet import ledger, limits
+from errand.services.wallet import ledger
 from errand.services.wallet.models import Entry
 from errand.tools import ToolContext
+from tests.services.conftest import Clock
 
-NOW = datetime(2026, 12, 10, 9, 0)
+NOW = datetime(2026, 12, 10, 9, 0, tzinfo=LOCAL)
+CLOCK = Clock(NOW)
+"""What every tool call of these tests reads as now (`ToolContext.now`)."""
 FLIGHT_DAY = "2027-01-15"
 
 
 @pytest.fixture(autouse=True)
-def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
+def fixed_now() -> None:
     """Dates are checked against 'now'; pin it so the tests never age."""
-    monkeypatch.setattr(common, "_now", lambda: NOW)
+    CLOCK.now = NOW
 
 
 def _ctx(session: Session, user: str = "traveller", key: str = "") -> ToolContext:
-    return ToolContext(user=user, run_id="run-t", idempotency_key=key, session=session)
+    return ToolContext(user=user, run_id="run-t", idempotency_key=key, session=session, now=CLOCK)
 
 
 def _fund(store: ServiceStore, user: str, yuan: int) -> None:
     with store.sessions() as s, s.begin():
-        ledger.top_up(s, user=user, amount=yuan * 100, currency="CNY")
+        ledger.top_up(s, user=user, amount=yuan * 100, currency="CNY", at=CLOCK())
 
 
 def _fare(s: Session, flight: str, day: str, cabin: str = "economy") -> Fare:
@@ -199,7 +203,7 @@ def test_itinerary_respects_opening_hours(session: Session) -> None:
 
 
 def test_booking_pays_refunds_and_rolls_back(
-    make_store: Callable[..., ServiceStore], monkeypatch: pytest.MonkeyPatch
+    make_store: Callable[..., ServiceStore],
 ) -> None:
     store = make_store()
     _fund(store, "traveller", 20_000)
@@ -277,7 +281,7 @@ def test_booking_pays_refunds_and_rolls_back(
         _sound(s)
 
     # Within 24 h economy refunds nothing; a hotel cancelled the day before check-in refunds all.
-    monkeypatch.setattr(common, "_now", lambda: datetime(2027, 1, 14, 23, 0))
+    CLOCK.now = datetime(2027, 1, 14, 23, 0, tzinfo=LOCAL)
     with store.sessions() as s, s.begin():
         late = tools.book_flight.fn(
             _ctx(s, key="k-2"), f"CA1101-{FLIGHT_DAY.replace('-', '')}-economy", ["Li Na"]
@@ -348,7 +352,7 @@ def test_concurrent_bookings_never_oversell_or_double_book(make_store: Callable[
 
 
 def test_a_repeat_answers_even_after_the_trip_has_begun(
-    make_store: Callable[..., ServiceStore], monkeypatch: pytest.MonkeyPatch
+    make_store: Callable[..., ServiceStore],
 ) -> None:
     """A retry under the same key returns the booking it made, whatever the clock says since."""
     store = make_store(seed=False)
@@ -359,7 +363,7 @@ def test_a_repeat_answers_even_after_the_trip_has_begun(
         option = f"G7-{FLIGHT_DAY.replace('-', '')}-second"
         train = tools.book_train.fn(_ctx(s, key="t"), option, ["Zhang Wei"])
         hotel = tools.book_hotel.fn(_ctx(s, key="h"), f"H-SY04-{FLIGHT_DAY.replace('-', '')}-2n", ["Li Na"])
-    monkeypatch.setattr(common, "_now", lambda: datetime(2027, 1, 16, 9, 0))  # all three have begun
+    CLOCK.now = datetime(2027, 1, 16, 9, 0, tzinfo=LOCAL)  # all three have begun
     with store.sessions() as s, s.begin():
         entries = _entries(s)
         again = [
@@ -395,7 +399,7 @@ async def test_agent_plans_and_books_a_trip(store: ServiceStore, tmp_path: Path)
             "Booked your flight and hotel; the plan covers 3 days in Sanya.",
         ]
     )
-    agent = build_agent(Settings(home=tmp_path), model, store, approver=approve_all)
+    agent = build_agent(Settings(home=tmp_path), model, store, approver=approve_all, now=CLOCK)
     events = [
         e
         async for e in agent.stream(
@@ -419,12 +423,11 @@ async def test_agent_plans_and_books_a_trip(store: ServiceStore, tmp_path: Path)
 
 
 def test_seat_booking_refusals_change_nothing_and_say_why(
-    make_store: Callable[..., ServiceStore], monkeypatch: pytest.MonkeyPatch
+    make_store: Callable[..., ServiceStore],
 ) -> None:
     """Each way a paid seat booking is refused, worded alike on SQLite (Python statements) and
     PostgreSQL (the booking function), with seats, bookings and ledger untouched."""
     store = make_store()
-    monkeypatch.setattr(limits, "_today", lambda: NOW.date())
     _fund(store, "traveller", 5_000)
     with store.sessions() as s:
         price = _fare(s, "CA1101", FLIGHT_DAY).price
@@ -465,6 +468,7 @@ def test_seat_booking_refusals_change_nothing_and_say_why(
             merchant="shop:x",
             memo="other",
             idempotency_key="travel:taken",
+            at=CLOCK(),
         )
     before = state()
     with pytest.raises(ledger.IdempotencyConflict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
 from errand.services import builtin_domains
+from errand.services.clock import LOCAL
 from errand.services.store import ServiceStore
-from errand.services.wallet import DOMAIN, ledger, limits, tools
+from errand.services.wallet import DOMAIN, ledger, tools
 from errand.services.wallet.ledger import (
     IdempotencyConflict,
     InsufficientFunds,
@@ -40,6 +41,10 @@ from errand.tools import ToolContext
 
 CNY = 100
 """Minor units in one yuan."""
+AT = datetime(2026, 12, 20, 12, 0, tzinfo=LOCAL)
+"""When the tests' payments, refunds and top-ups happen (the wallet dates each by its ``at``)."""
+DAY_ONE = datetime(2026, 12, 21, 0, 30, tzinfo=LOCAL)
+"""Just after midnight in the cities, still the day before in UTC: daily limits count by the cities' date."""
 
 
 @pytest.fixture
@@ -101,7 +106,7 @@ def test_seed_is_deterministic_funded_and_sums_to_zero(wallet: ServiceStore) -> 
         assert balance(s, "local", "USD") == 2_000 * 100
         assert balance(s, "local", "SGD") == 3_000 * 100
         assert balance(s, "bob", "CNY") == 120 * CNY
-        assert ledger.daily_limits(s, "local")["CNY"] == (20_000 * CNY, 0)
+        assert ledger.daily_limits(s, "local", at=AT)["CNY"] == (20_000 * CNY, 0)
         _sound(s)
         funding = s.scalar(
             select(Account.balance).where(Account.owner == ledger.FUNDING, Account.currency == "CNY")
@@ -146,6 +151,7 @@ def test_pay_and_refund_move_money_both_ways(wallet: ServiceStore) -> None:
             merchant="travel:flights",
             memo="Flight MU5101",
             idempotency_key="k-pay",
+            at=AT,
         )
     assert p.id.startswith("PAY-") and p.amount == 128_000 and not p.replayed
     with wallet.sessions() as s:
@@ -153,17 +159,17 @@ def test_pay_and_refund_move_money_both_ways(wallet: ServiceStore) -> None:
         assert ledger.history(s, "local", 1)[0].id == p.id
         _sound(s)
     with wallet.sessions() as s, s.begin():
-        r1 = refund(s, payment_id=p.id, amount=280 * CNY, memo="partial", idempotency_key="k-r1")
-        r2 = refund(s, payment_id=p.id, amount=None, memo="the rest", idempotency_key="k-r2")
+        r1 = refund(s, payment_id=p.id, amount=280 * CNY, memo="partial", idempotency_key="k-r1", at=AT)
+        r2 = refund(s, payment_id=p.id, amount=None, memo="the rest", idempotency_key="k-r2", at=AT)
     assert (r1.amount, r2.amount) == (28_000, 100_000) and r2.payment_id == p.id
     with wallet.sessions() as s:
         assert balance(s, "local", "CNY") == 50_000 * CNY
         assert ledger.history(s, "local", 3)[2].refunded == 128_000
         _sound(s)
     with pytest.raises(RefundNotAllowed, match="nothing is left"), wallet.sessions() as s, s.begin():
-        refund(s, payment_id=p.id, amount=None, memo="again", idempotency_key="k-r3")
+        refund(s, payment_id=p.id, amount=None, memo="again", idempotency_key="k-r3", at=AT)
     with pytest.raises(RefundNotAllowed, match="PAY-"), wallet.sessions() as s, s.begin():
-        refund(s, payment_id="PAY-999999", amount=1, memo="x", idempotency_key="k-r4")
+        refund(s, payment_id="PAY-999999", amount=1, memo="x", idempotency_key="k-r4", at=AT)
 
 
 def test_refund_never_exceeds_the_payment_and_is_idempotent(wallet: ServiceStore) -> None:
@@ -176,17 +182,18 @@ def test_refund_never_exceeds_the_payment_and_is_idempotent(wallet: ServiceStore
             merchant="shop:orders",
             memo="shoes",
             idempotency_key="p",
+            at=AT,
         )
-        r = refund(s, payment_id=p.id, amount=300 * CNY, memo="part", idempotency_key="r")
-        again = refund(s, payment_id=p.id, amount=300 * CNY, memo="part", idempotency_key="r")
+        r = refund(s, payment_id=p.id, amount=300 * CNY, memo="part", idempotency_key="r", at=AT)
+        again = refund(s, payment_id=p.id, amount=300 * CNY, memo="part", idempotency_key="r", at=AT)
         assert again == ledger.Refund(
             id=r.id, amount=r.amount, currency="CNY", replayed=True, payment_id=p.id
         )
         before = _snapshot(s)
         with pytest.raises(RefundNotAllowed, match=r"at most 200\.00 CNY"):
-            refund(s, payment_id=p.id, amount=201 * CNY, memo="too much", idempotency_key="r2")
+            refund(s, payment_id=p.id, amount=201 * CNY, memo="too much", idempotency_key="r2", at=AT)
         with pytest.raises(IdempotencyConflict):
-            refund(s, payment_id=p.id, amount=100 * CNY, memo="other amount", idempotency_key="r")
+            refund(s, payment_id=p.id, amount=100 * CNY, memo="other amount", idempotency_key="r", at=AT)
         assert _snapshot(s) == before
 
 
@@ -202,6 +209,7 @@ def test_insufficient_funds_changes_nothing(wallet: ServiceStore) -> None:
                 merchant="food:delivery",
                 memo="x",
                 idempotency_key="a",
+                at=AT,
             )
         with pytest.raises(InsufficientFunds, match="no EUR balance"):
             pay(
@@ -212,6 +220,7 @@ def test_insufficient_funds_changes_nothing(wallet: ServiceStore) -> None:
                 merchant="food:delivery",
                 memo="x",
                 idempotency_key="b",
+                at=AT,
             )
         assert _snapshot(s) == before
     # Caught and committed by the caller: still nothing, and the key is free for a real payment.
@@ -227,14 +236,12 @@ def test_insufficient_funds_changes_nothing(wallet: ServiceStore) -> None:
                 merchant="food:delivery",
                 memo="x",
                 idempotency_key="a",
+                at=AT,
             )
         assert not ok.replayed and balance(s, "bob", "CNY") == 20 * CNY
 
 
-def test_spending_limit_is_per_day_and_changes_nothing(
-    wallet: ServiceStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(limits, "_today", lambda: date(2026, 12, 20))
+def test_spending_limit_is_per_day_and_changes_nothing(wallet: ServiceStore) -> None:
     with wallet.sessions() as s, s.begin():
         pay(
             s,
@@ -244,6 +251,7 @@ def test_spending_limit_is_per_day_and_changes_nothing(
             merchant="shop:orders",
             memo="tv",
             idempotency_key="1",
+            at=DAY_ONE,
         )
         before = _snapshot(s)
         with pytest.raises(SpendingLimitExceeded, match=r"5,000\.00 CNY is left"):
@@ -255,9 +263,12 @@ def test_spending_limit_is_per_day_and_changes_nothing(
                 merchant="shop:orders",
                 memo="x",
                 idempotency_key="2",
+                at=DAY_ONE,
             )
         assert _snapshot(s) == before
-        assert ledger.daily_limits(s, "local")["CNY"] == (20_000 * CNY, 15_000 * CNY)
+        assert ledger.daily_limits(s, "local", at=DAY_ONE)["CNY"] == (20_000 * CNY, 15_000 * CNY)
+        an_hour_before = DAY_ONE - timedelta(hours=1)  # the same UTC day, the day before in the cities
+        assert ledger.daily_limits(s, "local", at=an_hour_before)["CNY"] == (20_000 * CNY, 0)
         # Other currencies have no limit for local; a refund does not give the limit back.
         pay(
             s,
@@ -267,8 +278,9 @@ def test_spending_limit_is_per_day_and_changes_nothing(
             merchant="shop:orders",
             memo="x",
             idempotency_key="3",
+            at=DAY_ONE,
         )
-    monkeypatch.setattr(limits, "_today", lambda: date(2026, 12, 21))
+    # The next day (in the cities' time zone) the limit starts again.
     with wallet.sessions() as s, s.begin():
         pay(
             s,
@@ -278,6 +290,7 @@ def test_spending_limit_is_per_day_and_changes_nothing(
             merchant="shop:orders",
             memo="x",
             idempotency_key="4",
+            at=DAY_ONE + timedelta(days=1),
         )
         ledger.set_daily_limit(s, user="local", currency="CNY", amount=7_000 * CNY)
         with pytest.raises(SpendingLimitExceeded):
@@ -289,6 +302,7 @@ def test_spending_limit_is_per_day_and_changes_nothing(
                 merchant="shop:orders",
                 memo="x",
                 idempotency_key="5",
+                at=DAY_ONE + timedelta(days=1),
             )
         _sound(s)
 
@@ -297,27 +311,49 @@ def test_bad_amounts_and_key_reuse_are_refused(wallet: ServiceStore) -> None:
     with wallet.sessions() as s, s.begin():
         for bad in (0, -5):
             with pytest.raises(ledger.WalletError, match="positive"):
-                pay(s, user="local", amount=bad, currency="CNY", merchant="m", memo="x", idempotency_key="z")
+                pay(
+                    s,
+                    user="local",
+                    amount=bad,
+                    currency="CNY",
+                    merchant="m",
+                    memo="x",
+                    idempotency_key="z",
+                    at=AT,
+                )
         with pytest.raises(ledger.WalletError, match="3-letter"):
-            pay(s, user="local", amount=1, currency="yuan", merchant="m", memo="x", idempotency_key="z")
-        first = pay(s, user="local", amount=100, currency="CNY", merchant="m", memo="x", idempotency_key="z")
+            pay(
+                s, user="local", amount=1, currency="yuan", merchant="m", memo="x", idempotency_key="z", at=AT
+            )
+        first = pay(
+            s, user="local", amount=100, currency="CNY", merchant="m", memo="x", idempotency_key="z", at=AT
+        )
         with pytest.raises(IdempotencyConflict, match=first.id):
-            pay(s, user="local", amount=200, currency="CNY", merchant="m", memo="x", idempotency_key="z")
+            pay(
+                s,
+                user="local",
+                amount=200,
+                currency="CNY",
+                merchant="m",
+                memo="x",
+                idempotency_key="z",
+                at=AT,
+            )
 
 
 def test_pay_inside_the_callers_savepoint(wallet: ServiceStore) -> None:
     """``savepoint=False``: a replay writes nothing; an error is undone by the caller's savepoint."""
     call = dict(user="local", amount=100 * CNY, currency="CNY", merchant="travel:trains", memo="x")
     with wallet.sessions() as s, s.begin():
-        first = pay(s, **call, idempotency_key="outer", savepoint=False)
+        first = pay(s, **call, idempotency_key="outer", savepoint=False, at=AT)
         before = _snapshot(s)
         with s.begin_nested():
-            again = pay(s, **call, idempotency_key="outer", savepoint=False)
+            again = pay(s, **call, idempotency_key="outer", savepoint=False, at=AT)
         assert again.replayed and again.id == first.id and _snapshot(s) == before
         with pytest.raises(InsufficientFunds), s.begin_nested():
-            pay(s, **(call | {"amount": 10**9}), idempotency_key="big", savepoint=False)
+            pay(s, **(call | {"amount": 10**9}), idempotency_key="big", savepoint=False, at=AT)
         with pytest.raises(IdempotencyConflict), s.begin_nested():
-            pay(s, **(call | {"amount": 7}), idempotency_key="outer", savepoint=False)
+            pay(s, **(call | {"amount": 7}), idempotency_key="outer", savepoint=False, at=AT)
         assert _snapshot(s) == before
         _sound(s)
 
@@ -326,7 +362,7 @@ def test_a_failure_after_the_debit_rolls_everything_back(wallet: ServiceStore) -
     with wallet.sessions() as s:
         before = _snapshot(s)
     with pytest.raises(RuntimeError, match="booking failed"), wallet.sessions() as s, s.begin():
-        top_up(s, user="local", amount=10 * CNY, currency="CNY", idempotency_key="t")
+        top_up(s, user="local", amount=10 * CNY, currency="CNY", idempotency_key="t", at=AT)
         pay(
             s,
             user="local",
@@ -335,6 +371,7 @@ def test_a_failure_after_the_debit_rolls_everything_back(wallet: ServiceStore) -
             merchant="travel:hotels",
             memo="x",
             idempotency_key="p",
+            at=AT,
         )
         assert balance(s, "local", "CNY") == (50_000 + 10 - 999) * CNY
         raise RuntimeError("booking failed after the payment")
@@ -357,6 +394,7 @@ def test_same_key_twenty_times_concurrently_pays_once(wallet: ServiceStore) -> N
                 merchant="food:delivery",
                 memo="noodles",
                 idempotency_key="same",
+                at=AT,
             )
 
     results = _run_threads(20, attempt)
@@ -369,7 +407,7 @@ def test_same_key_twenty_times_concurrently_pays_once(wallet: ServiceStore) -> N
 
     def undo(_: int) -> ledger.Refund:
         with wallet.sessions() as s, s.begin():
-            return refund(s, payment_id=pid, amount=None, memo="cancel", idempotency_key="undo")
+            return refund(s, payment_id=pid, amount=None, memo="cancel", idempotency_key="undo", at=AT)
 
     refunds = _run_threads(20, undo)
     assert all(isinstance(r, ledger.Refund) for r in refunds), refunds
@@ -381,7 +419,7 @@ def test_same_key_twenty_times_concurrently_pays_once(wallet: ServiceStore) -> N
 
 def test_fifty_concurrent_payments_against_ten_payments_of_balance(wallet: ServiceStore) -> None:
     with wallet.sessions() as s, s.begin():
-        top_up(s, user="frank", amount=1_000 * CNY, currency="CNY", idempotency_key="fund-frank")
+        top_up(s, user="frank", amount=1_000 * CNY, currency="CNY", idempotency_key="fund-frank", at=AT)
 
     def attempt(i: int) -> ledger.Payment:
         with wallet.sessions() as s, s.begin():
@@ -393,6 +431,7 @@ def test_fifty_concurrent_payments_against_ten_payments_of_balance(wallet: Servi
                 merchant="travel:trains",
                 memo=f"seat {i}",
                 idempotency_key=f"pay-{i}",
+                at=AT,
             )
 
     results = _run_threads(50, attempt)
@@ -441,15 +480,22 @@ def test_random_sequences_keep_the_ledger_sound(wallet: ServiceStore) -> None:
                                 memo="x",
                                 idempotency_key=key,
                             )
-                            payments.append(pay(s, **call))
+                            payments.append(pay(s, **call, at=AT))
                             calls.append(call)
                         elif op == "refund" and payments:
                             p = payments[who % len(payments)]
-                            refund(s, payment_id=p.id, amount=amount or None, memo="r", idempotency_key=key)
+                            refund(
+                                s,
+                                payment_id=p.id,
+                                amount=amount or None,
+                                memo="r",
+                                idempotency_key=key,
+                                at=AT,
+                            )
                         elif op == "topup":
-                            top_up(s, user=who, amount=amount, currency="CNY", idempotency_key=key)
+                            top_up(s, user=who, amount=amount, currency="CNY", idempotency_key=key, at=AT)
                         elif op == "replay" and calls:
-                            again = pay(s, **calls[who % len(calls)])
+                            again = pay(s, **calls[who % len(calls)], at=AT)
                             assert again.replayed
                     except (InsufficientFunds, SpendingLimitExceeded, RefundNotAllowed):
                         pass
@@ -473,7 +519,7 @@ def test_random_sequences_keep_the_ledger_sound(wallet: ServiceStore) -> None:
 @pytest.fixture
 def local_ctx(wallet: ServiceStore, tmp_path: Path) -> Iterator[ToolContext]:
     with wallet.sessions() as s:
-        yield ToolContext(user="local", run_id="run-test", session=s, artifacts_dir=tmp_path)
+        yield ToolContext(user="local", run_id="run-test", session=s, artifacts_dir=tmp_path, now=lambda: AT)
 
 
 def test_wallet_balance_tool(local_ctx: ToolContext) -> None:
@@ -503,8 +549,9 @@ def test_transaction_history_tool(local_ctx: ToolContext) -> None:
             merchant="food:delivery",
             memo="dumplings",
             idempotency_key="h",
+            at=AT,
         )
-        refund(s, payment_id=p.id, amount=5_00, memo="missing sauce", idempotency_key="h-r")
+        refund(s, payment_id=p.id, amount=5_00, memo="missing sauce", idempotency_key="h-r", at=AT)
     out = tools.transaction_history(local_ctx, limit=3)
     assert out["count"] == 3
     first, second = out["transactions"][:2]
@@ -513,7 +560,7 @@ def test_transaction_history_tool(local_ctx: ToolContext) -> None:
     )
     assert second == {
         "id": p.id,
-        "date": second["date"],
+        "date": "2026-12-20",  # the day of its ``at``
         "kind": "payment",
         "amount_text": "-25.00 CNY",
         "to": "food:delivery",

@@ -87,6 +87,7 @@ ImageOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--image",
+        metavar="PATH",
         help="An image to go with the request (a receipt, a screenshot); repeat for more. "
         "Its text is read by OCR unless the model reads images.",
     ),

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, get_type_hints
@@ -35,6 +36,7 @@ import yaml
 from errand.agent import CallInfo
 from errand.errors import ConfigError
 from errand.eval.checks import CheckResult
+from errand.eval.clock import Frozen
 from errand.eval.environment import Environment, World
 from errand.eval.tasks import AnswerFact, Checks, RefStep, Task, check_unique, parse_tasks
 from errand.tools import Tool, ToolContext, ToolRegistry
@@ -117,15 +119,15 @@ class ExternalEnvironment(Environment):
         self.descriptions = {manifest.name: manifest.description}
         self._expected: dict[str, dict[str, Any]] = {}
 
-    def open(self, task: Task, workdir: Path) -> DataWorld:
+    def open(self, task: Task, workdir: Path, clock: Callable[[], datetime]) -> DataWorld:
         """A private deep copy of the database."""
         workdir.mkdir(parents=True, exist_ok=True)
-        return DataWorld(self, task, workdir, copy.deepcopy(self.data))
+        return DataWorld(self, task, workdir, copy.deepcopy(self.data), clock)
 
     def expected(self, task: Task) -> dict[str, Any]:
         """The database after the task's patch and reference calls, run directly (no agent)."""
         if task.id not in self._expected:
-            world = DataWorld(self, task, Path("."), copy.deepcopy(self.data))
+            world = DataWorld(self, task, Path("."), copy.deepcopy(self.data), Frozen())
             world.setup()
             for step in task.reference:
                 if step.call is not None:
@@ -149,12 +151,21 @@ class DataWorld(World):
 
     env: ExternalEnvironment
 
-    def __init__(self, env: ExternalEnvironment, task: Task, workdir: Path, data: dict[str, Any]) -> None:
-        super().__init__(env, task, workdir)
+    def __init__(
+        self,
+        env: ExternalEnvironment,
+        task: Task,
+        workdir: Path,
+        data: dict[str, Any],
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__(env, task, workdir, clock)
         self.data = data
 
-    def context(self, info: CallInfo) -> AbstractContextManager[ToolContext]:
-        """The database is the context's ``session``."""
+    def context(
+        self, info: CallInfo, now: Callable[[], datetime] | None = None
+    ) -> AbstractContextManager[ToolContext]:
+        """The database is the context's ``session``; the clock is the attempt's (or ``now``)."""
 
         @contextmanager
         def opened() -> Iterator[ToolContext]:
@@ -164,6 +175,7 @@ class DataWorld(World):
                 idempotency_key=info.idempotency_key,
                 session=self.data,
                 artifacts_dir=self.workdir,
+                now=now or self.clock,
             )
 
         return opened()

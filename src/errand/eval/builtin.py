@@ -10,7 +10,9 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import update
@@ -60,12 +62,12 @@ class BuiltinEnvironment(Environment):
                 self._template = path
             return self._template
 
-    def open(self, task: Task, workdir: Path) -> ServicesWorld:
+    def open(self, task: Task, workdir: Path, clock: Callable[[], datetime]) -> ServicesWorld:
         """A private copy of the seeded database for one attempt."""
         workdir.mkdir(parents=True, exist_ok=True)
         db = workdir / "services.db"
         shutil.copyfile(self.template(), db)
-        return ServicesWorld(self, task, workdir, db)
+        return ServicesWorld(self, task, workdir, db, clock)
 
     def close(self) -> None:
         """Delete the template (and the attempts' folders) when this environment made the folder."""
@@ -76,8 +78,10 @@ class BuiltinEnvironment(Environment):
 class ServicesWorld(World):
     """One attempt's services database."""
 
-    def __init__(self, env: BuiltinEnvironment, task: Task, workdir: Path, db: Path) -> None:
-        super().__init__(env, task, workdir)
+    def __init__(
+        self, env: BuiltinEnvironment, task: Task, workdir: Path, db: Path, clock: Callable[[], datetime]
+    ) -> None:
+        super().__init__(env, task, workdir, clock)
         # The copy is of a migrated, seeded template: no migration check or seeding to run again.
         engine = make_engine(f"sqlite:///{db}")
         self.store = ServiceStore(engine=engine, sessions=session_factory(engine))
@@ -87,14 +91,17 @@ class ServicesWorld(World):
         self._ids: dict[str, int] = {}
         self._transactions = 0
 
-    def context(self, info: CallInfo) -> AbstractContextManager[ToolContext]:
-        """The same per-call transaction `errand run` gives a tool."""
+    def context(
+        self, info: CallInfo, now: Callable[[], datetime] | None = None
+    ) -> AbstractContextManager[ToolContext]:
+        """The same per-call transaction `errand run` gives a tool, under the attempt's clock."""
         return tool_context(
             self.store,
             self.settings,
             user=info.user,
             run_id=info.run_id,
             idempotency_key=info.idempotency_key,
+            now=now or self.clock,
         )
 
     def apply(self, n: int, op: PatchOp) -> None:
@@ -111,13 +118,14 @@ class ServicesWorld(World):
     def _set_balance(self, n: int, op: SetBalance) -> None:
         cur = op.currency.upper()
         want = checks.minor(op.amount, cur)
+        at = self.clock()
         with self.store.sessions() as s, s.begin():
             diff = want - ledger.balance(s, op.user, cur)
             if diff > 0:
-                ledger.top_up(s, user=op.user, amount=diff, currency=cur, memo="Top-up from card")
+                ledger.top_up(s, user=op.user, amount=diff, currency=cur, memo="Top-up from card", at=at)
             elif diff < 0:
                 # A withdrawal is a payment to the bank; lift the daily limit for it, then put it back.
-                limit = ledger.daily_limits(s, op.user).get(cur)
+                limit = ledger.daily_limits(s, op.user, at=at).get(cur)
                 ledger.set_daily_limit(s, user=op.user, currency=cur, amount=None)
                 ledger.pay(
                     s,
@@ -127,6 +135,7 @@ class ServicesWorld(World):
                     merchant=WITHDRAWAL,
                     memo="Withdrawal to card",
                     idempotency_key=f"setup:{self.task.id}:{n}",
+                    at=at,
                 )
                 if limit is not None:
                     ledger.set_daily_limit(s, user=op.user, currency=cur, amount=limit[0])

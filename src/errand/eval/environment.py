@@ -8,8 +8,9 @@ checks on answers and calls, and the reports are the same for every suite.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,19 @@ from errand.tools.calls import run_call_sync
 class World(ABC):
     """One attempt's private state: a fresh copy of the environment with the task's patch applied."""
 
-    def __init__(self, env: Environment, task: Task, workdir: Path) -> None:
+    def __init__(self, env: Environment, task: Task, workdir: Path, clock: Callable[[], datetime]) -> None:
         self.env = env
         self.task = task
         self.workdir = workdir
+        self.clock = clock
+        """What the attempt's tools read as now (`ToolContext.now`): the eval's frozen moment."""
 
     @abstractmethod
-    def context(self, info: CallInfo) -> AbstractContextManager[ToolContext]:
-        """What one tool call gets (the agent's context factory)."""
+    def context(
+        self, info: CallInfo, now: Callable[[], datetime] | None = None
+    ) -> AbstractContextManager[ToolContext]:
+        """What one tool call gets (the agent's context factory); its clock is the attempt's
+        unless ``now`` says otherwise (a setup call at its own time)."""
 
     def setup(self) -> None:
         """Apply the task's patch, in order (blocking; the runner calls it in a worker thread)."""
@@ -65,8 +71,8 @@ class World(ABC):
         )
         if t.is_async:
             raise ConfigError(f"{t.name} is async; setup calls run sync tools only")
-        with clock.at(call.at):
-            done = run_call_sync(t, args, lambda: self.context(info))
+        now = None if call.at is None else clock.at(call.at)
+        done = run_call_sync(t, args, lambda: self.context(info, now))
         if not done.ok:
             raise ConfigError(f"{t.name}: {done.value}")
         return done.value
@@ -92,8 +98,8 @@ class Environment(ABC):
     """Domain → one line for the catalogue the model chooses services from (`errand.agent.plan`)."""
 
     @abstractmethod
-    def open(self, task: Task, workdir: Path) -> World:
-        """A fresh world for one attempt at ``task``, its patch not yet applied (blocking)."""
+    def open(self, task: Task, workdir: Path, clock: Callable[[], datetime]) -> World:
+        """A fresh world for one attempt at ``task`` under ``clock``, its patch not yet applied (blocking)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release anything shared by the attempts (a template database)."""

@@ -64,7 +64,10 @@ class RunConfig:
     keep: bool = False
     """Keep each attempt's folder (its database) for inspection."""
     now: datetime = clock.EVAL_NOW
-    """What the clock reads during the run."""
+    """What the clock reads during the run (time-zone aware)."""
+
+    def __post_init__(self) -> None:
+        clock.Frozen(self.now)  # refuses a moment without a time zone before anything runs
 
 
 @dataclass
@@ -196,8 +199,8 @@ class _Recorder:
                 self.transcript.append({"failed": ev.kind, "reason": ev.reason})
 
 
-def _prepare(env: Environment, task: Task, workdir: Path) -> World:
-    world = env.open(task, workdir)
+def _prepare(env: Environment, task: Task, workdir: Path, frozen: clock.Frozen) -> World:
+    world = env.open(task, workdir, frozen)
     try:
         world.setup()
         world.snapshot()
@@ -223,8 +226,9 @@ async def run_attempt(
     """One graded attempt: fresh world, the conversation (within the time limit), then the checks."""
     started = time.perf_counter()
     out = Attempt(task.id, task.domain, task.difficulty, task.category, index)
+    frozen = clock.Frozen(config.now)
     try:
-        world = await asyncio.to_thread(_prepare, env, task, workdir)
+        world = await asyncio.to_thread(_prepare, env, task, workdir, frozen)
     except Exception as exc:
         out.failure = f"setup failed: {exc}"
         out.wall_s = time.perf_counter() - started
@@ -239,7 +243,7 @@ async def run_attempt(
         approver=approver_for(task.confirm),
         context=world.context,
         domain_descriptions=env.descriptions,
-        today=clock.today_text,
+        today=frozen.today_text,
         artifacts_dir=workdir,
     )
     rec = _Recorder()
@@ -307,8 +311,7 @@ async def run_tasks(
             return attempt
 
     try:
-        with clock.frozen(config.now):
-            return list(await asyncio.gather(*(one(t, i) for t in tasks for i in range(config.n))))
+        return list(await asyncio.gather(*(one(t, i) for t in tasks for i in range(config.n))))
     finally:
         if root is None and not config.keep:
             shutil.rmtree(base, ignore_errors=True)

@@ -30,7 +30,7 @@ from errand.llm.types import Message
 from errand.runs.durable import DECISION_TOPIC
 from errand.runs.log import FINISHED, TERMINAL_EVENTS, RunLog, RunRecord, RunStatus, StoredEvent
 from errand.runs.recorder import record
-from errand.runs.request import build_request, check_images
+from errand.runs.request import build_request
 from errand.runs.workflow import ProcessRuntime, install, run_workflow
 from errand.runtime import open_store
 from errand.services.store import ServiceStore
@@ -191,7 +191,6 @@ class Runs:
             raise RunInputError("A run needs a request: say what you want done.")
         window = self.settings.resolved_context_window()
         check_context(estimate_tokens([Message(role="user", content=input)]), None, window, RUN_HINT)
-        check_images(images or [])
         # Images are read here, once: the stored request holds their text (or the run's
         # options their URLs, for a model that reads images), so a resumed run reads nothing.
         request = await asyncio.to_thread(build_request, self.settings, input, images or [])

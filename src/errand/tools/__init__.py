@@ -1,6 +1,6 @@
 """Tools: typed functions the model may call, with risk levels and a registry."""
 
-from errand.tools.base import Risk, SchemaTool, Tool, ToolContext, ToolResult, tool
+from errand.tools.base import Risk, SchemaTool, Tool, ToolContext, ToolResult, tool, utc_now
 from errand.tools.provenance import FromResults, FromUser
 from errand.tools.registry import ToolRegistry
 
@@ -14,4 +14,5 @@ __all__ = [
     "ToolRegistry",
     "ToolResult",
     "tool",
+    "utc_now",
 ]

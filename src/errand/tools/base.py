@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_type_hints, overload
 
@@ -25,6 +26,11 @@ from errand.tools.provenance import FromResults, FromUser, Provenance
 
 Risk = Literal["read", "write", "payment"]
 """What a tool may do: only read, change state, or move money."""
+
+
+def utc_now() -> datetime:
+    """The real clock: now, in UTC (time-zone aware)."""
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -44,6 +50,9 @@ class ToolContext:
     quote: tuple[int, str] | None = None
     """Set by a confirmation text that priced the call: (amount in minor units, currency).
     An approval policy such as "auto-approve payments under 50 CNY" reads it."""
+    now: Callable[[], datetime] = utc_now
+    """The clock the tool reads (time-zone aware): the real one, unless whoever runs the tool
+    fixed the time (the eval's frozen moment, a test's). Tools never ask the system clock."""
 
 
 def artifacts_folder(root: Path, run_id: str) -> Path:

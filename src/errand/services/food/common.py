@@ -1,12 +1,14 @@
-"""What the food tools share: the clock, the session, cities, opening hours, restaurant and order ids.
+"""What the food tools share: the session, cities, opening hours, restaurant and order ids.
 
-Prices in outputs are text such as ``"32.00 CNY"``; the database keeps minor units.
+Prices in outputs are text such as ``"32.00 CNY"``; the database keeps minor units. Times are
+wall-clock times in the food cities (UTC+8) without a zone: a tool reads
+``local_time(ctx.now())`` once and hands it on as ``now``.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
@@ -15,14 +17,6 @@ from errand.errors import ToolError
 from errand.services.food.models import Order, Restaurant
 from errand.services.wallet import ledger
 from errand.tools import ToolContext
-
-LOCAL_UTC_OFFSET = timedelta(hours=8)
-"""Every food city keeps UTC+8 (China Standard Time, Singapore)."""
-
-
-def _now() -> datetime:
-    """Wall-clock time in the food cities (UTC+8), without a zone; tests move it."""
-    return (datetime.now(UTC) + LOCAL_UTC_OFFSET).replace(tzinfo=None)
 
 
 def _session(ctx: ToolContext) -> Session:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from sqlalchemy import select, update
 
 from errand.errors import ToolError
-from errand.services.food import common
+from errand.services.clock import local_time
 from errand.services.food.common import _money, _order, _order_ref, _session
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
 from errand.services.wallet import ledger
@@ -45,7 +45,7 @@ def order_status(ctx: ToolContext, order_id: str) -> dict[str, Any]:
     session = _session(ctx)
     o = _order(session, ctx, order_id)
     r = session.get_one(Restaurant, o.restaurant_id)
-    status = _status(o, common._now())
+    status = _status(o, local_time(ctx.now()))
     return {
         "order_id": _order_ref(o.id),
         "restaurant": r.name,
@@ -92,7 +92,8 @@ def cancel_order(ctx: ToolContext, order_id: Annotated[str, FromResults("order_i
 
     if o.cancelled_at is not None:
         return result(replayed=True)
-    now = common._now()
+    at = ctx.now()
+    now = local_time(at)
     if now >= o.dispatch_at:
         raise ToolError(
             f"{_order_ref(o.id)} left the kitchen at {o.dispatch_at:%H:%M} ({_status(o, now)}); "
@@ -112,6 +113,7 @@ def cancel_order(ctx: ToolContext, order_id: Annotated[str, FromResults("order_i
                 amount=o.total,
                 memo=f"Cancelled {_order_ref(o.id)}",
                 idempotency_key=f"food:cancel:{o.id}",
+                at=at,
             )
             session.execute(update(Order).where(Order.id == o.id).values(refund_id=back.id))
             for line in session.scalars(select(OrderLine).where(OrderLine.order_id == o.id)).all():

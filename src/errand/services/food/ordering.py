@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
 from errand.errors import ToolError
-from errand.services.food import common
+from errand.services.clock import local_time
 from errand.services.food.common import (
     _hours,
     _is_open,
@@ -78,8 +78,10 @@ def _price_order(
     address: str,
     deliver_at: str | None,
     exclude_allergens: list[str] | None,
+    now: datetime,
 ) -> _Priced:
-    """Check an order against every rule and price it; raises `ToolError` saying what to fix."""
+    """Check an order placed at ``now`` (local time) against every rule and price it; raises
+    `ToolError` saying what to fix."""
     r = _restaurant(session, restaurant_id)
     if not items:
         raise ToolError("The order has no items: give a list of {item_id, quantity} from get_menu.")
@@ -115,7 +117,6 @@ def _price_order(
             )
     if not address.strip():
         raise ToolError("The delivery address is missing: ask the user where to deliver.")
-    now = common._now()
     cook = timedelta(minutes=r.delivery_min)
     if deliver_at:
         try:
@@ -156,7 +157,7 @@ def _request_hash(restaurant_id: str, items: list[OrderItem], address: str, deli
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _order_result(session: Session, o: Order, *, replayed: bool) -> dict[str, Any]:
+def _order_result(session: Session, o: Order, *, replayed: bool, now: datetime) -> dict[str, Any]:
     r = session.get_one(Restaurant, o.restaurant_id)
     lines = session.scalars(select(OrderLine).where(OrderLine.order_id == o.id).order_by(OrderLine.id)).all()
     return {
@@ -169,7 +170,7 @@ def _order_result(session: Session, o: Order, *, replayed: bool) -> dict[str, An
         "payment_id": o.payment_id,
         "address": o.address,
         "eta": f"{o.eta:%Y-%m-%d %H:%M}",
-        "status": _status(o, common._now()),
+        "status": _status(o, now),
         "replayed": replayed,
     }
 
@@ -207,6 +208,7 @@ def _confirm_order(args: dict[str, Any], ctx: ToolContext) -> str:
             str(args.get("address") or ""),
             args.get("deliver_at"),
             args.get("exclude_allergens"),
+            local_time(ctx.now()),
         )
     except ToolError as exc:
         return f"{plain}. It will be refused: {exc}"
@@ -239,6 +241,8 @@ def place_order(
         exclude_allergens: Allergens the user must avoid; the order is refused if a dish has one.
     """
     session = _session(ctx)
+    at = ctx.now()
+    now = local_time(at)
     key = ctx.idempotency_key.strip() or None
     digest = _request_hash(restaurant_id, items, address, deliver_at)
 
@@ -248,20 +252,20 @@ def place_order(
                 f"This call's idempotency key already placed {_order_ref(done.id)} with other items; "
                 "not ordering again."
             )
-        return _order_result(session, done, replayed=True)
+        return _order_result(session, done, replayed=True, now=now)
 
     if key is not None:
         done = session.scalar(select(Order).where(Order.idempotency_key == key))
         if done is not None:
             return replay(done)
-    p = _price_order(session, restaurant_id, items, address, deliver_at, exclude_allergens)
+    p = _price_order(session, restaurant_id, items, address, deliver_at, exclude_allergens, now)
     r = p.restaurant
     order = Order(
         restaurant_id=r.id,
         user=ctx.user,
         run_id=ctx.run_id,
         address=address.strip(),
-        placed_at=common._now(),
+        placed_at=now,
         eta=p.eta,
         dispatch_at=p.dispatch_at,
         subtotal=p.subtotal,
@@ -296,6 +300,7 @@ def place_order(
                 merchant=f"food:{r.id}",
                 memo=f"{_order_ref(order.id)} {r.name}",
                 idempotency_key=f"food:order:{order.idempotency_key}",
+                at=at,
             )
             order.payment_id = payment.id
             _add_lines(session, order, p.lines)
@@ -307,4 +312,4 @@ def place_order(
     for item, _ in p.lines:
         if item.stock_left is not None:
             session.refresh(item)
-    return _order_result(session, order, replayed=False)
+    return _order_result(session, order, replayed=False, now=now)

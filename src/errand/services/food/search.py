@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 
 from errand.errors import ToolError
-from errand.services.food import common
+from errand.services.clock import local_time
 from errand.services.food.common import (
     _city,
     _hours,
@@ -95,7 +95,7 @@ def search_restaurants(
     rows = session.execute(
         base.order_by(Restaurant.rating.desc(), Restaurant.delivery_min, Restaurant.id).limit(TOP)
     ).all()
-    now_min = _minute_of(common._now())
+    now_min = _minute_of(local_time(ctx.now()))
     results = []
     for r, n in rows:
         picks = session.scalars(
@@ -191,7 +191,7 @@ def get_menu(
         "restaurant": r.name,
         "id": r.id,
         "hours": _hours(r),
-        "open_now": _is_open(r, _minute_of(common._now())),
+        "open_now": _is_open(r, _minute_of(local_time(ctx.now()))),
         "delivery_min": r.delivery_min,
         "delivery_fee": _money(r.delivery_fee, r.currency),
         "min_order": _money(r.min_order, r.currency),

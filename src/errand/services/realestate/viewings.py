@@ -9,14 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from errand.errors import ToolError
+from errand.services.clock import local_day
 from errand.services.realestate.common import _listing, _listing_id, _session
 from errand.services.realestate.models import Viewing
 from errand.tools import FromResults, FromUser, ToolContext, tool
-
-
-def _today() -> date:
-    """Today's date (a function so tests can move the clock)."""
-    return date.today()
 
 
 def _viewing_text(args: dict[str, Any]) -> str:
@@ -62,7 +58,7 @@ def request_viewing(
         day = _parse_day(date)
     except ValueError:
         raise ToolError(f"Bad date {date!r}: use YYYY-MM-DD.") from None
-    today = _today()
+    today = local_day(ctx.now())
     if day < today:
         raise ToolError(f"{day.isoformat()} is in the past; today is {today.isoformat()}.")
     if home.status != "active":

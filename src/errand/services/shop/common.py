@@ -1,12 +1,13 @@
-"""What the shop tools share: the clock, the session, ids, an order's status and return window.
+"""What the shop tools share: the session, ids, an order's status and return window.
 
-Prices in outputs are text such as ``"1,299.00 CNY"``; the database keeps fen.
+Prices in outputs are text such as ``"1,299.00 CNY"``; the database keeps fen. Times are UTC
+without a zone: a tool reads ``utc_time(ctx.now())`` once and hands it on as ``now``.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -22,11 +23,6 @@ PENDING_FOR = timedelta(hours=1)
 """An order stays pending (and cancellable) this long, then ships."""
 DELIVERED_AFTER = timedelta(days=2)
 """An order is delivered this long after it was placed."""
-
-
-def _now() -> datetime:
-    """Now, naive UTC (a function so tests can move the clock)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _money(minor: int, currency: str = "CNY") -> str:

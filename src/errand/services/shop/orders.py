@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
-from errand.services.shop import common
+from errand.services.clock import utc_time
 from errand.services.shop.common import (
     DELIVERED_AFTER,
     _account,
@@ -66,7 +66,7 @@ def shop_order_status(ctx: ToolContext, order_id: str) -> dict[str, Any]:
     session = _session(ctx)
     o = _order(session, order_id, ctx.user)
     v, p = _variant(session, o.variant_id)
-    return _summary(session, o, p, v, common._now())
+    return _summary(session, o, p, v, utc_time(ctx.now()))
 
 
 def _check_order(
@@ -116,7 +116,8 @@ def buy_product(
 
     def act(s: Session, key: str) -> dict[str, Any]:
         _take_stock(s, v, p, quantity)
-        now = common._now()
+        at = ctx.now()
+        now = utc_time(at)
         o = Order(
             user=ctx.user,
             product_id=p.id,
@@ -131,7 +132,7 @@ def buy_product(
         s.add(o)
         s.flush()
         total = v.price * quantity
-        payment_id = _charge(s, o, ctx.user, total, f"{_order_ref(o.id)}: {quantity} x {p.name}", key)
+        payment_id = _charge(s, o, ctx.user, total, f"{_order_ref(o.id)}: {quantity} x {p.name}", key, at)
         return _summary(s, o, p, v, now) | {
             "paid_from": _account(ctx.user, p.currency),
             "payment_id": payment_id,

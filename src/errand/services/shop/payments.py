@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,22 +25,24 @@ def _payments(session: Session, order_id: int) -> list[OrderPayment]:
     )
 
 
-def _refund(session: Session, o: Order, amount: int | None, memo: str, key: str) -> int:
-    """Refund ``amount`` (None: everything still paid) through the wallet, newest payment first."""
+def _refund(session: Session, o: Order, amount: int | None, memo: str, key: str, at: datetime) -> int:
+    """Refund ``amount`` (None: everything still paid) through the wallet at ``at``, newest payment first."""
     total = 0
     for op in _payments(session, o.id):
         remaining = op.amount - op.refunded
         want = remaining if amount is None else min(remaining, amount - total)
         if want <= 0:
             continue
-        refund(session, payment_id=op.payment_id, amount=want, memo=memo, idempotency_key=f"{key}:{op.id}")
+        refund(
+            session, payment_id=op.payment_id, amount=want, memo=memo, idempotency_key=f"{key}:{op.id}", at=at
+        )
         op.refunded += want
         total += want
     session.flush()
     return total
 
 
-def _charge(session: Session, o: Order, user: str, amount: int, memo: str, key: str) -> str:
+def _charge(session: Session, o: Order, user: str, amount: int, memo: str, key: str, at: datetime) -> str:
     payment = pay(
         session,
         user=user,
@@ -47,6 +51,7 @@ def _charge(session: Session, o: Order, user: str, amount: int, memo: str, key: 
         merchant=MERCHANT,
         memo=memo,
         idempotency_key=f"{key}:pay",
+        at=at,
     )
     session.add(OrderPayment(order_id=o.id, payment_id=payment.id, amount=amount, refunded=0))
     session.flush()

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
-from errand.services.shop import common
+from errand.services.clock import utc_time
 from errand.services.shop.common import (
     _account,
     _changed,
@@ -63,14 +63,15 @@ def cancel_shop_order(ctx: ToolContext, order_id: Annotated[str, FromResults("or
     o = _order(session, order_id, ctx.user)
 
     def act(s: Session, key: str) -> dict[str, Any]:
-        now = common._now()
+        at = ctx.now()
+        now = utc_time(at)
         status = _status(o, now)
         if status != "pending":
             hint = " Use return_item once it is delivered." if status == "shipped" else ""
             raise ToolError(f"{_order_ref(o.id)} is {status}; only pending orders can be cancelled.{hint}")
         _close(s, o, "cancelled", now, None)
         _put_back(s, o.variant_id, o.quantity)
-        refunded = _refund(s, o, None, f"{_order_ref(o.id)} cancelled", f"{key}:refund")
+        refunded = _refund(s, o, None, f"{_order_ref(o.id)} cancelled", f"{key}:refund", at)
         return {
             "order_id": _order_ref(o.id),
             "status": "cancelled",
@@ -124,11 +125,12 @@ def return_item(
     assert p is not None
 
     def act(s: Session, key: str) -> dict[str, Any]:
-        now = common._now()
+        at = ctx.now()
+        now = utc_time(at)
         _check_window(o, p, now, "returned")
         _close(s, o, "returned", now, reason)
         _put_back(s, o.variant_id, o.quantity)
-        refunded = _refund(s, o, None, f"{_order_ref(o.id)} returned: {reason}", f"{key}:refund")
+        refunded = _refund(s, o, None, f"{_order_ref(o.id)} returned: {reason}", f"{key}:refund", at)
         return {
             "order_id": _order_ref(o.id),
             "status": "returned",
@@ -180,7 +182,8 @@ def exchange_item(
         )
 
     def act(s: Session, key: str) -> dict[str, Any]:
-        now = common._now()
+        at = ctx.now()
+        now = utc_time(at)
         old_id, old_price = o.variant_id, o.unit_price
         if new.id == old_id:
             raise ToolError(f"{_order_ref(o.id)} already has {new.id}; pick a different size or colour.")
@@ -203,9 +206,9 @@ def exchange_item(
         diff = (new.price - old_price) * o.quantity
         memo = f"{_order_ref(o.id)} exchanged to {new.id}"
         if diff > 0:
-            _charge(s, o, ctx.user, diff, memo, key)
+            _charge(s, o, ctx.user, diff, memo, key, at)
         elif diff < 0:
-            _refund(s, o, -diff, memo, f"{key}:refund")
+            _refund(s, o, -diff, memo, f"{key}:refund", at)
         s.refresh(o)
         return _summary(s, o, p, new, now) | {
             "exchanged_from": old_id,

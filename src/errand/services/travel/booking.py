@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from errand.db.engine import insert_unless_taken
 from errand.errors import ToolError
-from errand.services.travel import common
+from errand.services.clock import local_time
 from errand.services.travel.common import MERCHANT, _session
 from errand.services.travel.models import Booking, Fare, Service, TravelCity
 from errand.services.travel.seed import CURRENCY
@@ -138,8 +138,10 @@ def _savepoint(session: Session) -> Iterator[None]:
     conn.exec_driver_sql("RELEASE SAVEPOINT travel_booking")
 
 
-def _booking_values(ctx: ToolContext, req: _Request, amount: int, starts_at: datetime) -> dict[str, Any]:
-    """A new booking's row, but for its ``payment_id``."""
+def _booking_values(
+    ctx: ToolContext, req: _Request, amount: int, starts_at: datetime, at: datetime
+) -> dict[str, Any]:
+    """A new booking's row, made at ``at``, but for its ``payment_id``."""
     return {
         "user": ctx.user,
         "kind": req.kind,
@@ -155,7 +157,7 @@ def _booking_values(ctx: ToolContext, req: _Request, amount: int, starts_at: dat
         "payment_id": "",
         "status": "confirmed",
         "refund_amount": 0,
-        "created_at": common._now(),
+        "created_at": local_time(at),
         "run_id": ctx.run_id,
         "idempotency_key": ctx.idempotency_key or None,
     }
@@ -192,8 +194,9 @@ def _book(
     shortage: Callable[[], str],
     memo: str,
     label: str,
+    at: datetime,
 ) -> dict[str, Any]:
-    """Take the inventory (``take``), pay and record the booking, all or nothing (one savepoint).
+    """Take the inventory (``take``), pay and record the booking at ``at``, all or nothing (one savepoint).
 
     The payment's key (derived from the call's) is claimed first inside `ledger.pay`: a racing
     call with the same key waits there, then gets the payment back as a replay, rolls its own
@@ -201,7 +204,7 @@ def _book(
     """
     session = _session(ctx)
     key = ctx.idempotency_key or None
-    values = _booking_values(ctx, req, amount, starts_at)
+    values = _booking_values(ctx, req, amount, starts_at, at)
     try:
         with _savepoint(session):  # one savepoint: inventory, payment and booking together
             if not take():
@@ -214,6 +217,7 @@ def _book(
                 merchant=MERCHANT[req.kind],
                 memo=memo,
                 idempotency_key=f"travel:{key}" if key else "",
+                at=at,
                 savepoint=False,  # this savepoint covers it
             )
             if payment.replayed:
@@ -247,14 +251,21 @@ def _book_on_server(
     shortage: Callable[[], str],
     memo: str,
     label: str,
+    at: datetime,
 ) -> dict[str, Any]:
     """`_book` for seats on PostgreSQL: the same writes and answers, by the database's function."""
     session = _session(ctx)
     key = ctx.idempotency_key or None
-    values = _booking_values(ctx, req, amount, starts_at)
+    values = _booking_values(ctx, req, amount, starts_at, at)
     merchant, pay_key = MERCHANT[req.kind], f"travel:{key}" if key else ""
     args = ledger.payment_arguments(
-        user=ctx.user, amount=amount, currency=CURRENCY, merchant=merchant, memo=memo, idempotency_key=pay_key
+        user=ctx.user,
+        amount=amount,
+        currency=CURRENCY,
+        merchant=merchant,
+        memo=memo,
+        idempotency_key=pay_key,
+        at=at,
     )
     row = (
         session.connection()
@@ -290,6 +301,6 @@ def _book_on_server(
         )
         return _answer_race(session, key, req, conflict)
     if row.outcome != "booked":
-        raise ledger.refusal(session, row.outcome, user=ctx.user, amount=amount, currency=CURRENCY)
+        raise ledger.refusal(session, row.outcome, user=ctx.user, amount=amount, currency=CURRENCY, at=at)
     values["payment_id"] = row.payment_id
     return _shown(int(row.booking_id), values, label)

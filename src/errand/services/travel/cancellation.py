@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
-from errand.services.travel import common
+from errand.services.clock import local_time
 from errand.services.travel.booking import _Raced
 from errand.services.travel.common import _money, _session
 from errand.services.travel.models import Booking, Fare, RoomNight
@@ -42,7 +42,7 @@ def _cancel_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
         b = _mine(session, ctx, raw)
     except ToolError as exc:
         return f"Cancel booking {raw} ({exc})"
-    give = _refund_for(b, common._now())
+    give = _refund_for(b, local_time(ctx.now()))
     return (
         f"Cancel BK-{b.id:06d} ({b.kind} {b.item_id} on {b.day.isoformat()}, paid {_money(b.amount)}): "
         f"refund {_money(give)} to {ctx.user}'s wallet under the rule: {_refund_rule(b.kind, b.cabin)}."
@@ -69,7 +69,8 @@ def cancel_booking(
             )
     if b.status == "cancelled":
         return _view(session, b, replayed=True)
-    now = common._now()
+    at = ctx.now()
+    now = local_time(at)
     if now >= b.starts_at:
         raise ToolError(
             f"BK-{b.id:06d} has already started ({b.starts_at:%Y-%m-%d %H:%M}); it cannot be cancelled."
@@ -107,6 +108,7 @@ def cancel_booking(
                     amount=give,
                     memo=f"cancel BK-{b.id:06d}",
                     idempotency_key=f"travel:cancel:{b.id}",
+                    at=at,
                 )
                 session.execute(
                     update(Booking)

@@ -1,7 +1,8 @@
-"""What the travel tools share: the clock, the session, cities, dates, classes and option ids.
+"""What the travel tools share: the session, cities, dates, classes and option ids.
 
 Prices in arguments are whole yuan; outputs give whole yuan plus a text such as
-``"1,280.00 CNY"``.
+``"1,280.00 CNY"``. Times are local wall-clock times without a zone (timetables, check-in,
+bookings): a tool reads ``local_time(ctx.now())`` once and hands it on as ``now``.
 """
 
 from __future__ import annotations
@@ -58,11 +59,6 @@ CHECK_IN = time(14, 0)
 # ---- helpers -------------------------------------------------------------------------------
 
 
-def _now() -> datetime:
-    """Local time now (a function so tests can move the clock)."""
-    return datetime.now()
-
-
 def _session(ctx: ToolContext) -> Session:
     if ctx.session is None:
         raise ToolError("The travel service has no database session; this is a setup error.")
@@ -103,9 +99,9 @@ def _parse_day(text: str, what: str = "date") -> date:
         raise ToolError(f"Bad {what} {text!r}: use YYYY-MM-DD.") from None
 
 
-def _check_day(day: date, what: str = "date") -> date:
-    """``day`` if it is in the timetable and not in the past."""
-    today = _now().date()
+def _check_day(day: date, now: datetime, what: str = "date") -> date:
+    """``day`` if it is in the timetable and not in the past (``now``: local time, as `local_time` gives it)."""
+    today = now.date()
     if day < today:
         raise ToolError(f"{what} {day.isoformat()} is in the past; today is {today.isoformat()}.")
     if not FIRST_DAY <= day <= LAST_DAY:
@@ -116,9 +112,9 @@ def _check_day(day: date, what: str = "date") -> date:
     return day
 
 
-def _day(text: str, what: str = "date") -> date:
-    """A date in the timetable that is not in the past."""
-    return _check_day(_parse_day(text, what), what)
+def _day(text: str, now: datetime, what: str = "date") -> date:
+    """A date in the timetable that is not in the past at ``now`` (local time)."""
+    return _check_day(_parse_day(text, what), now, what)
 
 
 def _lenient(parse: Callable[[], Any]) -> Any:
@@ -207,8 +203,11 @@ def _parse_option(raw_id: str, day_text: str | None, cabin: str | None) -> tuple
     return raw_id.strip().upper(), day_text, cabin
 
 
-def _resolve_seat(session: Session, kind: str, raw_id: str, day_text: str | None, cabin: str | None) -> _Seat:
-    """The service, date, cabin and fare a confirmation or `get_trip_option` talks about."""
+def _resolve_seat(
+    session: Session, kind: str, raw_id: str, day_text: str | None, cabin: str | None, now: datetime
+) -> _Seat:
+    """The service, date, cabin and fare a confirmation or `get_trip_option` talks about, at ``now``
+    (local time)."""
     sid, day_text, cabin = _parse_option(raw_id, day_text, cabin)
     svc = session.get(Service, sid)
     word = "flight" if kind == "flight" else "train"
@@ -216,7 +215,7 @@ def _resolve_seat(session: Session, kind: str, raw_id: str, day_text: str | None
         raise ToolError(f"No {word} {sid}. Use search_{word}s to find {word} numbers.")
     if not day_text:
         raise ToolError(f"Give the date of {sid} (YYYY-MM-DD).")
-    day = _day(day_text)
+    day = _day(day_text, now)
     c = _cabin(kind, cabin)
     fare = session.scalar(select(Fare).where(Fare.service_id == sid, Fare.day == day, Fare.cabin == c))
     if fare is None:  # pragma: no cover - every service has fares on every timetable day
@@ -225,6 +224,6 @@ def _resolve_seat(session: Session, kind: str, raw_id: str, day_text: str | None
     dest = session.get(TravelCity, svc.dest_city_id)
     assert origin is not None and dest is not None
     seat = _Seat(svc, day, c, fare, origin, dest)
-    if seat.departs <= _now():
+    if seat.departs <= now:
         raise ToolError(f"{sid} on {day.isoformat()} has already left; pick a later date or {word}.")
     return seat

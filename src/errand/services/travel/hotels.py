@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
+from errand.services.clock import local_time
 from errand.services.travel.booking import _book, _by_key, _check_replay, _Request
 from errand.services.travel.common import (
     _HOTEL_OPTION,
@@ -70,8 +71,9 @@ class _Stay:
 
 
 def _resolve_stay(
-    session: Session, raw_id: str, check_in: str | None, nights: int | None, rooms: int
+    session: Session, raw_id: str, check_in: str | None, nights: int | None, rooms: int, now: datetime
 ) -> _Stay:
+    """The hotel, nights and price a booking or its confirmation talks about, at ``now`` (local time)."""
     m = _HOTEL_OPTION.fullmatch(raw_id)
     if not m:
         raise ToolError(f"Bad hotel id {raw_id!r}: ids look like H-BJ03 (see search_hotels).")
@@ -83,7 +85,7 @@ def _resolve_stay(
         raise ToolError(f"No hotel {m.group(1).upper()}. Use search_hotels to find hotel ids.")
     if not check_in:
         raise ToolError("Give check_in (YYYY-MM-DD).")
-    first = _day(check_in, "check_in")
+    first = _day(check_in, now, "check_in")
     nights = nights or 1
     if not 1 <= nights <= 30:
         raise ToolError("nights must be between 1 and 30.")
@@ -106,11 +108,12 @@ def _book_stay(
     ctx: ToolContext, hotel_id: str, check_in: str | None, nights: int | None, guests: list[str], rooms: int
 ) -> dict[str, Any]:
     session = _session(ctx)
+    at = ctx.now()
     names = _names(guests, "guest")
     replay = _stay_replay(session, ctx, hotel_id, check_in, nights, rooms, names)
     if replay is not None:
         return replay
-    stay = _resolve_stay(session, hotel_id, check_in, nights, rooms)
+    stay = _resolve_stay(session, hotel_id, check_in, nights, rooms, local_time(at))
     req = _Request("hotel", stay.hotel.id, stay.first, "room", stay.nights, rooms, names)
     last = stay.first + timedelta(stay.nights - 1)
     in_stay = (RoomNight.hotel_id == stay.hotel.id, RoomNight.night >= stay.first, RoomNight.night <= last)
@@ -143,6 +146,7 @@ def _book_stay(
         shortage,
         f"hotel {stay.hotel.name} {stay.first.isoformat()} x{stay.nights} nights x{rooms} rooms",
         f"{stay.hotel.id} {stay.hotel.name}",
+        at,
     )
 
 
@@ -152,7 +156,9 @@ def _stay_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
     rooms = int(args.get("rooms") or 1)
     try:
         session = _session(ctx)
-        stay = _resolve_stay(session, raw, args.get("check_in"), args.get("nights"), rooms)
+        stay = _resolve_stay(
+            session, raw, args.get("check_in"), args.get("nights"), rooms, local_time(ctx.now())
+        )
         pay_line = ledger.describe_payment(session, ctx.user, stay.total, CURRENCY, quote_to=ctx)
     except ToolError as exc:
         return f"Book hotel {raw} for {', '.join(people)} (cannot price it: {exc})"

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from errand.errors import ToolError
+from errand.services.clock import local_time
 from errand.services.travel import itinerary
 from errand.services.travel.common import (
     _HOTEL_OPTION,
@@ -47,7 +48,7 @@ def _search(
     a, b = _city(session, origin), _city(session, destination)
     if a.id == b.id:
         raise ToolError("origin and destination are the same city.")
-    day = _day(date)
+    day = _day(date, local_time(ctx.now()))
     c = _cabin(kind, cabin)
     after, before = _clock_arg(depart_after, "depart_after"), _clock_arg(depart_before, "depart_before")
     word = "flights" if kind == "flight" else "trains"
@@ -187,7 +188,7 @@ def search_hotels(
     """
     session = _session(ctx)
     c = _city(session, city)
-    first = _day(check_in, "check_in")
+    first = _day(check_in, local_time(ctx.now()), "check_in")
     if not 1 <= nights <= 30:
         raise ToolError("nights must be between 1 and 30.")
     last = first + timedelta(nights - 1)
@@ -264,7 +265,7 @@ def get_trip_option(ctx: ToolContext, option_id: str) -> dict[str, Any]:
             "refund_rule": _refund_rule("hotel", "room"),
         }
         if hm.group(2):
-            first, nights = _day(_ymd(hm.group(2)), "check_in"), int(hm.group(3))
+            first, nights = _day(_ymd(hm.group(2)), local_time(ctx.now()), "check_in"), int(hm.group(3))
             nights_rows = session.scalars(
                 select(RoomNight)
                 .where(RoomNight.hotel_id == hotel.id, RoomNight.night >= first)
@@ -279,7 +280,7 @@ def get_trip_option(ctx: ToolContext, option_id: str) -> dict[str, Any]:
             out |= {"total": total // 100, "total_text": _money(total)}
         return out
     kind = "train" if option_id.strip().upper().startswith(("G", "D")) else "flight"
-    seat = _resolve_seat(session, kind, option_id, None, None)
+    seat = _resolve_seat(session, kind, option_id, None, None, local_time(ctx.now()))
     s = seat.svc
     hubs = {
         h.code: h.name for h in session.scalars(select(Hub).where(Hub.code.in_([s.origin_hub, s.dest_hub])))

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from sqlalchemy import select
 
 from errand.errors import ToolError
-from errand.services.travel import common, itinerary
+from errand.services.clock import local_time
+from errand.services.travel import itinerary
 from errand.services.travel.booking import (
     _SEAT_LOOKUP,
     _TAKE_SEATS,
@@ -44,6 +45,8 @@ def _book_seats(
     ctx: ToolContext, kind: str, raw_id: str, day_text: str | None, passengers: list[str], cabin: str | None
 ) -> dict[str, Any]:
     session = _session(ctx)
+    at = ctx.now()
+    now = local_time(at)
     names = _names(passengers, "passenger")
     sid, day_text, cabin = _parse_option(raw_id, day_text, cabin)
     word = _seat_word(kind)
@@ -65,11 +68,11 @@ def _book_seats(
         return _check_replay(session, done, _Request(kind, sid, day, c, 0, n, names))
     if not day_text:
         raise ToolError(f"Give the date of {sid} (YYYY-MM-DD).")
-    day, c = _day(day_text), _cabin(kind, cabin)
+    day, c = _day(day_text, now), _cabin(kind, cabin)
     if row.fare_id is None:  # pragma: no cover - every service has fares on every timetable day
         raise ToolError(f"{sid} has no {c} fares on {day.isoformat()}.")
     departs = datetime.combine(day, time()) + timedelta(minutes=row.depart_min)
-    if departs <= common._now():
+    if departs <= now:
         raise ToolError(f"{sid} on {day.isoformat()} has already left; pick a later date or {word}.")
     fare_id, where = int(row.fare_id), f"{sid} on {day.isoformat()} in {c}"
 
@@ -95,8 +98,8 @@ def _book_seats(
         f"{kind} {label} {day.isoformat()} {c} x{n}",
     )
     if session.connection().dialect.name == "postgresql":
-        return _book_on_server(ctx, req, fare_id, amount, departs, shortage, memo, label)
-    return _book(ctx, req, amount, departs, take, shortage, memo, label)
+        return _book_on_server(ctx, req, fare_id, amount, departs, shortage, memo, label, at)
+    return _book(ctx, req, amount, departs, take, shortage, memo, label, at)
 
 
 def _seat_confirm(kind: str, args: dict[str, Any], ctx: ToolContext) -> str:
@@ -105,7 +108,12 @@ def _seat_confirm(kind: str, args: dict[str, Any], ctx: ToolContext) -> str:
     try:
         session = _session(ctx)
         seat = _resolve_seat(
-            session, kind, raw, args.get("date"), args.get("cabin") or args.get("seat_class")
+            session,
+            kind,
+            raw,
+            args.get("date"),
+            args.get("cabin") or args.get("seat_class"),
+            local_time(ctx.now()),
         )
         total = seat.fare.price * len(people)
         pay_line = ledger.describe_payment(session, ctx.user, total, CURRENCY, quote_to=ctx)

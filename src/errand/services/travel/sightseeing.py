@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from errand.errors import ToolError
-from errand.services.travel import common, itinerary
+from errand.services.clock import local_day
+from errand.services.travel import itinerary
 from errand.services.travel.common import _city, _money, _session
 from errand.services.travel.models import Attraction
 from errand.tools import ToolContext, tool
@@ -29,10 +30,9 @@ def build_itinerary(ctx: ToolContext, city: str, start_date: str, days: int = 2)
         start = date.fromisoformat(start_date.strip())
     except ValueError:
         raise ToolError(f"Bad start_date {start_date!r}: use YYYY-MM-DD.") from None
-    if start < common._now().date():
-        raise ToolError(
-            f"start_date {start.isoformat()} is in the past; today is {common._now().date().isoformat()}."
-        )
+    today = local_day(ctx.now())
+    if start < today:
+        raise ToolError(f"start_date {start.isoformat()} is in the past; today is {today.isoformat()}.")
     if not 1 <= days <= 7:
         raise ToolError("days must be between 1 and 7.")
     rows = session.scalars(

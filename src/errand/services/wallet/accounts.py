@@ -4,21 +4,17 @@ entries, and its idempotency key."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from errand.services.clock import utc_time
 from errand.services.wallet.errors import IdempotencyConflict
 from errand.services.wallet.models import PREFIX, Account, Entry, LedgerTransaction
 from errand.services.wallet.money import money_text
-
-
-def _now() -> datetime:
-    """Current UTC time without a zone (a function so tests can move the clock)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _key(idempotency_key: str | None) -> str | None:
@@ -95,9 +91,11 @@ def _record(
     memo: str,
     key: str | None,
     legs: list[tuple[int, int]],
+    at: datetime,
     original_id: int | None = None,
 ) -> int:
-    """Insert the transaction and its entries (``legs``: account id, signed amount; they sum to 0)."""
+    """Insert the transaction and its entries (``legs``: account id, signed amount; they sum to 0),
+    dated ``at``."""
     assert sum(a for _, a in legs) == 0, legs
     tid = session.execute(
         insert(LedgerTransaction)
@@ -111,7 +109,7 @@ def _record(
             idempotency_key=key,
             original_id=original_id,
             refunded=0,
-            created_at=_now(),
+            created_at=utc_time(at),
         )
         .returning(LedgerTransaction.id)
     ).scalar_one()

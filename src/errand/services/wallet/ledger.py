@@ -5,7 +5,9 @@ records their booking, so a booking and its money commit or roll back together. 
 these functions commits; each runs inside a savepoint, so an error (insufficient funds,
 over the limit, a refund larger than the payment) changes nothing, even if the caller
 catches it and commits. (`pay` can skip its own savepoint for a caller that already runs
-it inside one: ``savepoint=False``.)
+it inside one: ``savepoint=False``.) What writes or counts by the day takes ``at``, the
+moment it happens (time-zone aware: the caller's `ToolContext.now`); the wallet never reads
+the system clock.
 
 Concurrency: `pay` first claims its idempotency key (``INSERT ... ON CONFLICT DO
 NOTHING``: a racing call with the same key waits for the first to finish, then replays it)

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from errand.services.clock import local_day
 from errand.services.wallet.errors import SpendingLimitExceeded, WalletError
 from errand.services.wallet.models import SpendingLimit
 from errand.services.wallet.money import _currency, money_text
 
 
-def _today() -> date:
-    """The day spending limits count (a function so tests can move the clock)."""
-    return date.today()
-
-
-def _use_limit(session: Session, user: str, amount: int, currency: str) -> None:
-    """Count ``amount`` against today's limit, or raise `SpendingLimitExceeded` (no limit set: no-op)."""
-    today = _today()
+def _use_limit(session: Session, user: str, amount: int, currency: str, today: date) -> None:
+    """Count ``amount`` against ``today``'s limit, or raise `SpendingLimitExceeded` (no limit set: no-op)."""
     spent_today = case((SpendingLimit.day == today, SpendingLimit.spent), else_=0)
     res = session.execute(
         update(SpendingLimit)
@@ -33,13 +28,15 @@ def _use_limit(session: Session, user: str, amount: int, currency: str) -> None:
     )
     if res.rowcount:  # type: ignore[attr-defined]
         return
-    over = _over_limit(session, user, amount, currency)
+    over = _over_limit(session, user, amount, currency, today)
     if over is not None:
         raise over
 
 
-def _over_limit(session: Session, user: str, amount: int, currency: str) -> SpendingLimitExceeded | None:
-    """The error for ``amount`` going over ``user``'s daily limit (None if they have no limit)."""
+def _over_limit(
+    session: Session, user: str, amount: int, currency: str, today: date
+) -> SpendingLimitExceeded | None:
+    """The error for ``amount`` going over ``user``'s limit on ``today`` (None if they have no limit)."""
     row = session.execute(
         select(SpendingLimit.daily_limit, SpendingLimit.day, SpendingLimit.spent).where(
             SpendingLimit.user == user, SpendingLimit.currency == currency
@@ -48,7 +45,7 @@ def _over_limit(session: Session, user: str, amount: int, currency: str) -> Spen
     if row is None:
         return None
     limit, day, spent = int(row[0]), row[1], int(row[2])
-    spent = spent if day == _today() else 0
+    spent = spent if day == today else 0
     left = max(limit - spent, 0)
     return SpendingLimitExceeded(
         f"Over the daily spending limit: {user} may pay {money_text(limit, currency)} a day, has paid "
@@ -77,9 +74,9 @@ def set_daily_limit(session: Session, *, user: str, currency: str, amount: int |
     session.flush()
 
 
-def daily_limits(session: Session, user: str) -> dict[str, tuple[int, int]]:
-    """``user``'s limits by currency: (daily limit, spent today), minor units."""
-    today = _today()
+def daily_limits(session: Session, user: str, *, at: datetime) -> dict[str, tuple[int, int]]:
+    """``user``'s limits by currency: (daily limit, spent on the day of ``at``), minor units."""
+    today = local_day(at)
     rows = session.execute(
         select(SpendingLimit.currency, SpendingLimit.daily_limit, SpendingLimit.day, SpendingLimit.spent)
         .where(SpendingLimit.user == user)

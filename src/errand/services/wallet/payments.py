@@ -4,13 +4,14 @@ PostgreSQL a booking's database function can take the payment's arguments instea
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, String, Table, bindparam, exists, select, text, update
 from sqlalchemy.orm import Session
 
 from errand.db.engine import insert_unless_taken
-from errand.services.wallet import accounts, limits
+from errand.services.clock import local_day, utc_time
 from errand.services.wallet.accounts import _by_key, _conflict, _ensure_account, _key
 from errand.services.wallet.errors import IdempotencyConflict, InsufficientFunds, WalletError
 from errand.services.wallet.limits import _over_limit, _use_limit
@@ -128,11 +129,13 @@ def pay(
     merchant: str,
     memo: str,
     idempotency_key: str,
+    at: datetime,
     savepoint: bool = True,
 ) -> Payment:
     """Pay ``amount`` minor units from ``user``'s wallet to ``merchant`` (e.g. ``travel:flights``).
 
-    Debits the user, credits the merchant, in the caller's transaction. The same
+    Debits the user, credits the merchant, in the caller's transaction. ``at`` (time-zone
+    aware) dates the payment and says which day's spending limit it counts against. The same
     ``idempotency_key`` again returns the first payment with ``replayed=True`` (a
     different payment under that key raises `IdempotencyConflict`). Raises
     `InsufficientFunds` or `SpendingLimitExceeded`, changing nothing.
@@ -148,18 +151,25 @@ def pay(
     if not merchant.strip():
         raise WalletError("A payment needs a merchant name (such as 'travel:flights').")
     if not savepoint:
-        return _pay(session, user, amount, currency, merchant, memo, key)
+        return _pay(session, user, amount, currency, merchant, memo, key, at)
     with session.begin_nested():
-        return _pay(session, user, amount, currency, merchant, memo, key)
+        return _pay(session, user, amount, currency, merchant, memo, key, at)
 
 
 def _pay(
-    session: Session, user: str, amount: int, currency: str, merchant: str, memo: str, key: str | None
+    session: Session,
+    user: str,
+    amount: int,
+    currency: str,
+    merchant: str,
+    memo: str,
+    key: str | None,
+    at: datetime,
 ) -> Payment:
     """`pay` without its savepoint: claim the key, debit the user, write both legs."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        return _pay_in_one(session, user, amount, currency, merchant, memo, key)
+        return _pay_in_one(session, user, amount, currency, merchant, memo, key, at)
     tid = insert_unless_taken(
         conn,
         _TRANSACTIONS,
@@ -174,7 +184,7 @@ def _pay(
             "idempotency_key": key,
             "original_id": None,
             "refunded": 0,
-            "created_at": accounts._now(),
+            "created_at": utc_time(at),
         },
     )
     if tid is None:  # the key paid before (or a racing call just did): nothing was written
@@ -186,7 +196,7 @@ def _pay(
         raise _insufficient(session, user, amount, currency)
     account, shop, limited = int(row[0]), row[1], bool(row[2])
     if limited:
-        _use_limit(session, user, amount, currency)
+        _use_limit(session, user, amount, currency, local_day(at))
     # The merchant's side is an entry only: its balance is the sum of its entries, so no shared
     # balance row is locked and payments to one merchant do not queue behind each other.
     if shop is None:
@@ -197,7 +207,14 @@ def _pay(
 
 
 def _pay_in_one(
-    session: Session, user: str, amount: int, currency: str, merchant: str, memo: str, key: str | None
+    session: Session,
+    user: str,
+    amount: int,
+    currency: str,
+    merchant: str,
+    memo: str,
+    key: str | None,
+    at: datetime,
 ) -> Payment:
     """`_pay` on PostgreSQL: one statement (`_PAY_IN_ONE`), then the rare follow-ups it asks for."""
     row = (
@@ -211,7 +228,7 @@ def _pay_in_one(
                 "p_currency": currency,
                 "p_memo": memo[:200],
                 "p_key": key,
-                "p_at": accounts._now(),
+                "p_at": utc_time(at),
             },
         )
         .one()
@@ -221,7 +238,7 @@ def _pay_in_one(
     if row.account is None:
         raise _insufficient(session, user, amount, currency)
     if row.limited:
-        _use_limit(session, user, amount, currency)
+        _use_limit(session, user, amount, currency, local_day(at))
     if row.legs == 1:  # the merchant has no account yet: open it and write its leg
         shop = _ensure_account(session, merchant, "merchant", currency)
         session.connection().execute(
@@ -275,13 +292,13 @@ def _insufficient(session: Session, user: str, amount: int, currency: str) -> In
 
 
 def payment_arguments(
-    *, user: str, amount: int, currency: str, merchant: str, memo: str, idempotency_key: str
+    *, user: str, amount: int, currency: str, merchant: str, memo: str, idempotency_key: str, at: datetime
 ) -> dict[str, Any]:
     """The payment half of a database function's arguments (``p_user`` ... ``p_today``).
 
     For a booking whose writes run in one server-side function (PostgreSQL's
     ``errand_book_seats``): the payment is checked and normalised exactly as `pay` does it, and
-    the wallet's clock gives its time and the day the spending limit counts.
+    ``at`` gives its time and the day the spending limit counts, as in `pay`.
     """
     _check_amount(amount)
     if not merchant.strip():
@@ -293,17 +310,19 @@ def payment_arguments(
         "p_currency": _currency(currency),
         "p_memo": memo[:200],
         "p_pay_key": _key(idempotency_key),
-        "p_paid_at": accounts._now(),
-        "p_today": limits._today(),
+        "p_paid_at": utc_time(at),
+        "p_today": local_day(at),
     }
 
 
-def refusal(session: Session, outcome: str, *, user: str, amount: int, currency: str) -> WalletError:
-    """The error a database function's refused payment gets (``insufficient`` or ``over_limit``),
-    worded as `pay` words it."""
+def refusal(
+    session: Session, outcome: str, *, user: str, amount: int, currency: str, at: datetime
+) -> WalletError:
+    """The error a database function's refused payment (made at ``at``) gets (``insufficient`` or
+    ``over_limit``), worded as `pay` words it."""
     if outcome == "insufficient":
         return _insufficient(session, user, amount, currency)
-    over = _over_limit(session, user, amount, currency) if outcome == "over_limit" else None
+    over = _over_limit(session, user, amount, currency, local_day(at)) if outcome == "over_limit" else None
     if over is None:
         raise ValueError(f"not a payment refusal: {outcome!r}")
     return over

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -29,8 +31,9 @@ def refund(
     amount: int | None,
     memo: str,
     idempotency_key: str,
+    at: datetime,
 ) -> Refund:
-    """Give back (part of) payment ``payment_id``: debit the merchant, credit the user.
+    """Give back (part of) payment ``payment_id`` at ``at``: debit the merchant, credit the user.
 
     ``amount`` None refunds whatever is left. Refunds of one payment never add up to more
     than it (`RefundNotAllowed`). The same ``idempotency_key`` again returns the first
@@ -102,6 +105,7 @@ def refund(
             memo=memo,
             key=key,
             legs=[(shop, -give), (account, give)],
+            at=at,
             original_id=pid,
         )
 

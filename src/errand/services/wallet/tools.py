@@ -35,7 +35,7 @@ def wallet_balance(ctx: ToolContext, currency: str | None = None) -> dict[str, A
     """
     session = _session(ctx)
     have = ledger.balances(session, ctx.user)
-    limits = ledger.daily_limits(session, ctx.user)
+    limits = ledger.daily_limits(session, ctx.user, at=ctx.now())
     if currency is not None:
         code = currency.strip().upper()
         if code not in have:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from errand.services.wallet.accounts import (
@@ -29,8 +31,9 @@ def top_up(
     currency: str,
     memo: str = "Top-up",
     idempotency_key: str = "",
+    at: datetime,
 ) -> TopUp:
-    """Add money to ``user``'s wallet from the funding account (creates the account if needed)."""
+    """Add money to ``user``'s wallet from the funding account at ``at`` (creates the account if needed)."""
     _check_amount(amount)
     currency = _currency(currency)
     key = _key(idempotency_key)
@@ -56,11 +59,12 @@ def top_up(
             memo=memo,
             key=key,
             legs=[(fund, -amount), (acc, amount)],
+            at=at,
         )
 
     tid = _run_once(session, key, body)
     if tid is None:
         return top_up(
-            session, user=user, amount=amount, currency=currency, memo=memo, idempotency_key=key or ""
+            session, user=user, amount=amount, currency=currency, memo=memo, idempotency_key=key or "", at=at
         )
     return TopUp(id=f"TOP-{tid:06d}", amount=amount, currency=currency)
