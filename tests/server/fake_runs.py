@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from errand.errors import RunConflict, RunInputError, RunNotFound
+from errand.errors import RunConflict, RunNotFound
 from errand.runs import RunRecord, RunStatus, StoredEvent
+from errand.runs.request import check_images
 
 FINISHED = {RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled}
 
@@ -64,8 +65,7 @@ class FakeRuns:
     async def create(
         self, user: str, input: str, *, max_steps: int | None = None, images: list[str] | None = None
     ) -> RunRecord:
-        if images:
-            raise RunInputError("The model does not read images: set ERRAND_MODEL_ACCEPTS_IMAGES=true.")
+        check_images(images or [])  # the real check on image URLs (reading them is Runs' job)
         now = datetime.now(UTC)
         run_id = "run_" + uuid.uuid4().hex[:16]
         rec = RunRecord(
