@@ -84,7 +84,8 @@ class EventOut(BaseModel):
     """One stored event of a run."""
 
     id: int
-    """Global and increasing: the SSE id, and what ``Last-Event-ID`` / ``after`` take."""
+    """The event's number in its run (1, 2, 3, ...): the SSE id, and what ``Last-Event-ID`` /
+    ``after`` take."""
     run_id: str
     type: str
     data: dict[str, Any]
@@ -187,7 +188,10 @@ async def get_run(run_id: RunId, request: Request) -> Response:
 async def run_events_route(
     run_id: RunId,
     request: Request,
-    after: Annotated[int, Query(ge=0, le=2**62, description="Only events after this id.")] = 0,
+    after: Annotated[
+        int,
+        Query(ge=0, le=2**62, description="Only events numbered after this one (the event ids of this run)."),
+    ] = 0,
     stream: Annotated[bool, Query(description="false: the events so far, as JSON.")] = True,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> Response:
