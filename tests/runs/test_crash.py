@@ -4,27 +4,24 @@ that the run finishes exactly once: same answer, one flight, one hotel, two paym
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dbos import DBOS
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from errand.config import Settings
-from errand.db.engine import make_engine
 from errand.runs import Runs, RunStatus
 from errand.services.travel.models import Booking
 from errand.services.wallet.ledger import ledger_problems
 from errand.services.wallet.models import LedgerTransaction
 from tests.cli_process import errand_env
+from tests.pg import postgres_schema
 from tests.runs.conftest import TRIP_ANSWER, TRIP_REQUEST, TRIP_SCRIPT, with_receipt, write_script
 
 pytestmark = pytest.mark.slow
@@ -45,39 +42,20 @@ CRASH_POINTS = [
 """Before, during (committed, not yet checkpointed) and after each paid call, and around each model turn."""
 
 
-@contextlib.contextmanager
-def _postgres_schema() -> Iterator[str]:
-    """A fresh schema in the test PostgreSQL, as a database URL; skips where none is configured."""
-    base = os.environ.get("ERRAND_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("PostgreSQL not configured: set ERRAND_TEST_POSTGRES_URL")
-    schema = f"crash_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh errand database: a SQLite file, or a new schema in the test PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'errand.db'}"
         return
-    with _postgres_schema() as url:
+    with postgres_schema() as url:
         yield url
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh schema in the test PostgreSQL (several machines share a queue only through it)."""
-    with _postgres_schema() as url:
+    with postgres_schema() as url:
         yield url
 
 

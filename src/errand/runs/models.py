@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from errand.db.engine import Base
+from errand.db.engine import AwareDateTime, Base
 
 RUNS_REVISION = "5f0e1a2b3c4d"
 """The migration that created these tables (a database adopted at the baseline lacks them)."""
@@ -39,8 +39,8 @@ class RunRow(Base):
     """The confirmation the run waits for (the `confirmation_required` event), while it waits."""
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """What the run was started with (date, step budget), so a resumed run sees the same."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow, onupdate=utcnow)
 
 
 class RunEventRow(Base):
@@ -60,4 +60,4 @@ class RunEventRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from errand.db.engine import Base
+from errand.db.engine import AwareDateTime, Base
 from errand.runs.models import utcnow
 
 SERVER_REVISION = "6a1b2c3d4e5f"
@@ -32,8 +32,8 @@ class ApiKeyRow(Base):
     budget: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     """Most tokens (prompt plus completion) over the key's life; None: unlimited."""
     tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(AwareDateTime, nullable=True)
 
 
 class IdempotencyRow(Base):
@@ -53,4 +53,4 @@ class IdempotencyRow(Base):
     """The response's status; None while the first request is still running."""
     content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow, index=True)
