@@ -17,7 +17,7 @@ never by searching an error's text. Each message says what is wrong and what to 
         ├── RunNotFound          no such run, or not this user's
         ├── RunConflict          the run is not in a state that allows this
         ├── ConfirmationExpired  nobody answered a confirmation in time
-        └── RunInputError        the request cannot be run as given (empty, images the model cannot read)
+        └── RunInputError        the request cannot be run as given (empty, an image that is not an image)
 
 Errors of the HTTP server (``errand serve``; errand/server/errors.py maps each to a status):
 
