@@ -207,6 +207,28 @@ async def test_an_answer_naming_an_id_no_tool_returned_is_sent_back_once() -> No
     assert not [e for e in events if isinstance(e, RevisionRequested)]  # the user wrote it
 
 
+async def test_a_run_that_booked_and_then_ran_out_of_steps_ends_with_its_receipt() -> None:
+    @tool(domain="homes", risk="write")
+    def reserve(listing_id: Annotated[str, FromResults("id")]) -> dict[str, str]:
+        """Reserve a home.
+
+        Args:
+            listing_id: The listing.
+        """
+        return {"booking_id": "BK-000042", "listing_id": listing_id}
+
+    search = call("find_homes", city="Hangzhou", max_price=6_000_000)
+    model = ScriptedModel([search, call("reserve", listing_id="HZ-1"), search, search])
+    reg = ToolRegistry([find_homes, reserve])
+    events = await events_of(
+        Agent(model, reg, approver=approve_all, budget=Budget(max_steps=3)), "reserve HZ-1"
+    )
+    final = events[-1]
+    assert isinstance(final, RunFinished), final  # it booked: a failed run that charged would lie
+    assert final.answer.startswith("Done:") and "did not answer within 3 steps" in final.answer
+    assert final.answer.endswith("Reference: BK-000042")
+
+
 async def test_unknown_tool_lists_the_real_ones() -> None:
     model = ScriptedModel([call("fly_to_moon"), "ok"])
     events = await events_of(Agent(model, registry()), "homes")

@@ -380,7 +380,12 @@ class Agent:
         state.loose_ids |= ids_in_text(task)
         state.named |= id_forms(named_ids(task))
 
-        def failed(reason: str, kind: Any, steps: int) -> RunFailed:
+        def failed(reason: str, kind: Any, steps: int) -> RunFailed | RunFinished:
+            if state.made and kind in ("budget", "model_error", "repeated_call"):
+                # Something was booked or paid: the run did its errand, and its receipt is the
+                # answer (a "failed" run that charged the user would be a lie either way).
+                note = prompts.UNSUMMARISED_ZH if prompts.in_chinese(task) else prompts.UNSUMMARISED
+                return finished(note.format(reason=reason), steps, [])
             ev: RunFailed = state.emit(
                 RunFailed,
                 reason=reason,
@@ -473,10 +478,10 @@ class Agent:
                 conv.messages.append(
                     Message(role="assistant", content=text.strip() or None, tool_calls=calls)
                 )
-                outcome: RunFailed | None = None
+                outcome: RunFailed | RunFinished | None = None
                 async for event in self._act(calls, registry, step, user, state, conv, failed):
                     yield event
-                    if isinstance(event, RunFailed):
+                    if isinstance(event, RunFailed | RunFinished):
                         outcome = event
                 if outcome is not None:
                     return
@@ -603,7 +608,7 @@ class Agent:
         user: str,
         state: _RunState,
         conv: Conversation,
-        failed: Callable[[str, Any, int], RunFailed],
+        failed: Callable[[str, Any, int], RunFailed | RunFinished],
     ) -> AsyncIterator[Event]:
         """Run one step's calls: confirm what needs it, execute in parallel, record results."""
 

@@ -83,6 +83,11 @@ UNFINISHED_ACTION = (
     "tool will say why. If a detail only the user knows is missing, call ask_user instead.]"
 )
 
+UNSUMMARISED = "Done: what this run booked, ordered or paid is below. ({reason})"
+UNSUMMARISED_ZH = "已完成：本次预订、下单或支付的编号如下。（{reason}）"
+"""The answer of a run that made a booking or payment and then could not write its answer
+(out of time, a model error): the receipt follows, and the reason says why it is short."""
+
 FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
 
 
