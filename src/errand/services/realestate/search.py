@@ -54,8 +54,7 @@ def search_listings(
     sort_by: SortBy = "price",
     limit: int = 5,
 ) -> dict[str, Any]:
-    """Search homes for sale in a city; returns the match count and the top results, cheapest
-    first unless sort_by says otherwise: for counts, the cheapest, or a plain list.
+    """Search homes for sale in a city; returns the match count and the top results.
 
     Args:
         city: City name, e.g. Hangzhou.
@@ -111,8 +110,7 @@ def analyze_listings(
     max_metro_distance_m: int | None = None,
     limit: int = 5,
 ) -> dict[str, Any]:
-    """Find matching homes, rank them by a value score, and chart them; use to recommend the
-    best value (for the cheapest, use search_listings).
+    """Find matching homes, rank them by a value score, and chart them; use to recommend.
 
     Args:
         city: City name, e.g. Hangzhou.
