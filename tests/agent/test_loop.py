@@ -202,6 +202,12 @@ async def test_an_answer_naming_an_id_no_tool_returned_is_sent_back_once() -> No
     assert revision.unverified_numbers == ["HZ-00077"]
     assert "HZ-00077" in model.requests[2][0][-1].text
     assert isinstance(events[-1], RunFinished) and events[-1].answer == "HZ-1 at 4,200,000."
+    model = ScriptedModel(
+        [call("book_viewing", listing_id="HZ-00077"), "HZ-00077 is booked.", "Nothing was booked."]
+    )
+    events = await events_of(Agent(model, registry(), approver=approve_all), "book a viewing")
+    (revision,) = [e for e in events if isinstance(e, RevisionRequested)]  # errand's refusal is no source
+    assert revision.unverified_numbers == ["HZ-00077"]
     model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), "hz-00042 is yours."])
     events = await events_of(Agent(model, registry()), "is listing HZ-00042 in Hangzhou still for sale?")
     assert not [e for e in events if isinstance(e, RevisionRequested)]  # the user wrote it

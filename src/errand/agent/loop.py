@@ -738,7 +738,7 @@ class Agent:
                 t = registry.get(call.name)
                 if not ok and t is not None and t.risk == "read":
                     fixable.add(call.id)  # a lookup refuses nothing: the question was wrong
-                if ok:
+                if ok:  # what a service returned names ids; errand's refusals echo the model's own
                     state.named |= id_forms(named_ids(json.dumps(value, ensure_ascii=False, default=str)))
                     state.results.append(value)
                     if t is not None and t.risk != "read":  # a later write on a record (a cancel) undoes it
@@ -746,7 +746,6 @@ class Agent:
                         state.made = [r for r in state.made if r not in undone]
                         state.made.extend(r for r in references(value, call.arguments) if r not in state.made)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
-            state.named |= id_forms(named_ids(content))
             went_right |= ok
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
             if call.id in state.notes:
