@@ -189,16 +189,12 @@ class Runs:
         ``input`` (see `errand.runs.request`)."""
         if not input.strip():
             raise RunInputError("A run needs a request: say what you want done.")
-        window = self.settings.resolved_context_window()
-        check_context(estimate_tokens([Message(role="user", content=input)]), None, window, RUN_HINT)
         # Images are read here, once: the stored request holds their text (or the run's
         # options their URLs, for a model that reads images), so a resumed run reads nothing.
         request = await asyncio.to_thread(build_request, self.settings, input, images or [])
-        if request.text != input:
-            check_context(
-                estimate_tokens([Message(role="user", content=request.text)]), None, window, RUN_HINT
-            )
-        input = request.text
+        input = request.text  # what the model will read, image text included, must fit its window
+        tokens = estimate_tokens([Message(role="user", content=input)])
+        check_context(tokens, None, self.settings.resolved_context_window(), RUN_HINT)
         run_id = "run_" + uuid.uuid4().hex[:16]
         if approve == "ask" and self.settings.auto_approve_below:
             approve = f"below:{self.settings.auto_approve_below}"
