@@ -11,12 +11,30 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "errand"
+
+
+class ModelPrice(BaseModel):
+    """What a model's tokens cost, per million, in ``Settings.price_currency``."""
+
+    input: float = Field(default=0.0, ge=0)
+    """Prompt tokens evaluated (not read from the prompt cache)."""
+    cached_input: float | None = Field(default=None, ge=0)
+    """Prompt tokens read from the prompt cache; None: the ``input`` price."""
+    output: float = Field(default=0.0, ge=0)
+    """Tokens the model wrote."""
+
+
+FREE = ModelPrice()
+"""A model that runs on this machine: its tokens cost nothing but the electricity."""
+
+BUNDLED_PRICES = {"qwen2.5-coder-1.5b": FREE, "qwen2.5-coder-0.5b": FREE, "scripted": FREE}
+"""The bundled models and the test double, free; `Settings.prices` adds the rest."""
 
 
 class Settings(BaseSettings):
@@ -99,6 +117,24 @@ class Settings(BaseSettings):
     ocr_fetch_urls: bool = False
     """Fetch an attached http(s) image to read its text by OCR (off: only images sent as data
     URLs are read, and the request says an http(s) image was not read)."""
+
+    # -- traces and cost (src/errand/telemetry/) ---------------------------
+
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Price per million tokens of each model by name (as runs report it: ``ERRAND_MODEL`` for a
+    server), as JSON: ``{"gpt-4o": {"input": 2.5, "cached_input": 1.25, "output": 10}}``. The
+    bundled models cost nothing; a model on a server with no price here has no cost (unknown)."""
+
+    price_currency: str = "USD"
+    """The currency of ``prices`` and of every cost errand reports."""
+
+    trace_content: bool = False
+    """Put the request, the answer, and tool arguments and results on trace spans (off: spans
+    carry ids, names, timings and token counts, never what people wrote)."""
+
+    trace_dbos: bool = False
+    """Also trace DBOS's own workflow and step spans, inside each run's trace (when tracing is on:
+    ``OTEL_EXPORTER_OTLP_*`` set, or a host application installed an OpenTelemetry SDK)."""
 
     # -- durable runs (src/errand/runs/) -----------------------------------
 
@@ -185,6 +221,15 @@ class Settings(BaseSettings):
         if value:
             parse_amount(value)
         return value
+
+    def price_of(self, model: str) -> ModelPrice | None:
+        """The price of ``model``'s tokens: ``prices``, else free for a bundled model or any model
+        run in process (a GGUF file), else None (a server's model nobody priced)."""
+        if model in self.prices:
+            return self.prices[model]
+        if model in BUNDLED_PRICES or self.resolved_model_backend() != "openai":
+            return FREE
+        return None
 
     def resolved_context_window(self) -> int | None:
         """The model's context window in tokens where known: ``ERRAND_SERVE_CONTEXT_WINDOW``, else

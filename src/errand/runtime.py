@@ -17,6 +17,7 @@ from errand.llm.base import ChatModel
 from errand.llm.types import ModelSettings
 from errand.services import builtin_domains, builtin_registry
 from errand.services.store import ServiceStore
+from errand.telemetry.trace import TracedAgent
 from errand.toolbox import Toolbox
 from errand.tools import ToolContext, utc_now
 from errand.tools.base import artifacts_folder
@@ -68,6 +69,7 @@ def build_agent(
 ) -> Agent:
     """An agent over the built-in services (or a toolbox with outside tools too) with the settings' budgets.
 
+    Every front end builds its agent here, so every run is traced the same way (`TracedAgent`).
     ``now`` is the clock its tools read (`ToolContext.now`); ``today`` is what the agent itself is
     told the time is (its own clock line, `errand.agent.dates`).
     """
@@ -81,7 +83,7 @@ def build_agent(
 
     registry = toolbox.registry if toolbox else builtin_registry()
     descriptions = toolbox.descriptions if toolbox else {d.name: d.description for d in builtin_domains()}
-    return Agent(
+    return TracedAgent(
         model,
         registry,
         budget=Budget(
@@ -94,4 +96,5 @@ def build_agent(
         artifacts_dir=charts,
         steps=steps,
         today=today,
+        settings=settings,
     )

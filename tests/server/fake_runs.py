@@ -63,7 +63,13 @@ class FakeRuns:
         return rec
 
     async def create(
-        self, user: str, input: str, *, max_steps: int | None = None, images: list[str] | None = None
+        self,
+        user: str,
+        input: str,
+        *,
+        max_steps: int | None = None,
+        images: list[str] | None = None,
+        key_id: str | None = None,
     ) -> RunRecord:
         check_images(images or [])  # the real check on image URLs (reading them is Runs' job)
         now = datetime.now(UTC)

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from errand.db.engine import make_engine, session_factory
@@ -36,6 +36,9 @@ FINISHED = frozenset({RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled
 
 TERMINAL_EVENTS = frozenset({"run_finished", "run_failed"})
 
+USAGE_FIELDS = ("model", "prompt_tokens", "cached_tokens", "completion_tokens", "cost")
+"""Fields of a run's use, written with its last event even when a person's cancel ended it first."""
+
 
 class RunRecord(BaseModel):
     """A run as its owner sees it."""
@@ -50,6 +53,29 @@ class RunRecord(BaseModel):
     """The ``confirmation_required`` event the run waits on, while it waits."""
     created_at: datetime
     updated_at: datetime
+    model: str | None = None
+    """The model that ran it (known once it started)."""
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    """What its tokens cost in ``ERRAND_PRICE_CURRENCY``, once it ended (None: the model has no price)."""
+
+
+class UsageTotal(BaseModel):
+    """The runs of one key and user over a period, and what they used."""
+
+    key_id: str | None
+    """None: runs started from the command line, with no key."""
+    user: str
+    runs: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    cost: float
+    """The priced runs' cost."""
+    unpriced: int
+    """Ended runs whose model has no price (their cost is unknown, not zero)."""
 
 
 class StoredEvent(BaseModel):
@@ -75,6 +101,11 @@ def _record(row: RunRow) -> RunRecord:
         pending=row.pending,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        model=row.model,
+        prompt_tokens=row.prompt_tokens or 0,
+        cached_tokens=row.cached_tokens or 0,
+        completion_tokens=row.completion_tokens or 0,
+        cost=row.cost,
     )
 
 
@@ -93,8 +124,10 @@ class RunLog:
         """Release the connections."""
         self.engine.dispose()
 
-    def create(self, run_id: str, user: str, input: str, options: dict[str, Any]) -> RunRecord:
-        """A new queued run."""
+    def create(
+        self, run_id: str, user: str, input: str, options: dict[str, Any], *, key_id: str | None = None
+    ) -> RunRecord:
+        """A new queued run (started with the API key ``key_id``, if any)."""
         with self.sessions() as s, s.begin():
             row = RunRow(
                 id=run_id,
@@ -103,6 +136,10 @@ class RunLog:
                 input=input,
                 options=options,
                 pending=None,
+                key_id=key_id,
+                prompt_tokens=0,
+                cached_tokens=0,
+                completion_tokens=0,
             )
             s.add(row)
         return _record(row)
@@ -136,6 +173,38 @@ class RunLog:
                 select(RunRow).where(RunRow.user == user).order_by(RunRow.created_at.desc()).limit(limit)
             )
             return [_record(r) for r in rows]
+
+    def usage(self, *, since: datetime | None = None) -> builtins.list[UsageTotal]:
+        """Runs, tokens and cost per key and user, of the runs created since ``since`` (all when None)."""
+        cost = func.coalesce(func.sum(RunRow.cost), 0.0)
+        ended = RunRow.status.in_([f.value for f in FINISHED])
+        unpriced = func.sum(case((and_(ended, RunRow.cost.is_(None)), 1), else_=0))
+        query = select(
+            RunRow.key_id,
+            RunRow.user,
+            func.count(),
+            func.coalesce(func.sum(RunRow.prompt_tokens), 0),
+            func.coalesce(func.sum(RunRow.cached_tokens), 0),
+            func.coalesce(func.sum(RunRow.completion_tokens), 0),
+            cost,
+            unpriced,
+        ).group_by(RunRow.key_id, RunRow.user)
+        if since is not None:
+            query = query.where(RunRow.created_at >= since)
+        with self.sessions() as s:
+            return [
+                UsageTotal(
+                    key_id=k,
+                    user=u,
+                    runs=n,
+                    prompt_tokens=int(p),
+                    cached_tokens=int(c),
+                    completion_tokens=int(o),
+                    cost=float(v),
+                    unpriced=int(x or 0),
+                )
+                for k, u, n, p, c, o, v, x in s.execute(query.order_by(RunRow.user, RunRow.key_id))
+            ]
 
     def set_status(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         """Move a run to ``status`` (a finished run stays finished)."""
@@ -187,6 +256,9 @@ class RunLog:
                 new = bool(written.all())
             if status is not None and new:  # a finished run stays finished
                 fields = dict(status)
+                used = {k: fields.pop(k) for k in USAGE_FIELDS if k in fields}
+                if used:  # what it used is counted however it ended
+                    s.execute(update(RunRow).where(RunRow.id == run_id).values(**used))
                 s.execute(
                     update(RunRow)
                     .where(RunRow.id == run_id, RunRow.status.notin_([f.value for f in FINISHED]))

@@ -9,13 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from errand.db.engine import AwareDateTime, Base
 
 RUNS_REVISION = "5f0e1a2b3c4d"
 """The migration that created these tables (a database adopted at the baseline lacks them)."""
+USAGE_REVISION = "8d3e4f5a6b7c"
+"""The migration that added a run's key, model, tokens and cost."""
 
 
 def utcnow() -> datetime:
@@ -41,6 +43,16 @@ class RunRow(Base):
     """What the run was started with (date, step budget), so a resumed run sees the same."""
     created_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime, default=utcnow, onupdate=utcnow)
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    """The API key that started the run (None: started from the command line)."""
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The model that ran it, as the run reported it."""
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Of ``prompt_tokens``, those read from the prompt cache."""
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """What its tokens cost, in ``ERRAND_PRICE_CURRENCY`` (None: the model has no price); set when it ends."""
 
 
 class RunEventRow(Base):

@@ -15,9 +15,11 @@ from errand.agent.events import (
     ReasoningDeltaEvent,
     RunFailed,
     RunFinished,
+    StepFinished,
     TextDeltaEvent,
 )
 from errand.runs.log import RunLog, RunStatus
+from errand.telemetry.cost import CostMeter
 
 
 def state_after(event: Event) -> dict[str, Any] | None:
@@ -45,12 +47,18 @@ class Recorder:
 
     The run never waits for a write, except where it must: before a model turn is
     checkpointed (`drain`), and before the run ends. Events the process had not written when
-    it died are written again when the recovered workflow replays them."""
+    it died are written again when the recovered workflow replays them.
 
-    def __init__(self, log: RunLog, run_id: str, *, max_delay_s: float = 0.05) -> None:
+    With a ``meter``, each ``step_finished`` and the run's last event are written with their
+    ``cost``, and the run record gets the run's model, tokens and cost when it ends."""
+
+    def __init__(
+        self, log: RunLog, run_id: str, *, max_delay_s: float = 0.05, meter: CostMeter | None = None
+    ) -> None:
         self.log = log
         self.run_id = run_id
         self.max_delay_s = max_delay_s
+        self.meter = meter
         self._batch: list[dict[str, Any]] = []
         self._since = 0.0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"errand-log-{run_id}")
@@ -64,8 +72,15 @@ class Recorder:
             return
         if not self._batch:
             self._since = time.perf_counter()
-        self._batch.append(event.model_dump(mode="json"))
+        data = event.model_dump(mode="json")
         state = state_after(event)
+        if self.meter is not None:
+            cost = self.meter.see(event)
+            if isinstance(event, StepFinished | RunFinished | RunFailed):
+                data["cost"] = cost
+            if state is not None and isinstance(event, RunFinished | RunFailed):
+                state |= self.meter.run_fields(event)
+        self._batch.append(data)
         if state is not None or time.perf_counter() - self._since > self.max_delay_s:
             self.flush(state)
 

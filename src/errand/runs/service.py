@@ -34,6 +34,7 @@ from errand.runs.request import build_request
 from errand.runs.workflow import ProcessRuntime, install, run_workflow
 from errand.runtime import open_store
 from errand.services.store import ServiceStore
+from errand.telemetry.trace import QuietDbosTelemetry, dbos_tracing
 from errand.toolbox import Toolbox, open_toolbox
 from errand.tools.config import load_tools_config
 
@@ -130,7 +131,12 @@ class Runs:
         store = open_store(settings)
         log = RunLog(settings.resolved_database_url())
         install(ProcessRuntime(settings=settings, store=store, log=log, toolbox=toolbox, _model=model))
-        logging.getLogger("dbos").setLevel(logging.WARNING)
+        dbos_log = logging.getLogger("dbos")
+        dbos_log.setLevel(logging.WARNING)
+        # DBOS's workflow and step spans, inside each run's trace (errand.telemetry.trace).
+        dbos_spans = settings.trace_dbos and dbos_tracing()
+        if dbos_spans and not any(isinstance(f, QuietDbosTelemetry) for f in dbos_log.filters):
+            dbos_log.addFilter(QuietDbosTelemetry())
         sys_url = system_database_url(settings)
         DBOS(
             config={
@@ -144,6 +150,7 @@ class Runs:
                 or (settings.worker_id if execute else f"client-{uuid.uuid4().hex}"),
                 "log_level": "WARNING",
                 "notification_listener_polling_interval_sec": 0.05,
+                "enable_otlp": dbos_spans,
             }
         )
         if not execute:
@@ -182,11 +189,13 @@ class Runs:
         approve: Approval = "ask",
         here: bool = False,
         images: builtins.list[str] | None = None,
+        key_id: str | None = None,
     ) -> RunRecord:
         """Queue a run of ``input`` for ``user``; any executing process picks it up. With ``here``
         this process runs it at once instead (the CLI), still durably. ``images`` go to a model
         that reads images; for any other model their text, read by OCR, is appended to
-        ``input`` (see `errand.runs.request`)."""
+        ``input`` (see `errand.runs.request`). ``key_id`` is the API key it is counted against
+        (`errand keys usage`)."""
         if not input.strip():
             raise RunInputError("A run needs a request: say what you want done.")
         # Images are read here, once: the stored request holds their text (or the run's
@@ -204,7 +213,7 @@ class Runs:
             "max_steps": max_steps,
             "images": list(request.images),
         }
-        rec = await asyncio.to_thread(self.log.create, run_id, user, input, options)
+        rec = await asyncio.to_thread(self.log.create, run_id, user, input, options, key_id=key_id)
         with SetWorkflowID(run_id):
             if here:
                 await DBOS.start_workflow_async(run_workflow, run_id)

@@ -27,6 +27,7 @@ from errand.runs.log import RunLog, RunStatus
 from errand.runs.recorder import Recorder
 from errand.runtime import build_agent
 from errand.services.store import ServiceStore
+from errand.telemetry.cost import CostMeter
 from errand.toolbox import Toolbox
 
 WORKFLOW_NAME = "errand.run"
@@ -80,7 +81,7 @@ async def run_workflow(run_id: str) -> str:
     if options.get("max_steps"):
         settings = settings.model_copy(update={"max_steps": int(options["max_steps"])})
     crash_at = settings.crash_at
-    recorder = Recorder(rt.log, run_id)
+    recorder = Recorder(rt.log, run_id, meter=CostMeter(settings))
     written = await asyncio.to_thread(rt.log.last_seq, run_id)
     agent = build_agent(
         settings,

@@ -150,7 +150,7 @@ async def create_run(
                 retry_after=5,
             )
         extra: dict[str, Any] = {"images": body.images} if body.images else {}  # only when sent
-        record = await runs.create(key.user, body.input, max_steps=body.max_steps, **extra)
+        record = await runs.create(key.user, body.input, max_steps=body.max_steps, key_id=key.id, **extra)
         if watcher is not None:
             watcher.watch(key, record.id)
     return _json(record, 201)
