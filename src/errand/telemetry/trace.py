@@ -204,12 +204,22 @@ class RunSpans:
         self.rejected: set[str] = set()
         self.exec_start_ns: int | None = None
         """When the step's calls began to run: the last event before its first result."""
+        self.acting = False
+        """The step's model call has ended and its tool calls are not all done."""
+        self.calls = 0
+        """Tool calls the open step made."""
         self.last_ns = _ns()
         self.done = False
 
     def context(self) -> otel_context.Context:
-        """The context the agent runs in: the open step, else the run."""
-        return trace.set_span_in_context(self.step or self.run)
+        """The context the agent works in next: the one tool call in flight, else the step whose
+        calls are in flight, else the run (a model turn has no span until it ends, and it may
+        turn out to be the next step's or the plan's)."""
+        if self.step is not None and self.acting:
+            if len(self.tools) == 1 and self.calls == 1:
+                return trace.set_span_in_context(next(iter(self.tools.values())))
+            return trace.set_span_in_context(self.step)
+        return trace.set_span_in_context(self.run)
 
     def see(self, ev: Event) -> None:
         """Open, annotate or close spans for one event."""
@@ -235,6 +245,7 @@ class RunSpans:
             self._end_step(self.last_ns)
         if self.step is None:
             self.step_no, self.first_chunk_ns, self.exec_start_ns = step, None, None
+            self.acting, self.calls = False, 0
             self.step = self.tracer.start_span(
                 f"step {step}",
                 context=trace.set_span_in_context(self.run),
@@ -268,6 +279,7 @@ class RunSpans:
                 f"chat {self.model}", context=parent, kind=self.kind, start_time=start, attributes=attrs
             )
             chat.end(end_time=now)
+            self.acting = True
         elif isinstance(ev, ToolCallStarted):
             attrs = {
                 OPERATION: "execute_tool",
@@ -280,6 +292,7 @@ class RunSpans:
             }
             if self.content:
                 attrs[TOOL_ARGUMENTS] = json.dumps(ev.arguments, ensure_ascii=False, default=str)
+            self.calls += 1
             self.tools[ev.call_id] = self.tracer.start_span(
                 f"execute_tool {ev.name}", context=parent, start_time=now, attributes=attrs
             )
@@ -312,9 +325,14 @@ class RunSpans:
                 if not ev.ok:
                     tool.set_attribute(ERROR_TYPE, outcome)
                     tool.set_status(Status(StatusCode.ERROR, ev.summary[:200]))
+                # A step's calls run together and report together: each ended when its own
+                # time was up. A step's only call ended when its result came.
                 end = self.exec_start_ns + int(ev.duration_ms * 1_000_000)
-                tool.end(end_time=min(now, max(end, span_start(tool, end))))
+                tool.end(end_time=now if self.calls == 1 else min(now, max(end, span_start(tool, end))))
+            if not self.tools:
+                self.acting = False
         elif isinstance(ev, RevisionRequested):
+            self.acting = False
             span.add_event(
                 "revision_requested",
                 {"errand.revision.reason": ev.reason, "errand.revision.count": len(ev.unverified_numbers)},
