@@ -26,7 +26,7 @@ from errand.cli.console import RunRenderer, show
 from errand.config import Settings
 from errand.errors import RunConflict
 from errand.llm.base import ChatModel
-from errand.runs.log import RunRecord
+from errand.runs.log import RunRecord, StoredEvent
 from errand.runs.service import Runs
 from errand.toolbox import Toolbox
 
@@ -207,18 +207,50 @@ def runs_list(user: UserOpt = "local") -> None:
     Console().print(table)
 
 
+def _record_and_events(settings: Settings, user: str, run_id: str) -> tuple[RunRecord, list[StoredEvent]]:
+    async def main() -> tuple[RunRecord, list[StoredEvent]]:
+        runs = await Runs.open(settings, execute=False)
+        try:
+            return await runs.get(user, run_id), await runs.events(user, run_id)
+        finally:
+            runs.close()
+
+    return asyncio.run(main())
+
+
 @runs_app.command("show")
-def runs_show(run_id: str, user: UserOpt = "local") -> None:
-    """A run's state, what it waits for, and its answer."""
-    (r,) = _runs_call(_load(), "show", user, run_id)
+def runs_show(
+    run_id: str,
+    user: UserOpt = "local",
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace", help="Draw the run as a waterfall: steps, model and tool times, tokens, cost."
+        ),
+    ] = False,
+) -> None:
+    """A run's state, what it waits for, its answer, and what it used."""
+    from errand.cli.waterfall import money, render_waterfall
+    from errand.telemetry.timeline import timeline
+
+    settings = _load()
+    r, events = _record_and_events(settings, user, run_id)
     c = Console()
-    c.print(f"[bold]{r.id}[/bold] · {r.status.value} · {r.input}")
+    c.print(f"[bold]{r.id}[/bold] · {r.status.value} · {escape(r.input)}")
     if r.pending:
-        c.print(f"waits for approval: {r.pending.get('summary')}")
+        c.print(f"waits for approval: {escape(str(r.pending.get('summary')))}")
     if r.answer:
-        c.print(r.answer)
+        c.print(escape(r.answer))
     if r.error:
-        c.print(f"[red]{r.error}[/red]")
+        c.print(f"[red]{escape(r.error)}[/red]")
+    if r.prompt_tokens or r.completion_tokens:
+        cached = f" ({r.cached_tokens:,} cached)" if r.cached_tokens else ""
+        c.print(
+            f"[dim]{r.model} · tokens {r.prompt_tokens:,} in{cached}, {r.completion_tokens:,} out · "
+            f"cost {money(r.cost, settings.price_currency)}[/dim]"
+        )
+    if trace:
+        render_waterfall(timeline((e.data for e in events), settings), c)
 
 
 @runs_app.command("approve")

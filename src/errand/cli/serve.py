@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ def register(app: typer.Typer) -> None:
     keys.command("create")(keys_create)
     keys.command("list")(keys_list)
     keys.command("revoke")(keys_revoke)
+    keys.command("usage")(keys_usage)
 
 
 def serve(
@@ -200,3 +202,89 @@ def keys_revoke(
     if not done:
         raise ConfigError(f"No active key {key_id!r}; `errand keys list` shows them.")
     sys.stdout.write(f"revoked {key_id}\n")
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``--since``: a span back from now (``7d``, ``24h``, ``30m``) or a date or time
+    (``2026-12-01``, ``2026-12-01T09:00``, UTC unless it names a zone)."""
+    from errand.errors import ConfigError
+
+    now = now or datetime.now(UTC)
+    value = text.strip()
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if value[-1:] in units and value[:-1].isdigit():
+        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--since {text!r}: give a span (7d, 24h, 30m) or a date (2026-12-01).") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def keys_usage(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only runs started since: 7d, 24h, 30m, or a date (2026-12-01)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key and user.")] = False,
+) -> None:
+    """Runs, tokens and cost per key and user (runs started from the command line have no key)."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from errand.cli.common import load_settings
+    from errand.cli.waterfall import money
+    from errand.runs.log import RunLog
+
+    settings = load_settings()
+    start = parse_since(since) if since else None
+    store, keys = _key_store(settings)
+    log = RunLog(settings.resolved_database_url())
+    try:
+        totals = log.usage(since=start)
+        owners = {k.id: k for k in keys.list()}
+    finally:
+        log.close()
+        store.close()
+    seen = {t.key_id for t in totals}
+    rows = [t.model_dump() for t in totals]
+    rows += [  # keys that started no run in the period still have a line
+        {"key_id": k.id, "user": k.user, "runs": 0, "prompt_tokens": 0, "cached_tokens": 0}
+        | {"completion_tokens": 0, "cost": 0.0, "unpriced": 0}
+        for k in owners.values()
+        if k.id not in seen
+    ]
+    for row in rows:
+        key = owners.get(row["key_id"] or "")
+        row["key_tokens_used"] = key.tokens_used if key is not None else None
+        row["currency"] = settings.price_currency
+    rows.sort(key=lambda r: (r["user"], r["key_id"] or ""))
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    title = f"since {start:%Y-%m-%d %H:%M} UTC" if start else "all runs"
+    table = Table(
+        "key", "user", "runs", "tokens in", "cached", "tokens out", "cost", "key total", title=title
+    )
+    for row in rows:
+        cost = money(row["cost"], row["currency"]) + (
+            f" + {row['unpriced']} unpriced" if row["unpriced"] else ""
+        )
+        table.add_row(
+            row["key_id"] or "(cli)",
+            row["user"],
+            str(row["runs"]),
+            f"{row['prompt_tokens']:,}",
+            f"{row['cached_tokens']:,}",
+            f"{row['completion_tokens']:,}",
+            cost,
+            f"{row['key_tokens_used']:,}" if row["key_tokens_used"] is not None else "-",
+        )
+    Console().print(table)
+    Console().print(
+        "[dim]Tokens and cost are those of runs; 'key total' is every token the key spent since it was "
+        "made (runs and chat completions), the count its budget is checked against.[/dim]"
+    )
