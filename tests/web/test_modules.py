@@ -117,6 +117,7 @@ async () => {
     f.toolTitle('book_flight'), f.argName('flight_id'), f.argName('check_in'),
     f.argValue(['Dave Chen', 'Li Wei']), f.argValue(true), f.argValue({ max_price: 6000000 }),
     f.baseName('/home/x/charts/analysis-hangzhou.png'),
+    f.argValue(2027), f.argValue(4.56), f.formatNumber(6000000, 'de-DE'), f.formatNumber(12345.678, 'fr-FR'),
   ];
 }
 """
@@ -134,14 +135,113 @@ def test_amounts_and_arguments_in_words(modules: Page) -> None:
         "Check in",
         "Dave Chen, Li Wei",
         "yes",
-        "Max price: 6000000",
+        "Max price: 6,000,000",  # large numbers grouped in the reader's locale (en-GB here)
         "analysis-hangzhou.png",
+        "2027",  # a year or a distance in metres is not grouped
+        "4.56",
+        "6.000.000",
+        "12\u202f345,678",
     ]
+
+
+MARKDOWN = """
+async (text) => {
+  const { markdown } = await import('/web/markdown.js');
+  const box = document.createElement('div');
+  box.append(markdown(text));
+  document.body.append(box);
+  await new Promise((resolve) => setTimeout(resolve, 300));  // time for any handler to fire
+  return {
+    html: box.innerHTML,
+    text: box.textContent,
+    strong: [...box.querySelectorAll('strong')].map((e) => e.textContent),
+    cells: [...box.querySelectorAll('td')].map((e) => e.textContent),
+    live: box.querySelectorAll('script, img, iframe, [onerror], [onclick], [onload]').length,
+    links: [...box.querySelectorAll('a')].map((a) => [a.textContent, a.getAttribute('href'), a.rel]),
+    pwned: window.__pwned ?? null,
+  };
+}
+"""
+
+
+def test_markdown_is_rendered_and_nothing_in_it_runs(modules: Page) -> None:
+    """No CSP on this page: only the renderer stands between a payload and the page."""
+    text = (
+        "**Train booked:** G16\n\n| seat | price |\n| --- | --- |\n| 2A | 553.00 CNY |\n\n"
+        '<img src="x" onerror="window.__pwned = 1"><script>window.__pwned = 2</script>\n\n'
+        "<div onclick=\"window.__pwned = 3\">block</div>\n\n"
+        "[run](javascript:void(window.__pwned=4)) [receipt](https://example.com/r) "
+        "![tracker](https://example.com/t.png) <svg onload=\"window.__pwned = 5\">"
+    )
+    got: dict[str, Any] = modules.evaluate(MARKDOWN, text)
+    assert got["strong"] == ["Train booked:"]
+    assert got["cells"] == ["2A", "553.00 CNY"]
+    assert got["live"] == 0 and got["pwned"] is None
+    assert '<script>window.__pwned = 2</script>' in got["text"]  # shown as text, not dropped
+    assert got["links"] == [
+        ["run", None, ""],  # javascript: is removed by the sanitiser
+        ["receipt", "https://example.com/r", "noopener noreferrer"],
+        ["tracker", "https://example.com/t.png", "noopener noreferrer"],  # an image: a link to it
+    ]
+
+
+PHASE = """
+async () => {
+  const { Phase } = await import('/web/phase.js');
+  let t = 0;
+  const phase = new Phase(() => t);
+  const seen = [];
+  const add = (ev, after = 0) => { phase.add(ev); t += after; seen.push([phase.text, phase.seconds()]); };
+  add({ type: 'run_started' }, 1500);
+  add({ type: 'reasoning_delta', step: 1 }, 1000);
+  add({ type: 'step_finished', step: 1 });
+  add({ type: 'tool_call', step: 1, call_id: 'a', name: 'search_flights' }, 2000);
+  add({ type: 'tool_call', step: 1, call_id: 'b', name: 'search_trains' });
+  add({ type: 'tool_result', step: 1, call_id: 'a' }, 3000);
+  add({ type: 'tool_result', step: 1, call_id: 'b' }, 4200);
+  add({ type: 'step_finished', step: 2 });
+  add({ type: 'tool_call', step: 2, call_id: 'c', name: 'book_flight' });
+  add({ type: 'confirmation_required', step: 2, call_id: 'c' }, 9000);
+  add({ type: 'confirmation_resolved', step: 2, call_id: 'c', approved: true });
+  add({ type: 'tool_result', step: 2, call_id: 'c' });
+  add({ type: 'text_delta', step: 3 }, 700);
+  add({ type: 'text_delta', step: 3 }, 700);
+  add({ type: 'run_finished' });
+  return { seen, ended: phase.ended };
+}
+"""
+
+
+def test_the_phase_follows_the_events_and_counts_its_seconds(modules: Page) -> None:
+    """Once a step's calls have all returned the model is thinking again: never "running" then."""
+    got: dict[str, Any] = modules.evaluate(PHASE)
+    assert got["seen"] == [
+        ["Thinking (step 1)", 1],
+        ["Thinking (step 1)", 2],  # reasoning of the same step: the same phase, still counting
+        ["Thinking (step 2)", 0],
+        ["Running Search flights", 2],
+        ["Running 2 tools", 0],
+        ["Running Search trains", 3],
+        ["Thinking (step 2)", 4],
+        ["Thinking (step 3)", 0],
+        ["Running Book flight", 0],
+        ["Waiting for your approval", 9],
+        ["Running Book flight", 0],
+        ["Thinking (step 3)", 0],
+        ["Writing the answer", 0],
+        ["Writing the answer", 1],
+        ["", 0],
+    ]
+    assert got["ended"] is True
 
 
 def test_static_files_are_package_data() -> None:
     """What the page needs ships in the wheel (pyproject's package-data names ``web/static/*``)."""
     names = {p.name for p in Path(STATIC).iterdir()}
     assert {"index.html", "app.css", "app.js", "api.js", "stream.js", "render.js", "confirm.js"} <= names
+    assert {"markdown.js", "phase.js"} <= names
+    vendored = {p.name for p in (Path(STATIC) / "vendor").iterdir()}
+    assert {"marked.esm.js", "purify.es.js", "marked.LICENSE", "dompurify.LICENSE"} <= vendored
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert '"web/static/*"' in pyproject
+    assert '"web/static/vendor/*"' in pyproject  # a glob does not reach into folders

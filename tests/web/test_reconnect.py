@@ -33,7 +33,7 @@ def test_a_dropped_stream_resumes_from_the_last_event(errand_server: ServerFacto
     expect(dialog).to_contain_text("H-SY04")
     dialog.get_by_role("button", name="Approve").click()
 
-    expect(page.locator("p.text").last).to_contain_text("Done:")
+    expect(page.locator(".text").last).to_contain_text("Done:")
     assert server.run(key, run_id)["status"] == "running"
     server.kill()
     expect(page.locator("#run-status")).to_have_text("Connection lost. Reconnecting…")
@@ -46,7 +46,7 @@ def test_a_dropped_stream_resumes_from_the_last_event(errand_server: ServerFacto
     expect(page.locator("article.tool")).to_have_count(2)
     expect(page.locator("article.tool .tool-state")).to_have_text([re.compile("^Done"), re.compile("^Done")])
     expect(page.locator("details.reasoning")).to_have_count(1)
-    expect(page.locator("p.answer, p.text")).to_have_count(1)
+    expect(page.locator(".answer, .text")).to_have_count(1)
     assert resumed_from and max(resumed_from) > 0, "the page never reconnected with Last-Event-ID"
     assert server.run(key, run_id)["status"] == "succeeded"
     web.shot("resumed")

@@ -84,7 +84,7 @@ def test_book_a_trip_approve_in_the_dialog_and_reload_mid_run(errand_server: Ser
     expect(dialog).to_be_hidden()
 
     # The answer streams; reload in the middle of it and the run carries on to the end.
-    answer_text = page.locator("p.text, p.answer").last
+    answer_text = page.locator(".text, .answer").last
     expect(answer_text).to_contain_text("Done:")
     assert server.run(key, run_id)["status"] == "running"
     page.reload()
@@ -94,7 +94,7 @@ def test_book_a_trip_approve_in_the_dialog_and_reload_mid_run(errand_server: Ser
     # Nothing twice: one card per call, one reasoning, one answer.
     expect(page.locator("article.tool")).to_have_count(2)
     expect(page.locator("details.reasoning")).to_have_count(1)
-    expect(page.locator("p.answer")).to_have_count(1)
+    expect(page.locator(".answer")).to_have_count(1)
     expect(hotel.locator(".tool-state")).to_have_text(re.compile(r"^Done"))
     expect(page.locator(f"#runs-list button[data-run={run_id}]")).to_contain_text("Done")
     assert accessibility_problems(page) == []

@@ -5,6 +5,7 @@
 import { Api, ApiError } from "./api.js";
 import { ConfirmDialog } from "./confirm.js";
 import { formatWhen, STATUS_WORDS } from "./format.js";
+import { Phase } from "./phase.js";
 import { el, Transcript } from "./render.js";
 import { EventLog, RunStream } from "./stream.js";
 
@@ -30,6 +31,8 @@ const ui = {
   runsEmpty: $("runs-empty"),
   newRun: $("new-run"),
   status: $("run-status"),
+  spinner: $("run-spinner"),
+  elapsed: $("run-elapsed"),
   reviewPending: $("review-pending"),
   cancelRun: $("cancel-run"),
   transcript: $("transcript"),
@@ -62,6 +65,8 @@ class RunView {
     this.ended = null;
     this.streamState = "connecting";
     this.objectUrls = [];
+    this.phase = new Phase();
+    this.ticker = null;
     this.transcript = new Transcript(ui.transcript, {
       loadArtifact: (name) => this.loadArtifact(name),
       onConfirm: (ev) => this.onConfirm(ev),
@@ -85,11 +90,13 @@ class RunView {
       onState: (state, detail) => this.onStreamState(state, detail),
       hasEnded: () => this.hasEnded(),
     }).start();
+    this.ticker = setInterval(() => this.tick(), 1000);
     this.updateHead();
   }
 
   stop() {
     if (this.stream) this.stream.stop();
+    clearInterval(this.ticker);
     clearTimeout(this.openTimer);
     if (dialog.ev && dialog.ev.run_id === this.id) dialog.close();
     for (const url of this.objectUrls) URL.revokeObjectURL(url);
@@ -109,17 +116,24 @@ class RunView {
     const kind = this.events.add(stored);
     if (kind === "duplicate") return;
     if (kind === "rewrite") this.redraw();
-    else this.transcript.add(data);
+    else {
+      this.transcript.add(data);
+      this.phase.add(data);
+    }
     if (follow) scrollToBottom();
-    if (data.type === "run_started" || data.type === "tool_call") this.updateHead();
+    this.updateHead();
   }
 
   redraw() {
     this.pending = null;
     this.ended = null;
+    this.phase = new Phase();
     this.transcript.clear();
     this.transcript.showRequest(this.run.input, app.sentImages.get(this.id) || []);
-    for (const stored of this.events.ordered()) this.transcript.add(stored.data);
+    for (const stored of this.events.ordered()) {
+      this.transcript.add(stored.data);
+      this.phase.add(stored.data);
+    }
   }
 
   onConfirm(ev) {
@@ -206,6 +220,21 @@ class RunView {
     }
   }
 
+  /** Once a second: the seconds spent in this phase (not in the live region: a screen reader
+   * hears the phase change, not every tick). */
+  tick() {
+    if (app.view !== this) return;
+    const working = this.working();
+    ui.spinner.hidden = !working;
+    ui.elapsed.hidden = !working;
+    if (working) ui.elapsed.textContent = `${this.phase.seconds()} s`;
+  }
+
+  /** The agent is at work (not waiting for the person, the connection, or done). */
+  working() {
+    return !this.ended && !this.pending && this.streamState === "live" && !this.phase.ended;
+  }
+
   updateHead() {
     const busy = !this.ended && this.streamState !== "failed";
     ui.transcript.setAttribute("aria-busy", busy && this.streamState === "live" ? "true" : "false");
@@ -225,9 +254,10 @@ class RunView {
     } else if (this.pending) {
       text = "Waiting for your approval.";
     } else {
-      text = "Working…";
+      text = `${this.phase.text || "Working"}…`;
     }
     if (ui.status.textContent !== text) ui.status.textContent = text;
+    this.tick();
   }
 }
 
@@ -427,6 +457,8 @@ function closeView() {
   app.view = null;
   ui.transcript.replaceChildren(ui.welcome);
   ui.status.textContent = "";
+  ui.spinner.hidden = true;
+  ui.elapsed.hidden = true;
   ui.reviewPending.hidden = true;
   ui.cancelRun.hidden = true;
   renderRuns();

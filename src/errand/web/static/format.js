@@ -55,10 +55,22 @@ export function argName(key) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-/** An argument's value in words: lists joined, objects as key: value, booleans yes/no. */
+/** A number in the reader's locale, grouped from five digits on: 6000000 -> "6,000,000"
+ * (en), "6.000.000" (de); 2027 and 450 stay as they are (years, metres). */
+export function formatNumber(value, locale = LOCALE) {
+  try {
+    return new Intl.NumberFormat(locale, { useGrouping: "min2", maximumFractionDigits: 6 }).format(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** An argument's value in words: lists joined, objects as key: value, booleans yes/no, numbers
+ * in the reader's locale. */
 export function argValue(value) {
   if (value === null || value === undefined) return "none";
   if (typeof value === "boolean") return value ? "yes" : "no";
+  if (typeof value === "number") return formatNumber(value);
   if (Array.isArray(value)) return value.map(argValue).join(", ");
   if (typeof value === "object") {
     return Object.entries(value)

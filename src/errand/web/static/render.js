@@ -1,8 +1,10 @@
 // Draws one run's events (src/errand/agent/events.py) as a conversation: the request, folded
 // reasoning, a card per tool call, the answer as it streams, and why a run stopped.
-// Everything from the server goes in as text (textContent), never as HTML.
+// Everything from the server goes in as text (textContent), never as HTML, except the model's
+// own text (drafts and the answer): that is Markdown, rendered and sanitised by markdown.js.
 
 import { argName, argValue, baseName, formatDuration, formatMoney, toolTitle } from "./format.js";
+import { renderInto } from "./markdown.js";
 
 /** document.createElement with a class, text and attributes. */
 export function el(tag, { cls = "", text = null, attrs = {} } = {}, ...children) {
@@ -37,7 +39,11 @@ class ToolCard {
       { cls: "tool running", attrs: { "data-call": ev.call_id, "data-tool": ev.name, "aria-label": `Tool: ${this.title}` } },
       el("div", { cls: "tool-head" }, this.heading, this.state),
     );
-    if (ev.arguments && Object.keys(ev.arguments).length) this.node.append(argList(ev.arguments));
+    this.args = null;
+    if (ev.arguments && Object.keys(ev.arguments).length) {
+      this.args = argList(ev.arguments);
+      this.node.append(this.args);
+    }
     this.confirmBox = null;
     this.next = null;
     this.rejected = false;
@@ -79,17 +85,25 @@ class ToolCard {
     this.setState(ev.approved ? "Approved, running…" : "Rejected", ev.approved ? "running" : "declined");
   }
 
+  /** What the call found (or why it failed) first, under the heading; what was asked folds
+   * away below it, since the result is what the person reads the card for. */
   result(ev, loadArtifact) {
     const took = ev.duration_ms > 0 ? ` in ${formatDuration(ev.duration_ms)}` : "";
+    const head = this.heading.parentNode;
     if (ev.ok) {
       this.setState(`Done${took}`, "ok");
-      this.node.append(el("p", { cls: "tool-summary", text: ev.summary }));
+      head.after(el("p", { cls: "tool-summary tool-result", text: ev.summary }));
     } else if (this.rejected) {
       this.setState("Not done: you rejected it", "declined");
     } else {
       this.setState(`Failed${took}`, "failed");
       const message = /^error\b/i.test(ev.summary) ? ev.summary : `Error: ${ev.summary}`;
-      this.node.append(el("p", { cls: "tool-error", text: message }));
+      head.after(el("p", { cls: "tool-error", text: message }));
+    }
+    if (this.args) {
+      const asked = el("details", { cls: "tool-asked" }, el("summary", { text: "What was asked" }));
+      this.args.replaceWith(asked);
+      asked.append(this.args);
     }
     for (const path of ev.artifacts || []) this.node.append(chartFigure(path, this.title, loadArtifact));
     if (ev.content) {
@@ -207,10 +221,9 @@ export class Transcript {
   textOf(n) {
     const s = this.step(n);
     if (!s.text) {
-      const node = document.createTextNode("");
-      const p = el("p", { cls: "text", attrs: { "data-step": n } }, node);
+      const p = el("div", { cls: "text md", attrs: { "data-step": n } });
       this.root.append(p);
-      s.text = { p, node };
+      s.text = { p, raw: "" };
     }
     this.lastText = s.text;
     return s.text;
@@ -229,9 +242,12 @@ export class Transcript {
       case "reasoning_delta":
         this.reasoningOf(ev.step).node.appendData(ev.text);
         break;
-      case "text_delta":
-        this.textOf(ev.step).node.appendData(ev.text);
+      case "text_delta": {
+        const text = this.textOf(ev.step);
+        text.raw += ev.text;
+        renderInto(text.p, text.raw);
         break;
+      }
       case "tool_call": {
         const again = this.awaitingNext.some((c) => c.name === ev.name);
         this.thenAll(`Then the agent called ${toolTitle(ev.name)}${again ? " again" : ""}.`);
@@ -296,11 +312,11 @@ export class Transcript {
     this.thenAll("Then the agent answered.");
     let answer = this.lastText && !this.lastText.p.classList.contains("withdrawn") ? this.lastText.p : null;
     if (!answer) {
-      answer = el("p", {});
+      answer = el("div", {});
       this.root.append(answer);
     }
-    answer.className = "answer";
-    answer.textContent = ev.answer;
+    answer.className = "answer md";
+    renderInto(answer, ev.answer);
     answer.setAttribute("aria-label", "Answer");
     if (ev.outcome === "not_done") {
       this.root.append(
