@@ -169,15 +169,15 @@ def test_markdown_is_rendered_and_nothing_in_it_runs(modules: Page) -> None:
     text = (
         "**Train booked:** G16\n\n| seat | price |\n| --- | --- |\n| 2A | 553.00 CNY |\n\n"
         '<img src="x" onerror="window.__pwned = 1"><script>window.__pwned = 2</script>\n\n'
-        "<div onclick=\"window.__pwned = 3\">block</div>\n\n"
+        '<div onclick="window.__pwned = 3">block</div>\n\n'
         "[run](javascript:void(window.__pwned=4)) [receipt](https://example.com/r) "
-        "![tracker](https://example.com/t.png) <svg onload=\"window.__pwned = 5\">"
+        '![tracker](https://example.com/t.png) <svg onload="window.__pwned = 5">'
     )
     got: dict[str, Any] = modules.evaluate(MARKDOWN, text)
     assert got["strong"] == ["Train booked:"]
     assert got["cells"] == ["2A", "553.00 CNY"]
     assert got["live"] == 0 and got["pwned"] is None
-    assert '<script>window.__pwned = 2</script>' in got["text"]  # shown as text, not dropped
+    assert "<script>window.__pwned = 2</script>" in got["text"]  # shown as text, not dropped
     assert got["links"] == [
         ["run", None, ""],  # javascript: is removed by the sanitiser
         ["receipt", "https://example.com/r", "noopener noreferrer"],
