@@ -71,6 +71,15 @@ class RunOut(BaseModel):
     """The confirmation the run waits for (name, summary, amount, currency, arguments, call_id)."""
     created_at: datetime
     updated_at: datetime
+    model: str | None = None
+    """The model that ran it, once it ended."""
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    """Of ``prompt_tokens``, those read from the prompt cache."""
+    completion_tokens: int = 0
+    cost: float | None = None
+    """What its tokens cost, in the server's ``ERRAND_PRICE_CURRENCY``, once it ended (null: its model
+    has no price)."""
 
 
 class RunList(BaseModel):
@@ -108,6 +117,11 @@ def _out(record: Any) -> RunOut:
         pending=record.pending,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        model=record.model,
+        prompt_tokens=record.prompt_tokens,
+        cached_tokens=record.cached_tokens,
+        completion_tokens=record.completion_tokens,
+        cost=record.cost,
     )
 
 
