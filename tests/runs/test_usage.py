@@ -4,6 +4,7 @@ per key and user; its spans (and, when asked, DBOS's) form one trace."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from opentelemetry import trace
@@ -33,8 +34,19 @@ async def test_a_runs_cost_is_its_tokens_at_its_models_price(make_settings: Call
         assert done.status == RunStatus.succeeded, done.error
         events = await runs.events("dave", rec.id)
         (total,) = runs.log.usage()
+        # Another run of that key on a model nobody priced, and one cancelled before it started.
+        runs.log.create("run_unpriced", "dave", "x", {}, key_id="k1")
+        runs.log.append(
+            "run_unpriced", [], {"status": RunStatus.failed, "model": "gpt-x", "prompt_tokens": 10}
+        )
+        runs.log.create("run_idle", "dave", "x", {}, key_id="k1")
+        runs.log.append("run_idle", [], {"status": RunStatus.cancelled})
+        (later,) = runs.log.usage()
+        assert runs.log.usage(since=datetime.now(UTC) + timedelta(hours=1)) == []
     finally:
         runs.close()
+    assert (later.runs, later.unpriced, later.prompt_tokens) == (3, 1, total.prompt_tokens + 10)
+    assert later.cost == pytest.approx(total.cost)
     last = events[-1].data
     assert last["type"] == "run_finished"
     assert (done.model, done.prompt_tokens, done.completion_tokens) == (

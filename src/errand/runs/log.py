@@ -75,7 +75,7 @@ class UsageTotal(BaseModel):
     cost: float
     """The priced runs' cost."""
     unpriced: int
-    """Ended runs whose model has no price (their cost is unknown, not zero)."""
+    """Ended runs that used tokens of a model with no price (their cost is unknown, not zero)."""
 
 
 class StoredEvent(BaseModel):
@@ -178,7 +178,8 @@ class RunLog:
         """Runs, tokens and cost per key and user, of the runs created since ``since`` (all when None)."""
         cost = func.coalesce(func.sum(RunRow.cost), 0.0)
         ended = RunRow.status.in_([f.value for f in FINISHED])
-        unpriced = func.sum(case((and_(ended, RunRow.cost.is_(None)), 1), else_=0))
+        used = (RunRow.prompt_tokens + RunRow.completion_tokens) > 0
+        unpriced = func.sum(case((and_(ended, used, RunRow.cost.is_(None)), 1), else_=0))
         query = select(
             RunRow.key_id,
             RunRow.user,
