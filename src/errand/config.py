@@ -88,7 +88,20 @@ class Settings(BaseSettings):
     """Sampling temperature; 0 makes runs repeatable."""
 
     max_output_tokens: int = 768
-    """Most tokens the model may write in one step."""
+    """Most tokens the model may write in one step, not counting its thinking."""
+
+    thinking: Literal["auto", "on", "off"] = "auto"
+    """Whether a reasoning model thinks before it answers. ``auto``: as the model does (the
+    embedded model if its chat template writes ``<think>``); ``on``: it thinks (the embedded
+    grammar admits a think block whatever the template says; a server is sent
+    ``chat_template_kwargs: {"enable_thinking": true}``); ``off``: ask it not to where it can (the
+    embedded model's think block is closed empty in its prompt; a server is sent
+    ``enable_thinking: false`` and Qwen3's ``/no_think`` in the system message)."""
+
+    max_thinking_tokens: int = Field(default=1024, ge=1)
+    """Most tokens a reasoning model may think in one step. Past them its thinking is closed and
+    it answers or calls a tool from what it thought so far (Qwen's thinking budget); a step may
+    write this many on top of ``max_output_tokens``."""
 
     request_timeout_s: float = 120.0
     """Seconds to wait for a model server's answer before giving up. The embedded model waits

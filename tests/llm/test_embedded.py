@@ -16,6 +16,7 @@ from errand.errors import ConfigError, ModelFileError, ModelResponseError
 from errand.llm.base import collect
 from errand.llm.embedded import EmbeddedModel, call_schema, physical_cores, tool_call_grammar
 from errand.llm.parsing import parse_output
+from errand.llm.thinking import STOP_SENTENCE
 from errand.llm.types import (
     Finish,
     ImagePart,
@@ -293,3 +294,45 @@ def test_grammar_can_require_a_call_and_limit_calls() -> None:
     assert 'tagged: tag ("\\n" tag){0,2}\n' in tool_call_grammar([WEATHER], max_calls=3)
     schema = call_schema(WEATHER)
     assert schema["properties"]["arguments"]["additionalProperties"] is False
+
+
+@pytest.mark.slow
+def test_the_think_grammar_compiles_and_is_enforced(embedded: EmbeddedModel) -> None:
+    """A grammar that admits a think block first is one llama.cpp compiles (it would drop it
+    silently otherwise): this model, asked for a call, writes the think block or a compact call."""
+    messages = [Message(role="user", content="What's the weather in Paris?")]
+    prompt = embedded.render_prompt(messages, [WEATHER])
+    settings = ModelSettings(max_tokens=40, tool_choice="required")
+    body = embedded.completion_request(prompt, [WEATHER], settings, think="optional")
+    body["stream"] = False
+    request = urllib.request.Request(
+        embedded.listening_address + "/completion",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {embedded.api_key}"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as res:
+        content = json.loads(res.read())["content"]
+    assert content.startswith("<think>") or content.startswith(
+        '<tool_call>\n{"name": "get_weather", "arguments": {'
+    )
+
+
+@pytest.mark.slow
+async def test_thinking_opened_by_the_prompt_is_cut_at_its_budget_then_answered(
+    embedded: EmbeddedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A template that opens ``<think>`` (QwQ's, DeepSeek-R1's), on the real model: it thinks for
+    the budget's tokens, the thinking is closed, and it calls the tool or answers from there."""
+    render = embedded.render_prompt
+    monkeypatch.setattr(embedded, "render_prompt", lambda m, t=(): render(m, t) + "<think>\n")
+    monkeypatch.setattr(embedded, "thinking", "on")
+    monkeypatch.setattr(embedded, "max_thinking_tokens", 8)
+    response = await collect(
+        embedded.stream([Message(role="user", content="What's the weather in Paris?")], [WEATHER], SETTINGS)
+    )
+    # this model never closes a think block by itself: the budget does
+    assert response.usage.reasoning_tokens == 8 and response.reasoning.endswith(STOP_SENTENCE)
+    assert response.tool_calls or response.text
+    assert (
+        "think>" not in response.text and response.usage.completion_tokens > response.usage.reasoning_tokens
+    )

@@ -102,6 +102,8 @@ def make_model(settings: Settings, *, progress: ProgressCallback | None = None) 
             settings.model,
             api_key=settings.api_key,
             timeout=settings.request_timeout_s,
+            thinking=settings.thinking,
+            max_thinking_tokens=settings.max_thinking_tokens,
         )
         remote.context_window = settings.resolved_context_window()
         return remote
@@ -124,9 +126,13 @@ def make_model(settings: Settings, *, progress: ProgressCallback | None = None) 
             if settings.prefix_cache
             else None,
             progress=progress,
+            thinking=settings.thinking,
+            max_thinking_tokens=settings.max_thinking_tokens,
         )
     if backend == "scripted":
         if settings.script_path is None:
             raise ConfigError("The scripted backend needs ERRAND_SCRIPT_PATH: a JSON file of turns.")
-        return ScriptedModel.from_file(settings.script_path, token_delay_s=settings.script_token_delay_s)
+        scripted = ScriptedModel.from_file(settings.script_path, token_delay_s=settings.script_token_delay_s)
+        scripted.max_thinking_tokens = settings.max_thinking_tokens
+        return scripted
     raise ConfigError(f"Unknown model backend {backend!r}: choose embedded, openai or scripted.")

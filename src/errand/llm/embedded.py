@@ -33,19 +33,21 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from errand.errors import ConfigError, ModelFileError, ModelResponseError
 from errand.llm.base import ChatModel
-from errand.llm.parsing import StreamParser
+from errand.llm.parsing import THINK_OPEN, StreamParser
+from errand.llm.thinking import CLOSED_THINK, STOP_SENTENCE, STOP_THINKING, Thinking, ThinkingMeter, after_cut
 from errand.llm.types import (
     Finish,
     ImagePart,
     Message,
     ModelEvent,
     ModelSettings,
+    ReasoningDelta,
     TextDelta,
     ToolCallEvent,
     ToolSpec,
@@ -145,9 +147,30 @@ def call_schema(tool: ToolSpec) -> dict[str, Any]:
     return schema
 
 
-def tool_call_grammar(tools: Sequence[ToolSpec], *, required: bool = False, max_calls: int = 1) -> str:
+ThinkMode = Literal["none", "open", "optional"]
+"""Where a think block may stand in the output: ``none``, nowhere (the model does not think, or
+its prompt closed the block); ``open``, the prompt opened it, so the output starts inside it
+(QwQ, DeepSeek-R1); ``optional``, the model may open one first (Qwen3)."""
+
+_THOUGHT = r"thought[lazy]: /(.|\n)*<\/think>/"
+"""The thinking, up to and with the first ``</think>`` (lazy: it ends there)."""
+
+
+def _thinking_first(start: str, think: ThinkMode) -> list[str]:
+    """The grammar's ``start`` rule: ``start`` alone, or after the think block ``think`` admits
+    (closed by ``</think>`` and a blank line, as Qwen's and DeepSeek's templates write it)."""
+    if think == "none":
+        return [f"start: {start}"]
+    block = r'thought "\n\n" answer'
+    first = block if think == "open" else f'"<think>" {block} | answer'
+    return [f"start: {first}", f"answer: {start}", _THOUGHT]
+
+
+def tool_call_grammar(
+    tools: Sequence[ToolSpec], *, required: bool = False, max_calls: int = 1, think: ThinkMode = "none"
+) -> str:
     """An llguidance (Lark) grammar for one turn: up to ``max_calls`` tool calls, or (unless
-    ``required``) a text answer.
+    ``required``) a text answer; first a think block where ``think`` admits one.
 
     Every call is JSON matching exactly one offered tool. ``required`` admits only
     ``<tool_call>`` blocks joined by a newline, the way the Qwen/Hermes chat templates render
@@ -170,15 +193,15 @@ def tool_call_grammar(tools: Sequence[ToolSpec], *, required: bool = False, max_
     names = " | ".join(f"call_{i}" for i in range(len(tools)))
     lines = ["%llguidance {}"]
     if required:
-        lines += ["start: tagged"]
+        lines += _thinking_first("tagged", think)
     else:
         group = several("call", r'"\n"')
         fenced = r'FENCE group "\n```"'
         if more:
             group += f' | "[" {several("call", chr(34) + ", " + chr(34))} "]"'  # the JSON style's separator
             fenced += f" | fence (SEP fence){{1,{more}}}"
+        lines += _thinking_first("tagged | fenced | bare | text", think)
         lines += [
-            "start: tagged | fenced | bare | text",
             f"fenced: {fenced}",
             r'fence: FENCE call "\n```"',
             "bare: group",
@@ -231,15 +254,17 @@ class EmbeddedModel(ChatModel):
         on_status: StatusCallback | None = None,
         verbosity: int = 0,
         request_timeout_s: float = 120.0,
+        thinking: Thinking = "auto",
+        max_thinking_tokens: int | None = None,
     ) -> None:
         """Describe the model; nothing is loaded until `load` or the first `stream`.
 
         ``model_path`` is any GGUF; without it the bundled model ``bundled`` is
         assembled into ``cache_dir`` (``progress`` gets its bytes). ``n_ctx`` is
         the context of each of the ``n_parallel`` slots (conversations served at
-        once). Set
-        ``constrain_tool_calls=False`` for models whose output the call-or-text
-        grammar would break (reasoning models that open with ``<think>``).
+        once). ``constrain_tool_calls=False`` sends no grammar (the model writes what it
+        likes; errand still parses its calls). A reasoning model's grammar admits its think
+        block first; ``thinking`` and ``max_thinking_tokens`` are as in `errand.config.Settings`.
         """
         self.request_timeout_s = request_timeout_s
         """Longest wait for one request to the in-process server (prompt rendering, a saved
@@ -275,6 +300,12 @@ class EmbeddedModel(ChatModel):
         self._server: Any = None
         self._grammar_cache: tuple[str, str] | None = None
         """The last tool set's key and grammar: agent steps offer the same tools again."""
+        self.thinking: Thinking = thinking
+        """``auto``: the model thinks if its chat template says so; ``on``: it thinks; ``off``: its
+        think block is closed in the prompt."""
+        self.max_thinking_tokens = max_thinking_tokens
+        """Most tokens of thinking in one turn; past them the thinking is closed (None: unbounded)."""
+        self._template_thinks: bool | None = None
 
     # -- loading -----------------------------------------------------------
 
@@ -417,27 +448,76 @@ class EmbeddedModel(ChatModel):
         return message.to_openai()
 
     def grammar_for(
-        self, tools: Sequence[ToolSpec], *, required: bool = False, max_calls: int | None = None
+        self,
+        tools: Sequence[ToolSpec],
+        *,
+        required: bool = False,
+        max_calls: int | None = None,
+        think: ThinkMode = "none",
     ) -> str | None:
         """The grammar sent with a request offering ``tools`` (None: unconstrained); at most
         ``max_calls`` calls (None: ``max_calls_per_step``, the agent's own steps)."""
         if not tools or not self.constrain_tool_calls:
             return None
         calls = max_calls or self.max_calls_per_step
-        key = json.dumps([t.model_dump() for t in tools], sort_keys=True) + f"{required}:{calls}"
+        key = json.dumps([t.model_dump() for t in tools], sort_keys=True) + f"{required}:{calls}:{think}"
         cached = self._grammar_cache
         if cached is None or cached[0] != key:
-            cached = self._grammar_cache = (key, tool_call_grammar(tools, required=required, max_calls=calls))
+            grammar = tool_call_grammar(tools, required=required, max_calls=calls, think=think)
+            cached = self._grammar_cache = (key, grammar)
         return cached[1]
 
+    # -- thinking ------------------------------------------------------------
+
+    def chat_template(self) -> str:
+        """The model's own chat template, as llama.cpp read it from the GGUF ('' if it says none).
+
+        Blocking (a loopback HTTP call); loads the model if needed."""
+        request = urllib.request.Request(
+            self.listening_address + "/props", headers={"Authorization": f"Bearer {self.api_key}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.request_timeout_s) as res:
+                template = json.loads(res.read().decode()).get("chat_template")
+        except (OSError, ValueError):
+            return ""
+        return template if isinstance(template, str) else ""
+
+    def model_thinks(self) -> bool:
+        """Whether the model thinks before it answers: ``thinking`` ``on`` says so; otherwise its
+        chat template does, by writing ``<think>`` (QwQ, Qwen3, DeepSeek-R1 distills). Read once."""
+        if self.thinking == "on":
+            return True
+        if self._template_thinks is None:
+            self._template_thinks = "<think>" in self.chat_template()
+        return self._template_thinks
+
+    def shape_prompt(self, prompt: str, *, structured: bool = False) -> tuple[str, ThinkMode]:
+        """The prompt to complete, and where a think block may stand in its output.
+
+        With ``thinking`` off, or for a reply held to a schema, a thinking model's block is
+        closed empty at the end of the prompt (what Qwen3's template writes for
+        ``enable_thinking: false``); otherwise the output starts inside the block where the
+        template opened it, and may open one where it did not."""
+        if not self.model_thinks():
+            return prompt, "none"
+        tail = prompt.rstrip()
+        opened = tail.endswith(THINK_OPEN)
+        if self.thinking == "off" or structured:
+            return (tail[: -len(THINK_OPEN)] if opened else prompt) + CLOSED_THINK, "none"
+        return prompt, "open" if opened else "optional"
+
     def completion_request(
-        self, prompt: str, tools: Sequence[ToolSpec], settings: ModelSettings
+        self, prompt: str, tools: Sequence[ToolSpec], settings: ModelSettings, *, think: ThinkMode = "none"
     ) -> dict[str, Any]:
-        """The body errand sends to llama.cpp's completion handler for one turn."""
+        """The body errand sends to llama.cpp's completion handler for one turn; ``think`` says
+        where a think block may stand (from `shape_prompt`). A turn that may think may write
+        its thinking's budget on top of the answer's."""
+        thinking = (self.max_thinking_tokens or 0) if think != "none" else 0
         body: dict[str, Any] = {
             "prompt": prompt,
             "stream": True,
-            "n_predict": settings.max_tokens,
+            "n_predict": settings.max_tokens + thinking,
             "temperature": settings.temperature,
             "cache_prompt": self.cache_prompt,
         }
@@ -457,9 +537,13 @@ class EmbeddedModel(ChatModel):
         # A tool that needs an id nobody has seen yet stays in the prompt but is not callable.
         callable_tools = [t for t in tools if t.callable]
         required = settings.tool_choice == "required"
-        grammar = self.grammar_for(callable_tools, required=required, max_calls=settings.max_tool_calls)
-        if grammar is None and tools and self.constrain_tool_calls:
-            grammar = f"%llguidance {{}}\nstart: text\ntext: {_TEXT_RULE}\n"  # nothing callable: answer
+        grammar = self.grammar_for(
+            callable_tools, required=required, max_calls=settings.max_tool_calls, think=think
+        )
+        if grammar is None and tools and self.constrain_tool_calls:  # nothing callable: answer
+            grammar = "\n".join(
+                ["%llguidance {}", *_thinking_first("text", think), f"text: {_TEXT_RULE}", ""]
+            )
         if grammar is not None:
             body["grammar"] = grammar
         return body
@@ -528,11 +612,70 @@ class EmbeddedModel(ChatModel):
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
     ) -> AsyncIterator[ModelEvent]:
-        """Stream one turn: text as it is generated, then tool calls, usage and `Finish`."""
+        """Stream one turn: thinking and text as they are generated, then tool calls, usage and
+        `Finish`. Thinking past ``max_thinking_tokens`` is stopped, closed with Qwen's stop
+        sentence and ``</think>``, and the answer generated from there (the prompt cache keeps
+        what was already evaluated)."""
         await asyncio.to_thread(self.load)
-        prompt = await asyncio.to_thread(self.render_prompt, messages, tools)
+        rendered = await asyncio.to_thread(self.render_prompt, messages, tools)
+        structured = settings.response_format is not None
+        prompt, think = await asyncio.to_thread(self.shape_prompt, rendered, structured=structured)
         await asyncio.to_thread(self._restore_prefix, messages, tools)
-        body = self.completion_request(prompt, tools, settings)
+        body = self.completion_request(prompt, tools, settings, think=think)
+        # A structured reply (JSON by schema) is text, not a tool call to look for.
+        parser = None if structured else StreamParser(in_thinking=think == "open")
+        meter = ThinkingMeter(self.max_thinking_tokens)
+        written: list[str] = []
+        finish_reason: str | None = None
+        final: dict[str, Any] = {}
+        cut = False
+        async with contextlib.aclosing(self._generate(body)) as chunks:
+            async for text, item in chunks:
+                if parser is None:
+                    if text:
+                        yield TextDelta(text=text)
+                else:
+                    if parser.thinking:
+                        meter.add(text)
+                    written.append(text)
+                    for ev in parser.feed(text):
+                        yield ev
+                    if parser.thinking and meter.spent:
+                        cut = True
+                        break
+                finish_reason = _finish_reason(item) or finish_reason
+                if "timings" in item or "usage" in item:
+                    final = item
+        usage = _usage(final)
+        if cut and parser is not None:
+            for ev in parser.close_thinking():
+                yield ev
+            yield ReasoningDelta(text=f"\n\n{STOP_SENTENCE}")
+            body = self.completion_request(prompt + "".join(written) + STOP_THINKING, tools, settings)
+            final, finish_reason = {}, None
+            async with contextlib.aclosing(self._generate(body)) as chunks:
+                async for text, item in chunks:
+                    for ev in parser.feed(text):
+                        yield ev
+                    finish_reason = _finish_reason(item) or finish_reason
+                    if "timings" in item or "usage" in item:
+                        final = item
+            usage = after_cut(meter.tokens, _usage(final))
+        else:
+            usage.reasoning_tokens = meter.tokens
+        called = False
+        for ev in parser.finish() if parser is not None else []:
+            called = called or isinstance(ev, ToolCallEvent)
+            yield ev
+        yield UsageEvent(usage=usage)
+        if called:
+            yield Finish(reason="tool_calls")
+        else:
+            yield Finish(reason="length" if finish_reason == "length" else "stop")
+
+    async def _generate(self, body: dict[str, Any]) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
+        """Run one completion in a worker thread: (text, chunk) as llama.cpp streams them, one
+        token a chunk. Closing this generator stops the generation at its next token."""
         server = self._server
         if server is None:
             raise ModelResponseError("The embedded model was closed while a request was starting.")
@@ -563,11 +706,6 @@ class EmbeddedModel(ChatModel):
                 put(_Done())
 
         worker = loop.run_in_executor(None, generate)
-        # A structured reply (JSON by schema) is text, not a tool call to look for.
-        parser = StreamParser() if settings.response_format is None else None
-        finish_reason: str | None = None
-        final: dict[str, Any] = {}
-        called = False
         try:
             while True:
                 item = await queue.get()
@@ -576,31 +714,21 @@ class EmbeddedModel(ChatModel):
                         raise ModelResponseError(
                             f"The embedded model failed while generating: {item.error}"
                         ) from item.error
-                    break
+                    return
                 if "error" in item or "choices" not in item:
                     raise ModelResponseError(f"The embedded model refused the request: {_error_text(item)}")
                 choice = item["choices"][0] if item["choices"] else {}
-                text = choice.get("text") or ""
-                if text and parser is None:
-                    yield TextDelta(text=text)
-                elif text and parser is not None:
-                    for ev in parser.feed(text):
-                        yield ev
-                if choice.get("finish_reason"):
-                    finish_reason = choice["finish_reason"]
-                if "timings" in item or "usage" in item:
-                    final = item
-            for ev in parser.finish() if parser is not None else []:
-                called = called or isinstance(ev, ToolCallEvent)
-                yield ev
-            yield UsageEvent(usage=_usage(final))
-            if called:
-                yield Finish(reason="tool_calls")
-            else:
-                yield Finish(reason="length" if finish_reason == "length" else "stop")
+                yield choice.get("text") or "", item
         finally:
             stop.set()  # the worker stops at its next token (llama.cpp then frees the slot)
             del worker  # never raises: generate() hands its errors over the queue
+
+
+def _finish_reason(chunk: dict[str, Any]) -> str | None:
+    """Why llama.cpp stopped (``stop``, ``length``), on the chunk that says it."""
+    choices = chunk.get("choices") or [{}]
+    reason = choices[0].get("finish_reason")
+    return reason if isinstance(reason, str) else None
 
 
 def _usage(chunk: dict[str, Any]) -> Usage:

@@ -2,11 +2,12 @@
 
 Small open models write tool calls in many shapes: Qwen/Hermes
 ``<tool_call>{...}</tool_call>`` tags, a fenced ```json block, or a bare JSON
-object; reasoning models wrap their thinking in ``<think>...</think>``. The
-`StreamParser` turns a stream of raw text into typed events: reasoning and
-answer text as they arrive, tool calls once complete. It never raises,
-whatever the text: output it cannot use becomes a `MalformedToolCall` that
-tells the model what was wrong.
+object; reasoning models wrap their thinking in ``<think>...</think>``, or write only the
+closing tag when their chat template opened the block in the prompt (QwQ,
+DeepSeek-R1, Qwen3's thinking models). The `StreamParser` turns a stream of raw
+text into typed events: reasoning and answer text as they arrive, tool calls
+once complete. It never raises, whatever the text: output it cannot use becomes
+a `MalformedToolCall` that tells the model what was wrong.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from errand.llm.types import (
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 FENCE = "```"
-_TEXT_MARKERS = (THINK_OPEN, CALL_OPEN, FENCE)
+_TEXT_MARKERS = (THINK_OPEN, THINK_CLOSE, CALL_OPEN, FENCE)
 _TAGGED = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
 _FENCED = re.compile(r"```[ \t]*(?:json|JSON|tool_call|tool)?[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
 
@@ -105,15 +106,67 @@ def _decode_objects(body: str) -> list[Any]:
 
 
 class StreamParser:
-    """Turns raw model text, fed in chunks, into reasoning, text and tool-call events."""
+    """Turns raw model text, fed in chunks, into reasoning, text and tool-call events.
 
-    def __init__(self, id_prefix: str = "call") -> None:
+    ``in_thinking`` says where the output starts: False, in the answer (a ``<think>`` block
+    may open it); True, inside a think block the prompt opened (a leading ``<think>`` is
+    dropped); None, not known: the text is held until a ``</think>`` says it was thinking, or
+    an opening ``<think>`` or the end says it was not (a remote model seen for the first time).
+    """
+
+    def __init__(self, id_prefix: str = "call", *, in_thinking: bool | None = False) -> None:
         self._id_prefix = id_prefix
         self._buffer = ""
-        self._reasoning = False
+        self._reasoning = bool(in_thinking)
+        self._leading_open = bool(in_thinking)
+        """A ``<think>`` at the very start of a block the prompt opened is the model repeating it."""
+        self._held: str | None = "" if in_thinking is None else None
+        self.opened_by_prompt: bool | None = in_thinking
+        """Whether the output began inside thinking (a ``</think>`` with no ``<think>`` before
+        it); None while held text has not said."""
+        self._saw_open = False
         self._capture: str | None = None
         self._emitted_text = False
         self._calls = 0
+
+    @property
+    def thinking(self) -> bool:
+        """Whether the text fed now is thinking (inside a think block)."""
+        return self._reasoning
+
+    @property
+    def undecided(self) -> bool:
+        """Whether text is being held, not yet known to be thinking or the answer."""
+        return self._held is not None
+
+    def close_thinking(self) -> list[ModelEvent]:
+        """End the thinking here (its budget is spent): what is buffered or held is thinking,
+        and whatever is fed next is the answer."""
+        events: list[ModelEvent] = []
+        if self._held is not None:
+            self._buffer, self._held = self._held + self._buffer, None
+            self._reasoning = True
+            self.opened_by_prompt = True
+        if self._reasoning:
+            self._emit_reasoning(events, self._buffer)
+            self._buffer = ""
+            self._reasoning = self._leading_open = False
+        return events
+
+    def _decide(self, events: list[ModelEvent]) -> bool:
+        """Look at the held text; True once it is known what it was (and it is in the buffer)."""
+        assert self._held is not None
+        held = self._held
+        head = held.lstrip()
+        if head.startswith(THINK_OPEN):  # the model opens its own block: the usual path reads it
+            self._buffer, self._held, self.opened_by_prompt = held, None, False
+            return True
+        end = held.find(THINK_CLOSE)
+        if end >= 0:  # it was thinking all along: the prompt had opened the block
+            self._emit_reasoning(events, held[:end])
+            self._buffer, self._held, self.opened_by_prompt = held[end + len(THINK_CLOSE) :], None, True
+            return True
+        return False
 
     def feed(self, chunk: str) -> list[ModelEvent]:
         """Take the next piece of raw text; return the events it completes."""
@@ -121,9 +174,22 @@ class StreamParser:
         if self._capture is not None:
             self._capture += chunk
             return events
-        self._buffer += chunk
+        if self._held is not None:
+            self._held += chunk
+            if not self._decide(events):
+                return events
+        else:
+            self._buffer += chunk
         while self._buffer:
             if self._reasoning:
+                if self._leading_open:
+                    head = self._buffer.lstrip()
+                    if THINK_OPEN.startswith(head):
+                        break  # nothing yet, or the start of a repeated <think>: wait
+                    self._leading_open = False
+                    if head.startswith(THINK_OPEN):
+                        self._buffer = head[len(THINK_OPEN) :]
+                        continue
                 end = self._buffer.find(THINK_CLOSE)
                 if end >= 0:
                     self._emit_reasoning(events, self._buffer[:end])
@@ -147,7 +213,12 @@ class StreamParser:
                 self._emit_text(events, self._buffer[:i])
                 if marker == THINK_OPEN:
                     self._buffer = self._buffer[i + len(THINK_OPEN) :]
-                    self._reasoning = True
+                    self._reasoning = self._saw_open = True
+                    continue
+                if marker == THINK_CLOSE:  # a closing tag never shows in an answer
+                    self._buffer = self._buffer[i + len(THINK_CLOSE) :]
+                    if not self._saw_open:  # the prompt opened the block: the text was thinking
+                        self.opened_by_prompt = True
                     continue
                 self._capture, self._buffer = self._buffer[i:], ""
                 break
@@ -160,7 +231,10 @@ class StreamParser:
     def finish(self) -> list[ModelEvent]:
         """End of output: flush text and return the tool calls found."""
         events: list[ModelEvent] = []
-        if self._reasoning:
+        if self._held is not None:  # no </think> came: the held text was the answer
+            held, self._held, self.opened_by_prompt = self._held, None, False
+            events += self.feed(held)
+        if self._reasoning:  # cut off while thinking: still thinking, never the answer
             self._emit_reasoning(events, self._buffer)
             self._buffer = ""
         rest = (self._capture or "") + self._buffer

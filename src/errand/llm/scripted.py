@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field
 
 from errand.errors import ConfigError, ModelResponseError
 from errand.llm.base import ChatModel
-from errand.llm.parsing import StreamParser
+from errand.llm.parsing import THINK_CLOSE, StreamParser
+from errand.llm.thinking import STOP_SENTENCE
 from errand.llm.types import (
     Finish,
     Message,
@@ -50,6 +51,9 @@ class ScriptedTurn(BaseModel):
     """Tool calls made in this turn."""
     raw: str | None = None
     """Raw model output parsed by the real `StreamParser` (overrides the fields above)."""
+    thinking_opened: bool = False
+    """The ``raw`` output starts inside a think block the prompt opened, so only ``</think>``
+    marks where the thinking ends (QwQ, DeepSeek-R1)."""
     cached_tokens: int = Field(default=0, ge=0)
     """Prompt tokens to report as read from the prompt cache (at most the prompt's), so usage
     reporting can be tested without a real cache."""
@@ -119,7 +123,12 @@ class ScriptedModel(ChatModel):
         per_conversation: bool = False,
         token_delay_s: float = 0.0,
         structured: Sequence[dict[str, Any]] = (),
+        max_thinking_tokens: int | None = None,
     ) -> None:
+        """``max_thinking_tokens`` cuts each turn's reasoning after that many words, as a real
+        backend closes thinking past its budget: the stop sentence ends it and the turn's answer
+        or calls follow (in a ``raw`` turn, what it wrote after ``</think>``)."""
+        self.max_thinking_tokens = max_thinking_tokens
         self._turns = list(turns)
         self._structured = list(structured)
         self.structured_default: dict[str, Any] | None = None
@@ -205,16 +214,28 @@ class ScriptedModel(ChatModel):
         self._next = index + 1
         turn = _as_turn(source(messages) if callable(source) else source)
         step = len(self.requests)
-        completion = 0
+        completion = thinking = 0
+        budget = self.max_thinking_tokens
         pace = self._pace
         if turn.raw is not None:
             raw, stopped = _cut(turn.raw, settings.stop)
-            parser = StreamParser(id_prefix=f"call_{step}")
-            for word in _words(raw):
+            parser = StreamParser(id_prefix=f"call_{step}", in_thinking=turn.thinking_opened)
+            words = _words(raw)
+            while words:
+                word = words.pop(0)
                 completion += 1
+                was_thinking = parser.thinking
                 await pace()
                 for ev in parser.feed(word):
                     yield ev
+                thinking += was_thinking or parser.thinking  # a word with a tag in it is thinking too
+                if parser.thinking and budget is not None and thinking >= budget:
+                    for ev in parser.close_thinking():
+                        yield ev
+                    yield ReasoningDelta(text=f"\n\n{STOP_SENTENCE}")
+                    rest = "".join(words)  # the model answers from where its thinking ended
+                    end = rest.find(THINK_CLOSE)
+                    words = _words(rest[end + len(THINK_CLOSE) :].lstrip()) if end >= 0 else []
             for ev in parser.finish():
                 yield ev
             has_calls = not stopped and "<tool_call>" in raw
@@ -222,7 +243,11 @@ class ScriptedModel(ChatModel):
             text, stopped = _cut(turn.text, settings.stop)
             calls = [] if stopped else turn.tool_calls
             for word in _words(turn.reasoning):
+                if budget is not None and thinking >= budget:
+                    yield ReasoningDelta(text=f"\n\n{STOP_SENTENCE}")
+                    break
                 completion += 1
+                thinking += 1
                 await pace()
                 yield ReasoningDelta(text=word)
             for word in _words(text):
@@ -239,7 +264,12 @@ class ScriptedModel(ChatModel):
         prompt = chars // 4 + 1
         cached = min(turn.cached_tokens, prompt)
         yield UsageEvent(
-            usage=Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached)
+            usage=Usage(
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                cached_tokens=cached,
+                reasoning_tokens=thinking,
+            )
         )
         yield Finish(reason="tool_calls" if has_calls else "stop")
 

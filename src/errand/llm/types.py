@@ -178,11 +178,23 @@ class Usage(BaseModel):
     """Time spent evaluating the prompt, when the backend reports it."""
     completion_ms: float = 0.0
     """Time spent generating, when the backend reports it."""
+    reasoning_tokens: int = 0
+    """Of ``completion_tokens``, those the model spent thinking (shown folded, never the answer):
+    the server's own count where it gives one, else errand's (one per streamed piece)."""
 
     @property
     def evaluated_prompt_tokens(self) -> int:
         """Prompt tokens that were actually computed."""
         return self.prompt_tokens - self.cached_tokens
+
+    @property
+    def answer_tokens(self) -> int:
+        """Tokens the model wrote that were not thinking: the answer or its tool calls."""
+        return max(0, self.completion_tokens - self.reasoning_tokens)
+
+    def __add__(self, other: Usage) -> Usage:
+        """Field by field: the usage of two calls (or steps) together."""
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
 
 
 class TextDelta(BaseModel):
