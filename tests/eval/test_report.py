@@ -83,6 +83,34 @@ def test_rows_give_pass_hat_1_and_k_per_group() -> None:
     )  # NaN: n < k
 
 
+def test_a_reasoning_models_tokens_per_step_are_split_into_thinking_and_answer(tmp_path: Path) -> None:
+    thinking = [
+        Attempt(
+            "t",
+            "travel",
+            "easy",
+            "lookup",
+            i,
+            passed=True,
+            steps=2,
+            completion_tokens=500,
+            reasoning_tokens=400,
+        )
+        for i in range(2)
+    ]
+    rows = report.summarize(thinking, k=1)
+    assert (rows[-1].thinking, rows[-1].answer) == (200.0, 50.0)  # per step: 400/2 and (500-400)/2
+    meta = report.Meta("builtin", "qwq", 1, 2, False, "2026-11-29T12:00:00+08:00", 1.0, 1, 300.0, 1)
+    md = report.markdown(meta, rows, thinking, None)
+    assert "| thinking/step | answer/step |" in md and "| 200 | 50 |" in md
+    assert json.loads(json.dumps(report.to_json(meta, rows, thinking)))["summary"][-1]["thinking"] == 200.0
+    assert [c.header for c in report.table(rows, 1).columns][-2:] == ["thinking/step", "answer/step"]
+    # A model that does not think: no columns of zeros.
+    plain = report.summarize(_attempts(), k=2)
+    assert "thinking/step" not in report.markdown(meta, plain, _attempts(), None)
+    assert "thinking/step" not in [c.header for c in report.table(plain, 2).columns]
+
+
 def test_failure_causes_are_counted() -> None:
     assert report.causes(_attempts()) == [
         ("answer misses a fact", 2),

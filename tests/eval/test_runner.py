@@ -15,7 +15,7 @@ from errand.eval import clock
 from errand.eval.builtin import BuiltinEnvironment
 from errand.eval.runner import RunConfig, approver_for, reference_model
 from errand.eval.tasks import AutoApprove
-from errand.llm.scripted import ScriptedModel, call
+from errand.llm.scripted import ScriptedModel, ScriptedTurn, call
 from errand.llm.types import Message, ModelEvent, ModelSettings, ToolSpec
 from errand.services.food.models import Order
 from tests.eval.conftest import attempt, make_task
@@ -53,6 +53,19 @@ def test_a_task_whose_checks_pass(env: BuiltinEnvironment) -> None:
     assert a.steps == 3 and a.tokens > 0 and a.wall_s > 0
     assert {"confirmed": True} in a.transcript
     assert a.answers == ["Booked G16 at 07:50 for Chen Jie, booking BK-000001."]
+
+
+def test_a_reasoning_models_thinking_is_counted_per_attempt(env: BuiltinEnvironment) -> None:
+    model = ScriptedModel(
+        [
+            ScriptedTurn(reasoning="the cheapest is G16", tool_calls=[SEARCH]),
+            ScriptedTurn(reasoning="book it", tool_calls=[BOOK_G16]),
+            ScriptedTurn(reasoning="say so", text="Booked G16 at 07:50 for Chen Jie, booking BK-000001."),
+        ]
+    )
+    a = attempt(BOOKING, env, model)
+    assert a.passed and a.reasoning_tokens == 4 + 2 + 2
+    assert a.to_json()["reasoning_tokens"] == 8 and a.completion_tokens > a.reasoning_tokens
 
 
 def test_a_task_whose_checks_fail(env: BuiltinEnvironment) -> None:

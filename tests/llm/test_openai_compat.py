@@ -420,13 +420,12 @@ async def llama_server(embedded: EmbeddedModel) -> Any:
 
 @pytest.mark.slow
 async def test_streams_text_and_usage_from_llama_cpp(llama_server: OpenAICompatModel) -> None:
-    events = [
-        ev
-        async for ev in llama_server.stream(
-            [Message(role="user", content="Count from one to ten in words.")], [], SETTINGS
-        )
-    ]
+    ask = [Message(role="user", content="Count from one to ten in words.")]
+    first = await collect(llama_server.stream(ask, [], SETTINGS))  # held: it might have been thinking
+    events = [ev async for ev in llama_server.stream(ask, [], SETTINGS)]
+    # Known now to write no think block, the model's text streams as it comes.
     assert len([ev for ev in events if isinstance(ev, TextDelta)]) >= 5
+    assert first.text and first.reasoning == "" and first.usage.reasoning_tokens == 0
     usage = next(ev.usage for ev in events if isinstance(ev, UsageEvent))
     assert usage.prompt_tokens > 5 and 0 < usage.completion_tokens <= SETTINGS.max_tokens
     assert isinstance(events[-1], Finish) and events[-1].reason in ("stop", "length")

@@ -1,8 +1,9 @@
 """Reports of a suite run: the summary table, a Markdown and a JSON file, and a PNG chart.
 
 Rows group attempts by domain and difficulty; each row gives pass^1, pass^k, and the mean
-steps, tokens and wall time per attempt. Failures keep their transcript and the checks that
-failed, so a report says why, not only how often.
+steps, tokens and wall time per attempt, and for a reasoning model the tokens it wrote per step
+as thinking against answer. Failures keep their transcript and the checks that failed, so a
+report says why, not only how often.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class Row:
     steps: float
     tokens: float
     wall_s: float
+    thinking: float = 0.0
+    """Tokens of thinking per model step (0 for a model that does not think)."""
+    answer: float = 0.0
+    """Tokens of answer (text or tool calls) per model step."""
 
 
 def _row(domain: str, difficulty: str, attempts: Sequence[Attempt], k: int) -> Row:
@@ -66,6 +71,7 @@ def _row(domain: str, difficulty: str, attempts: Sequence[Attempt], k: int) -> R
         per_task.setdefault(a.task_id, []).append(a.passed)
     counts = [(sum(v), len(v)) for v in per_task.values()]
     n = len(attempts) or 1
+    steps = sum(a.steps for a in attempts) or 1
     return Row(
         domain=domain,
         difficulty=difficulty,
@@ -77,6 +83,8 @@ def _row(domain: str, difficulty: str, attempts: Sequence[Attempt], k: int) -> R
         steps=sum(a.steps for a in attempts) / n,
         tokens=sum(a.tokens for a in attempts) / n,
         wall_s=sum(a.wall_s for a in attempts) / n,
+        thinking=sum(a.reasoning_tokens for a in attempts) / steps,
+        answer=sum(max(0, a.completion_tokens - a.reasoning_tokens) for a in attempts) / steps,
     )
 
 
@@ -146,10 +154,17 @@ def _pct(x: float) -> str:
     return "—" if x != x else f"{100 * x:.1f}%"
 
 
+def _thinks(rows: Sequence[Row]) -> bool:
+    """Whether the model thought at all: only then are thinking and answer tokens shown."""
+    return any(r.thinking for r in rows)
+
+
 def table(rows: Sequence[Row], k: int, title: str = "") -> Table:
     """The summary as a rich table for the terminal."""
     t = Table(title=title or None, title_justify="left")
-    for col in ("domain", "difficulty", "tasks", "pass^1", f"pass^{k}", "steps", "tokens", "wall s"):
+    thinks = _thinks(rows)
+    cols = ["domain", "difficulty", "tasks", "pass^1", f"pass^{k}", "steps", "tokens", "wall s"]
+    for col in cols + (["thinking/step", "answer/step"] if thinks else []):
         t.add_column(col, justify="left" if col in ("domain", "difficulty") else "right")
     for r in rows:
         style = (
@@ -166,6 +181,7 @@ def table(rows: Sequence[Row], k: int, title: str = "") -> Table:
             f"{r.steps:.1f}",
             f"{r.tokens:,.0f}",
             f"{r.wall_s:.1f}",
+            *([f"{r.thinking:,.0f}", f"{r.answer:,.0f}"] if thinks else []),
             style=style,
         )
     return t
@@ -198,6 +214,7 @@ def transcript_lines(a: Attempt) -> list[str]:
 def markdown(meta: Meta, rows: Sequence[Row], attempts: Sequence[Attempt], chart: str | None) -> str:
     """The Markdown report: what ran, the summary, failure causes, then each failure in full."""
     k = meta.k
+    thinks = _thinks(rows)
     out = [
         f"# errand eval: {meta.suite}",
         "",
@@ -207,14 +224,16 @@ def markdown(meta: Meta, rows: Sequence[Row], attempts: Sequence[Attempt], chart
         f"- started {meta.started}, took {meta.duration_s:.0f} s with {meta.jobs} job(s), "
         f"{meta.timeout_s:g} s per attempt at most",
         "",
-        f"| domain | difficulty | tasks | pass^1 | pass^{k} | steps | tokens | wall s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| domain | difficulty | tasks | pass^1 | pass^{k} | steps | tokens | wall s |"
+        + (" thinking/step | answer/step |" if thinks else ""),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if thinks else ""),
     ]
     for r in rows:
         bold = "**" if r.domain == ALL and r.difficulty == ALL else ""
         out.append(
             f"| {bold}{r.domain}{bold} | {bold}{r.difficulty}{bold} | {r.tasks} | {bold}{_pct(r.pass1)}{bold} | "
             f"{bold}{_pct(r.passk)}{bold} | {r.steps:.1f} | {r.tokens:,.0f} | {r.wall_s:.1f} |"
+            + (f" {r.thinking:,.0f} | {r.answer:,.0f} |" if thinks else "")
         )
     kinds = by_kind(attempts, k)
     out += ["", "| kind | tasks | pass^1 | steps | wall s |", "| --- | ---: | ---: | ---: | ---: |"]

@@ -26,6 +26,7 @@ from errand.agent.events import (
     RevisionRequested,
     RunFailed,
     RunFinished,
+    StepFinished,
     ToolCallStarted,
     ToolResultEvent,
 )
@@ -86,6 +87,8 @@ class Attempt:
     steps: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    """Of ``completion_tokens``, those spent thinking (a reasoning model's, shown folded)."""
     wall_s: float = 0.0
     answers: list[str] = field(default_factory=list)
     transcript: list[dict[str, Any]] = field(default_factory=list)
@@ -171,6 +174,8 @@ class _Recorder:
     steps: int = 0
     prompt: int = 0
     completion: int = 0
+    thinking: int = 0
+    """Tokens of thinking, summed over the steps (each step's usage says its own)."""
 
     def add(self, ev: Event) -> None:
         if isinstance(ev, ToolCallStarted):
@@ -182,6 +187,8 @@ class _Recorder:
             self.results.append(ev.content)
             shown = ev.content if len(ev.content) <= _SHOWN else ev.content[:_SHOWN] + " …"
             self.transcript.append({"result": ev.name, "ok": ev.ok, "content": shown})
+        elif isinstance(ev, StepFinished):
+            self.thinking += ev.usage.reasoning_tokens
         elif isinstance(ev, RevisionRequested):
             self.transcript.append(
                 {"revision": ev.unverified_numbers}
@@ -278,6 +285,7 @@ async def run_attempt(
         world.close()
     out.passed = out.failure is None and all(c.ok for c in out.checks)
     out.steps, out.prompt_tokens, out.completion_tokens = rec.steps, rec.prompt, rec.completion
+    out.reasoning_tokens = rec.thinking
     out.answers, out.transcript = rec.answers, rec.transcript
     out.wall_s = time.perf_counter() - started
     return out
