@@ -16,7 +16,7 @@ from errand.llm.embedded import EmbeddedModel
 from errand.llm.ocr import data_url
 from errand.llm.scripted import ScriptedModel, ScriptedTurn, call
 from errand.llm.weights import DEFAULT_MODEL
-from errand.server.chat import GATEWAY_MAX_CALLS
+from errand.server.completions import GATEWAY_MAX_CALLS
 from tests.images import text_image
 from tests.server.conftest import Served, ServeFactory
 from tests.server.models import SlowModel

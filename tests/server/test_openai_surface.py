@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from errand.llm.scripted import ScriptedModel, ScriptedTurn, call
-from errand.server.chat import ARGUMENT_PIECE
+from errand.server.completions import ARGUMENT_PIECE
 from tests.server.conftest import ServeFactory
 from tests.server.test_chat import WEATHER
 
