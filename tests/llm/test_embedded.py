@@ -299,9 +299,10 @@ def test_grammar_can_require_a_call_and_limit_calls() -> None:
 @pytest.mark.slow
 def test_the_think_grammar_compiles_and_is_enforced(embedded: EmbeddedModel) -> None:
     """A grammar that admits a think block first is one llama.cpp compiles (it would drop it
-    silently otherwise): this model, asked for a call, writes the think block or a compact call."""
+    silently otherwise): shown no tools, this model answers in prose, but held to a call it
+    writes the think block or a compact call."""
     messages = [Message(role="user", content="What's the weather in Paris?")]
-    prompt = embedded.render_prompt(messages, [WEATHER])
+    prompt = embedded.render_prompt(messages)
     settings = ModelSettings(max_tokens=40, tool_choice="required")
     body = embedded.completion_request(prompt, [WEATHER], settings, think="optional")
     body["stream"] = False
