@@ -636,7 +636,7 @@ class EmbeddedModel(ChatModel):
                         yield TextDelta(text=text)
                 else:
                     if parser.thinking:
-                        meter.add(text)
+                        meter.add()
                     written.append(text)
                     for ev in parser.feed(text):
                         yield ev

@@ -283,18 +283,20 @@ class OpenAICompatModel(ChatModel):
                                 out.server_reasoning = True
                                 events += parser.close_thinking() if not out.content else []
                                 events.append(ReasoningDelta(text=reasoning))
-                                meter.add(reasoning)
+                                meter.add()
                         if delta.content:
                             out.content = True
-                            counted = parser.thinking or parser.undecided
-                            target = maybe if parser.undecided else meter
+                            held, thinking = parser.undecided, parser.thinking
                             events += parser.feed(delta.content)
-                            if meter is not None and target is not None and counted:
-                                target.add(delta.content)
-                            if meter is not None and maybe.tokens and not parser.undecided:
-                                if parser.opened_by_prompt or parser.thinking:  # it was thinking
-                                    meter.absorb(maybe)
-                                maybe = ThinkingMeter(None)
+                            if meter is not None:
+                                if held:
+                                    maybe.add()
+                                elif thinking:
+                                    meter.add()
+                                if maybe.tokens and not parser.undecided:  # the held text has said
+                                    if parser.opened_by_prompt or parser.thinking:  # it was thinking
+                                        meter.absorb(maybe)
+                                    maybe = ThinkingMeter(None)
                         for ev in events:
                             if isinstance(ev, ReasoningDelta):
                                 out.thought.append(ev.text)

@@ -51,7 +51,7 @@ class ThinkingMeter:
         self.tokens = 0
         """Thinking tokens so far."""
 
-    def add(self, piece: str) -> None:
+    def add(self) -> None:
         """Count one streamed piece of thinking."""
         self.tokens += 1
 
