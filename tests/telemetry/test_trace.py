@@ -70,7 +70,9 @@ async def _run(settings: Settings, *, user: str = "dave") -> list[Event]:
             "HZ-1 is booked: viewing V-1.",
         ]
     )
-    agent = TracedAgent(model, ToolRegistry([find_homes, book_viewing]), approver=approve_all, settings=settings)
+    agent = TracedAgent(
+        model, ToolRegistry([find_homes, book_viewing]), approver=approve_all, settings=settings
+    )
     return [ev async for ev in agent.stream(REQUEST, user=user)]
 
 
@@ -133,7 +135,9 @@ async def test_a_run_is_one_tree_of_steps_model_calls_and_tool_calls(
     assert [e.name for e in book.events] == ["confirmation_required", "confirmation_resolved"]
     assert dict(book.events[1].attributes or {})["errand.confirmation.approved"] is True
     for s in got:  # every span lies within its parent
-        parent = next((p for p in got if s.parent is not None and p.context.span_id == s.parent.span_id), None)
+        parent = next(
+            (p for p in got if s.parent is not None and p.context.span_id == s.parent.span_id), None
+        )
         if parent is not None:
             assert parent.start_time is not None and s.start_time is not None
             assert parent.start_time <= s.start_time and s.end_time is not None
@@ -180,7 +184,9 @@ async def test_a_failed_run_and_a_failed_call_are_errors_with_their_kind(
     assert dict(chat.attributes or {})["errand.cost"] == pytest.approx(expected)
 
 
-async def test_without_an_exporter_nothing_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_without_an_exporter_nothing_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     use_tracer_provider(None)
@@ -196,4 +202,6 @@ def test_otlp_export_follows_the_standard_variables() -> None:
     assert otlp_requested({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert otlp_requested({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
     assert not otlp_requested({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"})
-    assert not otlp_requested({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"})
+    assert not otlp_requested(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}
+    )
