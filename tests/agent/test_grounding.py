@@ -35,6 +35,11 @@ def test_metres_and_kilometres_are_not_millions() -> None:
         == []
     )
     assert unverified_in("HZ-1 is 1.2 km from school", known) == []
+    # an argument is the user's own figure: 500 metres do not ground a rating of 5 (500 fen)
+    assert ground_arguments({"min_school_rating": 5}, {"properties": {}}, known) == (
+        {},
+        ["min_school_rating=5"],
+    )
     assert unverified_in("it costs 5.9M", known_numbers(['{"price": 5800000}'])) == ["5.9M"]
 
 

@@ -17,6 +17,7 @@ from errand.agent.events import (
     RevisionRequested,
     RunFailed,
     RunFinished,
+    RunStarted,
     ToolResultEvent,
 )
 from errand.errors import ToolError
@@ -809,3 +810,41 @@ async def test_a_record_the_run_then_cancelled_is_not_its_receipt() -> None:
         "reserve T-9 then cancel"
     )
     assert isinstance(said, RunFinished) and said.answer == "Cancelled it again."
+
+
+async def test_an_answer_that_names_no_record_its_figures_are_about_gets_their_ids() -> None:
+    @tool
+    def search(city: str) -> dict[str, object]:
+        """Find homes."""
+        return {"results": [{"id": "SZ-00250", "price": 2650000}, {"id": "SZ-00351", "price": 2690000}]}
+
+    @tool
+    def mortgage(listing_id: Annotated[str, FromResults("id")]) -> dict[str, object]:
+        """Monthly payment of a listing."""
+        return {"monthly_payment": 9287}
+
+    tools = ToolRegistry([search, mortgage])
+    model = ScriptedModel(
+        [call("search", city="Shenzhen"), call("mortgage", listing_id="SZ-00250"), "About 9,287 a month."]
+    )
+    said = await Agent(model, tools).run("cheapest home in Shenzhen, and its mortgage?")
+    assert isinstance(said, RunFinished) and said.answer == "About 9,287 a month.\n\nBased on: SZ-00250"
+    # named in the answer, or by the user: nothing is added
+    model = ScriptedModel([call("mortgage", listing_id="SZ-00250"), "About 9,287 a month."])
+    said = await Agent(model, tools).run("mortgage of sz-00250?")
+    assert isinstance(said, RunFinished) and said.answer == "About 9,287 a month."
+
+
+async def test_the_first_event_says_what_the_model_planned() -> None:
+    model = ScriptedModel(
+        ["ok"], structured=[{"topic": "home prices", "tools": ["find_homes"], "verb": "find_out"}]
+    )
+    events = await events_of(Agent(model, registry()), "homes in Hangzhou?")
+    started = events[0]
+    assert isinstance(started, RunStarted)
+    assert started.plan == {
+        "topic": "home prices",
+        "tools": ["find_homes"],
+        "verb": "find_out",
+        "acts": False,
+    }

@@ -267,14 +267,18 @@ async def test_unknown_city_names_every_valid_city(ctx: ToolContext) -> None:
 
 
 @pytest.mark.parametrize("district", ["Pudong", "浦东区"])
-async def test_a_neighbourhood_given_as_the_city_says_which_city_it_is_in(
+async def test_a_neighbourhood_given_as_the_city_is_searched_as_that_district(
     ctx: ToolContext, district: str
 ) -> None:
-    with pytest.raises(
-        ToolError,
-        match="neighbourhood of Shanghai, not a city: use city='Shanghai' and neighbourhood='Pudong'",
-    ):
-        await tools.search_listings.invoke({"city": district}, ctx)
+    found = await tools.search_listings.invoke({"city": district}, ctx)
+    assert found["city"] == "Shanghai" and found["matches"] > 0
+    assert {r["neighbourhood"] for r in found["results"]} == {"Pudong"}
+    assert tools.price_trend(ctx, district)["area"] == "Pudong, Shanghai"
+
+
+async def test_a_district_as_the_city_beside_another_neighbourhood_is_refused(ctx: ToolContext) -> None:
+    with pytest.raises(ToolError, match="'Pudong' is a neighbourhood of Shanghai, not a city"):
+        await tools.search_listings.invoke({"city": "Pudong", "neighbourhood": "Xuhui"}, ctx)
 
 
 @pytest.mark.parametrize(

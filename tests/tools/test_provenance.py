@@ -33,6 +33,8 @@ def test_ids_come_from_the_declared_keys_and_the_users_tokens() -> None:
     }
     assert ids_in_result(result, ("option_id",)) == {"G16-20261205-second"}
     assert ids_in_text("cancel bk-000001 and book G16 on 2026-12-05") >= {"bk-000001", "G16"}
+    # a number with its unit or noun is a quantity, never an id a write may take
+    assert ids_in_text("the cheapest 3-bedroom, 500m from the metro, 2br, on the 7th") == set()
 
 
 def test_decode_time_constraint_follows_what_is_known() -> None:

@@ -27,6 +27,8 @@ class RunStarted(_Event):
     input: str
     model: str
     tools: list[str]
+    plan: dict[str, Any] | None = None
+    """The model's first decision (topic, tools it named, verb): why it was offered ``tools``."""
 
 
 class ReasoningDeltaEvent(_Event):

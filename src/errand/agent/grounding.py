@@ -87,11 +87,13 @@ def known_numbers(sources: Iterable[str]) -> set[float]:
     return known
 
 
-def _matches(value: float, known: set[float]) -> bool:
+def _matches(value: float, known: set[float], *, minor_units: bool = True) -> bool:
+    """Whether ``value`` is one of ``known``, allowing for rounding and (``minor_units``) a
+    figure in fen or cents shown in whole units."""
     if value == 0:
         return 0.0 in known
     for k in known:
-        for scaled in (k, k / 100):  # minor units (fen, cents) shown as whole units
+        for scaled in (k, k / 100) if minor_units else (k,):
             if abs(value - scaled) <= max(0.005 * abs(scaled), 0.01):
                 return True
             # rounded forms: 5.83M for 5,832,000; 71% for 71.4
@@ -144,7 +146,8 @@ def ground_arguments(
             or not numeric
             or bool(spec.get("enum"))
             or ("default" in spec and value == spec["default"])
-            or _matches(abs(float(value)), known)
+            # an argument is the user's figure itself: "500米" states 500, not 5 (minor units)
+            or _matches(abs(float(value)), known, minor_units=False)
         )
         if stated:
             kept[name] = value

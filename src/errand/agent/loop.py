@@ -72,6 +72,7 @@ from errand.tools.provenance import (
     ids_in_result,
     ids_in_text,
     named_ids,
+    subject_ids,
     unknown_ids,
     unsaid,
 )
@@ -166,6 +167,9 @@ class _RunState:
     """The model was reminded once that the request asked for an action it had not taken."""
     retried: bool = False
     """A step whose every call went wrong was followed once by a step that must call again."""
+    subjects: list[str] = field(default_factory=list)
+    """Ids the latest successful lookups were about (``mortgage_estimate(listing_id=SZ-00250)``):
+    an answer that names none of them leaves the user guessing which home its figures are for."""
     named: set[str] = field(default_factory=set)
     """Identifiers (``HZ-00042``, ``G16``) the user or a tool result wrote: what an answer may name."""
     notes: dict[str, str] = field(default_factory=dict)
@@ -229,6 +233,19 @@ def _all_keys(t: Tool) -> tuple[str, ...]:
     return tuple(k for p in t.provenance.values() if not isinstance(p, FromUser) for k in p.keys)
 
 
+def _footer(answer: str, state: _RunState, chinese: bool) -> str:
+    """What the answer must carry and left out: the references of records the run made (the
+    user's receipt), and the ids its last figures were about, unless the user wrote them."""
+    lines = []
+    missing = [r for r in state.made if r not in answer]
+    if missing:  # a small model says "booked" and leaves out the booking reference
+        lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(missing)}")
+    said = id_forms(named_ids(answer)) | id_forms(i for t in state.user_texts for i in named_ids(t))
+    if state.subjects and not id_forms(state.subjects) & said:
+        lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(state.subjects)}")
+    return "".join(f"\n\n{line}" for line in lines)
+
+
 def _call_key(call: ToolCall) -> str:
     return call.name + json.dumps(call.arguments, sort_keys=True, ensure_ascii=False, default=str)
 
@@ -237,6 +254,7 @@ def _add_usage(total: Usage, step: Usage) -> None:
     total.prompt_tokens += step.prompt_tokens
     total.completion_tokens += step.completion_tokens
     total.cached_tokens += step.cached_tokens
+    total.reasoning_tokens += step.reasoning_tokens
     total.prompt_ms += step.prompt_ms
     total.completion_ms += step.completion_ms
 
@@ -397,10 +415,7 @@ class Agent:
             return ev
 
         def finished(answer: str, step: int, invented: list[str]) -> RunFinished:
-            missing = [r for r in state.made if r not in answer]
-            if missing:  # a small model says "booked" and leaves out the booking reference
-                label = "编号" if prompts.in_chinese(task) else "Reference"
-                answer = f"{answer}\n\n{label}: {', '.join(missing)}"
+            answer += _footer(answer, state, prompts.in_chinese(task))
             outcome = (
                 "asked"
                 if state.asked is not None
@@ -420,7 +435,9 @@ class Agent:
             )
             return ev
 
-        yield state.emit(RunStarted, input=task, model=self.model.name, tools=[t.name for t in registry])
+        yield state.emit(
+            RunStarted, input=task, model=self.model.name, tools=[t.name for t in registry], plan=plan.shown()
+        )
         for step in range(1, self.budget.max_steps + 1):
             final = step == self.budget.max_steps
             if final and step > 1:
@@ -724,6 +741,7 @@ class Agent:
         outcomes = [await jobs[0]] if len(jobs) == 1 else await asyncio.gather(*jobs)
         by_id = {call.id: outcome for (call, _, _), outcome in zip(ready, outcomes, strict=True)}
         went_right = False
+        about: list[str] = []
         for call in calls:
             files: list[str] = []
             if call.id in early:
@@ -741,6 +759,8 @@ class Agent:
                 if ok:  # what a service returned names ids; errand's refusals echo the model's own
                     state.named |= id_forms(named_ids(json.dumps(value, ensure_ascii=False, default=str)))
                     state.results.append(value)
+                    if t is not None and t.risk == "read":  # a write's answer carries its receipt
+                        about.extend(i for i in subject_ids(call.arguments, t.provenance) if i not in about)
                     if t is not None and t.risk != "read":  # a later write on a record (a cancel) undoes it
                         undone = {str(v) for v in call.arguments.values()}
                         state.made = [r for r in state.made if r not in undone]
@@ -762,6 +782,8 @@ class Agent:
                 duration_ms=ms,
                 artifacts=files,
             )
+        if about:
+            state.subjects = about
         if fixable and not went_right and not state.retried:
             # Every call went wrong and one of them can be put right: a small model otherwise
             # answers "try searching elsewhere". Once per run, the next step must call again

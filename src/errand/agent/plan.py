@@ -25,7 +25,7 @@ PLAN_PROMPT = """You plan how to handle a user's request with these tools, group
 Answer with JSON only:
 - "topic": in a few English words, what the request is about (e.g. "rice cooker price", "train to Hangzhou", "my wallet balance").
 - "tools": the tools the request will need, the first one first (at most three; [] for small talk or general knowledge).
-- "verb": the action the user asks you to take: "find_out" when they only ask a question (what, which, how much, is there, compare, recommend, status), or "book", "order", "buy", "cancel", "return" when they tell you to do that, or "chat"."""
+- "verb": the last action the user asks you to take: "book", "order", "buy", "cancel", "return" when they tell you to do that, even after finding something first ("find the best one and book it" is "book"); "find_out" when they only ask a question (what, which, how much, is there, compare, recommend, status); or "chat"."""
 
 VERBS = ("find_out", "book", "order", "buy", "cancel", "return", "chat")
 """What a request asks errand to do; all but ``find_out`` and ``chat`` change something (`Plan.acts`)."""
@@ -40,6 +40,14 @@ class Plan:
     """The services whose tools the run is offered (may be empty: answer without tools)."""
     acts: bool
     """The user asked for a change (a booking, an order, a cancellation), not only information."""
+    topic: str = ""
+    tools: tuple[str, ...] = ()
+    """The tools the model named, first one first."""
+    verb: str = ""
+
+    def shown(self) -> dict[str, object]:
+        """What the model decided, for the run's first event (why a run was offered these tools)."""
+        return {"topic": self.topic, "tools": list(self.tools), "verb": self.verb, "acts": self.acts}
 
 
 def _first_sentence(text: str) -> str:
@@ -99,6 +107,9 @@ def parse_plan(text: str, registry: ToolRegistry) -> Plan | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
         return None
-    named = {t.domain for t in registry if t.name in data["tools"]}
+    tools = [t for t in registry if t.name in data["tools"]]
+    named = {t.domain for t in tools}
     chosen = [d for d in registry.domains if d in named]
-    return Plan(tuple(chosen), data.get("verb") in _ACTING)
+    verb = str(data.get("verb") or "")
+    topic = str(data.get("topic") or "")[:60]
+    return Plan(tuple(chosen), verb in _ACTING, topic, tuple(str(n) for n in data["tools"]), verb)

@@ -26,6 +26,7 @@ from errand.agent.events import (
     RevisionRequested,
     RunFailed,
     RunFinished,
+    RunStarted,
     StepFinished,
     ToolCallStarted,
     ToolResultEvent,
@@ -178,7 +179,9 @@ class _Recorder:
     """Tokens of thinking, summed over the steps (each step's usage says its own)."""
 
     def add(self, ev: Event) -> None:
-        if isinstance(ev, ToolCallStarted):
+        if isinstance(ev, RunStarted) and ev.plan is not None:
+            self.transcript.append({"plan": ev.plan})
+        elif isinstance(ev, ToolCallStarted):
             self.called.append(ev.name)
             self.transcript.append({"call": ev.name, "args": ev.arguments})
         elif isinstance(ev, ConfirmationResolved):

@@ -50,9 +50,13 @@ _ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\d[A-Za-z0-9_-]*|[A-Za-z0-9_-]
 """A token of the user's text that may be an identifier: letters, digits and dashes with a digit."""
 
 
+_QUANTITY = re.compile(r"\d+(?:[.,]\d+)*-?[A-Za-z]+")
+"""A number with its unit or noun (``3-bedroom``, ``500m``, ``2br``, ``7th``): a quantity, not an id."""
+
+
 def ids_in_text(text: str) -> set[str]:
     """Tokens of the user's text that may be ids (``BK-000001``, ``sz-r023``, ``G16``)."""
-    return {m.group(0) for m in _ID_TOKEN.finditer(text)}
+    return {m.group(0) for m in _ID_TOKEN.finditer(text) if not _QUANTITY.fullmatch(m.group(0))}
 
 
 _NAMED_ID = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?![A-Za-z0-9_-])")
@@ -94,6 +98,20 @@ def ids_in_result(value: Any, keys: Iterable[str]) -> set[str]:
 
     walk(value)
     return found
+
+
+def subject_ids(arguments: Mapping[str, Any], provenance: Mapping[str, Provenance]) -> list[str]:
+    """The identifiers (``SZ-00250``) a call was about: its `FromResults` arguments that look
+    like ids (not a menu line's number), in argument order."""
+    out: list[str] = []
+    for name, source in provenance.items():
+        value = arguments.get(name)
+        if not isinstance(source, FromResults) or value is None:
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and named_ids(v) == {v.strip()} and v not in out:
+                out.append(v)
+    return out
 
 
 def _norm(text: str) -> str:

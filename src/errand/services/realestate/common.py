@@ -53,23 +53,28 @@ def _norm(name: str) -> str:
     return s
 
 
-def _city(session: Session, name: str) -> City:
-    """The city called ``name`` in English or Chinese, any case."""
+def _place(session: Session, city: str, neighbourhood: str | None) -> tuple[City, str | None]:
+    """The city called ``city`` (English or Chinese, any case) and the neighbourhood to use.
+
+    A district given as the city ("Pudong", "浦东") is read as that district of its city, as a
+    person would read it; only a different neighbourhood given beside it is an error."""
     cities = session.scalars(select(City).order_by(City.id)).all()
-    key = _norm(name)
+    key = _norm(city)
     for c in cities:
         if key in (_norm(c.name), _norm(c.name_zh), c.code.lower()):
-            return c
+            return c, neighbourhood
     hoods = session.scalars(select(Neighbourhood).order_by(Neighbourhood.id)).all()
     hood = next((h for h in hoods if key and key in (_norm(h.name), _norm(h.name_zh))), None)
-    if hood is not None:  # a district given as the city ("Pudong"): say where it is
-        city = next(c for c in cities if c.id == hood.city_id)
+    if hood is not None:
+        found = next(c for c in cities if c.id == hood.city_id)
+        if neighbourhood is None or _norm(neighbourhood) in (key, _norm(found.name), _norm(found.name_zh)):
+            return found, hood.name
         raise ToolError(
-            f"{name!r} is a neighbourhood of {city.name}, not a city: "
-            f"use city={city.name!r} and neighbourhood={hood.name!r}."
+            f"{city!r} is a neighbourhood of {found.name}, not a city, and neighbourhood={neighbourhood!r} "
+            f"names another: use city={found.name!r} and one neighbourhood."
         )
     known = ", ".join(f"{c.name} ({c.name_zh})" for c in cities)
-    raise ToolError(f"Unknown city {name!r}. Known cities: {known}.")
+    raise ToolError(f"Unknown city {city!r}. Known cities: {known}.")
 
 
 def _hood(session: Session, city: City, name: str) -> Neighbourhood:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from errand.services.realestate.common import MINOR_PER_UNIT, _city, _hood, _session
+from errand.services.realestate.common import MINOR_PER_UNIT, _hood, _place, _session
 from errand.services.realestate.models import Listing, Neighbourhood, PriceHistory, School
 from errand.tools import ToolContext, tool
 
@@ -53,7 +53,7 @@ def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None =
         neighbourhood: One district; all if omitted.
     """
     session = _session(ctx)
-    c = _city(session, city)
+    c, neighbourhood = _place(session, city, neighbourhood)
     if neighbourhood is None:
         hoods = list(
             session.scalars(
@@ -123,7 +123,7 @@ def price_trend(
         months: Months back, 2-24.
     """
     session = _session(ctx)
-    c = _city(session, city)
+    c, neighbourhood = _place(session, city, neighbourhood)
     if neighbourhood is None:
         hood_ids = list(session.scalars(select(Neighbourhood.id).where(Neighbourhood.city_id == c.id)))
         where = c.name

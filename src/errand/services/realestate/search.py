@@ -14,9 +14,9 @@ from errand.services.realestate.common import (
     MAX_LIMIT,
     _area_avgs,
     _candidate,
-    _city,
     _city_avg,
     _money_text,
+    _place,
     _session,
     _summary,
 )
@@ -72,7 +72,7 @@ def search_listings(
         limit: Results to return.
     """
     session = _session(ctx)
-    c = _city(session, city)
+    c, neighbourhood = _place(session, city, neighbourhood)
     f = _make_filters(
         session,
         c,
@@ -125,7 +125,7 @@ def analyze_listings(
         limit: Top homes to return.
     """
     session = _session(ctx)
-    c = _city(session, city)
+    c, neighbourhood = _place(session, city, neighbourhood)
     f = _make_filters(
         session,
         c,
