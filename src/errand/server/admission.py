@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from errand.errors import Overloaded
 from errand.server.errors import error_response
 from errand.server.health import Health
-from errand.server.ratelimit import CHAT, WORK
+from errand.server.ratelimit import MODEL_CALLS, WORK
 
 
 class Gate:
@@ -118,7 +118,7 @@ class Gate:
 
 class AdmissionMiddleware:
     """Refuses new work while the model loads or the server drains, and bounds chat completions
-    by the `Gate` (503 with ``Retry-After``)."""
+    and responses by the `Gate` (503 with ``Retry-After``)."""
 
     def __init__(self, app: ASGIApp, gate: Gate, health: Health, on_reject: Callable[[str], None]) -> None:
         self.app = app
@@ -137,7 +137,7 @@ class AdmissionMiddleware:
                 raise Overloaded(
                     "The server is shutting down; retry (another replica will answer).", retry_after=1
                 )
-            if request != CHAT:
+            if request not in MODEL_CALLS:
                 await self.app(scope, receive, send)
                 return
             if self.health.loading:

@@ -26,7 +26,7 @@ from errand.agent.confirm import Approver, ConfirmationRequest, auto_approve_bel
 from errand.config import Settings, parse_amount
 from errand.llm.base import ChatModel
 from errand.runtime import build_agent, open_store
-from errand.server import chat, errors, health, metrics, runs_api
+from errand.server import chat, errors, health, metrics, responses, runs_api
 from errand.server.admission import AdmissionMiddleware, Gate
 from errand.server.auth import AuthMiddleware
 from errand.server.bodylimit import BodyLimitMiddleware
@@ -178,6 +178,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router, dependencies=bearer)
     app.include_router(chat.router, dependencies=bearer)
+    app.include_router(responses.router, dependencies=bearer)
     app.include_router(runs_api.router, dependencies=bearer)
     web.install(app)  # the web page at /, its files under /web/ (docs/web.md)
     return app

@@ -35,7 +35,7 @@ IN_FLIGHT_LEASE_S = 900.0
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
 """1 to 255 printable ASCII characters, no space at either end (Stripe allows 255)."""
 
-PATHS = frozenset({"/v1/runs", "/v1/chat/completions"})
+PATHS = frozenset({"/v1/runs", "/v1/chat/completions", "/v1/responses"})
 """POST routes that honour ``Idempotency-Key``."""
 
 

@@ -121,7 +121,11 @@ class MetricsMiddleware:
             await self.app(scope, receive, record)
         finally:
             route = _route(scope)
-            if route == "unmatched" and scope["path"] in ("/v1/chat/completions", "/v1/runs"):
+            if route == "unmatched" and scope["path"] in (
+                "/v1/chat/completions",
+                "/v1/responses",
+                "/v1/runs",
+            ):
                 route = scope["path"]  # refused before routing
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(route, str(status)).observe(time.perf_counter() - started)

@@ -26,8 +26,10 @@ LEASE_S = 900
 """Seconds an in-flight counter lives without returning to zero: a replica that dies holding
 slots frees them after this long."""
 
-CHAT = ("POST", "/v1/chat/completions")
-WORK = frozenset({CHAT, ("POST", "/v1/runs")})
+MODEL_CALLS = frozenset({("POST", "/v1/chat/completions"), ("POST", "/v1/responses")})
+"""Requests answered by a model while they are open (chat completions, responses): each holds
+one of the key's in-flight slots and one of the server's."""
+WORK = MODEL_CALLS | {("POST", "/v1/runs")}
 """Requests that start model work: only these spend budget or hold a slot."""
 
 
@@ -128,7 +130,7 @@ class KeyLimitsMiddleware:
             if time.monotonic() >= self.limiter.skip_until:
                 async with asyncio.timeout(STORAGE_TIMEOUT_S * 2):
                     await self.limiter.hit(key)
-                    if request == CHAT:
+                    if request in MODEL_CALLS:
                         await self.limiter.enter(key)
                         holds = True
         except AdmissionError as exc:
