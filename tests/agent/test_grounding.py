@@ -35,6 +35,14 @@ def test_metres_and_kilometres_are_not_millions() -> None:
         == []
     )
     assert unverified_in("HZ-1 is 1.2 km from school", known) == []
+    # a time of day is a filter only when the user gave its hour
+    asked = known_numbers(["the fastest train after 7pm"])
+    assert ground_arguments(
+        {"depart_after": "19:00", "depart_before": "23:00"}, {"properties": {}}, asked
+    ) == (
+        {"depart_after": "19:00"},
+        ["depart_before=23:00"],
+    )
     # an argument is the user's own figure: 500 metres do not ground a rating of 5 (500 fen)
     assert ground_arguments({"min_school_rating": 5}, {"properties": {}}, known) == (
         {},

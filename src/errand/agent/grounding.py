@@ -121,6 +121,10 @@ def unverified_in(answer: str, known: set[float]) -> list[str]:
     return out
 
 
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2})?")
+"""A time of day as a tool argument takes it (``08:00``)."""
+
+
 def ground_arguments(
     arguments: dict[str, Any], parameters: dict[str, Any], known: set[float]
 ) -> tuple[dict[str, Any], list[str]]:
@@ -141,6 +145,12 @@ def ground_arguments(
             continue  # an empty optional field means "not asked"
         spec = props.get(name, {})
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        clock = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+        if clock is not None and name not in required:  # "depart after 08:00" nobody asked for
+            hour = int(clock.group(1))
+            if not any(_matches(h, known, minor_units=False) for h in (hour, hour - 12) if h > 0):
+                dropped.append(f"{name}={value}")
+                continue
         stated = (
             name in required
             or not numeric
