@@ -37,8 +37,8 @@ AFTER_RESULT = (
 """Appended to every tool result: small models otherwise re-issue the same call."""
 
 AFTER_ERROR = (
-    "\n\n[If the call was wrong, fix it and try again, leaving out every argument the user did "
-    "not ask for. If the service refused (sold out, too late, not allowed, not enough money), "
+    "\n\n[If the call was wrong, fix what the error names and try again, keeping the details the "
+    "user gave and leaving out what the user did not ask for. If the service refused (sold out, too late, not allowed, not enough money), "
     "tell the user why, in the service's words, and what they can do instead.]"
 )
 """Appended to a failed call's observation: small models otherwise give up at the first error,

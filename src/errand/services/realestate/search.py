@@ -60,14 +60,14 @@ def search_listings(
         city: City name, e.g. Hangzhou.
         bedrooms: Exact bedrooms.
         min_bedrooms: At least this many bedrooms.
-        max_price: Max price in whole yuan/SGD (600万 = 6000000).
-        min_price: Lowest price, only if the user gave one.
+        max_price: Highest price (under, within, 以内) in whole yuan/SGD (600万 = 6000000).
+        min_price: Lowest price (over, at least, 以上), only if the user gave one.
         min_area: Min floor area m², only if asked.
         max_area: Max floor area, m².
         neighbourhood: District, only if the user named one.
-        min_school_rating: Lowest school rating 1-10, only if asked.
+        min_school_rating: Lowest school rating 1-10 (学校), only if asked.
         max_school_distance_m: Max metres to that school.
-        max_metro_distance_m: Max metres to metro, only if asked.
+        max_metro_distance_m: Max metres to a metro station (地铁), only if asked.
         sort_by: Order of results.
         limit: Results to return.
     """
@@ -102,12 +102,12 @@ def analyze_listings(
     city: str,
     bedrooms: int | None = None,
     max_price: int | None = None,
-    min_school_rating: int | None = None,
-    max_school_distance_m: int = 1000,
     min_price: int | None = None,
+    max_metro_distance_m: int | None = None,
     min_area: float | None = None,
     neighbourhood: str | None = None,
-    max_metro_distance_m: int | None = None,
+    min_school_rating: int | None = None,
+    max_school_distance_m: int = 1000,
     limit: int = 5,
 ) -> dict[str, Any]:
     """Find matching homes, rank them by a value score, and chart them; use to recommend.
@@ -115,13 +115,13 @@ def analyze_listings(
     Args:
         city: City name, e.g. Hangzhou.
         bedrooms: Exact bedrooms.
-        max_price: Max price in whole yuan/SGD (600万 = 6000000).
-        min_school_rating: Lowest school rating 1-10, only if asked.
-        max_school_distance_m: Max metres to that school.
-        min_price: Lowest price, only if the user gave one.
+        max_price: Highest price (under, within, 以内) in whole yuan/SGD (600万 = 6000000).
+        min_price: Lowest price (over, at least, 以上), only if the user gave one.
+        max_metro_distance_m: Max metres to a metro station (地铁), only if asked.
         min_area: Min floor area m², only if asked.
         neighbourhood: District, only if the user named one.
-        max_metro_distance_m: Max metres to metro, only if asked.
+        min_school_rating: Lowest school rating 1-10 (学校), only if asked.
+        max_school_distance_m: Max metres to that school.
         limit: Top homes to return.
     """
     session = _session(ctx)
