@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_OBSERVATION_CHARS = 6000
 """Longer results are cut: small models lose the thread in long observations anyway."""
+
+MAX_SUMMARY_CHARS = 120
+"""A tool card's line: longer ones stop at the last whole fact that fits."""
+
+_COUNT_KEYS = ("matches", "count", "total")
+"""How many were found, where a result says so (``total`` with a ``total_text`` twin is money)."""
+_RANKED_KEYS = ("top", "ranked", "results", "options", "products")
+"""Lists whose first row is the one a result puts first."""
+_ECHO_KEYS = frozenset({"city", "date", "class", "currency", "unit", "area", "user", "from", "to"})
+"""What a result repeats from its query: the user knows it already."""
+_MONEY = re.compile(r"-?\d[\d,]*(?:\.\d+)?[KMB]? [A-Z]{3}\b")
+"""An amount written out: ``154.00 CNY``, ``5.23M CNY``."""
 
 
 def observation(value: Any) -> str:
@@ -21,23 +34,153 @@ def observation(value: Any) -> str:
 
 
 def summarize(value: Any) -> str:
-    """One line for people: the gist of a result (already plain JSON data)."""
+    """One line for people (a tool card): the gist of a result, already plain JSON data.
+
+    A result that carries its own ``summary`` says it. Otherwise: how many were found, then
+    the records the result names, each with its amount ("12 found, top HZ-00446 at 5.23M CNY,
+    cheapest HZ-00475 at 4.56M CNY"); for one record, its id, status and amounts ("BK-000001
+    confirmed, total 825.00 CNY"). Read from keys, never from tool names; the query's echo
+    (city, date, ...) is left out. The model's view is `observation`, untouched by this.
+    """
     if isinstance(value, dict):
         if isinstance(value.get("summary"), str):
             return str(value["summary"])
-        parts = []
-        for k, v in value.items():
-            if isinstance(v, list):
-                parts.append(f"{k}: {len(v)} items")
-            elif isinstance(v, str | int | float | bool) and len(str(v)) <= 60:
-                parts.append(f"{k}={v}")
-            if len(parts) == 4:
-                break
-        return ", ".join(parts) or "done"
+        return _line(_facts(value)) or "done"
     if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):
+            return _line(_facts({"results": value})) or "done"
         return f"{len(value)} items"
-    text = str(value).strip().replace("\n", " ")
-    return text[:100] + ("…" if len(text) > 100 else "")
+    return _line([" ".join(str(value).split())]) or "done"
+
+
+def _facts(result: dict[str, Any]) -> list[str]:
+    """What a result says, most telling first."""
+    lists = [v for v in result.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+    found = [rows for rows in lists if _id_of(rows[0]) is not None]
+    parts = [rows for rows in lists if _id_of(rows[0]) is None]
+    ranked = next((result[k] for k in _RANKED_KEYS if any(result.get(k) is rows for rows in found)), None)
+    own = _id_of(result)
+    facts: list[str] = []
+
+    count = next((result[k] for k in _COUNT_KEYS if _is_count(result, k)), None)
+    if count is None and own is None and found:  # a record's own lists (its items) are parts, not finds
+        count = len(ranked or found[0])
+    if count is not None:
+        facts.append(f"{count} found")
+
+    # The rows the result names: its first, and its picks (``cheapest``, ``best_*``) by id or whole.
+    named: list[tuple[list[str], dict[str, Any]]] = [(["top"], ranked[0])] if ranked else []
+    for key, pick in result.items():
+        if key != "cheapest" and not key.startswith("best_"):
+            continue
+        row = pick if isinstance(pick, dict) else _row_named(found, pick)
+        if row is None or _id_of(row) is None:
+            continue
+        label = key.replace("_", " ")
+        same = next((labels for labels, r in named if _id_of(r) == _id_of(row)), None)
+        if same == ["top"]:
+            same[:] = [label]
+        elif same is not None:
+            same.append(label)
+        else:
+            named.append(([label], row))
+    facts += [f"{' and '.join(labels)} {_row(row)}" for labels, row in named]
+
+    amounts = _amounts(result)
+    if not amounts and count is None:  # parts without ids: a balance per currency
+        amounts = [a for rows in parts for row in rows for a in _amounts(row, money=False)]
+    said: dict[str, str] = {}  # an amount once, under its first label (total, then paid)
+    for label, amount in amounts:
+        said.setdefault(amount, label)
+    amounts = [(label, amount) for amount, label in said.items()]
+    if own is not None:
+        status = result.get("status")
+        name = result.get("name")
+        if isinstance(status, str) and status:
+            facts.append(f"{own} {status}")
+        elif isinstance(name, str) and name and not amounts:
+            facts.append(f"{own} {name}")
+        else:
+            facts.append(own)
+    facts += [f"{label} {amount}" for label, amount in amounts[:2]]
+
+    if len(facts) <= (count is not None):  # nothing named: the result's own short figures
+        facts += _scalars(result, numbers=count is None)[:3]
+    if not facts:  # lists of something else, said by size (``repos: 3 items``)
+        facts = [f"{k}: {len(v)} items" for k, v in result.items() if isinstance(v, list)][:2]
+    return facts
+
+
+def _is_count(result: dict[str, Any], key: str) -> bool:
+    value = result.get(key)
+    return isinstance(value, int) and not isinstance(value, bool) and f"{key}_text" not in result
+
+
+def _id_of(record: dict[str, Any]) -> str | None:
+    """A record's own id: its first ``id`` or ``*_id`` text."""
+    return next((v for k, v in record.items() if _is_id(k, v)), None)
+
+
+def _is_id(key: str, value: Any) -> bool:
+    return (key == "id" or key.endswith("_id")) and isinstance(value, str) and bool(value)
+
+
+def _row_named(lists: list[list[dict[str, Any]]], ref: Any) -> dict[str, Any] | None:
+    """The row that ``ref`` names by any of its ids (a hotel named by ``hotel_id``, shown by
+    ``option_id``); a bare id where no row has it."""
+    if not isinstance(ref, str) or not ref:
+        return None
+    for rows in lists:
+        for row in rows:
+            if any(_is_id(k, v) and v == ref for k, v in row.items()):
+                return row
+    return {"id": ref}
+
+
+def _row(row: dict[str, Any]) -> str:
+    """A row as its id and amount (``HZ-00446 at 5.23M CNY``), else its id and name."""
+    amount = next((v for k, v in row.items() if k.endswith("_text") and isinstance(v, str) and v), None)
+    if amount:
+        return f"{_id_of(row)} at {amount}"
+    name = row.get("name")
+    return f"{_id_of(row)} ({name})" if isinstance(name, str) and name else str(_id_of(row))
+
+
+def _amounts(record: dict[str, Any], *, money: bool = True) -> list[tuple[str, str]]:
+    """Amounts labelled by their keys: ``*_text`` ones (``total_text`` is the total), else, where
+    ``money``, amounts written out under plain keys (``refunded: 154.00 CNY``)."""
+    texts = [(k[:-5], v) for k, v in record.items() if k.endswith("_text") and isinstance(v, str) and v]
+    if not texts and money:
+        texts = [(k, v) for k, v in record.items() if isinstance(v, str) and _MONEY.fullmatch(v)]
+    return [(k.replace("_", " "), v) for k, v in texts if k not in _ECHO_KEYS]
+
+
+def _scalars(result: dict[str, Any], *, numbers: bool) -> list[str]:
+    """Short texts and (where ``numbers``) figures, the query's echo and ids left out."""
+    out = []
+    for key, value in result.items():
+        if key in _ECHO_KEYS or _is_id(key, value) or isinstance(value, bool):
+            continue
+        label = key.removesuffix("_pct").replace("_", " ")
+        unit = "%" if key.endswith("_pct") else ""
+        if isinstance(value, str) and value and len(value) <= 60:
+            out.append(f"{label} {value}")
+        elif numbers and isinstance(value, int | float):
+            out.append(f"{label} {value}{unit}")
+    return out
+
+
+def _line(facts: list[str]) -> str:
+    """Facts joined while they fit; a first fact too long on its own is cut."""
+    line = ""
+    for fact in facts:
+        joined = f"{line}, {fact}" if line else fact
+        if len(joined) > MAX_SUMMARY_CHARS:
+            break
+        line = joined
+    if not line and facts and facts[0]:
+        line = facts[0][: MAX_SUMMARY_CHARS - 1] + "…"
+    return line
 
 
 def references(result: Any, arguments: dict[str, Any]) -> list[str]:
