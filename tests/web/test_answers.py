@@ -71,7 +71,7 @@ def test_answer_is_markdown_and_a_payload_in_it_does_not_run(errand_server: Serv
     card = page.locator("article[data-tool=analyze_listings]")
     first = card.locator(":scope > p").first
     expect(first).to_have_class(re.compile(r"\btool-result\b"))
-    expect(first).to_contain_text("matches=12")
+    expect(first).to_contain_text("12 found")
     asked = card.locator("details.tool-asked")
     assert asked.get_attribute("open") is None
     expect(asked.locator("dl.args")).to_contain_text("6,000,000")

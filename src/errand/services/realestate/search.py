@@ -167,10 +167,13 @@ def analyze_listings(
         f"{c.name}: {len(rows)} matches, price per m² vs neighbourhood average",
         c.currency,
     )
+    # The conclusion comes last: a small model answers with the last id it read, so the
+    # cheapest (a common follow-up) goes before the ranking and the best value closes it.
     return head | {
         "matches": len(rows),
         "city_avg_per_m2": city_avg,
         "score_formula": analysis.SCORE_FORMULA,
+        "cheapest": _cheapest(ranked, c.currency),
         "top": [
             {
                 "rank": i,
@@ -185,9 +188,15 @@ def analyze_listings(
             }
             for i, (cand, s) in enumerate(top, start=1)
         ],
-        "cheapest": _cheapest(ranked, c.currency),
+        "best_value": _best(top, c.currency),
         "chart": str(chart),
     }
+
+
+def _best(top: list[tuple[analysis.Candidate, float]], currency: str) -> dict[str, Any]:
+    """The top-ranked home again, named outright after the list."""
+    cand, score = top[0]
+    return {"id": cand.id, "score": score, "price_text": _money_text(cand.price, currency)}
 
 
 def _cheapest(ranked: list[tuple[analysis.Candidate, float]], currency: str) -> dict[str, Any]:
