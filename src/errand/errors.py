@@ -18,6 +18,7 @@ never by searching an error's text. Each message says what is wrong and what to 
         ├── RunConflict          the run is not in a state that allows this
         ├── ConfirmationExpired  nobody answered a confirmation in time
         └── RunInputError        the request cannot be run as given (empty, an image that is not an image)
+            └── EditRefused      an approval changed what the tool does not let a person change
 
 Errors of the HTTP server (``errand serve``; errand/server/errors.py maps each to a status):
 
@@ -187,3 +188,8 @@ class IdempotencyMismatch(IdempotencyError):
 
 class RunInputError(RunError):
     """A run's request cannot be run as given; the message says what to change."""
+
+
+class EditRefused(RunInputError):
+    """An approval changed an argument the tool does not mark editable, or gave one a value that
+    does not fit; nothing was sent to the run, which still waits for an answer."""

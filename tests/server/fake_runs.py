@@ -168,8 +168,10 @@ class FakeRuns:
         await self._decisions[run_id].put(decision)
         return self.records[run_id]
 
-    async def approve(self, user: str, run_id: str, note: str = "") -> RunRecord:
-        return await self._decide(user, run_id, {"approved": True, "note": note})
+    async def approve(
+        self, user: str, run_id: str, note: str = "", arguments: dict[str, Any] | None = None
+    ) -> RunRecord:
+        return await self._decide(user, run_id, {"approved": True, "note": note, "arguments": arguments})
 
     async def reject(self, user: str, run_id: str, note: str = "") -> RunRecord:
         return await self._decide(user, run_id, {"approved": False, "note": note})

@@ -1,11 +1,20 @@
-"""Confirmations: a person approves exactly what a `write` or `payment` tool will do."""
+"""Confirmations: a person approves exactly what a `write` or `payment` tool will do.
+
+A person may also change the arguments the tool marks `Editable` (the passengers, a date, a
+quantity): the agent then prices the changed call and asks again, and runs only what was
+approved as it stands.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel
+import jsonschema
+from pydantic import BaseModel, Field
+
+from errand.errors import EditRefused
+from errand.tools.base import strict_problems
 
 
 class ConfirmationRequest(BaseModel):
@@ -25,6 +34,8 @@ class ConfirmationRequest(BaseModel):
     requested: bool = True
     """Whether the user's request asked for a change (the model's plan). A write the user did
     not ask for (one a tool result talked the model into) is never approved by a policy."""
+    editable: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The arguments a person may change, each with its JSON schema (the tool's `Editable` ones)."""
 
 
 class Decision(BaseModel):
@@ -33,6 +44,11 @@ class Decision(BaseModel):
     approved: bool
     note: str = ""
     """Optional words for the model (why it was rejected, what to change)."""
+    arguments: dict[str, Any] | None = None
+    """With ``approved``: the arguments the person changed, with their new values (others keep
+    theirs). The changed call is priced and put to them again before anything runs."""
+    by: str = ""
+    """Who answered (a user name), for the run's record of who changed what."""
 
 
 Approver = Callable[[ConfirmationRequest], Awaitable[Decision]]
@@ -67,3 +83,28 @@ def auto_approve_below(limit: int, currency: str, otherwise: Approver) -> Approv
         return await otherwise(request)
 
     return decide
+
+
+def edits(
+    arguments: Mapping[str, Any], editable: Mapping[str, dict[str, Any]], proposed: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The arguments that ``proposed`` really changes (a form sent back whole changes only what
+    differs), checked against the tool's editable fields and their schemas before anything is
+    sent to a run: `EditRefused`, in one line, names what may not change or does not fit."""
+    changed = {k: v for k, v in proposed.items() if k not in arguments or arguments[k] != v}
+    fixed = sorted(k for k in changed if k not in editable)
+    if fixed:
+        allowed = ", ".join(editable) if editable else "nothing"
+        raise EditRefused(
+            f"{', '.join(fixed)} cannot be changed at this confirmation (editable: {allowed}); "
+            "reject it with a note to ask for something else."
+        )
+    for name, value in changed.items():
+        schema = editable[name]
+        problems = [
+            f"{name}: {e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(value)
+        ]
+        problems += strict_problems({name: value}, {"properties": {name: schema}}, positive=True)
+        if problems:
+            raise EditRefused(f"{problems[0]}.")
+    return changed

@@ -72,16 +72,24 @@ class ConfirmationRequired(_Event):
     amount: int | None = None
     """What it will charge, in minor units, when the tool priced it."""
     currency: str | None = None
+    editable: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The arguments a person may change before approving, each with its JSON schema."""
 
 
 class ConfirmationResolved(_Event):
-    """A person approved or rejected a confirmation."""
+    """A person approved or rejected a confirmation, or changed the call (``edited``): then the
+    changed call is confirmed again, in a new ``confirmation_required`` with the same ``call_id``."""
 
     type: Literal["confirmation_resolved"] = "confirmation_resolved"
     step: int
     call_id: str
     approved: bool
     note: str = ""
+    edited: dict[str, Any] = Field(default_factory=dict)
+    """The arguments the person changed, with their new values (the old ones are in the
+    ``confirmation_required`` before)."""
+    by: str = ""
+    """Who answered, when the surface knows (the API key's user, the terminal's user)."""
 
 
 class ToolResultEvent(_Event):

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from errand.agent import prompts
-from errand.agent.confirm import Approver, ConfirmationRequest
+from errand.agent.confirm import Approver, ConfirmationRequest, Decision, edits
 from errand.agent.dates import now_text
 from errand.agent.events import (
     ConfirmationRequired,
@@ -44,7 +44,7 @@ from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, 
 from errand.agent.observations import observation, references, summarize
 from errand.agent.plan import PLAN_PROMPT, Plan, catalogue, parse_plan, plan_messages, plan_schema
 from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
-from errand.errors import ContextLengthExceeded, ModelError, ToolError
+from errand.errors import ContextLengthExceeded, EditRefused, ModelError, ToolError
 from errand.llm.base import ChatModel
 from errand.llm.context import RUN_HINT, check_context, estimate_tokens
 from errand.llm.types import (
@@ -244,6 +244,25 @@ def _footer(answer: str, state: _RunState, chinese: bool) -> str:
     if state.subjects and not id_forms(state.subjects) & said:
         lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(state.subjects)}")
     return "".join(f"\n\n{line}" for line in lines)
+
+
+def _edit_of(
+    t: Tool, request: ConfirmationRequest, decision: Decision
+) -> tuple[dict[str, Any], dict[str, Any] | None, Decision]:
+    """What an approval changes in the call, and the changed call's arguments as the tool takes
+    them (None: nothing changed). A change the tool does not allow or accept turns the answer
+    into a rejection that says why: nothing runs that the person did not see priced."""
+    if not decision.approved or not decision.arguments:
+        return {}, None, decision
+    try:
+        changes = edits(request.arguments, request.editable, decision.arguments)
+        return changes, t.validate(request.arguments | changes) if changes else None, decision
+    except (EditRefused, ToolError) as exc:
+        return (
+            {},
+            None,
+            decision.model_copy(update={"approved": False, "note": f"The change was refused: {exc}"}),
+        )
 
 
 def _call_key(call: ToolCall) -> str:
@@ -699,6 +718,7 @@ class Agent:
                     currency=quote[1] if quote else None,
                     arguments=call.arguments,
                     requested=state.acts,
+                    editable=t.editable,
                 )
                 yield state.emit(
                     ConfirmationRequired,
@@ -710,6 +730,7 @@ class Agent:
                     arguments=call.arguments,
                     amount=request.amount,
                     currency=request.currency,
+                    editable=t.editable,
                 )
                 if self.approver is None:
                     yield failed(
@@ -724,13 +745,37 @@ class Agent:
                 # Waiting for a person is not the agent's time: a day-long wait must not end
                 # the run as over budget (after charging for the approved call).
                 state.waited_s += time.perf_counter() - asked_at
-                yield state.emit(
-                    ConfirmationResolved,
-                    step=step,
-                    call_id=call.id,
-                    approved=decision.approved,
-                    note=decision.note,
-                )
+                while True:  # a person who changes the call sees it priced again and answers again
+                    changes, edited, decision = _edit_of(t, request, decision)
+                    yield state.emit(
+                        ConfirmationResolved,
+                        step=step,
+                        call_id=call.id,
+                        approved=decision.approved,
+                        note=decision.note,
+                        edited=changes,
+                        by=decision.by,
+                    )
+                    if edited is None:
+                        break
+                    call, validated = (
+                        call.model_copy(update={"arguments": request.arguments | changes}),
+                        edited,
+                    )
+                    summary, quote = await self._describe(t, validated, step, call, user, state.run_id)
+                    request = request.model_copy(
+                        update={
+                            "arguments": call.arguments,
+                            "summary": summary,
+                            "amount": quote[0] if quote else None,
+                            "currency": quote[1] if quote else None,
+                        }
+                    )
+                    fields = request.model_dump(exclude={"run_id", "requested"})
+                    yield state.emit(ConfirmationRequired, step=step, **fields)
+                    asked_at = time.perf_counter()
+                    decision = await self.approver(request)
+                    state.waited_s += time.perf_counter() - asked_at
                 if not decision.approved:
                     note = f" The user said: {decision.note}" if decision.note else ""
                     early[call.id] = (False, prompts.REJECTED.format(name=t.name, note=note))

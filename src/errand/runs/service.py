@@ -21,6 +21,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from dbos import DBOS, SetWorkflowID
 
+from errand.agent.confirm import edits
 from errand.agent.dates import now_text
 from errand.config import Settings
 from errand.errors import RunConflict, RunInputError
@@ -252,13 +253,25 @@ class Runs:
                     return
                 await asyncio.sleep(self.poll_s)
 
-    async def approve(self, user: str, run_id: str, note: str = "") -> RunRecord:
-        """Approve what the run waits for."""
-        return await self._decide(user, run_id, {"approved": True, "note": note})
+    async def approve(
+        self, user: str, run_id: str, note: str = "", arguments: dict[str, Any] | None = None
+    ) -> RunRecord:
+        """Approve what the run waits for, or, with ``arguments``, the call with those changed:
+        the run then prices the changed call and waits for another answer. Changes are checked
+        here, before the run hears of them (`EditRefused` names what may not change)."""
+        decision: dict[str, Any] = {"approved": True, "note": note, "by": user}
+        if arguments:
+            pending = (await self.get(user, run_id)).pending
+            if pending is None:
+                raise RunConflict(f"Run {run_id} waits for no confirmation, so there is nothing to change.")
+            changes = edits(pending.get("arguments", {}), pending.get("editable", {}), arguments)
+            if changes:
+                decision["arguments"] = changes
+        return await self._decide(user, run_id, decision)
 
     async def reject(self, user: str, run_id: str, note: str = "") -> RunRecord:
         """Reject what the run waits for; the model is told, with ``note``."""
-        return await self._decide(user, run_id, {"approved": False, "note": note})
+        return await self._decide(user, run_id, {"approved": False, "note": note, "by": user})
 
     async def _decide(self, user: str, run_id: str, decision: dict[str, Any]) -> RunRecord:
         rec = await self.get(user, run_id)

@@ -56,6 +56,10 @@ class DecisionIn(BaseModel):
 
     note: PlainText = Field(default="", max_length=2_000)
     """Words for the agent (why not, what to change)."""
+    arguments: dict[str, Any] | None = Field(default=None, max_length=50)
+    """On approve: the call's arguments with the person's changes (only the ones the pending
+    confirmation lists as ``editable`` may differ). The run prices the changed call and waits
+    for another approval; a change to anything else is a 400 that says which field."""
 
 
 class RunOut(BaseModel):
@@ -236,10 +240,10 @@ _DECIDE = error_responses(400, 401, 404, 409, 429)
     "/{run_id}/approve", response_model=RunOut, summary="Approve what the run waits for", responses=_DECIDE
 )
 async def approve_run(run_id: RunId, request: Request, body: DecisionIn | None = None) -> Response:
-    """Let the pending write or payment go ahead (409 when nothing waits)."""
+    """Let the pending write or payment go ahead, as it is or changed (409 when nothing waits)."""
     state = server_state(request)
-    note = body.note if body else ""
-    return _json(await state.require_runs().approve(current_key(request).user, run_id, note))
+    note, arguments = (body.note, body.arguments) if body else ("", None)
+    return _json(await state.require_runs().approve(current_key(request).user, run_id, note, arguments))
 
 
 @router.post(

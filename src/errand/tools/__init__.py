@@ -1,10 +1,11 @@
 """Tools: typed functions the model may call, with risk levels and a registry."""
 
-from errand.tools.base import Risk, SchemaTool, Tool, ToolContext, ToolResult, tool, utc_now
+from errand.tools.base import Editable, Risk, SchemaTool, Tool, ToolContext, ToolResult, tool, utc_now
 from errand.tools.provenance import FromResults, FromUser
 from errand.tools.registry import ToolRegistry
 
 __all__ = [
+    "Editable",
     "FromResults",
     "FromUser",
     "Risk",

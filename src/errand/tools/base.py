@@ -2,7 +2,8 @@
 
 The JSON schema comes from the type hints (through pydantic), the description
 from the docstring, and side-effect facts (`risk`, `domain`) from the decorator.
-A `ToolContext` parameter is injected by errand and never shown to the model.
+A `ToolContext` parameter is injected by errand and never shown to the model, and an
+`Editable` one may be changed by the person who approves the call.
 """
 
 from __future__ import annotations
@@ -26,6 +27,20 @@ from errand.tools.provenance import FromResults, FromUser, Provenance
 
 Risk = Literal["read", "write", "payment"]
 """What a tool may do: only read, change state, or move money."""
+
+
+@dataclass(frozen=True)
+class Editable:
+    """A person may change this argument when they approve the call (the date, the passengers,
+    a quantity, the address): the call is then priced again and put to them once more.
+
+    ```python
+    def book_hotel(hotel_id: str, rooms: Annotated[int, Editable()] = 1) -> dict: ...
+    ```
+
+    On the parameter, like `FromUser`, so the fact sits beside what it is about and cannot name
+    a parameter the tool does not have. Ids stay fixed: changing what is booked is a new search,
+    which the person asks for by rejecting with a note."""
 
 
 def utc_now() -> datetime:
@@ -179,6 +194,27 @@ def strict_problems(arguments: dict[str, Any], schema: dict[str, Any], *, positi
     return problems
 
 
+def _field_schemas(schema: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
+    """The schema of each of ``names``, standing alone (``$ref``s to ``$defs`` written out), so a
+    form or a validator needs nothing else."""
+    defs = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in defs:
+                return inline(
+                    {**defs[ref.rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
+                )
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    props = schema.get("properties", {})
+    return {n: inline(props[n]) for n in names if n in props}
+
+
 class Tool:
     """A callable the model may use, with its schema, risk and domain."""
 
@@ -208,12 +244,15 @@ class Tool:
         self._ctx_param: str | None = None
         self.provenance: dict[str, Provenance] = {}
         """Parameter → where its value must come from (`FromResults`, `FromUser`)."""
+        editable: list[str] = []
         fields: dict[str, Any] = {}
         for pname, param in inspect.signature(fn).parameters.items():
             annotation = hints.get(pname, Any)
             for meta in getattr(extras.get(pname), "__metadata__", ()):
                 if isinstance(meta, FromResults | FromUser):
                     self.provenance[pname] = meta
+                elif isinstance(meta, Editable):
+                    editable.append(pname)
             if annotation is ToolContext:
                 self._ctx_param = pname
                 continue
@@ -223,6 +262,8 @@ class Tool:
             f"{self.name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
         self.parameters = _compact_schema(self.args_model.model_json_schema())
+        self.editable: dict[str, dict[str, Any]] = _field_schemas(self.parameters, editable)
+        """Parameter → its JSON schema, for each `Editable` one: what a confirmation form shows."""
 
     def spec(self) -> ToolSpec:
         """What the model is told about this tool."""
@@ -363,6 +404,7 @@ class SchemaTool(Tool):
         self._ctx_param = "ctx"
         self.provenance = {}
         self.parameters = _compact_schema(parameters or {"type": "object", "properties": {}})
+        self.editable = {}  # an outside tool's schema says nothing about what a person may change
         self._validator = jsonschema.Draft202012Validator(parameters or {"type": "object"})
 
     def _check(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

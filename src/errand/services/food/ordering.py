@@ -35,7 +35,7 @@ from errand.services.food.delivery import _status
 from errand.services.food.diet import _allergens, _item_allergens
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
 from errand.services.wallet import ledger
-from errand.tools import FromResults, FromUser, ToolContext, tool
+from errand.tools import Editable, FromResults, FromUser, ToolContext, tool
 
 MAX_QUANTITY = 50
 """Most portions of one dish per order."""
@@ -226,8 +226,8 @@ def _confirm_order(args: dict[str, Any], ctx: ToolContext) -> str:
 def place_order(
     ctx: ToolContext,
     restaurant_id: Annotated[str, FromResults("id", "restaurant_id")],
-    items: list[OrderItem],
-    address: Annotated[str, FromUser("the delivery address")],
+    items: Annotated[list[OrderItem], Editable()],
+    address: Annotated[str, FromUser("the delivery address"), Editable()],
     deliver_at: str | None = None,
     exclude_allergens: list[str] | None = None,
 ) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from errand.errors import ToolError
 from errand.services.clock import local_day
 from errand.services.realestate.common import _listing, _listing_id, _session
 from errand.services.realestate.models import Viewing
-from errand.tools import FromResults, FromUser, ToolContext, tool
+from errand.tools import Editable, FromResults, FromUser, ToolContext, tool
 
 
 def _viewing_text(args: dict[str, Any]) -> str:
@@ -37,8 +37,8 @@ def _viewing_result(v: Viewing, replayed: bool) -> dict[str, Any]:
 def request_viewing(
     ctx: ToolContext,
     listing_id: Annotated[str, FromResults("id", "listing_id")],
-    date: str,
-    name: Annotated[str, FromUser("the name to book the viewing under")],
+    date: Annotated[str, Editable()],
+    name: Annotated[str, FromUser("the name to book the viewing under"), Editable()],
 ) -> dict[str, Any]:
     """Ask to view (看房) a home listing on a day (needs the user's confirmation).
 

@@ -26,7 +26,7 @@ from errand.services.shop.models import Order, Product, Variant
 from errand.services.shop.payments import _charge, _paid
 from errand.services.shop.stock import _take_stock
 from errand.services.wallet.ledger import describe_payment
-from errand.tools import FromResults, FromUser, ToolContext, tool
+from errand.tools import Editable, FromResults, FromUser, ToolContext, tool
 
 MAX_QUANTITY = 10
 """Most units of one variant in one order."""
@@ -57,7 +57,7 @@ def _summary(session: Session, o: Order, p: Product, v: Variant, now: datetime) 
 
 
 @tool(domain="shop")
-def shop_order_status(ctx: ToolContext, order_id: str) -> dict[str, Any]:
+def shop_order_status(ctx: ToolContext, order_id: Annotated[str, FromResults("order_id")]) -> dict[str, Any]:
     """Where an order is: pending, shipped, delivered, cancelled or returned.
 
     Args:
@@ -100,8 +100,8 @@ def _order_text(args: dict[str, Any], ctx: ToolContext) -> str:
 def buy_product(
     ctx: ToolContext,
     variant_id: Annotated[str, FromResults("variant_id")],
-    quantity: int,
-    address: Annotated[str, FromUser("the delivery address")],
+    quantity: Annotated[int, Editable()],
+    address: Annotated[str, FromUser("the delivery address"), Editable()],
 ) -> dict[str, Any]:
     """Buy a variant and pay from the wallet (needs the user's confirmation).
 

@@ -27,7 +27,7 @@ from errand.services.travel.models import Hotel, RoomNight, TravelCity
 from errand.services.travel.refunds import _refund_rule
 from errand.services.travel.seed import CURRENCY, LAST_DAY
 from errand.services.wallet import ledger
-from errand.tools import FromResults, FromUser, ToolContext, tool
+from errand.tools import Editable, FromResults, FromUser, ToolContext, tool
 
 
 def _stay_replay(
@@ -174,10 +174,10 @@ def _stay_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
 def book_hotel(
     ctx: ToolContext,
     hotel_id: Annotated[str, FromResults("option_id", "hotel_id")],
-    guests: Annotated[list[str], FromUser("the full name of each guest")],
-    check_in: str | None = None,
-    nights: int | None = None,
-    rooms: int = 1,
+    guests: Annotated[list[str], FromUser("the full name of each guest"), Editable()],
+    check_in: Annotated[str | None, Editable()] = None,
+    nights: Annotated[int | None, Editable()] = None,
+    rooms: Annotated[int, Editable()] = 1,
 ) -> dict[str, Any]:
     """Book and pay hotel rooms for named guests (needs the user's confirmation).
 

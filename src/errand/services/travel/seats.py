@@ -34,7 +34,7 @@ from errand.services.travel.models import Fare
 from errand.services.travel.refunds import _refund_rule
 from errand.services.travel.seed import CURRENCY
 from errand.services.wallet import ledger
-from errand.tools import FromResults, FromUser, ToolContext, tool
+from errand.tools import Editable, FromResults, FromUser, ToolContext, tool
 
 
 def _seat_word(kind: str) -> str:
@@ -126,11 +126,14 @@ def _seat_confirm(kind: str, args: dict[str, Any], ctx: ToolContext) -> str:
     )
 
 
+# Only the passengers are `Editable` on seats: an option id names its own day and class and wins
+# over `date` and `cabin` (see `_parse_option`), so a changed date would not be what is booked.
+# Another day is another search: the person rejects with a note saying which.
 @tool(domain="travel", risk="payment", confirm_text=lambda args, ctx: _seat_confirm("flight", args, ctx))
 def book_flight(
     ctx: ToolContext,
     flight_id: Annotated[str, FromResults("option_id", "flight_id", "flight")],
-    passengers: Annotated[list[str], FromUser("the full name of each passenger")],
+    passengers: Annotated[list[str], FromUser("the full name of each passenger"), Editable()],
     date: str | None = None,
     cabin: str | None = None,
 ) -> dict[str, Any]:
@@ -149,7 +152,7 @@ def book_flight(
 def book_train(
     ctx: ToolContext,
     train_id: Annotated[str, FromResults("option_id", "train_id", "train")],
-    passengers: Annotated[list[str], FromUser("the full name of each passenger")],
+    passengers: Annotated[list[str], FromUser("the full name of each passenger"), Editable()],
     date: str | None = None,
     seat_class: str | None = None,
 ) -> dict[str, Any]:
