@@ -3,6 +3,7 @@ model they name (with progress while it loads), and the terminal's approver."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.prompt import Confirm, Prompt
 
 from errand.agent import Decision
-from errand.agent.confirm import Approver, ConfirmationRequest
+from errand.agent.confirm import Approver, ConfirmationRequest, edits
 from errand.cli.console import RunRenderer
 from errand.config import Settings
-from errand.errors import ConfigError
+from errand.errors import ConfigError, EditRefused
 from errand.llm.base import ChatModel
 from errand.llm.ocr import ImageDataError, data_url
 
@@ -85,6 +86,72 @@ def load_model(settings: Settings) -> ChatModel:
     return model
 
 
+def shown_value(value: Any, schema: dict[str, Any]) -> str:
+    """An argument as a person types it at the prompt: a list of names as ``A, B``, text as itself."""
+    if _is_text_list(schema) and isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _is_text_list(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array" and schema.get("items", {}).get("type") == "string"
+
+
+def typed_value(name: str, text: str, schema: dict[str, Any]) -> Any:
+    """What a person typed for an editable argument, as its schema's type (``A, B`` for a list
+    of names, JSON for anything structured); `EditRefused` in one line when it cannot be read."""
+    text = text.strip()
+    kind = schema.get("type")
+    try:
+        if _is_text_list(schema) and not text.startswith("["):
+            return [part.strip() for part in text.split(",") if part.strip()]
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "string":
+            return text
+        return json.loads(text)
+    except ValueError:
+        raise EditRefused(f"{name}: {text!r} is not a {kind or 'JSON value'}.") from None
+
+
+def ask_approval(
+    console: Console, question: str, arguments: dict[str, Any], editable: dict[str, dict[str, Any]]
+) -> tuple[bool, str, dict[str, Any]]:
+    """Ask at the terminal (blocking): approve, reject with an optional note for the agent, or,
+    where the tool allows it, change arguments (``e``). Changes are checked as the runs API
+    checks them, and asked again until they fit; the agent then asks about the changed call."""
+    if not editable:
+        ok = Confirm.ask(question, default=False, console=console)
+    else:
+        hint = f"{question} [dim](e: change {escape(', '.join(editable))})[/dim]"
+        while (
+            choice := Prompt.ask(hint, choices=["y", "n", "e"], case_sensitive=False, console=console)
+        ) == "e":
+            try:
+                typed = {
+                    name: typed_value(
+                        name,
+                        Prompt.ask(
+                            f"  {name}", default=shown_value(arguments.get(name), schema), console=console
+                        ),
+                        schema,
+                    )
+                    for name, schema in editable.items()
+                }
+                if changes := edits(arguments, editable, typed):
+                    return True, "", changes
+                console.print("[dim]nothing changed[/dim]")
+            except EditRefused as exc:
+                console.print(f"[red]{escape(str(exc))}[/red]")
+        ok = choice == "y"
+    note = "" if ok else Prompt.ask("Why not? (optional, the agent sees this)", default="", console=console)
+    return ok, note, {}
+
+
 def cli_approver(renderer: RunRenderer) -> Approver:
     """Asks at the terminal, showing exactly what will happen."""
 
@@ -92,9 +159,9 @@ def cli_approver(renderer: RunRenderer) -> Approver:
         renderer.pause()
 
         def prompt() -> Decision:
-            ok = Confirm.ask(f"Approve {request.risk} action: {escape(request.summary)}?", default=False)
-            note = "" if ok else Prompt.ask("Why not? (optional, the agent sees this)", default="")
-            return Decision(approved=ok, note=note)
+            question = f"Approve {request.risk} action: {escape(request.summary)}?"
+            ok, note, changes = ask_approval(console, question, request.arguments, request.editable)
+            return Decision(approved=ok, note=note, arguments=changes or None)
 
         return await anyio.to_thread.run_sync(prompt)
 

@@ -186,6 +186,10 @@ class RunRenderer:
             c.print(f"[yellow]! {ev.name} needs your approval:[/yellow] {escape(ev.summary)}")
         elif isinstance(ev, ConfirmationResolved):
             verdict = "[green]  approved[/green]" if ev.approved else "[red]  rejected[/red]"
+            if ev.edited:  # the changed call is priced and asked about again
+                verdict = f"[yellow]  changed[/yellow] {escape(_args(ev.edited))}" + (
+                    f" [dim]by {escape(ev.by)}[/dim]" if ev.by else ""
+                )
             c.print(f"{verdict} {escape(ev.note)}".rstrip(), highlight=False)
             self._set_phase(self._running())
         elif isinstance(ev, ToolResultEvent):

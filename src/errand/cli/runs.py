@@ -12,19 +12,18 @@ import asyncio
 import contextlib
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import TypeAdapter
 from rich.console import Console
 from rich.markup import escape
-from rich.prompt import Confirm, Prompt
 from rich.table import Table
 
 from errand.agent.events import ConfirmationRequired, Event, RunFailed
 from errand.cli.console import RunRenderer, show
 from errand.config import Settings
-from errand.errors import RunConflict
+from errand.errors import EditRefused, RunConflict
 from errand.llm.base import ChatModel
 from errand.runs.log import RunRecord, StoredEvent
 from errand.runs.service import Runs
@@ -47,19 +46,14 @@ async def _ask(
     """Ask at the prompt; an answer given meanwhile from another terminal wins."""
     renderer.pause()
 
-    def prompt() -> tuple[bool, str] | None:
+    from errand.cli.common import ask_approval
+
+    def prompt() -> tuple[bool, str, dict[str, Any]] | None:
+        question = f"Approve {ev.risk}{_money(ev)}: {escape(ev.summary)}?"
         try:
-            ok = Confirm.ask(
-                f"Approve {ev.risk}{_money(ev)}: {escape(ev.summary)}?", default=False, console=console
-            )
-            note = (
-                ""
-                if ok
-                else Prompt.ask("Why not? (optional, the agent sees this)", default="", console=console)
-            )
+            return ask_approval(console, question, ev.arguments, ev.editable)
         except EOFError:
             return None
-        return ok, note
 
     answer = await asyncio.to_thread(prompt)
     if answer is None:
@@ -67,13 +61,16 @@ async def _ask(
             f"[dim]waiting for `errand runs approve {ev.run_id}` (or reject) from another terminal[/dim]"
         )
         return
+    ok, note, changes = answer
     try:
-        if answer[0]:
-            await runs.approve(user, ev.run_id, answer[1])
+        if ok:
+            await runs.approve(user, ev.run_id, note, changes or None)
         else:
-            await runs.reject(user, ev.run_id, answer[1])
+            await runs.reject(user, ev.run_id, note)
     except RunConflict:
         console.print("[dim]already answered from elsewhere[/dim]")
+    except EditRefused as exc:  # the run moved on to another confirmation meanwhile
+        console.print(f"[red]{escape(str(exc))}[/red]")
 
 
 async def follow(
@@ -150,7 +147,23 @@ async def run_durably(
 runs_app = typer.Typer(help="Durable runs: list, inspect, approve, cancel, resume.", no_args_is_help=True)
 
 
-def _runs_call(settings: Settings, act: str, user: str, run_id: str = "", note: str = "") -> list[RunRecord]:
+def _changes(sets: list[str], editable: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``--set NAME=VALUE`` options as changed arguments, each read as its schema's type."""
+    from errand.cli.common import typed_value
+
+    out: dict[str, Any] = {}
+    for item in sets:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise EditRefused(f"--set takes NAME=VALUE (e.g. passengers='Dave Chen'), not {item!r}.")
+        schema = editable.get(name.strip())
+        out[name.strip()] = text if schema is None else typed_value(name.strip(), text, schema)
+    return out
+
+
+def _runs_call(
+    settings: Settings, act: str, user: str, run_id: str = "", note: str = "", sets: list[str] | None = None
+) -> list[RunRecord]:
     async def main() -> list[RunRecord]:
         runs = await Runs.open(settings, execute=False)
         try:
@@ -162,9 +175,13 @@ def _runs_call(settings: Settings, act: str, user: str, run_id: str = "", note: 
             }.get(act)
             if method is not None:
                 return [await method(user, run_id)]
-            decide = runs.approve if act == "approve" else runs.reject
             seen = await asyncio.to_thread(runs.log.last_seq, run_id)
-            decided = await decide(user, run_id, note)
+            if act == "approve":
+                pending = (await runs.get(user, run_id)).pending or {}
+                changes = _changes(sets or [], pending.get("editable", {}))
+                decided = await runs.approve(user, run_id, note, changes or None)
+            else:
+                decided = await runs.reject(user, run_id, note)
             return [decided] if await _moves_on(runs, run_id, seen) else []
         finally:
             runs.close()
@@ -255,10 +272,21 @@ def runs_show(
 
 @runs_app.command("approve")
 def runs_approve(
-    run_id: str, note: Annotated[str, typer.Option(help="Words for the agent.")] = "", user: UserOpt = "local"
+    run_id: str,
+    note: Annotated[str, typer.Option(help="Words for the agent.")] = "",
+    user: UserOpt = "local",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Change an editable argument first, NAME=VALUE (a list of names as 'A, B'); "
+            "the run prices the changed call and asks again.",
+        ),
+    ] = None,
 ) -> None:
-    """Approve what the run waits for (from any terminal)."""
-    Console().print(_decided("approved", run_id, bool(_runs_call(_load(), "approve", user, run_id, note))))
+    """Approve what the run waits for (from any terminal), as it is or with --set changes."""
+    taken_up = bool(_runs_call(_load(), "approve", user, run_id, note, set_))
+    Console().print(_decided("changed" if set_ else "approved", run_id, taken_up))
 
 
 @runs_app.command("reject")
