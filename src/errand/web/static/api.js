@@ -75,8 +75,10 @@ export class Api {
     return this.request("POST", "/v1/runs", body, { "Idempotency-Key": randomId() });
   }
 
-  approve(id, note = "") {
-    return this.request("POST", `/v1/runs/${encodeURIComponent(id)}/approve`, { note });
+  /** Approve; ``changes`` (editable arguments with new values) asks for the changed call instead. */
+  approve(id, note = "", changes = null) {
+    const body = changes ? { note, arguments: changes } : { note };
+    return this.request("POST", `/v1/runs/${encodeURIComponent(id)}/approve`, body);
   }
 
   reject(id, note = "") {

@@ -261,17 +261,19 @@ class RunView {
   }
 }
 
-const dialog = new ConfirmDialog($("confirm"), async (ev, approved, note) => {
+const dialog = new ConfirmDialog($("confirm"), async (ev, approved, note, changes) => {
   const view = app.view;
   const runId = ev.run_id || (view && view.id);
   try {
-    if (approved) await app.api.approve(runId, note);
+    if (approved) await app.api.approve(runId, note, changes);
     else await app.api.reject(runId, note);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) signOut(`The key was refused: ${err.message}`);
     throw err;
   }
-  if (view && view.id === runId && view.pending && view.pending.call_id === ev.call_id) {
+  // Only this confirmation: a changed call's new one (same call id) may have arrived meanwhile.
+  const same = view && view.pending && view.pending.call_id === ev.call_id && view.pending.seq === ev.seq;
+  if (view && view.id === runId && same) {
     view.pending = null;
     view.updateHead();
   }

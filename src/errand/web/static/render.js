@@ -57,6 +57,12 @@ class ToolCard {
 
   waitFor(ev, onReview) {
     this.setState("Waiting for your approval", "waiting");
+    if (this.args && ev.arguments) {
+      // A changed call is asked about again: the card shows the call as it now stands.
+      const now = argList(ev.arguments);
+      this.args.replaceWith(now);
+      this.args = now;
+    }
     const amount = formatMoney(ev.amount, ev.currency);
     const review = el("button", { cls: "primary", text: "Review and decide", attrs: { type: "button" } });
     review.addEventListener("click", () => onReview(ev));
@@ -72,17 +78,24 @@ class ToolCard {
 
   resolved(ev) {
     this.rejected = !ev.approved;
+    const edited = Object.keys(ev.edited || {}).length > 0;
     if (this.confirmBox) {
+      const changed = Object.entries(ev.edited || {})
+        .map(([k, v]) => `${argName(k)} to ${argValue(v)}`)
+        .join("; ");
       this.confirmBox.replaceChildren(
         el("span", {
-          text: ev.approved
-            ? `Approved${ev.note ? `: “${ev.note}”` : "."}`
-            : `Rejected${ev.note ? `: “${ev.note}”` : "."} Nothing was charged.`,
+          text: edited
+            ? `Changed ${changed}${ev.by ? ` (by ${ev.by})` : ""}${ev.note ? `: “${ev.note}”` : "."} Priced again for your approval.`
+            : ev.approved
+              ? `Approved${ev.note ? `: “${ev.note}”` : "."}`
+              : `Rejected${ev.note ? `: “${ev.note}”` : "."} Nothing was charged.`,
         }),
       );
       this.confirmBox.className = "tool-summary";
     }
-    this.setState(ev.approved ? "Approved, running…" : "Rejected", ev.approved ? "running" : "declined");
+    if (edited) this.setState("Changed, priced again…", "running");
+    else this.setState(ev.approved ? "Approved, running…" : "Rejected", ev.approved ? "running" : "declined");
   }
 
   /** What the call found (or why it failed) first, under the heading; what was asked folds
