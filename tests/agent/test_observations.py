@@ -63,12 +63,13 @@ def _card(result: Any) -> str:
 
 
 def test_a_ranking_names_its_count_its_top_row_and_the_cheapest(call: Call) -> None:
-    # Issue #18: "12 found, top HZ-00446 at 5.23M CNY, cheapest HZ-00475 at 4.56M CNY".
+    # Issue #18: "12 found, best value HZ-00446 at 5.23M CNY, cheapest HZ-00475 at 4.56M CNY"
+    # (the ranking's first row is also the result's best_value, so it is named by that).
     r = call(realestate.analyze_listings.fn, **HOMES)
     top, cheapest = r["top"][0], r["cheapest"]
     assert top["id"] != cheapest["id"]
     assert _card(r) == (
-        f"{r['matches']} found, top {top['id']} at {top['price_text']}, "
+        f"{r['matches']} found, best value {top['id']} at {top['price_text']}, "
         f"cheapest {cheapest['id']} at {cheapest['price_text']}"
     )
 

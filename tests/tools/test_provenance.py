@@ -53,3 +53,25 @@ def test_names_and_addresses_must_be_the_users_own_words() -> None:
     assert unsaid({"passengers": ["Li Na", "Lei Li"]}, book.provenance, said) == ["Lei Li"]
     assert unknown_ids({"option_id": "X-1"}, book.provenance, {"x-2"}) == ["option_id='X-1'"]
     assert unknown_ids({"option_id": "g16-20261205-SECOND"}, book.provenance, {"G16-20261205-second"}) == []
+
+
+def test_every_built_in_id_a_write_or_a_lookup_takes_is_declared() -> None:
+    """A lookup of an invented listing, dish or product id is refused before it is generated;
+    an order's status may still be asked of an id that only a payment's memo names."""
+    from errand.services import builtin_registry
+
+    registry = builtin_registry()
+    for name, param in [
+        ("get_listing", "listing_id"),
+        ("compare_listings", "listing_ids"),
+        ("mortgage_estimate", "listing_id"),
+        ("get_menu", "restaurant_id"),
+        ("get_product", "product_id"),
+        ("get_trip_option", "option_id"),
+        ("request_viewing", "listing_id"),
+        ("buy_product", "variant_id"),
+    ]:
+        t = registry.get(name)
+        assert t is not None and isinstance(t.provenance.get(param), FromResults), name
+        required = param in t.parameters.get("required", ())
+        assert t.spec_within(lambda keys: set()).callable is not required, name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 
@@ -21,7 +21,7 @@ from errand.services.food.common import (
 )
 from errand.services.food.diet import _allergens, _cuisines, _item_allergens, _safe, _tags
 from errand.services.food.models import MenuItem, Restaurant
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, ToolContext, tool
 
 TOP = 5
 """Restaurants a search returns."""
@@ -153,7 +153,7 @@ def _no_match(
 @tool(domain="food")
 def get_menu(
     ctx: ToolContext,
-    restaurant_id: str,
+    restaurant_id: Annotated[str, FromResults("id", "restaurant_id")],
     exclude_allergens: list[str] | None = None,
     max_spice: int | None = None,
 ) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import select
 
@@ -17,11 +17,13 @@ from errand.services.realestate.common import (
     _summary,
 )
 from errand.services.realestate.models import City, Listing, Neighbourhood, School
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, ToolContext, tool
 
 
 @tool(domain="realestate")
-def get_listing(ctx: ToolContext, listing_id: str) -> dict[str, Any]:
+def get_listing(
+    ctx: ToolContext, listing_id: Annotated[str, FromResults("id", "listing_id")]
+) -> dict[str, Any]:
     """Full details of one listing.
 
     Args:
@@ -50,7 +52,9 @@ def get_listing(ctx: ToolContext, listing_id: str) -> dict[str, Any]:
 
 
 @tool(domain="realestate")
-def compare_listings(ctx: ToolContext, listing_ids: list[str]) -> dict[str, Any]:
+def compare_listings(
+    ctx: ToolContext, listing_ids: Annotated[list[str], FromResults("id", "listing_id")]
+) -> dict[str, Any]:
     """Compare 2-6 listings side by side, with value scores.
 
     Args:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from errand.errors import ToolError
 from errand.services.realestate.common import _listing, _session, _units
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, ToolContext, tool
 
 
 @tool(domain="realestate")
 def mortgage_estimate(
     ctx: ToolContext,
-    listing_id: str | None = None,
+    listing_id: Annotated[str | None, FromResults("id", "listing_id")] = None,
     price: int | None = None,
     down_payment_pct: float = 30,
     annual_rate_pct: float = 3.5,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import func, or_, select
 
 from errand.errors import ToolError
 from errand.services.shop.common import _money, _product, _session
 from errand.services.shop.models import Product, Review, Variant
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, ToolContext, tool
 
 TOP = 5
 """Products a search returns."""
@@ -114,7 +114,9 @@ def search_products(
 
 
 @tool(domain="shop")
-def get_product(ctx: ToolContext, product_id: str) -> dict[str, Any]:
+def get_product(
+    ctx: ToolContext, product_id: Annotated[str, FromResults("id", "product_id")]
+) -> dict[str, Any]:
     """Show a product with its variants (size, colour, price, stock) and reviews.
 
     Args:

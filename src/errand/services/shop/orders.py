@@ -57,7 +57,7 @@ def _summary(session: Session, o: Order, p: Product, v: Variant, now: datetime) 
 
 
 @tool(domain="shop")
-def shop_order_status(ctx: ToolContext, order_id: Annotated[str, FromResults("order_id")]) -> dict[str, Any]:
+def shop_order_status(ctx: ToolContext, order_id: str) -> dict[str, Any]:
     """Where an order is: pending, shipped, delivered, cancelled or returned.
 
     Args:

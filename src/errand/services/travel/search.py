@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import func, select
 
@@ -29,7 +29,7 @@ from errand.services.travel.common import (
 from errand.services.travel.models import Fare, Hotel, Hub, RoomNight, Service, TravelCity
 from errand.services.travel.refunds import _refund_rule
 from errand.services.travel.seed import LAST_DAY, is_peak
-from errand.tools import ToolContext, tool
+from errand.tools import FromResults, ToolContext, tool
 
 
 def _search(
@@ -240,7 +240,7 @@ def search_hotels(
 
 
 @tool(domain="travel")
-def get_trip_option(ctx: ToolContext, option_id: str) -> dict[str, Any]:
+def get_trip_option(ctx: ToolContext, option_id: Annotated[str, FromResults("option_id")]) -> dict[str, Any]:
     """Details of a flight, train or hotel option from a search.
 
     Args:
