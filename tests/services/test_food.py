@@ -155,7 +155,7 @@ def test_search_respects_every_filter(
         results = out.get("results", [])
         assert len(results) <= 5 and (out["matches"] == 0) == (not results)
         # the best match is named again, last: small models answer with the last name they read
-        assert not results or list(out)[-1] == "best" and out["best"]["id"] == results[0]["id"]
+        assert not results or (list(out)[-1] == "best" and out["best"]["id"] == results[0]["id"])
         for row in results:
             r = s.get_one(Restaurant, row["id"])
             assert r.city == ("Chengdu" if city == "成都" else city)

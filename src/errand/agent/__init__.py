@@ -2,7 +2,8 @@
 
 from errand.agent.confirm import Approver, ConfirmationRequest, Decision, approve_all, reject_all
 from errand.agent.events import Event, RunFailed, RunFinished
-from errand.agent.loop import Agent, Budget, CallInfo, Conversation
+from errand.agent.loop import Agent
+from errand.agent.state import Budget, CallInfo, Conversation
 
 __all__ = [
     "Agent",

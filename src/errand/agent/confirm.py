@@ -13,7 +13,8 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, Field
 
-from errand.errors import EditRefused
+from errand.errors import EditRefused, ToolError
+from errand.tools import Tool
 from errand.tools.base import strict_problems
 
 
@@ -108,3 +109,22 @@ def edits(
         if problems:
             raise EditRefused(f"{problems[0]}.")
     return changed
+
+
+def edit_of(
+    t: Tool, request: ConfirmationRequest, decision: Decision
+) -> tuple[dict[str, Any], dict[str, Any] | None, Decision]:
+    """What an approval changes in the call, and the changed call's arguments as the tool takes
+    them (None: nothing changed). A change the tool does not allow or accept turns the answer
+    into a rejection that says why: nothing runs that the person did not see priced."""
+    if not decision.approved or not decision.arguments:
+        return {}, None, decision
+    try:
+        changes = edits(request.arguments, request.editable, decision.arguments)
+        return changes, t.validate(request.arguments | changes) if changes else None, decision
+    except (EditRefused, ToolError) as exc:
+        return (
+            {},
+            None,
+            decision.model_copy(update={"approved": False, "note": f"The change was refused: {exc}"}),
+        )

@@ -12,6 +12,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from errand.llm.types import ToolCall
+from errand.tools import ToolRegistry
+
 _NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*"
     r"(million|billion|thousand|km(?![a-zA-Z])|公里|千米|[kKmM](?![a-zA-Z²])|万|亿|千)?"
@@ -164,3 +167,22 @@ def ground_arguments(
         else:
             dropped.append(f"{name}={value}")
     return kept, dropped
+
+
+def ground_calls(
+    calls: list[ToolCall], registry: ToolRegistry, known: set[float]
+) -> tuple[list[ToolCall], dict[str, str]]:
+    """``calls`` without the optional figures nobody stated, and a note per call saying what was
+    dropped (told to the model with the result)."""
+    out, notes = [], {}
+    for c in calls:
+        t = registry.get(c.name)
+        if t is None:
+            out.append(c)
+            continue
+        args, dropped = ground_arguments(c.arguments, t.parameters, known)
+        if dropped:
+            notes[c.id] = ", ".join(dropped)
+            c = c.model_copy(update={"arguments": args})
+        out.append(c)
+    return out, notes

@@ -17,14 +17,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
 from errand.agent import prompts
-from errand.agent.confirm import Approver, ConfirmationRequest, Decision, edits
+from errand.agent.confirm import Approver, ConfirmationRequest, edit_of
 from errand.agent.dates import now_text
 from errand.agent.events import (
     ConfirmationRequired,
@@ -40,11 +39,12 @@ from errand.agent.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from errand.agent.grounding import ground_arguments, known_numbers, numbers_of, unverified_in
+from errand.agent.grounding import ground_calls, known_numbers, numbers_of, unverified_in
 from errand.agent.observations import observation, references, summarize
 from errand.agent.plan import PLAN_PROMPT, Plan, catalogue, parse_plan, plan_messages, plan_schema
+from errand.agent.state import Budget, CallInfo, ContextFactory, Conversation, RunState, add_usage
 from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
-from errand.errors import ContextLengthExceeded, EditRefused, ModelError, ToolError
+from errand.errors import ContextLengthExceeded, ModelError, ToolError
 from errand.llm.base import ChatModel
 from errand.llm.context import RUN_HINT, check_context, estimate_tokens
 from errand.llm.types import (
@@ -69,7 +69,6 @@ from errand.tools.calls import describe_call, run_call
 from errand.tools.provenance import (
     FromUser,
     id_forms,
-    ids_in_result,
     ids_in_text,
     named_ids,
     subject_ids,
@@ -94,111 +93,6 @@ ASK_USER = ToolSpec(
 """The agent's own action besides tools and answers: whether it asked is then a fact."""
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Limits that end a run."""
-
-    max_steps: int = 8
-    """Most model calls; the last one is offered no tools, so it must answer."""
-    max_tokens: int = 60_000
-    """Most prompt plus completion tokens over the run."""
-    max_wall_s: float = 300.0
-    """Most seconds, checked between model events and tool calls."""
-    max_repeats: int = 3
-    """A call repeated this many times with the same arguments ends the run."""
-    max_revisions: int = 1
-    """Answers sent back because they state figures no tool result contains."""
-
-
-@dataclass(frozen=True)
-class CallInfo:
-    """What a tool-context factory knows about the call it prepares."""
-
-    run_id: str
-    user: str
-    step: int
-    call_id: str
-    name: str
-    idempotency_key: str
-
-
-E = TypeVar("E", bound=BaseModel)
-
-ContextFactory = Callable[[CallInfo], AbstractContextManager[ToolContext]]
-"""Opens what a tool call needs (a database session in a transaction); entered in the
-thread the tool runs in."""
-
-
-@dataclass
-class Conversation:
-    """Messages of a multi-turn chat; each run appends its request, calls and answer."""
-
-    messages: list[Message] = field(default_factory=list)
-
-
-@dataclass
-class _RunState:
-    run_id: str
-    seq: int = 0
-    usage: Usage = field(default_factory=Usage)
-    user_texts: list[str] = field(default_factory=list)
-    """What the user said in this chat: where names and addresses may come from."""
-    results: list[Any] = field(default_factory=list)
-    """Every successful tool result (plain data): where ids may come from."""
-    loose_ids: set[str] = field(default_factory=set)
-    """Id-like tokens of the request and of earlier turns' results."""
-    known: set[float] = field(default_factory=set)
-    """Every number the request and the tool results state (grounds arguments and answers)."""
-    artifacts: list[str] = field(default_factory=list)
-    repeats: dict[str, int] = field(default_factory=dict)
-    revisions: int = 0
-    revision_step: int = 0
-    """The step that must call a tool to ground figures of a draft answer."""
-    acted: bool = False
-    """A write or payment tool got as far as its confirmation (whatever came of it)."""
-    acts: bool = False
-    """The model's plan says the user asked for a change (book, order, cancel), not only information."""
-    asked: str | None = None
-    """The question of an ``ask_user`` call: the run ends with it, waiting for the user's reply."""
-    made: list[str] = field(default_factory=list)
-    """References of records this run's writes created (a booking id, an order id): the answer
-    must name them, since they are the user's receipt."""
-    reminded: bool = False
-    """The model was reminded once that the request asked for an action it had not taken."""
-    retried: bool = False
-    """A step whose every call went wrong was followed once by a step that must call again."""
-    subjects: list[str] = field(default_factory=list)
-    """Ids the latest successful lookups were about (``mortgage_estimate(listing_id=SZ-00250)``):
-    an answer that names none of them leaves the user guessing which home its figures are for."""
-    named: set[str] = field(default_factory=set)
-    """Identifiers (``HZ-00042``, ``G16``) the user or a tool result wrote: what an answer may name."""
-    notes: dict[str, str] = field(default_factory=dict)
-    """Per call id: arguments errand dropped, told to the model with the result."""
-    started: float = field(default_factory=time.perf_counter)
-    waited_s: float = 0.0
-    """Seconds spent waiting for the user's approval (not counted against the wall-time budget)."""
-
-    def emit(self, cls: type[E], **fields: Any) -> E:
-        """The next event of this run (built without re-validating errand's own fields)."""
-        self.seq += 1
-        return cls.model_construct(run_id=self.run_id, seq=self.seq, **fields)
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-    def deadline(self, budget: Budget) -> float:
-        """When the run's wall-time budget ends, not counting time spent waiting for approvals."""
-        return self.started + budget.max_wall_s + self.waited_s
-
-    def ids(self, keys: tuple[str, ...]) -> set[str]:
-        """The ids a `FromResults` parameter may take: values under ``keys`` in the results,
-        and id-like tokens the user typed."""
-        found = set(self.loose_ids)
-        for r in self.results:
-            found |= ids_in_result(r, keys)
-        return found
-
-
 async def _closing(stream: AsyncIterator[ModelEvent]) -> AsyncIterator[ModelEvent]:
     """Iterate a model stream and close it even when the loop stops early (budget, cancel)."""
     try:
@@ -210,72 +104,8 @@ async def _closing(stream: AsyncIterator[ModelEvent]) -> AsyncIterator[ModelEven
             await close()
 
 
-def _ground(
-    calls: list[ToolCall], registry: ToolRegistry, known: set[float]
-) -> tuple[list[ToolCall], dict[str, str]]:
-    """Calls without optional numbers nobody stated, and a note per call saying what was dropped."""
-    out, notes = [], {}
-    for c in calls:
-        t = registry.get(c.name)
-        if t is None:
-            out.append(c)
-            continue
-        args, dropped = ground_arguments(c.arguments, t.parameters, known)
-        if dropped:
-            notes[c.id] = ", ".join(dropped)
-            c = c.model_copy(update={"arguments": args})
-        out.append(c)
-    return out, notes
-
-
-def _all_keys(t: Tool) -> tuple[str, ...]:
-    """Every result key any `FromResults` parameter of ``t`` reads ids from."""
-    return tuple(k for p in t.provenance.values() if not isinstance(p, FromUser) for k in p.keys)
-
-
-def _footer(answer: str, state: _RunState, chinese: bool) -> str:
-    """What the answer must carry and left out: the references of records the run made (the
-    user's receipt), and the ids its last figures were about, unless the user wrote them."""
-    lines = []
-    missing = [r for r in state.made if r not in answer]
-    if missing:  # a small model says "booked" and leaves out the booking reference
-        lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(missing)}")
-    said = id_forms(named_ids(answer)) | id_forms(i for t in state.user_texts for i in named_ids(t))
-    if state.subjects and not id_forms(state.subjects) & said:
-        lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(state.subjects)}")
-    return "".join(f"\n\n{line}" for line in lines)
-
-
-def _edit_of(
-    t: Tool, request: ConfirmationRequest, decision: Decision
-) -> tuple[dict[str, Any], dict[str, Any] | None, Decision]:
-    """What an approval changes in the call, and the changed call's arguments as the tool takes
-    them (None: nothing changed). A change the tool does not allow or accept turns the answer
-    into a rejection that says why: nothing runs that the person did not see priced."""
-    if not decision.approved or not decision.arguments:
-        return {}, None, decision
-    try:
-        changes = edits(request.arguments, request.editable, decision.arguments)
-        return changes, t.validate(request.arguments | changes) if changes else None, decision
-    except (EditRefused, ToolError) as exc:
-        return (
-            {},
-            None,
-            decision.model_copy(update={"approved": False, "note": f"The change was refused: {exc}"}),
-        )
-
-
 def _call_key(call: ToolCall) -> str:
     return call.name + json.dumps(call.arguments, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _add_usage(total: Usage, step: Usage) -> None:
-    total.prompt_tokens += step.prompt_tokens
-    total.completion_tokens += step.completion_tokens
-    total.cached_tokens += step.cached_tokens
-    total.reasoning_tokens += step.reasoning_tokens
-    total.prompt_ms += step.prompt_ms
-    total.completion_ms += step.completion_ms
 
 
 class Agent:
@@ -320,7 +150,7 @@ class Agent:
     def _catalogue_prompt(self) -> str:
         return PLAN_PROMPT.format(catalogue=catalogue(self.tools, self._descriptions))
 
-    async def _plan(self, task: str, conv: Conversation, state: _RunState) -> Plan:
+    async def _plan(self, task: str, conv: Conversation, state: RunState) -> Plan:
         """The model's choice of services for ``task``, and whether it asks for a change.
 
         One short constrained call (a durable step, so a resumed run does not choose again).
@@ -353,10 +183,10 @@ class Agent:
             return {"text": text, "usage": usage.model_dump()}
 
         out = await self.steps.tool_call("plan", choose)
-        _add_usage(state.usage, Usage.model_validate(out["usage"]))
+        add_usage(state.usage, Usage.model_validate(out["usage"]))
         return parse_plan(str(out["text"]), self.tools) or everything
 
-    def _step_specs(self, registry: ToolRegistry, state: _RunState) -> list[ToolSpec]:
+    def _step_specs(self, registry: ToolRegistry, state: RunState) -> list[ToolSpec]:
         """This step's tools: ids limited to those known so far, and ``ask_user`` last."""
         specs = [t.spec_within(state.ids) for t in registry]
         return [*specs, ASK_USER] if ASK_USER.name not in registry else specs
@@ -382,7 +212,7 @@ class Agent:
 
         ``images`` (URLs or ``data:`` URLs) go with the request as image parts, for a model
         that accepts them."""
-        state = _RunState(run_id=run_id or uuid.uuid4().hex[:12])
+        state = RunState(run_id=run_id or uuid.uuid4().hex[:12])
         conv = conversation if conversation is not None else Conversation()
         for m in conv.messages:  # earlier turns of a chat ground ids, names and numbers too
             if m.role in ("user", "tool") and m.text:
@@ -434,7 +264,7 @@ class Agent:
             return ev
 
         def finished(answer: str, step: int, invented: list[str]) -> RunFinished:
-            answer += _footer(answer, state, prompts.in_chinese(task))
+            answer += state.footer(answer, prompts.in_chinese(task))
             outcome = (
                 "asked"
                 if state.asked is not None
@@ -487,7 +317,7 @@ class Agent:
                 yield failed(turn.error, "model_error", step)
                 return
             text, calls, malformed, step_usage = turn.text, turn.calls, turn.malformed, turn.usage
-            _add_usage(state.usage, step_usage)
+            add_usage(state.usage, step_usage)
             yield state.emit(StepFinished, step=step, usage=step_usage, duration_ms=turn.duration_ms)
             if turn.timed_out or time.perf_counter() > state.deadline(self.budget):
                 yield failed(
@@ -510,7 +340,7 @@ class Agent:
                 calls = [c for c in calls if c is not question]
             if calls and not final:
                 if self.ground_arguments:
-                    calls, state.notes = _ground(calls, registry, state.known)
+                    calls, state.notes = ground_calls(calls, registry, state.known)
                 conv.messages.append(
                     Message(role="assistant", content=text.strip() or None, tool_calls=calls)
                 )
@@ -586,7 +416,7 @@ class Agent:
             self.budget.max_steps,
         )
 
-    def _left_undone(self, registry: ToolRegistry, state: _RunState, step: int) -> bool:
+    def _left_undone(self, registry: ToolRegistry, state: RunState, step: int) -> bool:
         """Whether a draft answer leaves undone the change the plan says the user asked for (once a run)."""
         return (
             state.acts
@@ -602,7 +432,7 @@ class Agent:
         specs: list[ToolSpec],
         settings: ModelSettings,
         step: int,
-        state: _RunState,
+        state: RunState,
         deadline: float,
     ) -> AsyncIterator[BaseModel | ModelTurn]:
         """One model step: its text and reasoning as live events, then the `ModelTurn`."""
@@ -642,7 +472,7 @@ class Agent:
         registry: ToolRegistry,
         step: int,
         user: str,
-        state: _RunState,
+        state: RunState,
         conv: Conversation,
         failed: Callable[[str, Any, int], RunFailed | RunFinished],
     ) -> AsyncIterator[Event]:
@@ -691,7 +521,7 @@ class Agent:
                 continue
             # What the tool declares about its arguments' sources (a backend that cannot
             # constrain decoding, or a scripted model, may still send an invented value).
-            invented = unknown_ids(validated, t.provenance, state.ids(_all_keys(t)))
+            invented = unknown_ids(validated, t.provenance, state.ids_for(t))
             if invented:
                 early[call.id] = (False, prompts.INVENTED_ID.format(name=t.name, ids=", ".join(invented)))
                 state.revision_step = step + 1  # the next step must act (search), not apologise
@@ -746,7 +576,7 @@ class Agent:
                 # the run as over budget (after charging for the approved call).
                 state.waited_s += time.perf_counter() - asked_at
                 while True:  # a person who changes the call sees it priced again and answers again
-                    changes, edited, decision = _edit_of(t, request, decision)
+                    changes, edited, decision = edit_of(t, request, decision)
                     yield state.emit(
                         ConfirmationResolved,
                         step=step,

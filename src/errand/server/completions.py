@@ -30,7 +30,7 @@ from errand.agent.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from errand.agent.loop import Conversation
+from errand.agent.state import Conversation
 from errand.errors import (
     ErrandError,
     ModelNotFound,

@@ -1,0 +1,154 @@
+"""What a run carries from step to step: its budget, the conversation, and what it has learnt
+(ids, numbers, names, records made) that grounds later calls and the answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from errand.llm.types import Message, Usage
+from errand.tools import Tool, ToolContext
+from errand.tools.provenance import FromUser, id_forms, ids_in_result, named_ids
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits that end a run."""
+
+    max_steps: int = 8
+    """Most model calls; the last one is offered no tools, so it must answer."""
+    max_tokens: int = 60_000
+    """Most prompt plus completion tokens over the run."""
+    max_wall_s: float = 300.0
+    """Most seconds, checked between model events and tool calls."""
+    max_repeats: int = 3
+    """A call repeated this many times with the same arguments ends the run."""
+    max_revisions: int = 1
+    """Answers sent back because they state figures no tool result contains."""
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What a tool-context factory knows about the call it prepares."""
+
+    run_id: str
+    user: str
+    step: int
+    call_id: str
+    name: str
+    idempotency_key: str
+
+
+E = TypeVar("E", bound=BaseModel)
+
+ContextFactory = Callable[[CallInfo], AbstractContextManager[ToolContext]]
+"""Opens what a tool call needs (a database session in a transaction); entered in the
+thread the tool runs in."""
+
+
+@dataclass
+class Conversation:
+    """Messages of a multi-turn chat; each run appends its request, calls and answer."""
+
+    messages: list[Message] = field(default_factory=list)
+
+
+@dataclass
+class RunState:
+    """One run's progress: what it has seen, made and been told, step by step."""
+
+    run_id: str
+    seq: int = 0
+    usage: Usage = field(default_factory=Usage)
+    user_texts: list[str] = field(default_factory=list)
+    """What the user said in this chat: where names and addresses may come from."""
+    results: list[Any] = field(default_factory=list)
+    """Every successful tool result (plain data): where ids may come from."""
+    loose_ids: set[str] = field(default_factory=set)
+    """Id-like tokens of the request and of earlier turns' results."""
+    known: set[float] = field(default_factory=set)
+    """Every number the request and the tool results state (grounds arguments and answers)."""
+    artifacts: list[str] = field(default_factory=list)
+    repeats: dict[str, int] = field(default_factory=dict)
+    revisions: int = 0
+    revision_step: int = 0
+    """The step that must call a tool to ground figures of a draft answer."""
+    acted: bool = False
+    """A write or payment tool got as far as its confirmation (whatever came of it)."""
+    acts: bool = False
+    """The model's plan says the user asked for a change (book, order, cancel), not only information."""
+    asked: str | None = None
+    """The question of an ``ask_user`` call: the run ends with it, waiting for the user's reply."""
+    made: list[str] = field(default_factory=list)
+    """References of records this run's writes created (a booking id, an order id): the answer
+    must name them, since they are the user's receipt."""
+    reminded: bool = False
+    """The model was reminded once that the request asked for an action it had not taken."""
+    retried: bool = False
+    """A step whose every call went wrong was followed once by a step that must call again."""
+    subjects: list[str] = field(default_factory=list)
+    """Ids the latest successful lookups were about (``mortgage_estimate(listing_id=SZ-00250)``):
+    an answer that names none of them leaves the user guessing which home its figures are for."""
+    named: set[str] = field(default_factory=set)
+    """Identifiers (``HZ-00042``, ``G16``) the user or a tool result wrote: what an answer may name."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """Per call id: arguments errand dropped, told to the model with the result."""
+    started: float = field(default_factory=time.perf_counter)
+    waited_s: float = 0.0
+    """Seconds spent waiting for the user's approval (not counted against the wall-time budget)."""
+
+    def emit(self, cls: type[E], **fields: Any) -> E:
+        """The next event of this run (built without re-validating errand's own fields)."""
+        self.seq += 1
+        return cls.model_construct(run_id=self.run_id, seq=self.seq, **fields)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def deadline(self, budget: Budget) -> float:
+        """When the run's wall-time budget ends, not counting time spent waiting for approvals."""
+        return self.started + budget.max_wall_s + self.waited_s
+
+    def ids_for(self, t: Tool) -> set[str]:
+        """The ids any `FromResults` parameter of ``t`` may take."""
+        return self.ids(
+            tuple(k for p in t.provenance.values() if not isinstance(p, FromUser) for k in p.keys)
+        )
+
+    def footer(self, answer: str, chinese: bool) -> str:
+        """What the answer must carry and left out: the references of records the run made (the
+        user's receipt), and the ids its last figures were about, unless the user wrote them."""
+        lines = []
+        missing = [r for r in self.made if r not in answer]
+        if missing:  # a small model says "booked" and leaves out the booking reference
+            lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(missing)}")
+        said = id_forms(named_ids(answer)) | id_forms(_ids_of(self.user_texts))
+        if self.subjects and not id_forms(self.subjects) & said:
+            lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(self.subjects)}")
+        return "".join(f"\n\n{line}" for line in lines)
+
+    def ids(self, keys: tuple[str, ...]) -> set[str]:
+        """The ids a `FromResults` parameter may take: values under ``keys`` in the results,
+        and id-like tokens the user typed."""
+        found = set(self.loose_ids)
+        for r in self.results:
+            found |= ids_in_result(r, keys)
+        return found
+
+
+def _ids_of(texts: Iterable[str]) -> set[str]:
+    return {i for t in texts for i in named_ids(t)}
+
+
+def add_usage(total: Usage, step: Usage) -> None:
+    total.prompt_tokens += step.prompt_tokens
+    total.completion_tokens += step.completion_tokens
+    total.cached_tokens += step.cached_tokens
+    total.reasoning_tokens += step.reasoning_tokens
+    total.prompt_ms += step.prompt_ms
+    total.completion_ms += step.completion_ms
