@@ -160,10 +160,6 @@ class Settings(BaseSettings):
     worker_id: str = "local"
     """This executor's name: after a crash, the process with the same name resumes its runs."""
 
-    crash_at: str | None = None
-    """For crash tests only: kill the process with SIGKILL at the named point (a glob, e.g.
-    ``after_commit:book_flight``)."""
-
     # -- errand serve (src/errand/server/) ---------------------------------
 
     redis_url: str | None = None

@@ -1,14 +1,20 @@
-"""Kill a real `errand worker` with SIGKILL at every point of a paid trip, restart it, and check
-that the run finishes exactly once: same answer, one flight, one hotel, two payments, a sound ledger."""
+"""The crash matrix: runs held at every state of a paid trip in one real `errand worker` or
+`errand serve`, the process stopped by SIGKILL or SIGTERM, then restarted. After the restart no
+run is lost or stuck, nothing is paid twice, and every run finishes with the answer and events
+of a run that never crashed. The points are injected by `tests.runs.crashpoints`, outside errand."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,42 +23,75 @@ from sqlalchemy import func, select
 
 from errand.config import Settings
 from errand.runs import Runs, RunStatus
+from errand.runs.log import FINISHED, RunRecord
 from errand.services.travel.models import Booking
 from errand.services.wallet.ledger import ledger_problems
 from errand.services.wallet.models import LedgerTransaction
 from tests.cli_process import errand_env
 from tests.pg import postgres_schema
+from tests.runs import crashpoints
 from tests.runs.conftest import TRIP_ANSWER, TRIP_REQUEST, TRIP_SCRIPT, with_receipt, write_script
 
-pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
 
-CRASH_POINTS = [
+CRASH_SCRIPT: list[object] = [{"tool": "wallet_balance", "arguments": {}}, *TRIP_SCRIPT]
+"""A read (step 1), two payments that each need a confirmation (steps 2 and 3), the answer (4)."""
+
+STATES = [
+    "in_model:1",  # running a model step
+    "in_tool:wallet_balance",  # running a read tool
+    "awaiting:book_flight",  # waiting for approval
+    "in_tool:book_flight",  # running a payment, not yet committed
+    "after_commit:book_flight",  # the payment committed, its step not yet checkpointed
+    "finishing",  # the answer recorded, the workflow not yet done
+]
+"""One point per state a run can be in when its process stops; a run still in the queue is
+added to every case (the process is kept too busy to take it)."""
+
+EVERY_POINT = [
+    "start",  # taken from the queue, not yet started
+    *STATES,
     "before_model:1",
     "after_model:1",
     "before_tool:book_flight",
-    "after_commit:book_flight",
     "after_tool:book_flight",
-    "before_model:2",
-    "before_tool:book_hotel",
+    "before_model:3",
     "after_commit:book_hotel",
     "after_tool:book_hotel",
-    "before_model:3",
-    "after_model:3",
+    "after_model:4",
 ]
-"""Before, during (committed, not yet checkpointed) and after each paid call, and around each model turn."""
+"""SIGKILL, the worst a process can meet, at every step boundary too: before, inside and after
+each model turn and each paid call."""
 
-POSTGRES_POINTS = [
-    "before_model:1",
-    "after_commit:book_flight",
-    "after_tool:book_flight",
-    "after_commit:book_hotel",
+
+@dataclass(frozen=True)
+class Case:
+    database: str
+    process: str
+    """``worker`` or ``serve``: both execute runs from the queue; each stops its own way."""
+    sig: signal.Signals
+    points: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.database}-{self.process}-{self.sig.name}"
+
+
+CASES = [
+    Case("sqlite", "worker", signal.SIGKILL, tuple(EVERY_POINT)),
+    Case("sqlite", "worker", signal.SIGTERM, tuple(STATES)),
+    Case("sqlite", "serve", signal.SIGTERM, tuple(STATES)),
+    # On PostgreSQL the states where its own commits matter (a payment committed, not yet
+    # checkpointed; a wait; the end) and a start; the rest is the same DBOS replay.
+    Case("postgres", "worker", signal.SIGKILL, ("start", *STATES, "after_commit:book_hotel")),
+    Case("postgres", "serve", signal.SIGTERM, tuple(STATES)),
 ]
-"""On PostgreSQL, the points where the database's own commit matters (a payment committed and not
-yet checkpointed, then recorded) and one model turn: the rest of the matrix is the same DBOS
-replay on either database, and the whole of it runs on SQLite."""
+
+STILL_WAITING_S = 6.0
+"""How long, after the restart, a run recovered while it waited for approval must still wait
+(a recovered wait once turned `running` after about 4 s, and approving it answered 409)."""
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh errand database: a SQLite file, or a new schema in the test PostgreSQL."""
     if request.param == "sqlite":
@@ -82,6 +121,25 @@ def _worker(home: Path, env: dict[str, str], log: Path, name: str = WORKER) -> s
         )
 
 
+def _start(
+    case: Case, home: Path, env: dict[str, str], log: Path, *, points: bool
+) -> subprocess.Popen[bytes]:
+    """``errand worker`` or ``errand serve``; with ``points``, through `tests.runs.crashpoints`."""
+    command = [sys.executable, "-m", "tests.runs.crashpoints" if points else "errand"]
+    if case.process == "serve":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command += ["worker"]
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command, env=errand_env(home, env | {"PYTHONPATH": path}), stdout=out, stderr=subprocess.STDOUT
+        )
+
+
 def _counts(runs: Runs) -> tuple[int, int, int]:
     with runs.store.sessions() as s:
         flights = s.scalar(select(func.count()).select_from(Booking).where(Booking.kind == "flight"))
@@ -92,99 +150,134 @@ def _counts(runs: Runs) -> tuple[int, int, int]:
         return int(flights or 0), int(hotels or 0), int(payments or 0)
 
 
-async def test_a_killed_worker_resumes_the_trip_without_repeating_an_effect(
-    database_url: str, tmp_path: Path
+async def _statuses(runs: Runs, ids: list[str]) -> dict[str, RunRecord]:
+    return {i: await runs.get("dave", i) for i in ids}
+
+
+@pytest.mark.parametrize(
+    ("case", "database_url"),
+    [pytest.param(c, c.database, id=str(c)) for c in CASES],
+    indirect=["database_url"],
+)
+async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
+    case: Case, database_url: str, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
     env = {
         "ERRAND_DATABASE_URL": database_url,
         "ERRAND_MODEL_BACKEND": "scripted",
-        "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, TRIP_SCRIPT)),
+        "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, CRASH_SCRIPT)),
+        "ERRAND_WORKER_ID": f"crash-{tmp_path.name}",  # recovers only this test's runs
     }
-    settings = Settings(home=home, database_url=database_url)
-    runs = await Runs.open(settings, execute=False)
+    log = tmp_path / "process.log"
+    runs = await Runs.open(Settings(home=home, database_url=database_url), execute=False)
     try:
-        for point in POSTGRES_POINTS if database_url.startswith("postgresql") else CRASH_POINTS:
-            before = _counts(runs)
-            rec = await runs.create("dave", TRIP_REQUEST, approve="all")
-            log = tmp_path / f"worker-{point.replace(':', '-')}.log"
-            doomed = _worker(home, env | {"ERRAND_CRASH_AT": point}, log)
-            try:
-                code = doomed.wait(timeout=120)
-            finally:
-                doomed.kill()
-            assert code == -signal.SIGKILL, f"{point}: the worker did not reach it: {log.read_text()}"
-            worker = _worker(home, env, log)
-            try:
-                done = await runs.wait("dave", rec.id, timeout_s=120)
-            finally:
-                worker.terminate()
-                worker.wait(timeout=30)
-            assert done.status == RunStatus.succeeded, f"{point}: {done.error}"
-            flights, hotels, payments = (a - b for a, b in zip(_counts(runs), before, strict=True))
-            assert (flights, hotels, payments) == (1, 1, 2), point
-            events = await runs.events("dave", rec.id)
-            seqs = [e.data["seq"] for e in events]
-            assert seqs == list(range(1, len(seqs) + 1)), point
+        before = _counts(runs)
+        at: dict[str, str] = {}  # run id -> point
+        for point in case.points:
+            rec = await runs.create(
+                "dave", TRIP_REQUEST, approve="ask" if point.startswith("awaiting:") else "all"
+            )
+            at[rec.id] = point
+        queued = (await runs.create("dave", TRIP_REQUEST, approve="all")).id
+        plan = crashpoints.write_plan(tmp_path / "plan.json", at)
+
+        # Every run held at its point, in one process that can take no more.
+        doomed = _start(
+            case, home, env | plan | {"ERRAND_WORKER_CONCURRENCY": str(len(at))}, log, points=True
+        )
+        try:
+            async with asyncio.timeout(120):
+                while crashpoints.reached(plan) != at or any(
+                    r.status != RunStatus.awaiting_confirmation
+                    for i, r in (await _statuses(runs, list(at))).items()
+                    if at[i].startswith("awaiting:")
+                ):
+                    assert doomed.poll() is None, log.read_text()
+                    await asyncio.sleep(0.1)
+            held = await _statuses(runs, [*at, queued])
+            doomed.send_signal(case.sig)
+            code = doomed.wait(timeout=60)
+        finally:
+            doomed.kill()
+        assert code == (-signal.SIGKILL if case.sig == signal.SIGKILL else 0), log.read_text()
+
+        # Nothing lost: every run is where it was, with no error (none cancelled by a stop).
+        stopped = await _statuses(runs, [*at, queued])
+        for run_id, rec in stopped.items():
+            point = at.get(run_id, "queued")
+            assert rec.status == held[run_id].status and rec.error is None, (point, rec)
+            expected = {
+                "start": RunStatus.queued,
+                "queued": RunStatus.queued,
+                "finishing": RunStatus.succeeded,
+            }
+            if point.startswith("awaiting:"):
+                assert rec.status == RunStatus.awaiting_confirmation and rec.pending, point
+            else:
+                assert rec.status == expected.get(point, RunStatus.running), (point, rec.status)
+
+        # Restarted, it carries every run on; a run that waited for approval still waits.
+        again = _start(case, home, env | {"ERRAND_WORKER_CONCURRENCY": str(len(at) + 1)}, log, points=False)
+        try:
+            done = await _finish(runs, at, queued, again, log)
+        finally:
+            again.kill()
+            again.wait(timeout=30)
+
+        reference = [e.type for e in await runs.events("dave", queued)]  # a run that never crashed
+        booked: list[str] = []
+        for run_id, rec in done.items():
+            point = at.get(run_id, "queued")
+            assert rec.status == RunStatus.succeeded, (point, rec.error, log.read_text()[-3000:])
+            events = await runs.events("dave", run_id)
+            assert [e.data["seq"] for e in events] == list(range(1, len(events) + 1)), point
+            assert [e.type for e in events] == reference, point  # nothing twice, nothing missing
             results = {e.data["name"]: e.data for e in events if e.type == "tool_result"}
-            assert set(results) == {"book_flight", "book_hotel"}, point
-            booked = [json.loads(results[n]["content"])["booking_id"] for n in ("book_flight", "book_hotel")]
-            assert done.answer == with_receipt(TRIP_ANSWER, *booked), point  # this run's bookings, once
+            assert set(results) == {"wallet_balance", "book_flight", "book_hotel"}, point
+            refs = [json.loads(results[n]["content"])["booking_id"] for n in ("book_flight", "book_hotel")]
+            assert rec.answer == with_receipt(TRIP_ANSWER, *refs), point
+            booked += refs
             if point.startswith("after_commit:"):  # the call ran again and got its first result back
                 assert '"replayed":true' in results[point.split(":")[1]]["content"], point
+            status = await DBOS.get_workflow_status_async(run_id)
+            assert status is not None and status.status == "SUCCESS", point  # nothing left to recover
+        n = len(done)
+        assert len(set(booked)) == 2 * n  # each run booked its own flight and hotel, once
+        assert tuple(a - b for a, b in zip(_counts(runs), before, strict=True)) == (n, n, 2 * n)
         with runs.store.sessions() as s:
             assert ledger_problems(s) == []
     finally:
         runs.close()
 
 
-async def test_a_run_waiting_for_approval_survives_a_worker_restart(
-    database_url: str, tmp_path: Path
-) -> None:
-    home = tmp_path / "home"
-    env = {
-        "ERRAND_DATABASE_URL": database_url,
-        "ERRAND_MODEL_BACKEND": "scripted",
-        "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, TRIP_SCRIPT)),
-    }
-    runs = await Runs.open(Settings(home=home, database_url=database_url), execute=False)
-    log = tmp_path / "worker.log"
-    try:
-        before = _counts(runs)
-        rec = await runs.create("dave", TRIP_REQUEST)
-        worker = _worker(home, env, log)
-        try:
-            await _until(runs, rec.id, RunStatus.awaiting_confirmation)
-        finally:
-            worker.kill()
-            worker.wait(timeout=30)
-        assert _counts(runs) == before
-        worker = _worker(home, env, log)  # a new process; this test process approves
-        try:
-            # Once the new worker has recovered the run, it still waits (was: `running` with the
-            # approval pending, and approve answered 409).
-            async with asyncio.timeout(60):
-                while f"worker {WORKER} ready" not in log.read_text():
-                    await asyncio.sleep(0.1)
-            for _ in range(60):  # recovery replays the run up to its wait within a few seconds
-                assert (await runs.get("dave", rec.id)).status == RunStatus.awaiting_confirmation
-                await asyncio.sleep(0.25)
-            await runs.approve("dave", rec.id, "yes, that flight")
-            await _until(runs, rec.id, RunStatus.awaiting_confirmation)
-            await runs.approve("dave", rec.id)
-            done = await runs.wait("dave", rec.id, timeout_s=120)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-        assert done.status == RunStatus.succeeded and done.answer.startswith(TRIP_ANSWER), log.read_text()
-        assert tuple(a - b for a, b in zip(_counts(runs), before, strict=True)) == (1, 1, 2)
-    finally:
-        runs.close()
-
-
-async def _until(runs: Runs, run_id: str, status: RunStatus) -> None:
-    async with asyncio.timeout(120):
-        while (await runs.get("dave", run_id)).status != status:
+async def _finish(
+    runs: Runs, at: dict[str, str], queued: str, process: subprocess.Popen[bytes], log: Path
+) -> dict[str, RunRecord]:
+    """Drive every run to its end: approve what waits, once the runs that do not wait are done
+    and the recovered waits have been seen to hold for `STILL_WAITING_S`."""
+    ids = [*at, queued]
+    waiting = {i for i, p in at.items() if p.startswith("awaiting:")}
+    recovered = set(waiting)  # not yet approved since the restart
+    since = time.monotonic()
+    async with asyncio.timeout(180):
+        while True:
+            assert process.poll() is None, log.read_text()
+            recs = await _statuses(runs, ids)
+            if all(r.status in FINISHED for r in recs.values()):
+                return recs
+            others_done = all(r.status in FINISHED for i, r in recs.items() if i not in waiting)
+            for run_id in waiting:
+                rec = recs[run_id]
+                if run_id in recovered:  # replayed up to its wait, it waits (approve would 409)
+                    assert rec.status == RunStatus.awaiting_confirmation and rec.pending, rec
+                    assert rec.pending["name"] == "book_flight", rec
+                    if not (others_done and time.monotonic() - since > STILL_WAITING_S):
+                        continue
+                elif rec.status != RunStatus.awaiting_confirmation:
+                    continue
+                recovered.discard(run_id)  # from here it asks, and is answered, as usual
+                await runs.approve("dave", run_id)
             await asyncio.sleep(0.1)
 
 
@@ -214,36 +307,4 @@ async def test_workers_share_one_queue_on_postgres(postgres_url: str, tmp_path: 
         for w in workers:
             w.terminate()
             w.wait(timeout=30)
-        runs.close()
-
-
-async def test_sigterm_of_the_server_leaves_a_waiting_run_waiting(database_url: str, tmp_path: Path) -> None:
-    """`errand serve` stopped by SIGTERM while a run waits for approval: the run is not cancelled
-    (it was: "The run was cancelled."); the restarted server carries it on once approved."""
-    from tests.server.test_serve_cli import errand_serve
-
-    home = tmp_path / "home"
-    env = {
-        "ERRAND_DATABASE_URL": database_url,
-        "ERRAND_MODEL_BACKEND": "scripted",
-        "ERRAND_SCRIPT_PATH": str(write_script(tmp_path, TRIP_SCRIPT)),
-    }
-    runs = await Runs.open(Settings(home=home, database_url=database_url), execute=False)
-    try:
-        before = _counts(runs)
-        with errand_serve(home, env) as (_, server):
-            rec = await runs.create("dave", TRIP_REQUEST)
-            await _until(runs, rec.id, RunStatus.awaiting_confirmation)
-            server.send_signal(signal.SIGTERM)
-            assert server.wait(timeout=60) == 0
-        stopped = await runs.get("dave", rec.id)
-        assert stopped.status == RunStatus.awaiting_confirmation and stopped.error is None
-        with errand_serve(home, env):
-            await runs.approve("dave", rec.id)
-            await _until(runs, rec.id, RunStatus.awaiting_confirmation)  # the hotel, after the flight
-            await runs.approve("dave", rec.id)
-            done = await runs.wait("dave", rec.id, timeout_s=120)
-        assert done.status == RunStatus.succeeded and done.answer.startswith(TRIP_ANSWER)
-        assert tuple(a - b for a, b in zip(_counts(runs), before, strict=True)) == (1, 1, 2)
-    finally:
         runs.close()

@@ -9,9 +9,6 @@ idempotency key, and the service hands back the first result.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -36,31 +33,20 @@ class RunCancelled(RunConflict):
     """The run was cancelled while it waited for a confirmation."""
 
 
-def crash_point(name: str, pattern: str | None) -> None:
-    """Kill this process at ``name`` when ``pattern`` (``ERRAND_CRASH_AT``) matches it.
-
-    The crash tests' fault injection: a SIGKILL is the worst a process can meet, with no
-    cleanup at all, so surviving it here means surviving anything."""
-    if pattern and fnmatch.fnmatchcase(name, pattern):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 class DurableSteps:
     """A `StepRunner` that checkpoints every model turn and tool call as a DBOS step."""
 
-    def __init__(self, recorder: Recorder, *, written: int = 0, crash_at: str | None = None) -> None:
+    def __init__(self, recorder: Recorder, *, written: int = 0) -> None:
         self.recorder = recorder
         """Writes the run's events; flushed before each step, so the log is current whenever
         the run waits on the model or a tool."""
         self.written = written
         """The highest event number already in the log when this process took the run over."""
-        self.crash_at = crash_at
         self.max_delay_s = 0.05
         """Longest a streamed piece waits before it is written."""
 
     async def model_turn(self, step: int, seq: int, turn: TurnEvents) -> AsyncIterator[BaseModel | ModelTurn]:
         """Run the turn as a step, streaming its pieces live; a replayed turn streams nothing."""
-        crash_point(f"before_model:{step}", self.crash_at)
         self.recorder.flush()
         pieces: asyncio.Queue[BaseModel] = asyncio.Queue()
 
@@ -99,12 +85,10 @@ class DurableSteps:
         while not pieces.empty():
             yield pieces.get_nowait()
         result = task.result()
-        crash_point(f"after_model:{step}", self.crash_at)
         yield result
 
     async def tool_call(self, label: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one call as a step; it finishes and is recorded even if the run is cancelled meanwhile."""
-        crash_point(f"before_tool:{label}", self.crash_at)
         self.recorder.flush()
 
         finished: list[T] = []
@@ -112,7 +96,6 @@ class DurableSteps:
         async def run() -> T:
             outcome = await call()
             finished.append(outcome)
-            crash_point(f"after_commit:{label}", self.crash_at)  # done, not yet checkpointed
             return outcome
 
         step = asyncio.ensure_future(DBOS.run_step_async({"name": f"tool:{label}"}, run))
@@ -128,11 +111,10 @@ class DurableSteps:
             if not finished:
                 raise
             outcome = finished[0]
-        crash_point(f"after_tool:{label}", self.crash_at)
         return outcome
 
 
-def durable_approver(policy: str, expiry_s: float, *, crash_at: str | None = None) -> Approver:
+def durable_approver(policy: str, expiry_s: float) -> Approver:
     """Confirmations that wait, across restarts, for `Runs.approve` or `Runs.reject`.
 
     ``policy`` is ``"all"`` (approve everything), ``"ask"`` or ``"below:50 CNY"`` (approve
@@ -140,7 +122,6 @@ def durable_approver(policy: str, expiry_s: float, *, crash_at: str | None = Non
     cancelled (`ConfirmationExpired`), before anything was charged."""
 
     async def wait(request: ConfirmationRequest) -> Decision:
-        crash_point("awaiting_confirmation", crash_at)
         message: Any = await DBOS.recv_async(DECISION_TOPIC, timeout_seconds=expiry_s)
         if message is None:
             raise ConfirmationExpired(

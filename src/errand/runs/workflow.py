@@ -18,10 +18,12 @@ from errand.agent.events import (
     RunFailed,
     RunFinished,
 )
+from errand.agent.state import Conversation
 from errand.config import Settings
 from errand.errors import ConfigError, ConfirmationExpired
 from errand.llm import make_model
 from errand.llm.base import ChatModel
+from errand.llm.types import Message
 from errand.runs.durable import DurableSteps, RunCancelled, durable_approver
 from errand.runs.log import RunLog, RunStatus
 from errand.runs.recorder import Recorder
@@ -80,18 +82,15 @@ async def run_workflow(run_id: str) -> str:
     settings = rt.settings
     if options.get("max_steps"):
         settings = settings.model_copy(update={"max_steps": int(options["max_steps"])})
-    crash_at = settings.crash_at
     recorder = Recorder(rt.log, run_id, meter=CostMeter(settings))
     written = await asyncio.to_thread(rt.log.last_seq, run_id)
     agent = build_agent(
         settings,
         rt.model(),
         rt.store,
-        approver=durable_approver(
-            str(options.get("approve", "ask")), settings.confirmation_expiry_s, crash_at=crash_at
-        ),
+        approver=durable_approver(str(options.get("approve", "ask")), settings.confirmation_expiry_s),
         toolbox=rt.toolbox,
-        steps=DurableSteps(recorder, written=written, crash_at=crash_at),
+        steps=DurableSteps(recorder, written=written),
         today=lambda: str(options["today"]),
     )
     last_seq, outcome = 0, ""
@@ -101,9 +100,19 @@ async def run_workflow(run_id: str) -> str:
         outcome = reason
         recorder.add(RunFailed(run_id=run_id, seq=last_seq + 1, reason=reason, kind="cancelled"))
 
+    # A turn of a thread starts from the earlier turns, as the load step read them (a resumed
+    # run replays that step, so it starts from the same conversation).
+    history = [Message.model_validate(m) for m in info.get("history") or ()]
+    conversation = (
+        Conversation([Message(role="system", content=agent.system_prompt), *history]) if history else None
+    )
     try:
         stream = agent.stream(
-            info["input"], run_id=run_id, user=info["user"], images=options.get("images") or ()
+            info["input"],
+            run_id=run_id,
+            user=info["user"],
+            images=options.get("images") or (),
+            conversation=conversation,
         )
         async for event in stream:
             last_seq = event.seq
