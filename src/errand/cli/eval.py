@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from errand.errors import ConfigError
 
 if TYPE_CHECKING:  # the heavy modules load when the command runs, not with every `errand` call
+    from errand.config import Settings
     from errand.eval.environment import Environment
     from errand.eval.runner import Attempt, ModelSource, RunConfig
     from errand.eval.tasks import Task
@@ -96,6 +97,8 @@ def eval_command(
 
     chat_model: ChatModel | None = None
     settings_temperature, settings_output = 0.0, 768
+    # A replay builds requests with the defaults, so its pictures are read by OCR (and proved readable).
+    request_settings: Settings | None = None
     if replay:
         model_name = "reference"
         model_for: ModelSource = reference_model
@@ -111,6 +114,7 @@ def eval_command(
         chat_model = load_model(settings)
         model_name = chat_model.name
         settings_temperature, settings_output = settings.temperature, settings.max_output_tokens
+        request_settings = settings
         shared = chat_model
 
         def model_for(_task: object) -> ChatModel:
@@ -125,6 +129,7 @@ def eval_command(
         max_output_tokens=settings_output,
         replay=replay,
         keep=keep,
+        settings=request_settings,
     )
     started = datetime.now().astimezone()
     t0 = time.perf_counter()

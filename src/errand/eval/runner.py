@@ -31,14 +31,16 @@ from errand.agent.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from errand.config import parse_amount
+from errand.config import Settings, parse_amount
 from errand.eval import clock
 from errand.eval.checks import CheckResult, answer_check, calls_check, grounded_check
 from errand.eval.environment import Environment, World
+from errand.eval.pictures import image_urls, read_checks
 from errand.eval.tasks import Policy, Task
 from errand.llm.base import ChatModel
 from errand.llm.scripted import ScriptedModel, Turn, call
 from errand.llm.types import Message, ModelEvent, ModelSettings, ToolSpec
+from errand.runs.request import RunRequest, build_request
 from errand.tools import ToolRegistry
 
 ModelSource = Callable[[Task], ChatModel]
@@ -67,6 +69,9 @@ class RunConfig:
     """Keep each attempt's folder (its database) for inspection."""
     now: datetime = clock.EVAL_NOW
     """What the clock reads during the run (time-zone aware)."""
+    settings: Settings | None = None
+    """How a task's request is built, as for ``errand run`` (does the model see images?). None:
+    the defaults, so pictures are read by OCR (what a replay must prove readable)."""
 
     def __post_init__(self) -> None:
         clock.Frozen(self.now)  # refuses a moment without a time zone before anything runs
@@ -220,13 +225,24 @@ def _prepare(env: Environment, task: Task, workdir: Path, frozen: clock.Frozen) 
     return world
 
 
-def _grade(task: Task, world: World, rec: _Recorder, replay: bool) -> list[CheckResult]:
+def task_request(task: Task, settings: Settings | None) -> RunRequest:
+    """The task's first message as the model gets it: its pictures go through the path every
+    front end uses (`build_request`), so the eval measures the OCR a user's images get.
+
+    Blocking (OCR takes a second or two per picture); `RunInputError` if one cannot be read."""
+    return build_request(settings or Settings.model_construct(), task.request, image_urls(task))
+
+
+def _grade(task: Task, world: World, rec: _Recorder, replay: bool, request: RunRequest) -> list[CheckResult]:
     out = [answer_check(f, rec.answers) for f in task.checks.answer]
     out += calls_check(task.checks.not_called, rec.called)
     out += world.state_checks()
     if replay:
-        grounded = (grounded_check(f, rec.results, " ".join(task.messages)) for f in task.checks.answer)
+        said = " ".join([request.text, *task.replies])  # a picture's text is the user's too
+        grounded = (grounded_check(f, rec.results, said) for f in task.checks.answer)
         out += [g for g in grounded if g is not None]
+        if not request.images:  # read by OCR: what the errand needs must be in its text
+            out += read_checks(task, request.text)
     return out
 
 
@@ -241,6 +257,13 @@ async def run_attempt(
         world = await asyncio.to_thread(_prepare, env, task, workdir, frozen)
     except Exception as exc:
         out.failure = f"setup failed: {exc}"
+        out.wall_s = time.perf_counter() - started
+        return out
+    try:
+        request = await asyncio.to_thread(task_request, task, config.settings)
+    except Exception as exc:
+        world.close()
+        out.failure = f"the request's pictures failed: {exc}"
         out.wall_s = time.perf_counter() - started
         return out
     if isinstance(model, _Reference) and model.structured_default is None:
@@ -260,12 +283,13 @@ async def run_attempt(
     conversation = Conversation()
     try:
         async with asyncio.timeout(config.timeout_s):
-            for turn, message in enumerate(task.messages):
+            for turn, message in enumerate([request.text, *task.replies]):
                 rec.transcript.append({"user": message})
                 last: Event | None = None
                 run_id = f"{task.id}-{index}-{turn}"
+                images = request.images if turn == 0 else ()
                 async for last in agent.stream(
-                    message, conversation=conversation, run_id=run_id, user=task.user
+                    message, conversation=conversation, run_id=run_id, user=task.user, images=images
                 ):
                     rec.add(last)
                 if isinstance(last, RunFailed):
@@ -277,7 +301,7 @@ async def run_attempt(
     except Exception as exc:  # a crash in the agent or model is this attempt's failure, not the suite's
         out.failure = f"error: {type(exc).__name__}: {exc}"
     try:
-        out.checks = await asyncio.to_thread(_grade, task, world, rec, config.replay)
+        out.checks = await asyncio.to_thread(_grade, task, world, rec, config.replay, request)
         if config.replay and isinstance(model, ScriptedModel) and model.remaining:
             out.checks.append(
                 CheckResult("the reference ran to its end", False, f"{model.remaining} turn(s) never played")

@@ -218,6 +218,30 @@ class RefStep(_Strict):
         return self
 
 
+# ---- pictures sent with the request ----------------------------------------------------------
+
+
+class Picture(_Strict):
+    """A picture the user sends with the request (a receipt, a menu, a screenshot, a label),
+    drawn at load time by `errand.eval.pictures` from these lines of text, so the suite holds
+    no binary file and a reader sees what the picture says."""
+
+    kind: Literal["receipt", "menu", "screenshot", "label"] = "screenshot"
+    """How it is drawn: a narrow till roll, a menu card, an app screen or a product tag."""
+    title: str
+    """The first line, drawn larger (a merchant, a restaurant, an app's header)."""
+    lines: list[str] = Field(min_length=1)
+    """The text, top to bottom, copied from the seeded record it shows."""
+    angle: float = 0.0
+    """Degrees it is turned, as a photo taken askew (counter-clockwise)."""
+    noise: float = Field(default=0.0, ge=0.0, le=0.2)
+    """Share of pixels speckled, as a poor photo; the speckle is seeded by the text, so the
+    same picture is drawn every time."""
+    shows: list[str] = Field(min_length=1)
+    """What the errand needs from the picture (an id, an amount, a dish): a replay fails
+    unless the text read from the picture holds each one."""
+
+
 # ---- the task --------------------------------------------------------------------------------
 
 
@@ -235,6 +259,9 @@ class Task(_Strict):
     """Whose wallet, bookings and orders these are."""
     request: str
     """The user's first message."""
+    images: list[Picture] = Field(default_factory=list)
+    """Pictures sent with the first message; they reach the model as every front end sends
+    them (`errand.runs.request.build_request`: text read by OCR unless the model sees images)."""
     replies: list[str] = Field(default_factory=list)
     """The user's scripted answers, sent one per agent answer, in order (multi-turn tasks)."""
     state: InitialState = Field(default_factory=InitialState)
