@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from dbos import DBOS
-from dbos._error import DBOSWorkflowConflictIDError
+from dbos import error as dbos_error
 from pydantic import BaseModel
 
 from errand.agent.confirm import Approver, ConfirmationRequest, Decision, auto_approve_below
@@ -105,7 +105,7 @@ class DurableSteps:
             # Cancelled mid-call: the call finishes and is checkpointed, and its result goes on
             # the record; the run stops at its next step.
             outcome = await step
-        except DBOSWorkflowConflictIDError:
+        except dbos_error.DBOSWorkflowConflictIDError:
             # Cancelled as the call finished: DBOS refused its checkpoint, but the call happened,
             # so its result still goes on the record before the run stops.
             if not finished:

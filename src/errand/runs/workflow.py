@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbos import DBOS
-from dbos._error import DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError
+from dbos import error as dbos_error
 
 from errand.agent.events import (
     RunFailed,
@@ -122,17 +122,20 @@ async def run_workflow(run_id: str) -> str:
                 break
     except (ConfirmationExpired, RunCancelled) as exc:
         stop(str(exc))
-    except (DBOSWorkflowCancelledError, asyncio.CancelledError) as exc:
+    except (dbos_error.DBOSWorkflowCancelledError, asyncio.CancelledError) as exc:
         # Cancelled at a step boundary, or this task was cancelled: nothing may be awaited now.
         # A person's cancel has already marked the run cancelled; a task cancelled without one
         # is this process stopping (SIGTERM): the run stays as it was, and the next process
         # with this executor id (or `errand runs resume`) carries it on from its last step.
-        if isinstance(exc, DBOSWorkflowCancelledError) or rt.log.status(run_id) == RunStatus.cancelled:
+        if (
+            isinstance(exc, dbos_error.DBOSWorkflowCancelledError)
+            or rt.log.status(run_id) == RunStatus.cancelled
+        ):
             stop("The run was cancelled.")
         recorder.flush()
         recorder.close()
         raise
-    except DBOSWorkflowConflictIDError:
+    except dbos_error.DBOSWorkflowConflictIDError:
         # DBOS took the run from this execution: cancelled (the run log says so), or resumed
         # elsewhere, where it carries on and writes the rest itself.
         if rt.log.status(run_id) == RunStatus.cancelled:
