@@ -17,7 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from errand.db.engine import make_engine, session_factory
 from errand.errors import RunNotFound
+from errand.llm.types import Message
 from errand.runs.models import RunEventRow, RunRow, utcnow
+from errand.runs.thread import PastRun, thread_history
 
 
 class RunStatus(StrEnum):
@@ -60,6 +62,28 @@ class RunRecord(BaseModel):
     completion_tokens: int = 0
     cost: float | None = None
     """What its tokens cost in ``ERRAND_PRICE_CURRENCY``, once it ended (None: the model has no price)."""
+    thread_id: str | None = None
+    """The conversation the run is a turn of (None: a run from before threads)."""
+
+
+class ThreadRecord(BaseModel):
+    """A conversation as its owner sees it: what it started with and where its last turn stands."""
+
+    id: str
+    user: str
+    title: str
+    """The first request of the thread (cut to 200 characters)."""
+    runs: int
+    """How many turns (runs) it has."""
+    last_run_id: str
+    last_status: RunStatus
+    """The last turn's state: a new message may follow only once it has ended."""
+    created_at: datetime
+    updated_at: datetime
+
+
+HISTORY_EVENTS = ("text_delta", "tool_call", "tool_result", "run_finished")
+"""The events a thread's conversation is rebuilt from (see `errand.runs.thread`)."""
 
 
 class UsageTotal(BaseModel):
@@ -106,6 +130,7 @@ def _record(row: RunRow) -> RunRecord:
         cached_tokens=row.cached_tokens or 0,
         completion_tokens=row.completion_tokens or 0,
         cost=row.cost,
+        thread_id=row.thread_id,
     )
 
 
@@ -125,11 +150,19 @@ class RunLog:
         self.engine.dispose()
 
     def create(
-        self, run_id: str, user: str, input: str, options: dict[str, Any], *, key_id: str | None = None
+        self,
+        run_id: str,
+        user: str,
+        input: str,
+        options: dict[str, Any],
+        *,
+        key_id: str | None = None,
+        thread_id: str | None = None,
     ) -> RunRecord:
-        """A new queued run (started with the API key ``key_id``, if any)."""
+        """A new queued run (started with the API key ``key_id``, if any), a turn of ``thread_id``."""
         with self.sessions() as s, s.begin():
             row = RunRow(
+                thread_id=thread_id,
                 id=run_id,
                 user=user,
                 status=RunStatus.queued.value,
@@ -150,7 +183,85 @@ class RunLog:
             row = s.get(RunRow, run_id)
             if row is None:
                 raise RunNotFound(f"No run {run_id}.")
-            return {"user": row.user, "input": row.input, "options": dict(row.options or {})}
+            info: dict[str, Any] = {"user": row.user, "input": row.input, "options": dict(row.options or {})}
+            if row.thread_id is not None:
+                history = self._history(s, row.user, row.thread_id, before=row.created_at)
+                info["history"] = [m.model_dump(mode="json") for m in history]
+            return info
+
+    def history(self, user: str, thread_id: str) -> builtins.list[Message]:
+        """The conversation of the thread's runs so far: what its next run starts from."""
+        with self.sessions() as s:
+            return self._history(s, user, thread_id)
+
+    @staticmethod
+    def _history(
+        s: Any, user: str, thread_id: str, *, before: datetime | None = None
+    ) -> builtins.list[Message]:
+        query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.user == user)
+        if before is not None:
+            query = query.where(RunRow.created_at < before)
+        past = []
+        for r in s.scalars(query.order_by(RunRow.created_at)).all():
+            events = s.scalars(
+                select(RunEventRow.data)
+                .where(RunEventRow.run_id == r.id, RunEventRow.type.in_(HISTORY_EVENTS))
+                .order_by(RunEventRow.seq)
+            )
+            past.append(PastRun(r.input, dict(r.options or {}), [dict(d) for d in events]))
+        return thread_history(past)
+
+    def thread_runs(self, user: str, thread_id: str) -> builtins.list[RunRecord]:
+        """The thread's runs, oldest first, if ``user`` owns it (`RunNotFound` otherwise)."""
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(RunRow)
+                .where(RunRow.thread_id == thread_id, RunRow.user == user)
+                .order_by(RunRow.created_at)
+            ).all()
+            if not rows:
+                raise RunNotFound(f"No thread {thread_id} for this user.")
+            return [_record(r) for r in rows]
+
+    def threads(self, user: str, *, limit: int = 50) -> builtins.list[ThreadRecord]:
+        """The user's conversations, the one with the newest turn first."""
+        newest = func.max(RunRow.created_at)
+        with self.sessions() as s:
+            ids = [
+                t
+                for (t,) in s.execute(
+                    select(RunRow.thread_id)
+                    .where(RunRow.user == user, RunRow.thread_id.is_not(None))
+                    .group_by(RunRow.thread_id)
+                    .order_by(newest.desc())
+                    .limit(limit)
+                )
+            ]
+            rows = s.scalars(
+                select(RunRow)
+                .where(RunRow.thread_id.in_(ids), RunRow.user == user)
+                .order_by(RunRow.created_at)
+            ).all()
+        by_thread: dict[str, builtins.list[RunRow]] = {}
+        for r in rows:
+            by_thread.setdefault(str(r.thread_id), []).append(r)
+        out = []
+        for t in ids:
+            turns = by_thread[str(t)]
+            first, last = turns[0], turns[-1]
+            out.append(
+                ThreadRecord(
+                    id=str(t),
+                    user=user,
+                    title=first.input[:200],
+                    runs=len(turns),
+                    last_run_id=last.id,
+                    last_status=RunStatus(last.status),
+                    created_at=first.created_at,
+                    updated_at=max(r.updated_at for r in turns),
+                )
+            )
+        return out
 
     def status(self, run_id: str) -> RunStatus | None:
         """Where the run stands (None if there is no such run)."""

@@ -18,6 +18,8 @@ RUNS_REVISION = "5f0e1a2b3c4d"
 """The migration that created these tables (a database adopted at the baseline lacks them)."""
 USAGE_REVISION = "8d3e4f5a6b7c"
 """The migration that added a run's key, model, tokens and cost."""
+THREADS_REVISION = "9e4f5a6b7c8d"
+"""The migration that put runs in threads (conversations)."""
 
 
 def utcnow() -> datetime:
@@ -53,6 +55,9 @@ class RunRow(Base):
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost: Mapped[float | None] = mapped_column(Float, nullable=True)
     """What its tokens cost, in ``ERRAND_PRICE_CURRENCY`` (None: the model has no price); set when it ends."""
+    thread_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    """The conversation the run is a turn of: its earlier runs are the run's history (None: a run
+    from before threads, a conversation of its own)."""
 
 
 class RunEventRow(Base):

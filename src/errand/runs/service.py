@@ -29,7 +29,15 @@ from errand.llm.base import ChatModel
 from errand.llm.context import RUN_HINT, check_context, estimate_tokens
 from errand.llm.types import Message
 from errand.runs.durable import DECISION_TOPIC
-from errand.runs.log import FINISHED, TERMINAL_EVENTS, RunLog, RunRecord, RunStatus, StoredEvent
+from errand.runs.log import (
+    FINISHED,
+    TERMINAL_EVENTS,
+    RunLog,
+    RunRecord,
+    RunStatus,
+    StoredEvent,
+    ThreadRecord,
+)
 from errand.runs.recorder import record
 from errand.runs.request import build_request
 from errand.runs.workflow import ProcessRuntime, install, run_workflow
@@ -191,19 +199,37 @@ class Runs:
         here: bool = False,
         images: builtins.list[str] | None = None,
         key_id: str | None = None,
+        thread_id: str | None = None,
     ) -> RunRecord:
         """Queue a run of ``input`` for ``user``; any executing process picks it up. With ``here``
         this process runs it at once instead (the CLI), still durably. ``images`` go to a model
         that reads images; for any other model their text, read by OCR, is appended to
         ``input`` (see `errand.runs.request`). ``key_id`` is the API key it is counted against
-        (`errand keys usage`)."""
+        (`errand keys usage`).
+
+        ``thread_id`` makes the run the next message of that conversation of ``user``'s (it
+        starts from the earlier runs' turns, and answers a question the last one asked); once
+        the last run has ended (`RunConflict` while it goes on: approve, reject or cancel it
+        first). Without one the run starts a new thread; its id is on the record."""
         if not input.strip():
             raise RunInputError("A run needs a request: say what you want done.")
+        history: builtins.list[Message] = []
+        if thread_id is not None:
+            turns = await asyncio.to_thread(self.log.thread_runs, user, thread_id)
+            last = turns[-1]
+            if last.status not in FINISHED:
+                raise RunConflict(
+                    f"Thread {thread_id} has run {last.id} still {last.status.value}: "
+                    "answer, wait for or cancel it before the next message."
+                )
+            history = await asyncio.to_thread(self.log.history, user, thread_id)
+        else:
+            thread_id = "thr_" + uuid.uuid4().hex[:16]
         # Images are read here, once: the stored request holds their text (or the run's
         # options their URLs, for a model that reads images), so a resumed run reads nothing.
         request = await asyncio.to_thread(build_request, self.settings, input, images or [])
         input = request.text  # what the model will read, image text included, must fit its window
-        tokens = estimate_tokens([Message(role="user", content=input)])
+        tokens = estimate_tokens([*history, Message(role="user", content=input)])
         check_context(tokens, None, self.settings.resolved_context_window(), RUN_HINT)
         run_id = "run_" + uuid.uuid4().hex[:16]
         if approve == "ask" and self.settings.auto_approve_below:
@@ -214,7 +240,9 @@ class Runs:
             "max_steps": max_steps,
             "images": list(request.images),
         }
-        rec = await asyncio.to_thread(self.log.create, run_id, user, input, options, key_id=key_id)
+        rec = await asyncio.to_thread(
+            self.log.create, run_id, user, input, options, key_id=key_id, thread_id=thread_id
+        )
         with SetWorkflowID(run_id):
             if here:
                 await DBOS.start_workflow_async(run_workflow, run_id)
@@ -229,6 +257,14 @@ class Runs:
     async def list(self, user: str, *, limit: int = 50) -> list[RunRecord]:
         """The user's newest runs."""
         return await asyncio.to_thread(self.log.list, user, limit=limit)
+
+    async def threads(self, user: str, *, limit: int = 50) -> builtins.list[ThreadRecord]:
+        """The user's conversations, the one with the newest message first."""
+        return await asyncio.to_thread(self.log.threads, user, limit=limit)
+
+    async def thread_runs(self, user: str, thread_id: str) -> builtins.list[RunRecord]:
+        """The thread's runs (its messages and answers), oldest first (`RunNotFound` if not ``user``'s)."""
+        return await asyncio.to_thread(self.log.thread_runs, user, thread_id)
 
     async def events(self, user: str, run_id: str, *, after: int = 0) -> builtins.list[StoredEvent]:
         """The run's events after event id ``after``."""
