@@ -2,7 +2,8 @@
 """Give every built-in eval task a fixed half: ``split: dev`` (look at it, tune on it) or
 ``split: test`` (report it, never tune on it).
 
-Tasks are grouped by domain, difficulty and kind of errand, each group shuffled with a fixed
+Tasks are grouped by domain, difficulty, kind of errand and whether the request comes with a
+picture, each group shuffled with a fixed
 seed, and dealt alternately, so each half has about the same mix. Tasks that already have a
 split keep it: new tasks are dealt without moving old ones. Run it after adding tasks, and
 commit the result.
@@ -28,9 +29,10 @@ def main() -> None:
         data = yaml.safe_load(f.read_text(encoding="utf-8"))
         defaults = {k: v for k, v in data.items() if k != "tasks"}
         tasks += [{**defaults, **t} for t in data["tasks"]]
-    groups: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
+    # Picture errands are grouped apart, so each half gets its share of them too.
+    groups: dict[tuple[str, str, str, bool], list[dict[str, str]]] = defaultdict(list)
     for t in tasks:
-        groups[(t["domain"], t["difficulty"], t.get("category", "lookup"))].append(t)
+        groups[(t["domain"], t["difficulty"], t.get("category", "lookup"), "images" in t)].append(t)
     rng = random.Random(SEED)
     chosen: dict[str, str] = {}
     turn = 0  # alternate across groups too, so odd-sized groups do not all lean one way
