@@ -436,6 +436,31 @@ async def test_calls_build_the_request_from_the_arguments(
         assert json.loads(sent[-1].content) == [{"label": "red"}]
 
 
+async def test_a_path_argument_is_one_segment_of_its_path(spec_file: Path) -> None:
+    """The model fills a path in, but cannot leave it: ``/`` is escaped, and ``.`` or ``..``
+    (which the HTTP client folds away: /v1/stock/.. is /v1) is refused before any request."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    config = OpenAPIConfig(spec=str(spec_file))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        tools = {t.name: t for t in await load_openapi_tools("depot", config, client=client)}
+        for sku in ("..", "."):
+            with pytest.raises(ToolError, match=rf"^sku cannot be '{re.escape(sku)}'"):
+                await tools["delete_stock_sku"].invoke({"sku": sku}, ToolContext())
+        assert sent == []
+        for sku, path in (
+            ("../admin", "/v1/stock/..%2Fadmin"),
+            ("...", "/v1/stock/..."),
+            ("a.b", "/v1/stock/a.b"),
+        ):
+            await tools["delete_stock_sku"].invoke({"sku": sku}, ToolContext())
+            assert sent[-1].url.raw_path.decode() == path
+
+
 @pytest.mark.parametrize(
     ("error", "message"),
     [

@@ -469,7 +469,7 @@ def _request(op: _Operation, base_url: str, arguments: Mapping[str, Any]) -> _Re
             continue
         value = arguments[p.prop]
         if p.location == "path":
-            path = path.replace("{" + p.name + "}", quote(_text(value), safe=""))
+            path = path.replace("{" + p.name + "}", _segment(p.name, value))
         elif p.location == "query":
             query[p.name] = [_scalar(v) for v in value] if isinstance(value, list) else _scalar(value)
         else:
@@ -482,6 +482,16 @@ def _request(op: _Operation, base_url: str, arguments: Mapping[str, Any]) -> _Re
     elif "body" in arguments:
         body = arguments["body"]
     return _Request(op.method.upper(), path, base_url + path, query, headers, body)
+
+
+def _segment(name: str, value: Any) -> str:
+    """A path argument as exactly one segment of the operation's path: ``/`` and the rest
+    escaped, and ``.`` or ``..`` refused (an HTTP client folds them into the path, so
+    ``/stock/..`` would call ``/``: another operation, or one the spec does not offer)."""
+    text = _text(value)
+    if text in (".", ".."):
+        raise ToolError(f"{name} cannot be {text!r}: give the value the API names it by.")
+    return quote(text, safe="")
 
 
 def _text(value: Any) -> str:
