@@ -70,7 +70,10 @@ class FakeRuns:
         max_steps: int | None = None,
         images: list[str] | None = None,
         key_id: str | None = None,
+        thread_id: str | None = None,
     ) -> RunRecord:
+        if thread_id is not None:  # no threads here (tests/runs/test_threads.py has the real ones)
+            raise RunNotFound(f"No thread {thread_id} for this user.")
         check_images(images or [])  # the real check on image URLs (reading them is Runs' job)
         now = datetime.now(UTC)
         run_id = "run_" + uuid.uuid4().hex[:16]
@@ -141,6 +144,13 @@ class FakeRuns:
     async def list(self, user: str, *, limit: int = 50) -> list[RunRecord]:
         mine = [r for r in self.records.values() if r.user == user]
         return sorted(mine, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    async def threads(self, user: str, *, limit: int = 50) -> list[Any]:
+        """No threads here: the durable layer's are tested in tests/runs/test_threads.py."""
+        return []
+
+    async def thread_runs(self, user: str, thread_id: str) -> list[RunRecord]:
+        raise RunNotFound(f"No thread {thread_id} for this user.")
 
     async def events(self, user: str, run_id: str, *, after: int = 0) -> list[StoredEvent]:
         self._mine(user, run_id)

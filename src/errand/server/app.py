@@ -180,6 +180,7 @@ def create_app(
     app.include_router(chat.router, dependencies=bearer)
     app.include_router(responses.router, dependencies=bearer)
     app.include_router(runs_api.router, dependencies=bearer)
+    app.include_router(runs_api.threads_router, dependencies=bearer)
     web.install(app)  # the web page at /, its files under /web/ (docs/web.md)
     return app
 

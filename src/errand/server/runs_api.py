@@ -26,8 +26,11 @@ from errand.server.state import server_state
 from errand.tools.base import artifacts_folder
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
+threads_router = APIRouter(prefix="/v1/threads", tags=["runs"])
+"""A thread is a conversation: its messages are runs (``POST /v1/runs`` with ``thread_id``)."""
 
 RunId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+ThreadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 ACTIVE = ("queued", "running")
 
 MAX_IMAGE_CHARS = 12_000_000
@@ -49,6 +52,10 @@ class RunCreate(BaseModel):
     """Images for the model to read (a receipt, a screenshot): ``data:image/...`` or http(s) URLs.
     A model that reads images (``ERRAND_MODEL_ACCEPTS_IMAGES``) gets them as image parts; for any
     other model the text of each data URL is read by OCR and appended to the request."""
+    thread_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    """The conversation this message continues (a run's ``thread_id``): the run starts from its
+    earlier turns, and answers a question the last one asked. 404 for no thread of yours, 409
+    while its last run goes on. Absent: the run starts a new thread."""
 
 
 class DecisionIn(BaseModel):
@@ -84,6 +91,8 @@ class RunOut(BaseModel):
     cost: float | None = None
     """What its tokens cost, in the server's ``ERRAND_PRICE_CURRENCY``, once it ended (null: its model
     has no price)."""
+    thread_id: str | None = None
+    """The conversation the run is a message of (send it with the next message)."""
 
 
 class RunList(BaseModel):
@@ -126,6 +135,7 @@ def _out(record: Any) -> RunOut:
         cached_tokens=record.cached_tokens,
         completion_tokens=record.completion_tokens,
         cost=record.cost,
+        thread_id=getattr(record, "thread_id", None),
     )
 
 
@@ -138,7 +148,7 @@ def _json(record: Any, status_code: int = 200) -> JSONResponse:
     status_code=201,
     response_model=RunOut,
     summary="Start a run",
-    responses=error_responses(400, 401, 409, 422, 429, 503),
+    responses=error_responses(400, 401, 404, 409, 422, 429, 503),
 )
 async def create_run(
     body: RunCreate,
@@ -168,6 +178,8 @@ async def create_run(
                 retry_after=5,
             )
         extra: dict[str, Any] = {"images": body.images} if body.images else {}  # only when sent
+        if body.thread_id is not None:
+            extra["thread_id"] = body.thread_id
         record = await runs.create(key.user, body.input, max_steps=body.max_steps, key_id=key.id, **extra)
         if watcher is not None:
             watcher.watch(key, record.id)
@@ -261,6 +273,63 @@ async def cancel_run(run_id: RunId, request: Request) -> Response:
     """Stop the run before its next step (409 when it has already ended)."""
     state = server_state(request)
     return _json(await state.require_runs().cancel(current_key(request).user, run_id))
+
+
+class ThreadOut(BaseModel):
+    """A conversation: its first message, how many runs, and where the last one stands."""
+
+    id: str
+    object: Literal["thread"] = "thread"
+    title: str
+    """The first message (at most 200 characters)."""
+    runs: int
+    last_run_id: str
+    last_status: RunStatusName
+    """A new message may follow once this is ``succeeded``, ``failed`` or ``cancelled``."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class ThreadList(BaseModel):
+    """A user's threads, the one with the newest message first."""
+
+    object: Literal["list"] = "list"
+    data: list[ThreadOut]
+
+
+@threads_router.get(
+    "", response_model=ThreadList, summary="My threads, newest first", responses=error_responses(401, 429)
+)
+async def list_threads(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 50) -> Response:
+    """Only the threads of this key's user."""
+    state = server_state(request)
+    records = await state.require_runs().threads(current_key(request).user, limit=limit)
+    data = [
+        ThreadOut(
+            id=t.id,
+            title=t.title,
+            runs=t.runs,
+            last_run_id=t.last_run_id,
+            last_status=str(t.last_status),  # type: ignore[arg-type]
+            created_at=t.created_at,
+            updated_at=t.updated_at,
+        )
+        for t in records
+    ]
+    return JSONResponse(ThreadList(data=data).model_dump(mode="json"))
+
+
+@threads_router.get(
+    "/{thread_id}/runs",
+    response_model=RunList,
+    summary="A thread's runs, oldest first",
+    responses=error_responses(400, 401, 404, 429),
+)
+async def thread_runs(thread_id: ThreadId, request: Request) -> Response:
+    """The conversation's messages (each run's ``input``) and answers, in order; 404 if not yours."""
+    state = server_state(request)
+    records = await state.require_runs().thread_runs(current_key(request).user, thread_id)
+    return JSONResponse(RunList(data=[_out(r) for r in records]).model_dump(mode="json"))
 
 
 ArtifactName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
