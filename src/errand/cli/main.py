@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
 import typer
@@ -30,6 +31,11 @@ from errand.cli.common import (
 from errand.cli.console import RunRenderer, show
 from errand.errors import ConfigError, ErrandError
 from errand.tools.calls import to_jsonable
+
+if TYPE_CHECKING:
+    from errand.config import Settings
+    from errand.llm.base import ChatModel
+    from errand.toolbox import Toolbox
 
 app = typer.Typer(
     name="errand",
@@ -170,14 +176,31 @@ def run(
 
 @app.command()
 def chat(
-    model: ModelOpt = None, max_steps: MaxStepsOpt = None, yes: YesOpt = False, image: ImageOpt = None
+    model: ModelOpt = None,
+    max_steps: MaxStepsOpt = None,
+    yes: YesOpt = False,
+    image: ImageOpt = None,
+    thread: Annotated[
+        str | None,
+        typer.Option("--thread", help="Go on with a conversation (its id, printed when a chat starts)."),
+    ] = None,
+    in_memory: Annotated[
+        bool,
+        typer.Option("--in-memory", help="Chat without checkpoints: no thread to go on with, no waiting."),
+    ] = False,
 ) -> None:
-    """A multi-turn conversation; an empty line or Ctrl-D ends it. ``--image`` goes with the first message."""
+    """A multi-turn conversation; an empty line or Ctrl-D ends it. ``--image`` goes with the first message.
+
+    Durable unless --in-memory: the chat is a thread of runs (``thread thr_…`` on stderr), each
+    message a run that starts from the earlier turns, so a question the agent asked is answered
+    by the next message, and ``--thread`` goes on with the conversation after a restart."""
     from errand.runs.request import build_request
     from errand.runtime import build_agent, open_store
     from errand.toolbox import open_toolbox
     from errand.tools.config import load_tools_config
 
+    if in_memory and thread:
+        raise ConfigError("--thread goes on with a durable chat; leave out --in-memory.")
     images = image_urls(image)
     settings = settings_for_model(model, max_steps=max_steps)
     tools_config = load_tools_config()
@@ -186,10 +209,22 @@ def chat(
     renderer = RunRenderer(console)
     conversation = Conversation()
 
+    async def next_line() -> str | None:
+        try:
+            line = await anyio.to_thread.run_sync(lambda: Prompt.ask("[bold]you[/bold]", default=""))
+        except (EOFError, KeyboardInterrupt):
+            return None
+        return line if line.strip() else None
+
     async def main() -> None:
         pending = images
         try:
             async with open_toolbox(tools_config) as toolbox:
+                if not in_memory:
+                    await _chat_thread(
+                        settings, chat_model, toolbox, renderer, next_line, thread, yes, images
+                    )
+                    return
                 agent = build_agent(
                     settings,
                     chat_model,
@@ -197,15 +232,7 @@ def chat(
                     approver=with_policy(settings, approve_all if yes else cli_approver(renderer)),
                     toolbox=toolbox,
                 )
-                while True:
-                    try:
-                        line = await anyio.to_thread.run_sync(
-                            lambda: Prompt.ask("[bold]you[/bold]", default="")
-                        )
-                    except (EOFError, KeyboardInterrupt):
-                        return
-                    if not line.strip():
-                        return
+                while (line := await next_line()) is not None:
                     request = await asyncio.to_thread(build_request, settings, line, pending)
                     pending = []  # the images go with the first message only
                     await _run_once(
@@ -223,6 +250,40 @@ def chat(
         asyncio.run(main())
     finally:
         store.close()
+
+
+async def _chat_thread(
+    settings: Settings,
+    chat_model: ChatModel,
+    toolbox: Toolbox,
+    renderer: RunRenderer,
+    next_line: Callable[[], Awaitable[str | None]],
+    thread: str | None,
+    yes: bool,
+    images: list[str],
+) -> None:
+    """Each message a durable run in one thread, run here and shown to its end (as ``errand run``)."""
+    from errand.cli.runs import follow
+    from errand.runs import Runs
+
+    runs = await Runs.open(settings, execute=False, model=chat_model, toolbox=toolbox)
+    try:
+        if thread is not None:
+            await runs.thread_runs("local", thread)  # not found: say so before the first message
+        pending = images
+        while (line := await next_line()) is not None:
+            rec = await runs.create(
+                "local", line, approve="all" if yes else "ask", here=True, images=pending, thread_id=thread
+            )
+            pending = []  # the images go with the first message only
+            if thread is None:
+                print(f"thread {rec.thread_id}", file=sys.stderr, flush=True)
+            thread = rec.thread_id
+            await follow(
+                runs, "local", rec.id, as_json=False, renderer=renderer, console=console, interactive=True
+            )
+    finally:
+        runs.close()
 
 
 @app.command()
