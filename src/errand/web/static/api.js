@@ -69,10 +69,22 @@ export class Api {
     return this.request("GET", `/v1/runs/${encodeURIComponent(id)}`);
   }
 
-  /** Start a run; images are data: URLs. */
-  createRun(input, images = []) {
+  /** Start a run; images are data: URLs. With ``threadId`` it is the next message of that
+   * conversation (it starts from the earlier turns); without, it starts a new one. */
+  createRun(input, images = [], threadId = null) {
     const body = images.length ? { input, images } : { input };
+    if (threadId) body.thread_id = threadId;
     return this.request("POST", "/v1/runs", body, { "Idempotency-Key": randomId() });
+  }
+
+  /** My conversations, newest message first. */
+  listThreads(limit = 50) {
+    return this.request("GET", `/v1/threads?limit=${limit}`).then((r) => r.data);
+  }
+
+  /** A conversation's runs, oldest first. */
+  threadRuns(id) {
+    return this.request("GET", `/v1/threads/${encodeURIComponent(id)}/runs`).then((r) => r.data);
   }
 
   /** Approve; ``changes`` (editable arguments with new values) asks for the changed call instead. */

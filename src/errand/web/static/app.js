@@ -1,11 +1,13 @@
-// The page: sign-in, the conversation list (the user's runs), one run's conversation with its
-// live event stream, approvals, attachments. State that must survive a reload lives on the
+// The page: sign-in, the conversation list (the user's threads), one conversation: its earlier
+// turns, then its latest run with its live event stream, approvals, attachments. A message
+// sent while a conversation is open is its next turn (a run in the same thread). State that must survive a reload lives on the
 // server (the run, its events, its pending confirmation) and in the URL (#run id).
 
 import { Api, ApiError } from "./api.js";
 import { ConfirmDialog } from "./confirm.js";
 import { formatWhen, STATUS_WORDS } from "./format.js";
 import { Phase } from "./phase.js";
+import { renderInto } from "./markdown.js";
 import { el, Transcript } from "./render.js";
 import { EventLog, RunStream } from "./stream.js";
 
@@ -78,6 +80,7 @@ class RunView {
 
   start() {
     this.transcript.clear();
+    this.showEarlier();
     this.transcript.showRequest(this.run.input, app.sentImages.get(this.id) || []);
     if (this.run.pending && !FINISHED.has(this.run.status)) {
       this.pending = this.run.pending;
@@ -100,6 +103,16 @@ class RunView {
     clearTimeout(this.openTimer);
     if (dialog.ev && dialog.ev.run_id === this.id) dialog.close();
     for (const url of this.objectUrls) URL.revokeObjectURL(url);
+  }
+
+  /** The conversation's earlier turns (each message and its answer), above this run. */
+  showEarlier() {
+    for (const turn of this.earlier || []) {
+      ui.transcript.append(el("div", { cls: "msg-user", attrs: { "aria-label": "Your message" } }, el("span", { text: turn.input })));
+      const answer = el("div", { cls: "answer md earlier", attrs: { "aria-label": "Earlier answer" } });
+      renderInto(answer, turn.answer || turn.error || "");
+      ui.transcript.append(answer);
+    }
   }
 
   async loadArtifact(name) {
@@ -129,6 +142,7 @@ class RunView {
     this.ended = null;
     this.phase = new Phase();
     this.transcript.clear();
+    this.showEarlier();
     this.transcript.showRequest(this.run.input, app.sentImages.get(this.id) || []);
     for (const stored of this.events.ordered()) {
       this.transcript.add(stored.data);
@@ -325,7 +339,7 @@ function showApp() {
 async function signIn(key, { remembered = false } = {}) {
   const api = new Api(key);
   try {
-    app.runs = await api.listRuns();
+    app.runs = asRuns(await api.listThreads());
   } catch (err) {
     if (remembered && err.status === 401) localStorage.removeItem(KEY_STORAGE);
     showSignIn(err.status === 401 ? "That key was not accepted. Check it and try again." : err.message);
@@ -374,8 +388,19 @@ ui.signOut.addEventListener("click", () => signOut("Signed out."));
 
 // ---- the conversation list ----------------------------------------------------------------
 
+/** Threads as the list draws them: each opens at its latest run. */
+function asRuns(threads) {
+  return threads.map((t) => ({
+    id: t.last_run_id,
+    thread_id: t.id,
+    input: t.title,
+    status: t.last_status,
+    created_at: t.updated_at,
+  }));
+}
+
 function renderRuns() {
-  const current = app.view ? app.view.id : null;
+  const current = app.view ? app.view.run.thread_id || app.view.id : null;
   ui.runsEmpty.hidden = app.runs.length > 0;
   ui.runsList.replaceChildren(
     ...app.runs.map((run) => {
@@ -387,7 +412,14 @@ function renderRuns() {
       );
       const button = el(
         "button",
-        { attrs: { type: "button", "data-run": run.id, "aria-current": run.id === current ? "true" : "false" } },
+        {
+          attrs: {
+            type: "button",
+            "data-run": run.id,
+            "data-thread": run.thread_id || "",
+            "aria-current": (run.thread_id || run.id) === current ? "true" : "false",
+          },
+        },
         el("span", { cls: "run-title", text: run.input }),
         meta,
       );
@@ -411,9 +443,9 @@ function refreshRuns() {
     return;
   }
   refreshing = app.api
-    .listRuns()
-    .then((runs) => {
-      app.runs = runs;
+    .listThreads()
+    .then((threads) => {
+      app.runs = asRuns(threads);
       renderRuns();
     })
     .catch((err) => {
@@ -491,8 +523,17 @@ async function openFromHash() {
   } finally {
     if (opening === id) opening = null;
   }
+  let earlier = [];
+  if (run.thread_id) {
+    try {
+      earlier = (await app.api.threadRuns(run.thread_id)).filter((r) => r.created_at < run.created_at);
+    } catch (err) {
+      earlier = []; // the run itself still shows
+    }
+  }
   if (decodeURIComponent(location.hash.slice(1)) !== id || app.view) return; // moved on meanwhile
   app.view = new RunView(run);
+  app.view.earlier = earlier;
   app.view.start();
   renderRuns();
 }
@@ -603,12 +644,17 @@ ui.composer.addEventListener("submit", async (e) => {
   const images = app.attachments.map((a) => a.url);
   ui.send.disabled = true;
   try {
-    const run = await app.api.createRun(input, images);
+    // A message while a conversation is open is its next turn (it answers a question the agent asked).
+    const threadId = app.view ? app.view.run.thread_id : null;
+    const run = await app.api.createRun(input, images, threadId);
     app.sentImages.set(run.id, images);
     ui.input.value = "";
     clearAttachments();
-    app.runs = [run, ...app.runs.filter((r) => r.id !== run.id)];
+    const title = threadId ? (app.runs.find((r) => r.thread_id === threadId) || run).input : run.input;
+    const entry = { ...run, input: title };
+    app.runs = [entry, ...app.runs.filter((r) => (r.thread_id || r.id) !== (run.thread_id || run.id))];
     location.hash = run.id;
+    refreshRuns();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       signOut(`The key was refused: ${err.message}`);
