@@ -40,6 +40,7 @@ from errand.services.realestate.models import Viewing
 from errand.services.store import ServiceStore
 from errand.tools.config import McpServerConfig
 from errand.tools.mcp_client import McpToolset, model_name, result_value, risk_of
+from tests.cli_process import run_errand
 
 DAY = (date.today() + timedelta(days=30)).isoformat()
 VIEWING = {"listing_id": "HZ-00001", "date": DAY, "name": "Li Lei"}
@@ -217,6 +218,13 @@ async def test_errand_server_over_http_books_once_with_confirmation(
     for headers in ({}, {"Authorization": "Bearer wrong"}):  # no token, no tools
         refused = httpx.post(errand_http, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
         assert refused.status_code == 401
+
+
+def test_the_http_server_will_not_start_without_a_token(tmp_path: Path) -> None:
+    """Its tools spend the ``mcp`` user's money: without ERRAND_MCP_TOKEN there is no server to call."""
+    proc = run_errand(tmp_path, "mcp", "serve", "--http", "--port", str(free_port()), timeout=60)
+    assert proc.returncode != 0 and "ERRAND_MCP_TOKEN" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2  # what to do, not a traceback
 
 
 async def test_errand_server_lists_annotations_for_any_client(errand_http: str) -> None:
