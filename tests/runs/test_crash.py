@@ -179,6 +179,10 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
                 "dave", TRIP_REQUEST, approve="ask" if point.startswith("awaiting:") else "all"
             )
             at[rec.id] = point
+        answers = {i: "approve" for i, p in at.items() if p.startswith("awaiting:")}
+        for answer in ("reject", "cancel"):  # two more waits, answered otherwise after the restart
+            rec = await runs.create("dave", TRIP_REQUEST, approve="ask")
+            at[rec.id], answers[rec.id] = "awaiting:book_flight", answer
         queued = (await runs.create("dave", TRIP_REQUEST, approve="all")).id
         plan = crashpoints.write_plan(tmp_path / "plan.json", at)
 
@@ -220,7 +224,7 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
         # Restarted, it carries every run on; a run that waited for approval still waits.
         again = _start(case, home, env | {"ERRAND_WORKER_CONCURRENCY": str(len(at) + 1)}, log, points=False)
         try:
-            done = await _finish(runs, at, queued, again, log)
+            done = await _finish(runs, answers, [*at, queued], again, log)
         finally:
             again.kill()
             again.wait(timeout=30)
@@ -228,21 +232,29 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
         reference = [e.type for e in await runs.events("dave", queued)]  # a run that never crashed
         booked: list[str] = []
         for run_id, rec in done.items():
-            point = at.get(run_id, "queued")
-            assert rec.status == RunStatus.succeeded, (point, rec.error, log.read_text()[-3000:])
+            point, answer = at.get(run_id, "queued"), answers.get(run_id, "approve")
             events = await runs.events("dave", run_id)
             assert [e.data["seq"] for e in events] == list(range(1, len(events) + 1)), point
-            assert [e.type for e in events] == reference, point  # nothing twice, nothing missing
             results = {e.data["name"]: e.data for e in events if e.type == "tool_result"}
+            status = await DBOS.get_workflow_status_async(run_id)
+            assert status is not None and status.status == "SUCCESS", point  # nothing left to recover
+            if answer == "cancel":  # cancelled while it waited: it ends there, nothing charged
+                assert rec.status == RunStatus.cancelled and events[-1].type == "run_failed", rec
+                assert "book_flight" not in results, results
+                continue
+            assert rec.status == RunStatus.succeeded, (point, rec.error, log.read_text()[-3000:])
+            if answer == "reject":  # both payments refused: nothing booked, the model was told
+                assert not results["book_flight"]["ok"] and not results["book_hotel"]["ok"], results
+                assert "Reference" not in (rec.answer or ""), rec.answer
+                continue
+            assert [e.type for e in events] == reference, point  # nothing twice, nothing missing
             assert set(results) == {"wallet_balance", "book_flight", "book_hotel"}, point
             refs = [json.loads(results[n]["content"])["booking_id"] for n in ("book_flight", "book_hotel")]
             assert rec.answer == with_receipt(TRIP_ANSWER, *refs), point
             booked += refs
             if point.startswith("after_commit:"):  # the call ran again and got its first result back
                 assert '"replayed":true' in results[point.split(":")[1]]["content"], point
-            status = await DBOS.get_workflow_status_async(run_id)
-            assert status is not None and status.status == "SUCCESS", point  # nothing left to recover
-        n = len(done)
+        n = len(done) - 2  # the rejected and the cancelled run booked nothing
         assert len(set(booked)) == 2 * n  # each run booked its own flight and hotel, once
         assert tuple(a - b for a, b in zip(_counts(runs), before, strict=True)) == (n, n, 2 * n)
         with runs.store.sessions() as s:
@@ -252,13 +264,12 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
 
 
 async def _finish(
-    runs: Runs, at: dict[str, str], queued: str, process: subprocess.Popen[bytes], log: Path
+    runs: Runs, answers: dict[str, str], ids: list[str], process: subprocess.Popen[bytes], log: Path
 ) -> dict[str, RunRecord]:
-    """Drive every run to its end: approve what waits, once the runs that do not wait are done
-    and the recovered waits have been seen to hold for `STILL_WAITING_S`."""
-    ids = [*at, queued]
-    waiting = {i for i, p in at.items() if p.startswith("awaiting:")}
-    recovered = set(waiting)  # not yet approved since the restart
+    """Drive every run to its end. The runs that waited for approval when the process stopped
+    must still wait, until the others are done and `STILL_WAITING_S` has passed; then each is
+    answered as ``answers`` says (approve, reject, cancel), at every confirmation it asks."""
+    recovered = set(answers)  # not yet answered since the restart
     since = time.monotonic()
     async with asyncio.timeout(180):
         while True:
@@ -266,8 +277,8 @@ async def _finish(
             recs = await _statuses(runs, ids)
             if all(r.status in FINISHED for r in recs.values()):
                 return recs
-            others_done = all(r.status in FINISHED for i, r in recs.items() if i not in waiting)
-            for run_id in waiting:
+            others_done = all(r.status in FINISHED for i, r in recs.items() if i not in answers)
+            for run_id, answer in answers.items():
                 rec = recs[run_id]
                 if run_id in recovered:  # replayed up to its wait, it waits (approve would 409)
                     assert rec.status == RunStatus.awaiting_confirmation and rec.pending, rec
@@ -276,8 +287,13 @@ async def _finish(
                         continue
                 elif rec.status != RunStatus.awaiting_confirmation:
                     continue
-                recovered.discard(run_id)  # from here it asks, and is answered, as usual
-                await runs.approve("dave", run_id)
+                recovered.discard(run_id)
+                if answer == "approve":
+                    await runs.approve("dave", run_id)
+                elif answer == "reject":
+                    await runs.reject("dave", run_id, "not this one")
+                else:
+                    await runs.cancel("dave", run_id)
             await asyncio.sleep(0.1)
 
 
