@@ -61,7 +61,8 @@ EVERY_POINT = [
     "after_model:4",
 ]
 """SIGKILL, the worst a process can meet, at every step boundary too: before, inside and after
-each model turn and each paid call."""
+each model turn and each paid call. (``start`` holds a worker thread, which a graceful stop
+would wait for, so only SIGKILL meets it.)"""
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,9 @@ CASES = [
     Case("sqlite", "worker", signal.SIGKILL, tuple(EVERY_POINT)),
     Case("sqlite", "worker", signal.SIGTERM, tuple(STATES)),
     Case("sqlite", "serve", signal.SIGTERM, tuple(STATES)),
-    # On PostgreSQL the states where its own commits matter (a payment committed, not yet
-    # checkpointed; a wait; the end) and a start; the rest is the same DBOS replay.
+    # On PostgreSQL every state (the service's commits and DBOS's checkpoints are PostgreSQL's
+    # there), the start and the second payment's commit; the boundaries between are the same
+    # DBOS replay as on SQLite.
     Case("postgres", "worker", signal.SIGKILL, ("start", *STATES, "after_commit:book_hotel")),
     Case("postgres", "serve", signal.SIGTERM, tuple(STATES)),
 ]
@@ -108,25 +110,12 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-WORKER = "crash-worker"
-
-
-def _worker(home: Path, env: dict[str, str], log: Path, name: str = WORKER) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "errand", "worker", "--id", name],
-            env=errand_env(home, env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def _start(
-    case: Case, home: Path, env: dict[str, str], log: Path, *, points: bool
+    process: str, home: Path, env: dict[str, str], log: Path, *, points: bool = False
 ) -> subprocess.Popen[bytes]:
     """``errand worker`` or ``errand serve``; with ``points``, through `tests.runs.crashpoints`."""
     command = [sys.executable, "-m", "tests.runs.crashpoints" if points else "errand"]
-    if case.process == "serve":
+    if process == "serve":
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -134,7 +123,7 @@ def _start(
     else:
         command += ["worker"]
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    with log.open("ab") as out:
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             command, env=errand_env(home, env | {"PYTHONPATH": path}), stdout=out, stderr=subprocess.STDOUT
         )
@@ -188,7 +177,7 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
 
         # Every run held at its point, in one process that can take no more.
         doomed = _start(
-            case, home, env | plan | {"ERRAND_WORKER_CONCURRENCY": str(len(at))}, log, points=True
+            case.process, home, env | plan | {"ERRAND_WORKER_CONCURRENCY": str(len(at))}, log, points=True
         )
         try:
             async with asyncio.timeout(120):
@@ -222,7 +211,7 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
                 assert rec.status == expected.get(point, RunStatus.running), (point, rec.status)
 
         # Restarted, it carries every run on; a run that waited for approval still waits.
-        again = _start(case, home, env | {"ERRAND_WORKER_CONCURRENCY": str(len(at) + 1)}, log, points=False)
+        again = _start(case.process, home, env | {"ERRAND_WORKER_CONCURRENCY": str(len(at) + 1)}, log)
         try:
             done = await _finish(runs, answers, [*at, queued], again, log)
         finally:
@@ -309,7 +298,10 @@ async def test_workers_share_one_queue_on_postgres(postgres_url: str, tmp_path: 
     }
     runs = await Runs.open(Settings(home=home, database_url=database_url), execute=False)
     logs = [tmp_path / f"w{i}.log" for i in (1, 2)]
-    workers = [_worker(home, env, log, name=f"machine-{i}") for i, log in enumerate(logs, 1)]
+    workers = [
+        _start("worker", home, env | {"ERRAND_WORKER_ID": f"machine-{i}"}, log)
+        for i, log in enumerate(logs, 1)
+    ]
     try:
         async with asyncio.timeout(120):  # both listen before any run is queued
             while not all(log.exists() and "ready" in log.read_text() for log in logs):
