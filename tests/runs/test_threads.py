@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from errand.llm.scripted import ScriptedModel, call
 from errand.runs import Runs, RunStatus
 from errand.runs.thread import PastRun, thread_history
 from errand.services.travel.models import Booking
+from tests.pg import postgres_schema
 
 ASK: dict[str, Any] = {"tool": "ask_user", "arguments": {"question": "Who is flying?"}}
 BOOK: dict[str, Any] = {
@@ -96,6 +99,54 @@ async def test_a_thread_takes_one_message_at_a_time_and_only_from_its_owner(runs
     other = await runs.create("dave", "find a flat")
     assert other.thread_id not in (None, rec.thread_id)
     await runs.cancel("dave", rec.id)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """errand's database on each backend: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'errand.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
+
+
+async def test_two_messages_posted_to_a_thread_at_once_let_exactly_one_in(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    """Both messages pass the "has the last run ended?" check before either is stored (a
+    barrier holds each until the other got there too); the database lets one in, and the
+    other gets the same `RunConflict` (409) as a message sent while the run goes on."""
+    runs = await Runs.open(make_settings(["Hello.", "Hello again."], database_url=database_url))
+    try:
+        first = await runs.create("dave", "hello")
+        assert first.thread_id is not None
+        assert (await runs.wait("dave", first.id, timeout_s=30)).status == RunStatus.succeeded
+        both_checked = threading.Barrier(2, timeout=10)
+        history = runs.log.history
+
+        def history_once_both_checked(user: str, thread_id: str) -> Any:
+            both_checked.wait()
+            return history(user, thread_id)
+
+        runs.log.history = history_once_both_checked  # type: ignore[method-assign]
+        results = await asyncio.gather(
+            runs.create("dave", "and again", thread_id=first.thread_id),
+            runs.create("dave", "and once more", thread_id=first.thread_id),
+            return_exceptions=True,
+        )
+        runs.log.history = history  # type: ignore[method-assign]
+        made = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(made) == 1 and len(refused) == 1, results
+        assert isinstance(refused[0], RunConflict), refused[0]
+        turns = await runs.thread_runs("dave", first.thread_id)
+        assert [r.id for r in turns] == [first.id, made[0].id]
+        assert (await runs.wait("dave", made[0].id, timeout_s=30)).status == RunStatus.succeeded
+        third = await runs.create("dave", "one more", thread_id=first.thread_id)  # it ended: free again
+        await runs.cancel("dave", third.id)
+    finally:
+        runs.close()
 
 
 def test_history_pairs_each_call_with_its_result_and_keeps_the_answer() -> None:

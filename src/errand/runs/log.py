@@ -14,9 +14,10 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from errand.db.engine import make_engine, session_factory
-from errand.errors import RunNotFound
+from errand.errors import RunConflict, RunNotFound
 from errand.llm.types import Message
 from errand.runs.models import RunEventRow, RunRow, utcnow
 from errand.runs.thread import PastRun, thread_history
@@ -159,23 +160,44 @@ class RunLog:
         key_id: str | None = None,
         thread_id: str | None = None,
     ) -> RunRecord:
-        """A new queued run (started with the API key ``key_id``, if any), a turn of ``thread_id``."""
-        with self.sessions() as s, s.begin():
-            row = RunRow(
-                thread_id=thread_id,
-                id=run_id,
-                user=user,
-                status=RunStatus.queued.value,
-                input=input,
-                options=options,
-                pending=None,
-                key_id=key_id,
-                prompt_tokens=0,
-                cached_tokens=0,
-                completion_tokens=0,
-            )
-            s.add(row)
+        """A new queued run (started with the API key ``key_id``, if any), a turn of ``thread_id``.
+
+        `RunConflict` when the thread already has a run that has not ended: the database's
+        unique index on a thread's open run decides, so of two messages posted to one thread
+        at the same moment exactly one gets in, whatever either read before."""
+        row = RunRow(
+            thread_id=thread_id,
+            id=run_id,
+            user=user,
+            status=RunStatus.queued.value,
+            input=input,
+            options=options,
+            pending=None,
+            key_id=key_id,
+            prompt_tokens=0,
+            cached_tokens=0,
+            completion_tokens=0,
+        )
+        try:
+            with self.sessions() as s, s.begin():
+                s.add(row)
+        except IntegrityError:
+            if thread_id is None:  # run ids are random: only the thread's index can refuse one
+                raise
+            raise RunConflict(self._busy(thread_id)) from None
         return _record(row)
+
+    def _busy(self, thread_id: str) -> str:
+        """Why the thread takes no message now, naming its run that has not ended."""
+        with self.sessions() as s:
+            busy = s.scalars(
+                select(RunRow).where(
+                    RunRow.thread_id == thread_id,
+                    RunRow.status.not_in([f.value for f in FINISHED]),
+                )
+            ).first()
+        what = f"run {busy.id} still {busy.status}" if busy else "another message just sent"
+        return f"Thread {thread_id} has {what}: answer, wait for or cancel it before the next message."
 
     def load(self, run_id: str) -> dict[str, Any]:
         """What a workflow needs to (re)start a run: owner, request and options."""

@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from errand.db.engine import AwareDateTime, Base
@@ -20,6 +31,8 @@ USAGE_REVISION = "8d3e4f5a6b7c"
 """The migration that added a run's key, model, tokens and cost."""
 THREADS_REVISION = "9e4f5a6b7c8d"
 """The migration that put runs in threads (conversations)."""
+OPEN_RUN = text("status IN ('queued', 'running', 'awaiting_confirmation')")
+"""A run that has not ended (`errand.runs.log.FINISHED` are the others): a thread holds one at a time."""
 
 
 def utcnow() -> datetime:
@@ -31,7 +44,18 @@ class RunRow(Base):
     """One run: owned by one user, in one state."""
 
     __tablename__ = "runs"
-    __table_args__ = ({"info": {"since": RUNS_REVISION}},)
+    __table_args__ = (
+        # One open run per thread, enforced by the database: two messages posted to a thread at
+        # the same moment cannot both pass the check in `Runs.create` (the second insert fails).
+        Index(
+            "uq_runs_thread_open",
+            "thread_id",
+            unique=True,
+            sqlite_where=OPEN_RUN,
+            postgresql_where=OPEN_RUN,
+        ),
+        {"info": {"since": RUNS_REVISION}},
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     user: Mapped[str] = mapped_column(String(64), index=True)
