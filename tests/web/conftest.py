@@ -218,11 +218,15 @@ class Web:
         page.get_by_role("button", name="Sign out").wait_for()
 
     def ask(self, text: str) -> str:
-        """Send a request; the new run's id (from the URL)."""
+        """Send a request (in a conversation that is open, its next message); the new run's id,
+        once the URL names it."""
         page = self.page
-        page.get_by_label("Your request").fill(text)
+        before = page.evaluate("location.hash.slice(1)")
+        # The textbox: the transcript's request is labelled "Your request" too.
+        page.get_by_role("textbox", name="Your request").fill(text)
         page.get_by_role("button", name="Send").click()
         expect(page).to_have_url(re.compile(r"#run_"))
+        wait_until(lambda: page.evaluate("location.hash.slice(1)") != before, what="the new run's URL")
         return str(page.evaluate("location.hash.slice(1)"))
 
 

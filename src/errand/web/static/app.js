@@ -108,7 +108,8 @@ class RunView {
   /** The conversation's earlier turns (each message and its answer), above this run. */
   showEarlier() {
     for (const turn of this.earlier || []) {
-      ui.transcript.append(el("div", { cls: "msg-user", attrs: { "aria-label": "Your message" } }, el("span", { text: turn.input })));
+      const bubble = el("div", { cls: "msg-user", attrs: { "aria-label": "Your message" } }, el("span", { text: turn.input }));
+      ui.transcript.append(el("div", { cls: "msg-user-row earlier" }, bubble));
       const answer = el("div", { cls: "answer md earlier", attrs: { "aria-label": "Earlier answer" } });
       renderInto(answer, turn.answer || turn.error || "");
       ui.transcript.append(answer);

@@ -205,7 +205,10 @@ export class Transcript {
       bubble.append(row);
     }
     const node = el("div", { cls: "msg-user-row" }, bubble);
+    // Below the conversation's earlier turns (drawn first, marked .earlier), above this run's events.
+    const earlier = this.root.querySelectorAll(":scope > .earlier");
     if (this.request) this.request.replaceWith(node);
+    else if (earlier.length) earlier[earlier.length - 1].after(node);
     else this.root.prepend(node);
     this.request = node;
   }
