@@ -9,8 +9,11 @@ appended to the request and marked as such.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
@@ -66,7 +69,7 @@ def _image_note(number: int, url: str, settings: Settings) -> str:
     else:
         try:
             data = _fetch(url)
-        except (httpx.HTTPError, ImageDataError) as exc:
+        except (httpx.HTTPError, ImageDataError, ImageURLRefused) as exc:
             return f"[Image {number}, {url[:200]}: not read ({exc})]"
     try:
         text = read_image(data).text
@@ -77,8 +80,55 @@ def _image_note(number: int, url: str, settings: Settings) -> str:
     return f"[Image {number}, text read by OCR:\n{text}\n]"
 
 
+class ImageURLRefused(Exception):
+    """An image URL errand will not fetch: it names no public internet address."""
+
+
+def public_address(url: str) -> tuple[str, str]:
+    """The host of ``url`` and one public address it resolves to.
+
+    A key holder's image URL must not make the server reach what only it can reach (its own
+    loopback, the private network, a cloud's metadata address): every address the name
+    resolves to must be global, and the fetch then goes to the address checked here, so a
+    second lookup cannot answer differently (DNS rebinding)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        raise ImageURLRefused("the URL names no host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ImageURLRefused(f"{host} does not resolve ({exc.strerror or exc})") from None
+    addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
+    private = sorted(str(a) for a in addresses if not a.is_global)
+    if not addresses or private:
+        raise ImageURLRefused(f"{host} is not a public internet address ({', '.join(private)})")
+    return host, str(min(addresses, key=lambda a: (a.version, str(a))))
+
+
 def _fetch(url: str) -> bytes:
-    with httpx.Client(timeout=10.0, follow_redirects=True) as client, client.stream("GET", url) as r:
+    """The image's bytes, fetched from the public address checked for it, without redirects
+    (a redirect could point anywhere); at most `MAX_FETCH_BYTES`."""
+    host, address = public_address(url)
+    parts = urlsplit(url)
+    netloc = f"[{address}]" if ":" in address else address
+    if parts.port:
+        netloc += f":{parts.port}"
+    direct = parts._replace(netloc=netloc).geturl()
+    with (
+        httpx.Client(timeout=10.0, follow_redirects=False) as client,
+        client.stream(
+            "GET",
+            direct,
+            headers={"Host": parts.netloc.rsplit("@", 1)[-1]},
+            extensions={"sni_hostname": host},
+        ) as r,
+    ):
+        if r.is_redirect:
+            raise ImageDataError(
+                f"the server answered with a redirect ({r.status_code}); send the image's own URL"
+            )
         r.raise_for_status()
         data = bytearray()
         for chunk in r.iter_bytes():
