@@ -9,6 +9,7 @@ from errand.config import Settings
 from errand.eval.builtin import BuiltinEnvironment
 from errand.eval.pictures import render
 from errand.eval.tasks import Picture, Task
+from errand.llm.ocr import read_image
 from errand.llm.scripted import ScriptedModel, call
 from errand.llm.types import ImagePart, Message, ModelEvent, ModelSettings, ToolSpec
 from tests.eval.conftest import attempt, make_task
@@ -85,3 +86,18 @@ def test_a_picture_is_drawn_the_same_every_time() -> None:
     assert render(noisy) == render(noisy)
     assert render(noisy) != render(TRAIN)
     assert render(TRAIN).startswith(b"\x89PNG")
+
+
+def test_a_picture_in_chinese_is_drawn_in_glyphs_ocr_reads() -> None:
+    """The packaged font draws Chinese; Pillow's own font would draw empty boxes."""
+    menu = Picture(
+        kind="menu",
+        title="今日菜单 SZ-R023",
+        lines=["白切鸡 | 83.00", "蜜汁叉烧 | 72.00"],
+        angle=1.5,
+        noise=0.02,
+        shows=["今日菜单", "白切鸡", "83.00", "蜜汁叉烧"],
+    )
+    text = read_image(render(menu)).text.replace(" ", "")
+    for fact in menu.shows:
+        assert fact in text, text

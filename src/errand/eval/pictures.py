@@ -1,20 +1,25 @@
 """Pictures for the eval's picture errands, drawn from a task's lines of text with Pillow.
 
 A task declares what its picture says (`errand.eval.tasks.Picture`); this module draws it as
-a PNG, the same bytes every time (Pillow's own font, speckle seeded by the text), so the suite
-holds no binary file and nothing depends on the fonts a machine has. The runner sends the
+a PNG, the same bytes every time (one packaged font, speckle seeded by the text), so the suite holds
+no binary file and nothing depends on the fonts a machine has. The runner sends the
 PNG as a data URL through `errand.runs.request.build_request`, as ``errand run --image`` does.
 
 A line with `` | `` in it is drawn as two columns, the right one flush right (an item and its
-price on a receipt). Pillow's bundled font draws Latin text only: a picture's lines are English.
+price on a receipt). Every picture is drawn in Noto Sans CJK, which has Latin and Chinese glyphs
+and comes from a wheel (`cvttf-NotoSansCJK-Regular`, a core dependency, see docs/models.md), so
+a picture draws the same on every machine whatever fonts it has, and lines may be Chinese.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import re
 import zlib
+from importlib.resources import files
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -33,12 +38,27 @@ _INK = (25, 25, 25)
 _HEADER = (31, 84, 160)
 """The app bar of a screenshot, its title drawn in white."""
 _SIZE, _TITLE_SIZE, _MARGIN = 24, 32, 28
+_FONT_PACKAGE, _FONT_FILE = "cvttf_NotoSansCJK_Regular", "NotoSansCJKtc-Regular.otf"
+
+
+def font_file() -> Path:
+    """Noto Sans CJK (Latin and Chinese in one font) inside the installed wheel: found by the
+    package, not by the machine's font folders, so every install draws the same pictures."""
+    path = Path(str(files(_FONT_PACKAGE) / _FONT_FILE))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: reinstall cvttf-NotoSansCJK-Regular")
+    return path
+
+
+@functools.cache
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """The font at ``size`` px, loaded once (the file is 16 MB)."""
+    return ImageFont.truetype(str(font_file()), size)
 
 
 def render(picture: Picture) -> bytes:
     """The picture as PNG bytes (deterministic: the same picture gives the same bytes)."""
-    font = ImageFont.load_default(size=_SIZE)
-    title_font = ImageFont.load_default(size=_TITLE_SIZE)
+    font, title_font = _font(_SIZE), _font(_TITLE_SIZE)
     paper = _PAPER[picture.kind]
     widest = max(
         title_font.getlength(picture.title),
