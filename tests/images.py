@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import random
-import shutil
-import subprocess
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from errand.eval.pictures import font_file
+
 LATIN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-CJK_GLOBS = ("Noto*CJK*", "NotoSansSC*", "wqy*", "*Hei*", "*Song*", "DroidSansFallback*", "*[Ff]allback*")
 
 
 def latin_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -22,27 +20,10 @@ def latin_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=30)
 
 
-def cjk_font() -> Path | None:
-    """A font with Chinese glyphs: ``ERRAND_TEST_CJK_FONT``, else one fontconfig or the usual
-    folders know, else None (a clean Debian image has none; ``apt-get install
-    fonts-wqy-microhei`` adds one)."""
-    configured = os.environ.get("ERRAND_TEST_CJK_FONT")
-    if configured and Path(configured).exists():
-        return Path(configured)
-    if shutil.which("fc-list"):
-        out = subprocess.run(
-            ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, check=False
-        ).stdout
-        for line in out.splitlines():
-            path = Path(line.split(":")[0].strip())
-            if path.exists():
-                return path
-    for folder in (Path("/usr/share/fonts"), Path("/System/Library/Fonts"), Path("C:/Windows/Fonts")):
-        for pattern in CJK_GLOBS:
-            for path in folder.rglob(pattern) if folder.exists() else ():
-                if path.suffix.lower() in {".ttf", ".ttc", ".otf"}:
-                    return path
-    return None
+def cjk_font() -> Path:
+    """Noto Sans CJK from the `cvttf-NotoSansCJK-Regular` wheel, the font the eval's pictures
+    use: installed with errand, so the Chinese tests run on every machine."""
+    return font_file()
 
 
 def text_image(
