@@ -194,9 +194,15 @@ def analyze_listings(
 
 
 def _best(top: list[tuple[analysis.Candidate, float]], currency: str) -> dict[str, Any]:
-    """The top-ranked home again, named outright after the list."""
+    """The top-ranked home again, named outright after the list, with why it wins (an answer
+    that copies it still says why)."""
     cand, score = top[0]
-    return {"id": cand.id, "score": score, "price_text": _money_text(cand.price, currency)}
+    return {
+        "id": cand.id,
+        "score": score,
+        "price_text": _money_text(cand.price, currency),
+        "why": analysis.why(cand),
+    }
 
 
 def _cheapest(ranked: list[tuple[analysis.Candidate, float]], currency: str) -> dict[str, Any]:
