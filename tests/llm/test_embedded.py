@@ -14,7 +14,9 @@ import pytest
 
 from errand.errors import ConfigError, ModelFileError, ModelResponseError
 from errand.llm.base import collect
-from errand.llm.embedded import EmbeddedModel, call_schema, physical_cores, tool_call_grammar
+from errand.llm.embedded import EmbeddedModel
+from errand.llm.grammar import call_schema, tool_call_grammar
+from errand.llm.llamacpp import physical_cores
 from errand.llm.parsing import parse_output
 from errand.llm.thinking import STOP_SENTENCE
 from errand.llm.types import (

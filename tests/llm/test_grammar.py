@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from errand.llm.embedded import _TEXT_RULE, EmbeddedModel, tool_call_grammar
+from errand.llm.embedded import EmbeddedModel
+from errand.llm.grammar import TEXT_RULE, tool_call_grammar
 from errand.llm.types import ModelSettings, ToolSpec
 from tests.llm.conftest import WEATHER
 
@@ -41,7 +42,7 @@ def test_auto_admits_tags_fences_bare_json_or_text() -> None:
     assert g["call_0"].startswith('%json {"type": "object"') and '"const": "get_weather"' in g["call_0"]
     assert '"const": "get_time"' in g["call_1"]
     # the answer: no call can hide in it, and nothing but a call starts with <, { or a backtick
-    assert g["text"] == _TEXT_RULE
+    assert g["text"] == TEXT_RULE
 
 
 def test_one_call_by_default() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from errand.llm.base import collect
-from errand.llm.embedded import EmbeddedModel, tool_call_grammar
+from errand.llm.embedded import EmbeddedModel
+from errand.llm.grammar import tool_call_grammar
 from errand.llm.parsing import StreamParser, parse_output
 from errand.llm.scripted import ScriptedModel, ScriptedTurn
 from errand.llm.thinking import CLOSED_THINK, STOP_SENTENCE, STOP_THINKING

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import hashlib
 import importlib.metadata
 import json
@@ -35,10 +34,12 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from errand.errors import ConfigError, ModelFileError, ModelResponseError
 from errand.llm.base import ChatModel
+from errand.llm.grammar import JSON_STYLE, TEXT_RULE, ThinkMode, thinking_first, tool_call_grammar
+from errand.llm.llamacpp import chunk_usage, completion_chunks, error_message, physical_cores, stop_reason
 from errand.llm.parsing import THINK_OPEN, StreamParser
 from errand.llm.thinking import CLOSED_THINK, STOP_SENTENCE, STOP_THINKING, Thinking, ThinkingMeter, after_cut
 from errand.llm.types import (
@@ -51,7 +52,6 @@ from errand.llm.types import (
     TextDelta,
     ToolCallEvent,
     ToolSpec,
-    Usage,
     UsageEvent,
 )
 from errand.llm.weights import DEFAULT_MODEL, ProgressCallback, ensure_model
@@ -59,173 +59,10 @@ from errand.llm.weights import DEFAULT_MODEL, ProgressCallback, ensure_model
 StatusCallback = Callable[[str], None]
 """Called with a short line ("loading qwen2.5-coder-1.5b", "ready") while the model loads."""
 
-_JSON_STYLE = {
-    # The separators ``json.dumps`` and the chat template's ``tojson`` use, so a
-    # generated call is byte-identical to the same call rendered back in history.
-    "whitespace_flexible": False,
-    "item_separator": ", ",
-    "key_separator": ": ",
-    # Ignore schema keywords llguidance does not implement instead of failing:
-    # a grammar that fails to compile is silently dropped by llama.cpp.
-    "lenient": True,
-}
-_TEXT_RULE = r"/[^<`{\s][^`{]*/"
-"""A plain answer: never starts with ``<``, ``{``, a backtick or a space, and holds no
-``{`` or backtick, so the model cannot slip a half-formed call into its answer."""
-
 _PLACEHOLDER = "\x00errand-user-turn\x00"
 """Stands in for the first user message when finding where the stable prefix ends."""
 _XLLAMACPP = importlib.metadata.version("xllamacpp")
 """Part of a saved prefix's key: a KV cache file belongs to one runtime version."""
-
-
-def physical_cores() -> int:
-    """Physical CPU cores usable by this process (llama.cpp is slower on hyper-threads).
-
-    Counts unique (physical id, core id) pairs in ``/proc/cpuinfo``; falls back to
-    the logical CPU count where that file says nothing.
-    """
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count() or 1
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return usable
-    cores: set[tuple[str, str]] = set()
-    physical = ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "processor":
-            physical = ""
-        elif key == "physical id":
-            physical = value.strip()
-        elif key == "core id":
-            cores.add((physical, value.strip()))
-    return max(1, min(len(cores), usable)) if cores else usable
-
-
-def _rebase_refs(node: Any, moved: frozenset[str]) -> Any:
-    """Point local ``$ref``s of a parameters schema at their new home under ``arguments``."""
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str) and value.startswith("#"):
-                head = value[1:].split("/")[1] if value.startswith("#/") else ""
-                out[key] = value if head in moved else "#/properties/arguments" + value[1:]
-            else:
-                out[key] = _rebase_refs(value, moved)
-        return out
-    if isinstance(node, list):
-        return [_rebase_refs(v, moved) for v in node]
-    return node
-
-
-def call_schema(tool: ToolSpec) -> dict[str, Any]:
-    """The JSON schema of one call of ``tool``: ``{"name": const, "arguments": parameters}``.
-
-    ``$defs``/``definitions`` move to the top so pydantic's ``#/$defs/...`` refs
-    still resolve; other local refs are rewritten to point inside ``arguments``.
-    """
-    params = copy.deepcopy(tool.decode_parameters or tool.parameters) or {"type": "object"}
-    defs = {k: params.pop(k) for k in ("$defs", "definitions") if k in params}
-    params = _rebase_refs(params, frozenset(defs))
-    if params.get("type") == "object" and "properties" in params:
-        # Only the tool's own arguments: without this a small model invents extra keys
-        # and can run on until the token limit. (Prompts omit it to stay short.)
-        params.setdefault("additionalProperties", False)
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": {"name": {"const": tool.name}, "arguments": params},
-        "required": ["name", "arguments"],
-        "additionalProperties": False,
-    }
-    schema.update(_rebase_refs(defs, frozenset(defs)))
-    schema["x-guidance"] = _JSON_STYLE
-    return schema
-
-
-ThinkMode = Literal["none", "open", "optional"]
-"""Where a think block may stand in the output: ``none``, nowhere (the model does not think, or
-its prompt closed the block); ``open``, the prompt opened it, so the output starts inside it
-(QwQ, DeepSeek-R1); ``optional``, the model may open one first (Qwen3)."""
-
-_THOUGHT = r"thought[lazy]: /(.|\n)*<\/think>/"
-"""The thinking, up to and with the first ``</think>`` (lazy: it ends there)."""
-
-
-def _thinking_first(start: str, think: ThinkMode) -> list[str]:
-    """The grammar's ``start`` rule: ``start`` alone, or after the think block ``think`` admits
-    (closed by ``</think>`` and a blank line, as Qwen's and DeepSeek's templates write it)."""
-    if think == "none":
-        return [f"start: {start}"]
-    block = r'thought "\n\n" answer'
-    first = block if think == "open" else f'"<think>" {block} | answer'
-    return [f"start: {first}", f"answer: {start}", _THOUGHT]
-
-
-def tool_call_grammar(
-    tools: Sequence[ToolSpec], *, required: bool = False, max_calls: int = 1, think: ThinkMode = "none"
-) -> str:
-    """An llguidance (Lark) grammar for one turn: up to ``max_calls`` tool calls, or (unless
-    ``required``) a text answer; first a think block where ``think`` admits one.
-
-    Every call is JSON matching exactly one offered tool. ``required`` admits only
-    ``<tool_call>`` blocks joined by a newline, the way the Qwen/Hermes chat templates render
-    calls (a generated call is then byte-identical to the history the next step renders).
-    Otherwise the calls may also take the shapes small models write by habit, which a
-    tags-only grammar turns into a prose answer instead (the bundled Qwen Coder models write
-    fenced ```json far more often than tags): a fenced block, or bare JSON at the very
-    start. Several calls share one shape: tag after tag, one fence holding one call per line
-    or a JSON list, one fence per call, or bare calls one per line or in a list.
-    `StreamParser` reads all of these.
-    """
-    if not tools:
-        raise ValueError("a tool-call grammar needs at least one tool")
-    more = max(1, max_calls) - 1
-
-    def several(item: str, sep: str) -> str:
-        """``item``, then up to ``more`` more of it, each after ``sep``."""
-        return item + (f" ({sep} {item}){{0,{more}}}" if more else "")
-
-    names = " | ".join(f"call_{i}" for i in range(len(tools)))
-    lines = ["%llguidance {}"]
-    if required:
-        lines += _thinking_first("tagged", think)
-    else:
-        group = several("call", r'"\n"')
-        fenced = r'FENCE group "\n```"'
-        if more:
-            group += f' | "[" {several("call", chr(34) + ", " + chr(34))} "]"'  # the JSON style's separator
-            fenced += f" | fence (SEP fence){{1,{more}}}"
-        lines += _thinking_first("tagged | fenced | bare | text", think)
-        lines += [
-            f"fenced: {fenced}",
-            r'fence: FENCE call "\n```"',
-            "bare: group",
-            f"group: {group}",
-            r"FENCE: /```(json)?\n/",
-            r"SEP: /\n\n?/",
-            f"text: {_TEXT_RULE}",
-        ]
-    lines += [
-        "tagged: " + several("tag", r'"\n"'),
-        r'tag: "<tool_call>\n" call "\n</tool_call>"',
-        f"call: {names}",
-    ]
-    lines += [
-        f"call_{i}: %json {json.dumps(call_schema(t), ensure_ascii=False)}" for i, t in enumerate(tools)
-    ]
-    return "\n".join(lines) + "\n"
-
-
-class _Done:
-    """Marks the end of a completion on the event queue."""
-
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.error = error
 
 
 class EmbeddedModel(ChatModel):
@@ -416,7 +253,7 @@ class EmbeddedModel(ChatModel):
         status, text = self._post("/apply-template", body)
         if status != 200:
             raise ModelResponseError(
-                f"The model's chat template refused the conversation (HTTP {status}): {_error_message(text)}"
+                f"The model's chat template refused the conversation (HTTP {status}): {error_message(text)}"
             )
         prompt = json.loads(text).get("prompt")
         if not isinstance(prompt, str):
@@ -529,7 +366,7 @@ class EmbeddedModel(ChatModel):
             body["top_p"] = settings.top_p
         if settings.response_format is not None:
             # The same grammar engine and JSON style as tool calls; the reply ends with the object.
-            schema = {**settings.response_format, "x-guidance": _JSON_STYLE}
+            schema = {**settings.response_format, "x-guidance": JSON_STYLE}
             body["grammar"] = (
                 f"%llguidance {{}}\nstart: reply\nreply: %json {json.dumps(schema, ensure_ascii=False)}\n"
             )
@@ -541,9 +378,7 @@ class EmbeddedModel(ChatModel):
             callable_tools, required=required, max_calls=settings.max_tool_calls, think=think
         )
         if grammar is None and tools and self.constrain_tool_calls:  # nothing callable: answer
-            grammar = "\n".join(
-                ["%llguidance {}", *_thinking_first("text", think), f"text: {_TEXT_RULE}", ""]
-            )
+            grammar = "\n".join(["%llguidance {}", *thinking_first("text", think), f"text: {TEXT_RULE}", ""])
         if grammar is not None:
             body["grammar"] = grammar
         return body
@@ -643,10 +478,10 @@ class EmbeddedModel(ChatModel):
                     if parser.thinking and meter.spent:
                         cut = True
                         break
-                finish_reason = _finish_reason(item) or finish_reason
+                finish_reason = stop_reason(item) or finish_reason
                 if "timings" in item or "usage" in item:
                     final = item
-        usage = _usage(final)
+        usage = chunk_usage(final)
         if cut and parser is not None:
             for ev in parser.close_thinking():
                 yield ev
@@ -657,10 +492,10 @@ class EmbeddedModel(ChatModel):
                 async for text, item in chunks:
                     for ev in parser.feed(text):
                         yield ev
-                    finish_reason = _finish_reason(item) or finish_reason
+                    finish_reason = stop_reason(item) or finish_reason
                     if "timings" in item or "usage" in item:
                         final = item
-            usage = after_cut(meter.tokens, _usage(final))
+            usage = after_cut(meter.tokens, chunk_usage(final))
         else:
             usage.reasoning_tokens = meter.tokens
         called = False
@@ -679,89 +514,6 @@ class EmbeddedModel(ChatModel):
         server = self._server
         if server is None:
             raise ModelResponseError("The embedded model was closed while a request was starting.")
-
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[dict[str, Any] | _Done] = asyncio.Queue()
-        stop = threading.Event()
-
-        def put(item: dict[str, Any] | _Done) -> bool:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the event loop is gone: nobody is listening
-                return False
-            return True
-
-        def on_chunk(chunk: dict[str, Any]) -> bool:
-            # Runs on the worker thread for every streamed chunk; True stops generation.
-            if stop.is_set():
-                return True
-            return not put(chunk)
-
-        def generate() -> None:
-            try:
-                server.handle_completions(body, on_chunk)
-            except Exception as exc:  # handed to the consumer, never lost in the thread
-                put(_Done(exc))
-            else:
-                put(_Done())
-
-        worker = loop.run_in_executor(None, generate)
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, _Done):
-                    if item.error is not None:
-                        raise ModelResponseError(
-                            f"The embedded model failed while generating: {item.error}"
-                        ) from item.error
-                    return
-                if "error" in item or "choices" not in item:
-                    raise ModelResponseError(f"The embedded model refused the request: {_error_text(item)}")
-                choice = item["choices"][0] if item["choices"] else {}
-                yield choice.get("text") or "", item
-        finally:
-            stop.set()  # the worker stops at its next token (llama.cpp then frees the slot)
-            del worker  # never raises: generate() hands its errors over the queue
-
-
-def _finish_reason(chunk: dict[str, Any]) -> str | None:
-    """Why llama.cpp stopped (``stop``, ``length``), on the chunk that says it."""
-    choices = chunk.get("choices") or [{}]
-    reason = choices[0].get("finish_reason")
-    return reason if isinstance(reason, str) else None
-
-
-def _usage(chunk: dict[str, Any]) -> Usage:
-    """Token counts and timings from llama.cpp's last chunk."""
-    timings = chunk.get("timings") or {}
-    usage = chunk.get("usage") or {}
-    cached = int(timings.get("cache_n", chunk.get("tokens_cached", 0)) or 0)
-    evaluated = int(timings.get("prompt_n", 0) or 0)
-    return Usage(
-        prompt_tokens=int(usage.get("prompt_tokens", cached + evaluated) or 0),
-        completion_tokens=int(usage.get("completion_tokens", timings.get("predicted_n", 0)) or 0),
-        cached_tokens=cached,
-        prompt_ms=float(timings.get("prompt_ms", 0.0) or 0.0),
-        completion_ms=float(timings.get("predicted_ms", 0.0) or 0.0),
-    )
-
-
-def _error_text(chunk: dict[str, Any]) -> str:
-    err = chunk.get("error", chunk)
-    if not isinstance(err, dict):
-        return str(err)
-    code = err.get("code")
-    text = str(err.get("message") or json.dumps(err))
-    if code:
-        text += f" (code {code})"
-    if err.get("type") == "exceed_context_size_error":
-        text += ". Raise ERRAND_N_CTX or shorten the conversation."
-    return text
-
-
-def _error_message(text: str) -> str:
-    with contextlib.suppress(ValueError):
-        data = json.loads(text)
-        if isinstance(data, dict):
-            return _error_text(data)
-    return text[:300]
+        async with contextlib.aclosing(completion_chunks(server, body)) as chunks:
+            async for piece in chunks:
+                yield piece
