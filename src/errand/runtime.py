@@ -6,9 +6,10 @@ same agent the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from errand.agent import Agent, Approver, Budget, CallInfo
 from errand.agent.steps import StepRunner
@@ -19,7 +20,7 @@ from errand.services import builtin_domains, builtin_registry
 from errand.services.store import ServiceStore
 from errand.telemetry.trace import TracedAgent
 from errand.toolbox import Toolbox
-from errand.tools import ToolContext, utc_now
+from errand.tools import ToolContext, ToolRegistry, utc_now
 from errand.tools.base import artifacts_folder
 
 
@@ -83,17 +84,48 @@ def build_agent(
 
     registry = toolbox.registry if toolbox else builtin_registry()
     descriptions = toolbox.descriptions if toolbox else {d.name: d.description for d in builtin_domains()}
-    return TracedAgent(
+    return agent_over(
         model,
         registry,
+        context,
+        settings=settings,
+        descriptions=descriptions,
         budget=Budget(
             max_steps=settings.max_steps, max_tokens=settings.max_tokens, max_wall_s=settings.max_wall_s
         ),
         model_settings=ModelSettings(temperature=settings.temperature, max_tokens=settings.max_output_tokens),
         approver=approver,
-        context=context,
-        domain_descriptions=descriptions,
         artifacts_dir=charts,
+        steps=steps,
+        today=today,
+    )
+
+
+def agent_over(
+    model: ChatModel,
+    registry: ToolRegistry,
+    context: Callable[[CallInfo], AbstractContextManager[ToolContext]],
+    *,
+    settings: Settings,
+    descriptions: Mapping[str, str],
+    budget: Budget,
+    model_settings: ModelSettings,
+    approver: Approver | None,
+    artifacts_dir: Path,
+    steps: StepRunner | None = None,
+    today: Callable[[], str] | None = None,
+) -> Agent:
+    """The one place an agent is made, over any tools and tool context: every run, from a front
+    end or the eval, is traced and priced the same way (`TracedAgent`)."""
+    return TracedAgent(
+        model,
+        registry,
+        budget=budget,
+        model_settings=model_settings,
+        approver=approver,
+        context=context,
+        domain_descriptions=dict(descriptions),
+        artifacts_dir=artifacts_dir,
         steps=steps,
         today=today,
         settings=settings,

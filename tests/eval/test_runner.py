@@ -271,3 +271,26 @@ def test_an_attempts_tools_read_the_frozen_clock_and_a_setup_call_its_own(
         world.close()
     with pytest.raises(ValueError, match="aware"):
         RunConfig(now=datetime(2026, 11, 29))
+
+
+def test_an_attempt_is_traced_like_any_run(env: BuiltinEnvironment) -> None:
+    """The eval builds its agent where every front end does (`runtime.agent_over`), so an
+    attempt's run is one span tree with its tool calls, like a run from the API."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from errand.telemetry.trace import use_tracer_provider
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    use_tracer_provider(provider)
+    try:
+        model = ScriptedModel([SEARCH, BOOK_G16, "Booked G16 at 07:50 for Chen Jie, booking BK-000001."])
+        assert attempt(BOOKING, env, model).passed
+    finally:
+        use_tracer_provider(None)
+        provider.shutdown()
+    names = [s.name for s in exporter.get_finished_spans()]
+    assert any("search_trains" in n for n in names) and any("book_train" in n for n in names), names

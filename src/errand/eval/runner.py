@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from errand.agent import Agent, Approver, Budget, Conversation, approve_all, prompts, reject_all
+from errand.agent import Approver, Budget, Conversation, approve_all, prompts, reject_all
 from errand.agent.confirm import auto_approve_below
 from errand.agent.events import (
     ConfirmationResolved,
@@ -41,6 +41,7 @@ from errand.llm.base import ChatModel
 from errand.llm.scripted import ScriptedModel, Turn, call
 from errand.llm.types import Message, ModelEvent, ModelSettings, ToolSpec
 from errand.runs.request import RunRequest, build_request
+from errand.runtime import agent_over
 from errand.tools import ToolRegistry
 
 ModelSource = Callable[[Task], ChatModel]
@@ -268,16 +269,17 @@ async def run_attempt(
         return out
     if isinstance(model, _Reference) and model.structured_default is None:
         model.structured_default = reference_plan(task, env.registry)
-    agent = Agent(
+    agent = agent_over(
         model,
         env.registry,
+        world.context,
+        settings=config.settings or Settings(),
+        descriptions=env.descriptions,
         budget=Budget(max_steps=config.max_steps, max_tokens=config.max_tokens, max_wall_s=config.timeout_s),
         model_settings=ModelSettings(temperature=config.temperature, max_tokens=config.max_output_tokens),
         approver=approver_for(task.confirm),
-        context=world.context,
-        domain_descriptions=env.descriptions,
-        today=frozen.today_text,
         artifacts_dir=workdir,
+        today=frozen.today_text,
     )
     rec = _Recorder()
     conversation = Conversation()
