@@ -792,6 +792,31 @@ async def test_the_answer_names_the_reference_of_what_the_run_booked() -> None:
     assert isinstance(zh, RunFinished) and zh.answer.endswith("编号: RS-000042")
 
 
+async def test_the_receipt_names_what_the_write_acted_on() -> None:
+    @tool
+    def search(city: str) -> dict[str, object]:
+        """Find homes."""
+        return {"results": [{"id": "CD-00453", "price": 2260000}, {"id": "CD-00186", "price": 1060000}]}
+
+    @tool(risk="write")
+    def viewing(listing_id: Annotated[str, FromResults("id")], name: str) -> dict[str, object]:
+        """Request a viewing."""
+        return {"viewing_id": "VW-00001", "listing_id": listing_id, "status": "requested"}
+
+    tools = ToolRegistry([search, viewing])
+    steps = [call("search", city="Chengdu"), call("viewing", listing_id="CD-00453", name="Zhang Min")]
+    said = await Agent(
+        ScriptedModel([*steps, "Your viewing is booked (cheaper: CD-00186)."]), tools, approver=approve_all
+    ).run("best home in Chengdu, book a viewing for Zhang Min")
+    # another listing of the same city prefix is not the one booked
+    assert isinstance(said, RunFinished)
+    assert said.answer.endswith("Reference: VW-00001 (CD-00453)")
+    named = await Agent(
+        ScriptedModel([*steps, "Viewing VW-00001 of CD-00453 is requested."]), tools, approver=approve_all
+    ).run("best home in Chengdu, book a viewing for Zhang Min")
+    assert isinstance(named, RunFinished) and named.answer == "Viewing VW-00001 of CD-00453 is requested."
+
+
 async def test_a_record_the_run_then_cancelled_is_not_its_receipt() -> None:
     @tool(risk="write")
     def reserve(table: Annotated[str, FromResults("table")]) -> dict[str, object]:

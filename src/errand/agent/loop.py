@@ -639,7 +639,10 @@ class Agent:
                     if t is not None and t.risk != "read":  # a later write on a record (a cancel) undoes it
                         undone = {str(v) for v in call.arguments.values()}
                         state.made = [r for r in state.made if r not in undone]
-                        state.made.extend(r for r in references(value, call.arguments) if r not in state.made)
+                        for ref in references(value, call.arguments):
+                            if ref not in state.made:
+                                state.made.append(ref)
+                                state.made_for[ref] = subject_ids(call.arguments, t.provenance)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
             went_right |= ok
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)

@@ -87,6 +87,9 @@ class RunState:
     made: list[str] = field(default_factory=list)
     """References of records this run's writes created (a booking id, an order id): the answer
     must name them, since they are the user's receipt."""
+    made_for: dict[str, list[str]] = field(default_factory=dict)
+    """Per reference in `made`: the ids the write acted on (the listing a viewing is of), which
+    the receipt names too when the answer does not."""
     reminded: bool = False
     """The model was reminded once that the request asked for an action it had not taken."""
     retried: bool = False
@@ -124,11 +127,15 @@ class RunState:
         """What the answer must carry and left out: the references of records the run made (the
         user's receipt), and the ids its last figures were about, unless the user wrote them."""
         lines = []
-        missing = [r for r in self.made if r not in answer]
-        if missing:  # a small model says "booked" and leaves out the booking reference
-            lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(missing)}")
         said = id_forms(named_ids(answer)) | id_forms(_ids_of(self.user_texts))
-        if self.subjects and not id_forms(self.subjects) & said:
+        receipt = []
+        for ref in self.made:  # a small model says "booked" and leaves out the booking reference
+            about = [i for i in self.made_for.get(ref, []) if i.upper() not in said]
+            if ref not in answer or about:
+                receipt.append(f"{ref} ({', '.join(about)})" if about else ref)
+        if receipt:
+            lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(receipt)}")
+        if self.subjects and not any(i.upper() in said for i in self.subjects):
             lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(self.subjects)}")
         return "".join(f"\n\n{line}" for line in lines)
 
