@@ -98,16 +98,20 @@ ServeFactory = Callable[..., Served]
 
 @pytest.fixture
 def serve(tmp_path: Path, seeded_db: Path) -> Iterator[ServeFactory]:
-    """``serve(model=..., runs=..., **settings)``: start a server; all stop when the test ends."""
+    """``serve(model=..., runs=..., open_runs=False, **settings)``: start a server; all stop when
+    the test ends. ``open_runs`` opens the durable runs layer in this process (DBOS: one such
+    server at a time), as ``errand serve`` does: ``model: "errand"`` answers with runs."""
     stack: list[Any] = []
 
-    def start(model: ChatModel | None = None, runs: Any = None, **settings: Any) -> Served:
+    def start(
+        model: ChatModel | None = None, runs: Any = None, open_runs: bool = False, **settings: Any
+    ) -> Served:
         home = tmp_path / f"home{len(stack)}"
         home.mkdir()
         shutil.copy(seeded_db, home / "errand.db")
         s = Settings(home=home, **settings)
         store = ServiceStore.open(s.resolved_database_url(), seed=False)
-        app = create_app(s, model=model, runs=runs, store=store, open_runs=False)
+        app = create_app(s, model=model, runs=runs, store=store, open_runs=open_runs)
         cm = serve_app(app)
         served = cm.__enter__()
         stack.append((cm, store))

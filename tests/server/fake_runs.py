@@ -31,6 +31,7 @@ class FakeRuns:
         self._seq: dict[str, int] = {}
         self._changed = asyncio.Condition()
         self._decisions: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._options: dict[str, dict[str, Any]] = {}
         self.hold = asyncio.Event()
         if not hold:
             self.hold.set()
@@ -71,6 +72,8 @@ class FakeRuns:
         images: list[str] | None = None,
         key_id: str | None = None,
         thread_id: str | None = None,
+        earlier: list[Any] | None = None,
+        approval_secret: str | None = None,
     ) -> RunRecord:
         if thread_id is not None:  # no threads here (tests/runs/test_threads.py has the real ones)
             raise RunNotFound(f"No thread {thread_id} for this user.")
@@ -81,6 +84,7 @@ class FakeRuns:
             id=run_id, user=user, status=RunStatus.queued, input=input, created_at=now, updated_at=now
         )
         self.records[run_id] = rec
+        self._options[run_id] = {"approve": "ask", "approval_secret": approval_secret, "earlier": earlier}
         self._decisions[run_id] = asyncio.Queue()
         self.calls.append(("create", user, run_id))
         self._loop = asyncio.get_running_loop()
@@ -140,6 +144,10 @@ class FakeRuns:
 
     async def get(self, user: str, run_id: str) -> RunRecord:
         return self._mine(user, run_id)
+
+    async def options(self, user: str, run_id: str) -> dict[str, Any]:
+        self._mine(user, run_id)
+        return dict(self._options[run_id])
 
     async def list(self, user: str, *, limit: int = 50) -> list[RunRecord]:
         mine = [r for r in self.records.values() if r.user == user]

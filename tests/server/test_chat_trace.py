@@ -31,7 +31,7 @@ def test_a_chat_completion_of_the_agent_is_one_trace_for_the_keys_user(
     serve: ServeFactory, client_for: Callable[..., Any], spans: InMemorySpanExporter
 ) -> None:
     model = ScriptedModel([call("wallet_balance"), "Your wallet balances are shown above."])
-    s = serve(model=model)
+    s = serve(model=model, open_runs=True)
     r = client_for(s, s.key("bob")).chat.completions.create(
         model="errand", messages=[{"role": "user", "content": "What is my wallet balance?"}]
     )

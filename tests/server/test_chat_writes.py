@@ -1,6 +1,6 @@
-"""A chat completion with ``model: "errand"`` has no one to ask: a write or payment is refused
-(the model is told to send the user to a run), unless the user's own auto-approval policy
-covers it. Nothing a chat client sends can approve a payment."""
+"""A chat completion with ``model: "errand"`` is a run: a write or payment waits for the user,
+who is asked in the conversation (tests/server/test_chat_runs.py has the yes and the no), unless
+the user's own auto-approval policy covers it. Nothing is paid before the user answers."""
 
 from __future__ import annotations
 
@@ -19,25 +19,24 @@ def _bookings(served: Served) -> int:
         return int(s.scalar(select(func.count()).select_from(Booking)) or 0)
 
 
-def test_a_chat_completion_cannot_pay_without_a_person(serve: ServeFactory, client_for) -> None:
+def test_a_chat_completion_does_not_pay_before_the_user_answers(serve: ServeFactory, client_for) -> None:
     plan = {"topic": "travel", "tools": ["book_flight"], "verb": "book"}
-    model = ScriptedModel([BOOK, "I could not book it here."], per_conversation=True, structured=[plan])
-    s = serve(model=model)
+    model = ScriptedModel([BOOK, "Booked."], per_conversation=True, structured=[plan])
+    s = serve(model=model, open_runs=True)
     r = client_for(s, s.key("dave")).chat.completions.create(
         model="errand", messages=[{"role": "user", "content": REQUEST}]
     )
-    assert r.choices[0].message.content == "I could not book it here."
-    told = [m.content for m in model.requests[1][0] if m.role == "tool"]
-    assert told and "start a run (POST /v1/runs)" in str(told[0])
+    assert "Reply **yes** to go ahead or **no** to cancel" in (r.choices[0].message.content or "")
+    assert len(model.requests) == 1  # the model has not been told anything happened
     assert _bookings(s) == 0
 
 
 def test_a_chat_completion_pays_what_the_users_policy_approves(serve: ServeFactory, client_for) -> None:
     plan = {"topic": "travel", "tools": ["book_flight"], "verb": "book"}  # the user asked to book
     model = ScriptedModel([BOOK, "Booked."], per_conversation=True, structured=[plan])
-    s = serve(model=model, auto_approve_below="100000 CNY")
+    s = serve(model=model, auto_approve_below="100000 CNY", open_runs=True)
     r = client_for(s, s.key("dave")).chat.completions.create(
         model="errand", messages=[{"role": "user", "content": REQUEST}]
     )
-    assert r.choices[0].message.content.startswith("Booked.")
+    assert (r.choices[0].message.content or "").startswith("Booked.")
     assert _bookings(s) == 1

@@ -105,7 +105,7 @@ def test_one_model_by_id(serve: ServeFactory, client_for: Client) -> None:
 
 def test_usage_reports_cached_prompt_tokens(serve: ServeFactory, client_for: Client) -> None:
     turn = ScriptedTurn(text="Sunny.", cached_tokens=2)
-    client = client_for(serve(model=ScriptedModel([turn, turn, turn])))
+    client = client_for(serve(model=ScriptedModel([turn, turn, turn]), open_runs=True))
     r = client.chat.completions.create(model="scripted", messages=USER)
     assert r.usage and r.usage.prompt_tokens_details and r.usage.prompt_tokens_details.cached_tokens == 2
     chunks = list(

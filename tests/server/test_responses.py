@@ -187,7 +187,7 @@ def test_reasoning_comes_as_its_own_item(serve: ServeFactory, client_for: Client
 
 
 def test_the_agent_answers_as_errand(serve: ServeFactory, client_for: Client) -> None:
-    client = client_for(serve(model=ScriptedModel(["Sunny.", "Sunny."])))
+    client = client_for(serve(model=ScriptedModel(["Sunny.", "Sunny."]), open_runs=True))
     r = client.responses.create(model="errand", input="Weather in Zürich?")
     assert r.output_text == "Sunny." and r.model == "errand"
     events = list(client.responses.create(model="errand", input=ASK, stream=True))

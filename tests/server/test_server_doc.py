@@ -19,7 +19,9 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "server.md"
 def test_server_doc_examples_run(
     code: str, serve: ServeFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    s = serve(model=ScriptedModel([call("wallet_balance"), "Your balances are listed above."]))
+    s = serve(
+        model=ScriptedModel([call("wallet_balance"), "Your balances are listed above."]), open_runs=True
+    )
     monkeypatch.setenv("ERRAND_URL", s.v1)
     monkeypatch.setenv("ERRAND_KEY", s.key())
     namespace: dict[str, object] = {}

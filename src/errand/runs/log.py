@@ -20,7 +20,7 @@ from errand.db.engine import make_engine, session_factory
 from errand.errors import RunConflict, RunNotFound
 from errand.llm.types import Message
 from errand.runs.models import RunEventRow, RunRow, utcnow
-from errand.runs.thread import PastRun, thread_history
+from errand.runs.thread import PastRun, earlier_turns, thread_history
 
 
 class RunStatus(StrEnum):
@@ -208,6 +208,7 @@ class RunLog:
             info: dict[str, Any] = {"user": row.user, "input": row.input, "options": dict(row.options or {})}
             if row.thread_id is not None:
                 history = self._history(s, row.user, row.thread_id, before=row.created_at)
+                history += earlier_turns(info["options"])  # right before its own request
                 info["history"] = [m.model_dump(mode="json") for m in history]
             return info
 

@@ -200,6 +200,8 @@ class Runs:
         images: builtins.list[str] | None = None,
         key_id: str | None = None,
         thread_id: str | None = None,
+        earlier: builtins.list[Message] | None = None,
+        approval_secret: str | None = None,
     ) -> RunRecord:
         """Queue a run of ``input`` for ``user``; any executing process picks it up. With ``here``
         this process runs it at once instead (the CLI), still durably. ``images`` go to a model
@@ -210,8 +212,13 @@ class Runs:
         ``thread_id`` makes the run the next message of that conversation of ``user``'s (it
         starts from the earlier runs' turns, and answers a question the last one asked); once
         the last run has ended (`RunConflict` while it goes on: approve, reject or cancel it
-        first). Without one the run starts a new thread; its id is on the record."""
-        if not input.strip():
+        first). Without one the run starts a new thread; its id is on the record.
+
+        ``earlier`` is the conversation before ``input`` as a client holds it (a chat
+        completion's earlier messages): the run starts from it, after its thread's turns, and
+        so do the thread's later runs. ``approval_secret`` is kept with the run, never shown: the
+        server signs the approval tokens it puts in a chat with it (`errand.server.chat_runs`)."""
+        if not input.strip() and not images:
             raise RunInputError("A run needs a request: say what you want done.")
         history: builtins.list[Message] = []
         if thread_id is not None:
@@ -229,7 +236,7 @@ class Runs:
         # options their URLs, for a model that reads images), so a resumed run reads nothing.
         request = await asyncio.to_thread(build_request, self.settings, input, images or [])
         input = request.text  # what the model will read, image text included, must fit its window
-        tokens = estimate_tokens([*history, Message(role="user", content=input)])
+        tokens = estimate_tokens([*history, *(earlier or ()), Message(role="user", content=input)])
         check_context(tokens, None, self.settings.resolved_context_window(), RUN_HINT)
         run_id = "run_" + uuid.uuid4().hex[:16]
         if approve == "ask" and self.settings.auto_approve_below:
@@ -240,6 +247,10 @@ class Runs:
             "max_steps": max_steps,
             "images": list(request.images),
         }
+        if earlier:
+            options["earlier"] = [m.model_dump(mode="json", exclude_defaults=True) for m in earlier]
+        if approval_secret is not None:
+            options["approval_secret"] = approval_secret
         rec = await asyncio.to_thread(
             self.log.create, run_id, user, input, options, key_id=key_id, thread_id=thread_id
         )
@@ -253,6 +264,12 @@ class Runs:
     async def get(self, user: str, run_id: str) -> RunRecord:
         """The run, if ``user`` owns it (`RunNotFound` otherwise)."""
         return await asyncio.to_thread(self.log.get, user, run_id)
+
+    async def options(self, user: str, run_id: str) -> dict[str, Any]:
+        """What the run was started with (``today``, ``approve``, ...), if ``user`` owns it."""
+        await self.get(user, run_id)
+        info = await asyncio.to_thread(self.log.load, run_id)
+        return dict(info["options"])
 
     async def list(self, user: str, *, limit: int = 50) -> list[RunRecord]:
         """The user's newest runs."""

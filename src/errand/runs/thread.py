@@ -44,6 +44,12 @@ def user_message(input: str, options: dict[str, Any]) -> Message:
     return Message(role="user", content=text)
 
 
+def earlier_turns(options: dict[str, Any]) -> list[Message]:
+    """The conversation a run was started from besides its thread's (``earlier`` in its options):
+    what a chat client sent before its last message, as a chat completion holds no thread."""
+    return [Message.model_validate(m) for m in options.get("earlier") or ()]
+
+
 def _turns(events: Iterable[dict[str, Any]]) -> list[Message]:
     """One run's assistant and tool messages: each step's calls with their results, then its answer."""
     out: list[Message] = []
@@ -90,6 +96,7 @@ def thread_history(runs: Iterable[PastRun]) -> list[Message]:
     """The conversation of a thread's earlier runs, oldest first, without the system prompt."""
     out: list[Message] = []
     for run in runs:
+        out.extend(earlier_turns(run.options))
         out.append(user_message(run.input, run.options))
         out.extend(_turns(run.events))
     return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,44 +19,29 @@ from fastapi import Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import JSONResponse, Response
 
-from errand.agent.events import (
-    ConfirmationResolved,
-    ReasoningDeltaEvent,
-    RevisionRequested,
-    RunFailed,
-    RunFinished,
-    TextDeltaEvent,
-    ToolCallStarted,
-    ToolResultEvent,
-)
-from errand.agent.state import Conversation
 from errand.errors import (
     ErrandError,
     ModelNotFound,
     ModelResponseError,
     ModelTimeout,
     RequestError,
-    RunInputError,
 )
 from errand.llm.base import collect
 from errand.llm.context import check_context, estimate_tokens
 from errand.llm.types import (
-    Finish,
-    ImagePart,
     Message,
     ModelEvent,
     ModelResponse,
     ModelSettings,
     ReasoningDelta,
     TextDelta,
-    TextPart,
     ToolCallEvent,
     ToolSpec,
     Usage,
     UsageEvent,
 )
-from errand.runs.request import RunRequest, build_request
 from errand.server.auth import current_key
+from errand.server.chat_runs import agent_run, images_of
 from errand.server.keys import ApiKey
 from errand.server.state import ServerState, server_state
 
@@ -106,13 +90,6 @@ def argument_pieces(arguments: str) -> list[str]:
     return [arguments[i : i + ARGUMENT_PIECE] for i in range(0, len(arguments), ARGUMENT_PIECE)]
 
 
-def images_of(message: Message) -> list[str]:
-    """The image URLs of a message."""
-    if not isinstance(message.content, list):
-        return []
-    return [p.url for p in message.content if isinstance(p, ImagePart)]
-
-
 def gateway_request(ask: Ask, state: ServerState) -> tuple[list[Message], list[ToolSpec], ModelSettings]:
     """What to send the backend model; checks tools and the context window first."""
     tools = list(ask.tools)
@@ -153,11 +130,8 @@ def gateway_request(ask: Ask, state: ServerState) -> tuple[list[Message], list[T
     return ask.messages, tools, settings
 
 
-def agent_request(ask: Ask, state: ServerState) -> tuple[RunRequest, Conversation]:
-    """The task (the last user message) and the earlier turns, for the agent.
-
-    Blocking: each user message's images are read as a run's are (`build_request`: OCR unless
-    the model reads images), so call it in a thread."""
+def check_agent_ask(ask: Ask) -> None:
+    """What ``model: "errand"`` refuses before any run starts (400 naming the field)."""
     if ask.tools:
         raise RequestError(
             "Model 'errand' runs its own tools; to offer yours, call a backend model (GET /v1/models).",
@@ -168,68 +142,11 @@ def agent_request(ask: Ask, state: ServerState) -> tuple[RunRequest, Conversatio
             "Model 'errand' answers in prose; for structured output call a backend model (GET /v1/models).",
             param=ask.format_param,
         )
-    *history, last = ask.messages
-    task = last.text.strip()
-    if last.role != "user" or not (task or images_of(last)):
+    last = ask.messages[-1]
+    if last.role != "user" or not (last.text.strip() or images_of(last)):
         raise RequestError(
             "The last message must be the user's request, as text or images.", param=ask.where[-1]
         )
-    conversation = Conversation([Message(role="system", content=state.agent.system_prompt)])
-    for m, where in zip(history, ask.where, strict=False):
-        if m.role == "user" and images_of(m):
-            earlier = _read(state, m.text, images_of(m), where)
-            parts: list[TextPart | ImagePart] = [TextPart(text=earlier.text)]
-            parts += [ImagePart(url=u) for u in earlier.images]
-            conversation.messages.append(
-                Message(role="user", content=parts if earlier.images else earlier.text)
-            )
-        elif m.role in ("user", "assistant") and m.text.strip():
-            conversation.messages.append(Message(role=m.role, content=m.text))
-    request = _read(state, task, images_of(last), ask.where[-1])
-    check_context(
-        estimate_tokens([*conversation.messages, Message(role="user", content=request.text)], []),
-        None,
-        state.context_window,
-    )
-    return request, conversation
-
-
-def _read(state: ServerState, text: str, images: list[str], where: str) -> RunRequest:
-    try:
-        return build_request(state.settings, text, images)
-    except RunInputError as exc:
-        raise RequestError(str(exc), param=f"{where}.content") from None
-
-
-async def agent_events(
-    state: ServerState, key: ApiKey, request: RunRequest, conv: Conversation
-) -> AsyncGenerator[ModelEvent, None]:
-    """The agent's run as model events: reasoning as it comes, the answer once it is final.
-
-    A step's text is held until the run finishes with it: a draft the agent must ground or
-    text written before a tool call is never shown to a client that cannot take it back.
-    """
-    stream = state.agent.stream(request.text, conversation=conv, user=key.user, images=request.images)
-    async for ev in stream:
-        if isinstance(ev, ReasoningDeltaEvent):
-            yield ReasoningDelta(text=ev.text)
-        elif isinstance(ev, ToolResultEvent):
-            state.metrics.tool_calls.labels("ok" if ev.ok else "error").inc()
-        elif isinstance(ev, ConfirmationResolved) and not ev.approved:
-            state.metrics.tool_calls.labels("rejected").inc()
-        elif isinstance(ev, TextDeltaEvent | ToolCallStarted | RevisionRequested):
-            continue
-        elif isinstance(ev, RunFinished):
-            for piece in re.findall(r"\s*\S+", ev.answer):
-                yield TextDelta(text=piece)
-            yield UsageEvent(usage=ev.usage)
-            yield Finish(reason="stop")
-        elif isinstance(ev, RunFailed):
-            if ev.kind == "model_error":
-                raise ModelResponseError(ev.reason)
-            yield TextDelta(text=ev.reason)
-            yield UsageEvent(usage=ev.usage)
-            yield Finish(reason="stop")
 
 
 class ClientGone(Exception):
@@ -264,6 +181,9 @@ class Meter:
         self.started = time.perf_counter()
         self.first = False
         self.usage = Usage()
+        self.run_id: str | None = None
+        """The run answering (``model: "errand"``): its tokens are charged when it ends, by the
+        server that started it (`errand.server.watch`), not here."""
 
     def see(self, ev: ModelEvent) -> None:
         """Note one event on its way to the client."""
@@ -275,6 +195,8 @@ class Meter:
 
     async def done(self) -> None:
         """Count the tokens and charge the key (once the answer is complete or cut)."""
+        if self.run_id is not None:
+            return
         u = self.usage
         self.state.metrics.usage(u.prompt_tokens, u.completion_tokens)
         total = u.prompt_tokens + u.completion_tokens
@@ -341,11 +263,12 @@ async def answer(request: Request, ask: Ask, *, stream: StreamWriter, whole: Who
     state = server_state(request)
     key = current_key(request)
     meter = Meter(state, key, ask.model)
+    run_id: str | None = None
     if ask.model == AGENT_MODEL:
-        asked, conversation = await asyncio.to_thread(agent_request, ask, state)
-        events: AsyncGenerator[ModelEvent, None] = _metered(
-            agent_events(state, key, asked, conversation), meter
-        )
+        check_agent_ask(ask)
+        run = await agent_run(state, key, ask.messages, ask.where)
+        run_id = meter.run_id = run.run_id
+        events: AsyncGenerator[ModelEvent, None] = _metered(run.events, meter)
     elif ask.model == state.model.name:
         messages, tools, settings = gateway_request(ask, state)
         events = _metered(state.model.stream(messages, tools, settings), meter)
@@ -355,7 +278,9 @@ async def answer(request: Request, ask: Ask, *, stream: StreamWriter, whole: Who
         if ask.stream:
             if ask.model != AGENT_MODEL:
                 events = await unless_disconnected(request, _deadline(_prime(events), state))
-            return EventSourceResponse(stream(events, meter), ping=state.settings.serve_ping_s, sep="\n")
+            return EventSourceResponse(
+                stream(events, meter), ping=state.settings.serve_ping_s, sep="\n", headers=_run_header(run_id)
+            )
         work = collect(events) if ask.model == AGENT_MODEL else _deadline(collect(events), state)
         response = await unless_disconnected(request, work)
     except ClientGone:
@@ -364,7 +289,16 @@ async def answer(request: Request, ask: Ask, *, stream: StreamWriter, whole: Who
     except StopAsyncIteration:
         raise ModelResponseError("The model answered nothing.") from None
     await meter.done()
-    return JSONResponse(whole(response, meter))
+    return JSONResponse(whole(response, meter), headers=_run_header(run_id))
+
+
+RUN_HEADER = "x-errand-run-id"
+"""The response header naming the run a ``model: "errand"`` answer is (follow it on
+``/v1/runs/{id}/events``)."""
+
+
+def _run_header(run_id: str | None) -> dict[str, str]:
+    return {RUN_HEADER: run_id} if run_id else {}
 
 
 async def sse_stream(

@@ -20,9 +20,10 @@ from errand.errors import Overloaded, RateLimited, RequestError, RunNotFound
 from errand.server.auth import current_key
 from errand.server.errors import error_responses
 from errand.server.idempotency import IDEMPOTENCY_KEY
+from errand.server.keys import ApiKey
 from errand.server.schemas import PlainText
 from errand.server.sse import run_events
-from errand.server.state import server_state
+from errand.server.state import ServerState, server_state
 from errand.tools.base import artifacts_folder
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -143,24 +144,11 @@ def _json(record: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(_out(record).model_dump(mode="json"), status_code=status_code)
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=RunOut,
-    summary="Start a run",
-    responses=error_responses(400, 401, 404, 409, 422, 429, 503),
-)
-async def create_run(
-    body: RunCreate,
-    request: Request,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", max_length=255, pattern=IDEMPOTENCY_KEY)
-    ] = None,
-) -> Response:
-    """Queue a run for this key's user; it goes on whether or not anyone watches."""
-    state = server_state(request)
+async def start_run(state: ServerState, key: ApiKey, input: str, **create: Any) -> Any:
+    """Create a run for ``key``'s user within the server's and the key's limits, and follow it
+    here to charge its tokens: the one way the server starts a run (``POST /v1/runs``, and a
+    chat completion or response with ``model: "errand"``). ``create`` goes to `Runs.create`."""
     runs = state.require_runs()
-    key = current_key(request)
     watcher = state.watcher
     async with state.run_admission:  # count and record as one step (one process; see docs/server.md)
         if watcher is not None and watcher.active >= state.settings.serve_max_active_runs:
@@ -177,12 +165,32 @@ async def create_run(
                 "Retry when one ends.",
                 retry_after=5,
             )
-        extra: dict[str, Any] = {"images": body.images} if body.images else {}  # only when sent
-        if body.thread_id is not None:
-            extra["thread_id"] = body.thread_id
-        record = await runs.create(key.user, body.input, max_steps=body.max_steps, key_id=key.id, **extra)
+        record = await runs.create(key.user, input, key_id=key.id, **create)
         if watcher is not None:
             watcher.watch(key, record.id)
+    return record
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RunOut,
+    summary="Start a run",
+    responses=error_responses(400, 401, 404, 409, 422, 429, 503),
+)
+async def create_run(
+    body: RunCreate,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=255, pattern=IDEMPOTENCY_KEY)
+    ] = None,
+) -> Response:
+    """Queue a run for this key's user; it goes on whether or not anyone watches."""
+    extra: dict[str, Any] = {"images": body.images} if body.images else {}  # only when sent
+    if body.thread_id is not None:
+        extra["thread_id"] = body.thread_id
+    state = server_state(request)
+    record = await start_run(state, current_key(request), body.input, max_steps=body.max_steps, **extra)
     return _json(record, 201)
 
 
