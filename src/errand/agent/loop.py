@@ -164,7 +164,7 @@ class Agent:
         messages = plan_messages(self._catalogue_prompt(), conv.messages, task)
         settings = self.model_settings.model_copy(
             update={
-                "response_format": plan_schema([t.name for t in self.tools]),
+                "response_format": plan_schema([t.name for t in self.tools], self.tools.domains),
                 "max_tokens": 100,
                 "tool_choice": "auto",
             }
