@@ -27,6 +27,7 @@ from errand.errors import EditRefused, RunConflict
 from errand.llm.base import ChatModel
 from errand.runs.log import RunRecord, StoredEvent
 from errand.runs.service import Runs
+from errand.telemetry.timeline import Timeline, read_timeline
 from errand.toolbox import Toolbox
 
 EVENT: TypeAdapter[Event] = TypeAdapter(Event)
@@ -224,11 +225,16 @@ def runs_list(user: UserOpt = "local") -> None:
     Console().print(table)
 
 
-def _record_and_events(settings: Settings, user: str, run_id: str) -> tuple[RunRecord, list[StoredEvent]]:
-    async def main() -> tuple[RunRecord, list[StoredEvent]]:
+def _record_and_trace(settings: Settings, user: str, run_id: str) -> tuple[RunRecord, Timeline]:
+    async def main() -> tuple[RunRecord, Timeline]:
         runs = await Runs.open(settings, execute=False)
         try:
-            return await runs.get(user, run_id), await runs.events(user, run_id)
+            record = await runs.get(user, run_id)
+
+            async def events_after(after: int) -> list[StoredEvent]:
+                return await runs.events(user, run_id, after=after)
+
+            return record, await read_timeline(events_after, settings)
         finally:
             runs.close()
 
@@ -248,10 +254,9 @@ def runs_show(
 ) -> None:
     """A run's state, what it waits for, its answer, and what it used."""
     from errand.cli.waterfall import money, render_waterfall
-    from errand.telemetry.timeline import timeline
 
     settings = _load()
-    r, events = _record_and_events(settings, user, run_id)
+    r, line = _record_and_trace(settings, user, run_id)
     c = Console()
     c.print(f"[bold]{r.id}[/bold] · {r.status.value} · {escape(r.input)}")
     if r.pending:
@@ -267,7 +272,7 @@ def runs_show(
             f"cost {money(r.cost, settings.price_currency)}[/dim]"
         )
     if trace:
-        render_waterfall(timeline((e.data for e in events), settings), c)
+        render_waterfall(line, c)
 
 
 @runs_app.command("approve")

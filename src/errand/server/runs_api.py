@@ -24,6 +24,7 @@ from errand.server.keys import ApiKey
 from errand.server.schemas import PlainText
 from errand.server.sse import run_events
 from errand.server.state import ServerState, server_state
+from errand.telemetry.timeline import Timeline, read_timeline
 from errand.tools.base import artifacts_folder
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -251,6 +252,28 @@ async def run_events_route(
     return EventSourceResponse(
         run_events(runs, user, run_id, after, state.health), ping=state.settings.serve_ping_s, sep="\n"
     )
+
+
+@router.get(
+    "/{run_id}/trace",
+    response_model=Timeline,
+    summary="A run's timeline: steps, model and tool times, tokens, cost",
+    responses=error_responses(400, 401, 404, 429),
+)
+async def run_trace(run_id: RunId, request: Request) -> Response:
+    """What ``errand runs show ID --trace`` draws, from the same function: each step's model call
+    and tool calls laid end to end (milliseconds from the run's start), their tokens and cost,
+    the run's totals, and ``other_ms`` (what no step covers: planning, confirmations). A run
+    still going has the steps so far and ``outcome: running``."""
+    state = server_state(request)
+    runs = state.require_runs()
+    user = current_key(request).user
+
+    async def events_after(after: int) -> list[Any]:
+        return list(await runs.events(user, run_id, after=after))
+
+    line = await read_timeline(events_after, state.settings)
+    return JSONResponse(line.model_dump(mode="json"))
 
 
 _DECIDE = error_responses(400, 401, 404, 409, 429)

@@ -3,22 +3,25 @@
 Events carry durations, not clock times, so the timeline lays them end to end: each step's
 model call, then its tool calls side by side (they run together), then the next step. What
 the durations do not cover (planning, waiting for a person, errand's own work) is the run's
-``other_ms``."""
+``other_ms``.
+
+The one place a run's timeline is computed: the terminal draws it (`errand.cli.waterfall`) and
+the server sends it as JSON (``GET /v1/runs/{id}/trace``, drawn by the web page)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import reduce
 from typing import Any
+
+from pydantic import BaseModel, Field, computed_field
 
 from errand.config import ModelPrice, Settings
 from errand.llm.types import Usage
 from errand.telemetry.cost import add, cost_of
 
 
-@dataclass
-class ToolBar:
+class ToolBar(BaseModel):
     """One tool call: when it ran (from the run's start), for how long, and how it ended."""
 
     name: str
@@ -31,37 +34,38 @@ class ToolBar:
     """``approved`` or ``rejected`` when a person was asked."""
 
 
-@dataclass
-class StepBar:
+class StepBar(BaseModel):
     """One step: its model call and the tool calls it made."""
 
     step: int
     start_ms: float = 0.0
     model_ms: float = 0.0
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = Field(default_factory=Usage)
     cost: float | None = None
-    tools: list[ToolBar] = field(default_factory=list)
+    tools: list[ToolBar] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def end_ms(self) -> float:
         """When the step's last call ended."""
         return max([self.start_ms + self.model_ms, *(t.start_ms + t.ms for t in self.tools)])
 
 
-@dataclass
-class Timeline:
+class Timeline(BaseModel):
     """A run's steps laid end to end, with its totals."""
 
     run_id: str = ""
     model: str = ""
-    steps: list[StepBar] = field(default_factory=list)
+    steps: list[StepBar] = Field(default_factory=list)
     total_ms: float = 0.0
     """The run's own duration (0 while it runs)."""
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = Field(default_factory=Usage)
     cost: float | None = None
     currency: str = "USD"
     outcome: str = "running"
+    """``answered``, ``not_done``, ``asked``, ``failed``, or ``running`` before its last event."""
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def other_ms(self) -> float:
         """Time no step accounts for: planning, confirmations, errand's own work."""
@@ -119,6 +123,19 @@ def timeline(events: Iterable[Mapping[str, Any]], settings: Settings) -> Timelin
             line.cost = _cost(ev, line.usage, price)
             line.outcome = str(ev.get("outcome", "answered")) if kind == "run_finished" else "failed"
     return line
+
+
+async def read_timeline(
+    events_after: Callable[[int], Awaitable[Sequence[Any]]], settings: Settings
+) -> Timeline:
+    """The timeline of a run whose stored events ``events_after(n)`` reads in pages (those
+    numbered after ``n``, each with ``id`` and ``data``: `Runs.events`), all of them however many."""
+    stored: list[Mapping[str, Any]] = []
+    after = 0
+    while batch := await events_after(after):
+        stored.extend(e.data for e in batch)
+        after = batch[-1].id
+    return timeline(stored, settings)
 
 
 def _cost(ev: Mapping[str, Any], usage: Usage, price: ModelPrice | None) -> float | None:

@@ -108,6 +108,12 @@ export class Api {
     );
   }
 
+  /** The run's timeline: steps, model and tool times, tokens, cost (what `errand runs show
+   * --trace` draws). */
+  trace(id) {
+    return this.request("GET", `/v1/runs/${encodeURIComponent(id)}/trace`);
+  }
+
   eventsUrl(id) {
     return `/v1/runs/${encodeURIComponent(id)}/events`;
   }

@@ -10,6 +10,7 @@ import { Phase } from "./phase.js";
 import { renderInto } from "./markdown.js";
 import { el, Transcript } from "./render.js";
 import { EventLog, RunStream } from "./stream.js";
+import { timelineOf } from "./timeline.js";
 
 const KEY_STORAGE = "errand.apiKey";
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
@@ -182,6 +183,24 @@ class RunView {
     if (dialog.ev && dialog.ev.run_id === this.id) dialog.close();
     this.updateHead();
     refreshRuns();
+    this.showTimeline(ev);
+  }
+
+  /** Below the ended run: its timeline, folded (steps, model and tool times, tokens, cost). */
+  async showTimeline(ev) {
+    let node;
+    try {
+      node = timelineOf(await app.api.trace(this.id));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return; // the stream signs out
+      node = el("p", { cls: "run-meta timeline", text: `The timeline could not be loaded: ${err.message}` });
+    }
+    // Drawn once, for the run on screen and the end it had (a redraw ends it again).
+    if (app.view !== this || this.ended !== ev) return;
+    for (const old of ui.transcript.querySelectorAll(":scope > .timeline")) old.remove();
+    const follow = nearBottom();
+    ui.transcript.append(node);
+    if (follow) scrollToBottom();
   }
 
   onStreamState(state, detail) {
