@@ -1,7 +1,9 @@
 """``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /v1/models/{id}``, OpenAI-compatible.
 
-``model: "errand"`` runs the agent with the built-in tools and answers as the assistant (its
-steps are on the runs stream, not here, so stock clients see only standard chunks). Any other
+``model: "errand"`` runs the agent with the built-in tools as a durable run and answers as the
+assistant (its steps are on the run's event stream, named by the ``x-errand-run-id`` header, not
+here, so stock clients see only standard chunks); a booking or payment is asked about in the
+conversation and answered by the next message's yes or no (`errand.server.chat_runs`). Any other
 served model name is a gateway: the client's messages and tools go straight to that backend,
 and its tool calls come back to the client. A client that disconnects cancels generation.
 """

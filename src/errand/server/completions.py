@@ -1,8 +1,8 @@
 """The model work behind errand's two OpenAI APIs, chat completions and responses, in one place.
 
 Each API turns its own wire format into an `Ask` (errand's messages and the sampling options);
-from there the path is shared: which model answers (``errand``, the agent, or the backend model
-as a gateway), the context-window check, the key's metering, the backend's deadline, a client
+from there the path is shared: which model answers (``errand``, the agent as a durable run, see
+`errand.server.chat_runs`, or the backend model as a gateway), the context-window check, the key's metering, the backend's deadline, a client
 that leaves, and the stream-or-whole answer. The API writes the events back in its own format.
 """
 
