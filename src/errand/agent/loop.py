@@ -34,7 +34,15 @@ from errand.agent.events import (
     TextDeltaEvent,
 )
 from errand.agent.grounding import ground_calls, known_numbers, unverified_in
-from errand.agent.plan import PLAN_PROMPT, Plan, catalogue, parse_plan, plan_messages, plan_schema
+from errand.agent.plan import (
+    PLAN_PROMPT,
+    Plan,
+    catalogue,
+    named_services,
+    parse_plan,
+    plan_messages,
+    plan_schema,
+)
 from errand.agent.state import Budget, ContextFactory, Conversation, RunState, add_usage
 from errand.agent.steps import InMemorySteps, ModelTurn, StepRunner
 from errand.errors import ContextLengthExceeded, ModelError
@@ -166,7 +174,8 @@ class Agent(CallRunner):
 
         out = await self.steps.tool_call("plan", choose)
         add_usage(state.usage, Usage.model_validate(out["usage"]))
-        return parse_plan(str(out["text"]), self.tools) or everything
+        chosen = parse_plan(str(out["text"]), self.tools) or everything
+        return chosen.adding(named_services(task, self.tools), domains)
 
     def _step_specs(self, registry: ToolRegistry, state: RunState) -> list[ToolSpec]:
         """This step's tools: ids limited to those known so far, and ``ask_user`` last."""

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from errand.llm.types import Message
 from errand.tools import ToolRegistry
+from errand.tools.provenance import FromResults, named_ids
 
 PLAN_PROMPT = """You plan how to handle a user's request with these tools, grouped by service:
 {catalogue}
@@ -47,6 +48,11 @@ class Plan:
     verb: str = ""
     services: tuple[str, ...] = ()
     """The services the model named (`domains` adds those of the tools it named)."""
+
+    def adding(self, services: set[str], order: Sequence[str]) -> Plan:
+        """This plan offering ``services`` too (kept in ``order``, the registry's: a stable prompt)."""
+        wanted = set(self.domains) | services
+        return replace(self, domains=tuple(d for d in order if d in wanted))
 
     def shown(self) -> dict[str, object]:
         """What the model decided, for the run's first event (why a run was offered these tools)."""
@@ -132,3 +138,19 @@ def parse_plan(text: str, registry: ToolRegistry) -> Plan | None:
     verb = str(data.get("verb") or "")
     topic = str(data.get("topic") or "")[:60]
     return Plan(tuple(chosen), verb in _ACTING, topic, tuple(str(n) for n in data["tools"]), verb, services)
+
+
+def named_services(text: str, registry: ToolRegistry) -> set[str]:
+    """The services whose records ``text`` names by id: an id that has the declared shape of a
+    tool's id parameter (`FromResults.shape`: a listing ``CD-00453``, an order ``FO-000001``).
+    The id is a fact about the request, so its service is offered whatever the plan said
+    (a 1.5B planned "下周六想去看看CD-00453" as a trip)."""
+    ids = named_ids(text)
+    if not ids:
+        return set()
+    return {
+        t.domain
+        for t in registry
+        for p in t.provenance.values()
+        if isinstance(p, FromResults) and any(p.fits(i) for i in ids)
+    }

@@ -29,9 +29,17 @@ class FromResults:
     the user typed). Anything else is an invented id."""
 
     keys: tuple[str, ...]
+    shape: str | None = None
+    """A regular expression every such id matches whole (``[A-Z]{2}-\\d{5}`` for a listing), when
+    the service issues ids of one shape: a request that names one is about this tool's service."""
 
-    def __init__(self, *keys: str) -> None:
+    def __init__(self, *keys: str, shape: str | None = None) -> None:
         object.__setattr__(self, "keys", tuple(keys) or ("id",))
+        object.__setattr__(self, "shape", shape)
+
+    def fits(self, value: str) -> bool:
+        """Whether ``value`` has the shape of this parameter's ids (case aside)."""
+        return self.shape is not None and re.fullmatch(self.shape, value.strip(), re.IGNORECASE) is not None
 
 
 @dataclass(frozen=True)

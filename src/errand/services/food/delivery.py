@@ -71,7 +71,9 @@ def _confirm_cancel(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 @tool(domain="food", risk="write", confirm_text=_confirm_cancel)
-def cancel_order(ctx: ToolContext, order_id: Annotated[str, FromResults("order_id")]) -> dict[str, Any]:
+def cancel_order(
+    ctx: ToolContext, order_id: Annotated[str, FromResults("order_id", shape=r"FO-\d{6}")]
+) -> dict[str, Any]:
     """Cancel an order before the rider leaves, with a full refund (needs confirmation).
 
     Args:

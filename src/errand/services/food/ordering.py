@@ -225,7 +225,7 @@ def _confirm_order(args: dict[str, Any], ctx: ToolContext) -> str:
 @tool(domain="food", risk="payment", confirm_text=_confirm_order)
 def place_order(
     ctx: ToolContext,
-    restaurant_id: Annotated[str, FromResults("id", "restaurant_id")],
+    restaurant_id: Annotated[str, FromResults("id", "restaurant_id", shape=r"[A-Z]{2}-R\d{3}")],
     items: Annotated[list[OrderItem], Editable()],
     address: Annotated[str, FromUser("the delivery address"), Editable()],
     deliver_at: str | None = None,

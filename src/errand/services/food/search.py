@@ -153,7 +153,7 @@ def _no_match(
 @tool(domain="food")
 def get_menu(
     ctx: ToolContext,
-    restaurant_id: Annotated[str, FromResults("id", "restaurant_id")],
+    restaurant_id: Annotated[str, FromResults("id", "restaurant_id", shape=r"[A-Z]{2}-R\d{3}")],
     exclude_allergens: list[str] | None = None,
     max_spice: int | None = None,
 ) -> dict[str, Any]:

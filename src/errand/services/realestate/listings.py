@@ -22,7 +22,7 @@ from errand.tools import FromResults, ToolContext, tool
 
 @tool(domain="realestate")
 def get_listing(
-    ctx: ToolContext, listing_id: Annotated[str, FromResults("id", "listing_id")]
+    ctx: ToolContext, listing_id: Annotated[str, FromResults("id", "listing_id", shape=r"[A-Z]{2}-\d{5}")]
 ) -> dict[str, Any]:
     """Full details of one listing.
 
@@ -53,7 +53,8 @@ def get_listing(
 
 @tool(domain="realestate")
 def compare_listings(
-    ctx: ToolContext, listing_ids: Annotated[list[str], FromResults("id", "listing_id")]
+    ctx: ToolContext,
+    listing_ids: Annotated[list[str], FromResults("id", "listing_id", shape=r"[A-Z]{2}-\d{5}")],
 ) -> dict[str, Any]:
     """Compare 2-6 listings side by side, with value scores.
 

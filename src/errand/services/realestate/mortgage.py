@@ -13,7 +13,7 @@ from errand.tools import FromResults, ToolContext, tool
 @tool(domain="realestate")
 def mortgage_estimate(
     ctx: ToolContext,
-    listing_id: Annotated[str | None, FromResults("id", "listing_id")] = None,
+    listing_id: Annotated[str | None, FromResults("id", "listing_id", shape=r"[A-Z]{2}-\d{5}")] = None,
     price: int | None = None,
     down_payment_pct: float = 30,
     annual_rate_pct: float = 3.5,

@@ -36,7 +36,7 @@ def _viewing_result(v: Viewing, replayed: bool) -> dict[str, Any]:
 @tool(domain="realestate", risk="write", confirm_text=_viewing_text)
 def request_viewing(
     ctx: ToolContext,
-    listing_id: Annotated[str, FromResults("id", "listing_id")],
+    listing_id: Annotated[str, FromResults("id", "listing_id", shape=r"[A-Z]{2}-\d{5}")],
     date: Annotated[str, Editable()],
     name: Annotated[str, FromUser("the name to book the viewing under"), Editable()],
 ) -> dict[str, Any]:

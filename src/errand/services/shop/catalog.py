@@ -115,7 +115,7 @@ def search_products(
 
 @tool(domain="shop")
 def get_product(
-    ctx: ToolContext, product_id: Annotated[str, FromResults("id", "product_id")]
+    ctx: ToolContext, product_id: Annotated[str, FromResults("id", "product_id", shape=r"P-\d{5}")]
 ) -> dict[str, Any]:
     """Show a product with its variants (size, colour, price, stock) and reviews.
 

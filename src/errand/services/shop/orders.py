@@ -99,7 +99,7 @@ def _order_text(args: dict[str, Any], ctx: ToolContext) -> str:
 @tool(domain="shop", risk="payment", confirm_text=_order_text)
 def buy_product(
     ctx: ToolContext,
-    variant_id: Annotated[str, FromResults("variant_id")],
+    variant_id: Annotated[str, FromResults("variant_id", shape=r"V-\d{6}")],
     quantity: Annotated[int, Editable()],
     address: Annotated[str, FromUser("the delivery address"), Editable()],
 ) -> dict[str, Any]:

@@ -53,7 +53,9 @@ def _cancel_text(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 @tool(domain="shop", risk="write", confirm_text=_cancel_text)
-def cancel_shop_order(ctx: ToolContext, order_id: Annotated[str, FromResults("order_id")]) -> dict[str, Any]:
+def cancel_shop_order(
+    ctx: ToolContext, order_id: Annotated[str, FromResults("order_id", shape=r"SO-\d{6}")]
+) -> dict[str, Any]:
     """Cancel a pending order and get a full refund (needs the user's confirmation).
 
     Args:
@@ -108,7 +110,7 @@ def _return_text(args: dict[str, Any], ctx: ToolContext) -> str:
 
 @tool(domain="shop", risk="write", confirm_text=_return_text)
 def return_item(
-    ctx: ToolContext, order_id: Annotated[str, FromResults("order_id")], reason: str
+    ctx: ToolContext, order_id: Annotated[str, FromResults("order_id", shape=r"SO-\d{6}")], reason: str
 ) -> dict[str, Any]:
     """Return a delivered order within its return window for a full refund (needs confirmation).
 
@@ -163,8 +165,8 @@ def _exchange_text(args: dict[str, Any], ctx: ToolContext) -> str:
 @tool(domain="shop", risk="write", confirm_text=_exchange_text)
 def exchange_item(
     ctx: ToolContext,
-    order_id: Annotated[str, FromResults("order_id")],
-    new_variant_id: Annotated[str, FromResults("variant_id")],
+    order_id: Annotated[str, FromResults("order_id", shape=r"SO-\d{6}")],
+    new_variant_id: Annotated[str, FromResults("variant_id", shape=r"V-\d{6}")],
 ) -> dict[str, Any]:
     """Swap a delivered item for another size or colour of the same product (needs confirmation).
 

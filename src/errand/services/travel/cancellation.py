@@ -51,7 +51,7 @@ def _cancel_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
 
 @tool(domain="travel", risk="write", confirm_text=_cancel_confirm)
 def cancel_booking(
-    ctx: ToolContext, booking_id: Annotated[str, FromResults("booking_id", "id")]
+    ctx: ToolContext, booking_id: Annotated[str, FromResults("booking_id", "id", shape=r"BK-\d{6}")]
 ) -> dict[str, Any]:
     """Cancel a flight, train or hotel booking (BK-...); refunds by its fare rule.
 

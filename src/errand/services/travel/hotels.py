@@ -173,7 +173,7 @@ def _stay_confirm(args: dict[str, Any], ctx: ToolContext) -> str:
 @tool(domain="travel", risk="payment", confirm_text=_stay_confirm)
 def book_hotel(
     ctx: ToolContext,
-    hotel_id: Annotated[str, FromResults("option_id", "hotel_id")],
+    hotel_id: Annotated[str, FromResults("option_id", "hotel_id", shape=r"H-[A-Z]{2}\d{2}(-\d{8}-\d+n)?")],
     guests: Annotated[list[str], FromUser("the full name of each guest"), Editable()],
     check_in: Annotated[str | None, Editable()] = None,
     nights: Annotated[int | None, Editable()] = None,

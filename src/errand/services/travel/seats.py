@@ -132,7 +132,9 @@ def _seat_confirm(kind: str, args: dict[str, Any], ctx: ToolContext) -> str:
 @tool(domain="travel", risk="payment", confirm_text=lambda args, ctx: _seat_confirm("flight", args, ctx))
 def book_flight(
     ctx: ToolContext,
-    flight_id: Annotated[str, FromResults("option_id", "flight_id", "flight")],
+    flight_id: Annotated[
+        str, FromResults("option_id", "flight_id", "flight", shape=r"[A-Z0-9]{2}\d{3,4}(-\d{8}-\w+)?")
+    ],
     passengers: Annotated[list[str], FromUser("the full name of each passenger"), Editable()],
     date: str | None = None,
     cabin: str | None = None,
@@ -151,7 +153,9 @@ def book_flight(
 @tool(domain="travel", risk="payment", confirm_text=lambda args, ctx: _seat_confirm("train", args, ctx))
 def book_train(
     ctx: ToolContext,
-    train_id: Annotated[str, FromResults("option_id", "train_id", "train")],
+    train_id: Annotated[
+        str, FromResults("option_id", "train_id", "train", shape=r"[GDCKTZ]\d{1,4}(-\d{8}-\w+)?")
+    ],
     passengers: Annotated[list[str], FromUser("the full name of each passenger"), Editable()],
     date: str | None = None,
     seat_class: str | None = None,
