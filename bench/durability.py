@@ -1,9 +1,10 @@
 """Per-step cost of durable runs against in-memory runs, on the scripted model.
 
 The same errand runs both ways: ``n - 1`` steps that each call the cheap read tool
-``get_listing``, then an answer. In memory it is the plain agent loop; durably it is a
-DBOS workflow whose every model turn and tool call is a checkpointed step, with every
-event written to the run log. Each mode runs with n = 1 and n = 21 steps; the
+``get_listing`` on a listing the request names, then an answer. In memory it is the plain
+agent loop; durably it is a DBOS workflow whose every model turn is a checkpointed step
+(a read-only call takes a step number but no checkpoint: see `errand.runs.durable`), with
+every event written to the run log. Every run must have made its ``n - 1`` calls. Each mode runs with n = 1 and n = 21 steps; the
 difference between the two cancels what a run costs once (queueing, the first and last
 writes), leaving the cost per step:
 
@@ -14,7 +15,8 @@ Modes alternate in each round, so machine noise hits both alike.
     python bench/durability.py [--rounds N] [--postgres URL] [--out PATH]
 
 Prints a Markdown table and writes ``bench/results/durability.json``, with the environment
-block of ``bench/environment.py``. Target: at most 5 ms added per step on SQLite.
+block of ``bench/environment.py`` and every round's seconds (``times_s``, so runs of two
+versions can be pooled). Target: at most 5 ms added per step on SQLite.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 from environment import Environment
 
+from errand.agent.events import RunFinished, ToolResultEvent
 from errand.config import Settings
 from errand.llm.scripted import ScriptedModel, Turn, call
 from errand.llm.types import Message
@@ -39,7 +42,15 @@ from errand.runtime import build_agent, open_store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "durability.json"
 LONG, SHORT = 21, 1
-TASK = "Look at {n} listings from HZ-00001 on, then say done."
+TASK = "Look at {n} listings: {ids}; then say done."
+"""The request names every listing it asks about: `get_listing` runs only on an id the user or a
+tool result gave (before 2026-12-06 the bench named only the first, and the other calls were
+refused without running, so "durable" measured model turns alone)."""
+
+
+def task(n: int) -> str:
+    """The request of an ``n``-step run: ``n - 1`` listings to look at."""
+    return TASK.format(n=n, ids=", ".join(f"HZ-{i:05d}" for i in range(1, n)) or "none")
 
 
 def _script(max_steps: int) -> ScriptedModel:
@@ -47,7 +58,7 @@ def _script(max_steps: int) -> ScriptedModel:
 
     def turn(i: int) -> Any:
         def play(messages: Sequence[Message]) -> Turn:
-            wanted = int(next(m for m in messages if m.role == "user").text.split()[2])
+            wanted = int(next(m for m in messages if m.role == "user").text.split()[2].rstrip(":"))
             if i + 1 >= wanted:
                 return "Done."
             return call("get_listing", listing_id=f"HZ-{i + 1:05d}")
@@ -59,23 +70,28 @@ def _script(max_steps: int) -> ScriptedModel:
 
 async def _memory(settings: Settings, n: int) -> float:
     store = open_store(settings)
+    ran, last = 0, None
     try:
         agent = build_agent(settings, _script(LONG), store)
         started = time.perf_counter()
-        result = await agent.run(TASK.format(n=n))
+        async for last in agent.stream(task(n)):
+            ran += isinstance(last, ToolResultEvent) and last.ok
         elapsed = time.perf_counter() - started
     finally:
         store.close()
-    assert result.type == "run_finished" and result.steps == n, result
+    assert isinstance(last, RunFinished) and last.steps == n, last
+    assert ran == n - 1, f"{ran} of {n - 1} calls ran"
     return elapsed
 
 
 async def _durable(runs: Runs, n: int) -> float:
     started = time.perf_counter()
-    rec = await runs.create("bench", TASK.format(n=n))
+    rec = await runs.create("bench", task(n))
     done = await runs.wait("bench", rec.id, timeout_s=120)
     elapsed = time.perf_counter() - started
     assert done.status == "succeeded", done.error
+    ran = sum(e.type == "tool_result" and bool(e.data["ok"]) for e in await runs.events("bench", rec.id))
+    assert ran == n - 1, f"{ran} of {n - 1} calls ran"
     return elapsed
 
 
@@ -106,6 +122,7 @@ async def measure(settings: Settings, rounds: int) -> dict[str, Any]:
         "overhead_ms_per_step": per_step_ms * 1000,
         "ratio_21_steps": med["durable_21"] / med["memory_21"],
         "rounds": rounds,
+        "times_s": times,
     }
 
 

@@ -1,9 +1,14 @@
 """Durable steps and durable confirmations, on DBOS.
 
-Each model turn and each tool call is one DBOS step: after a crash, a step that
-finished is replayed from its checkpoint, never executed again. A tool call cut
-off after its commit but before its checkpoint runs again with the same
+Each model turn and each tool call that may change something is one DBOS step: after a
+crash, a step that finished is replayed from its checkpoint, never executed again. A tool
+call cut off after its commit but before its checkpoint runs again with the same
 idempotency key, and the service hands back the first result.
+
+A read-only tool call is not checkpointed: it takes its step number (so the numbering of
+the steps after it never depends on which calls were checkpointed) and simply runs again
+when a run is resumed, reading what the service holds then. A checkpoint costs two
+database statements and two thread hops; a read is most of an errand's calls.
 """
 
 from __future__ import annotations
@@ -34,24 +39,32 @@ class RunCancelled(RunConflict):
 
 
 class DurableSteps:
-    """A `StepRunner` that checkpoints every model turn and tool call as a DBOS step."""
+    """A `StepRunner` that checkpoints every model turn and every tool call that may change
+    something as a DBOS step."""
 
-    def __init__(self, recorder: Recorder, *, written: int = 0) -> None:
+    def __init__(
+        self, recorder: Recorder, *, written: int = 0, read_only: Callable[[str], bool] = lambda label: False
+    ) -> None:
         self.recorder = recorder
-        """Writes the run's events; flushed before each step, so the log is current whenever
-        the run waits on the model or a tool."""
+        """Writes the run's events; told before each step to send what it holds
+        (`Recorder.flush_soon`), so the log is current whenever the run waits on the model or a
+        tool, within the recorder's ``max_delay_s``."""
         self.written = written
         """The highest event number already in the log when this process took the run over."""
         self.max_delay_s = 0.05
         """Longest a streamed piece waits before it is written."""
+        self.read_only = read_only
+        """Whether the call with this label only reads (a tool whose risk is ``read``): its replay
+        is harmless, so it runs without a checkpoint."""
 
     async def model_turn(self, step: int, seq: int, turn: TurnEvents) -> AsyncIterator[BaseModel | ModelTurn]:
         """Run the turn as a step, streaming its pieces live; a replayed turn streams nothing."""
-        self.recorder.flush()
+        self.recorder.flush_soon()
         pieces: asyncio.Queue[BaseModel] = asyncio.Queue()
 
         async def produce() -> ModelTurn:
             if self.written > seq:  # pieces of this turn that a crash cut short: it starts over
+                self.recorder.flush()
                 self.recorder.truncate_after(seq)
                 self.written = seq
             # The turn's pieces are written here, inside the step: once it is checkpointed a
@@ -65,9 +78,11 @@ class DurableSteps:
                 pieces.put_nowait(item)
                 batch.append(item.model_dump(mode="json"))
                 if time.perf_counter() - since > self.max_delay_s:
+                    self.recorder.flush()  # the events before the turn go first
                     self.recorder.submit(batch)
                     batch, since, written_any = [], time.perf_counter(), True
             if batch:
+                self.recorder.flush()
                 self.recorder.submit(batch)
             if written_any or batch:
                 await self.recorder.drain()
@@ -88,8 +103,12 @@ class DurableSteps:
         yield result
 
     async def tool_call(self, label: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one call as a step; it finishes and is recorded even if the run is cancelled meanwhile."""
-        self.recorder.flush()
+        """Run one call as a step; it finishes and is recorded even if the run is cancelled meanwhile.
+        A read-only call takes its step number and runs with no checkpoint."""
+        self.recorder.flush_soon()
+        if self.read_only(label):
+            DBOS.reserve_step()
+            return await call()
 
         finished: list[T] = []
 

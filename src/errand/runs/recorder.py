@@ -43,7 +43,9 @@ def record(log: RunLog, run_id: str, event: Event) -> None:
 
 class Recorder:
     """Writes a run's events in order, off the run's path: batches go to one writer thread at
-    each step boundary, at every change of state and at least every ``max_delay_s``.
+    every change of state, at least every ``max_delay_s``, and before the run waits on a model
+    or a tool, but then no sooner than ``max_delay_s`` after the last batch: quick steps share
+    a commit, and a slow call never holds back the events before it for longer.
 
     The run never waits for a write, except where it must: before a model turn is
     checkpointed (`drain`), and before the run ends. Events the process had not written when
@@ -63,6 +65,9 @@ class Recorder:
         self._since = 0.0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"errand-log-{run_id}")
         self._error: BaseException | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._sent = float("-inf")
+        """When the last batch went to the writer."""
 
     def add(self, event: Event) -> None:
         """Queue one event; send it to the writer if it changes the run's state or the batch is old.
@@ -84,11 +89,28 @@ class Recorder:
         if state is not None or time.perf_counter() - self._since > self.max_delay_s:
             self.flush(state)
 
+    def flush_soon(self) -> None:
+        """The run is about to wait on a model or a tool: send what is queued to the writer now,
+        or, if the last batch went less than ``max_delay_s`` ago, when that much time has passed,
+        with whatever joins it by then. A slow run's log is current at every wait; a run of
+        quick steps writes one commit per ``max_delay_s``, not one per step."""
+        if not self._batch or self._timer is not None:
+            return
+        wait = self._sent + self.max_delay_s - time.perf_counter()
+        if wait <= 0:
+            self.flush()
+        else:
+            self._timer = asyncio.get_running_loop().call_later(wait, self.flush)
+
     def flush(self, state: dict[str, Any] | None = None) -> None:
         """Send what is queued (and ``state``) to the writer, to be written in one commit."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._batch or state is not None:
             self.submit(self._batch, state)
             self._batch = []
+            self._sent = time.perf_counter()
 
     def submit(self, events: list[dict[str, Any]], state: dict[str, Any] | None = None) -> None:
         """Write ``events`` after everything submitted before."""
@@ -113,5 +135,8 @@ class Recorder:
             raise error
 
     def close(self) -> None:
-        """Stop the writer once it has written everything."""
+        """Stop the writer once it has written everything sent to it."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._writer.shutdown(wait=True)

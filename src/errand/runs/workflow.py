@@ -84,15 +84,24 @@ async def run_workflow(run_id: str) -> str:
         settings = settings.model_copy(update={"max_steps": int(options["max_steps"])})
     recorder = Recorder(rt.log, run_id, meter=CostMeter(settings))
     written = await asyncio.to_thread(rt.log.last_seq, run_id)
+    steps = DurableSteps(recorder, written=written)
     agent = build_agent(
         settings,
         rt.model(),
         rt.store,
         approver=durable_approver(str(options.get("approve", "ask")), settings.confirmation_expiry_s),
         toolbox=rt.toolbox,
-        steps=DurableSteps(recorder, written=written),
+        steps=steps,
         today=lambda: str(options["today"]),
     )
+
+    def read_only(label: str) -> bool:
+        # The agent's own steps ("plan", "describe:NAME") are labelled apart from tool names,
+        # but a tool may be called "plan": the plan is always checkpointed.
+        tool = agent.tools.get(label) if label != "plan" else None
+        return tool is not None and tool.risk == "read"
+
+    steps.read_only = read_only
     last_seq, outcome = 0, ""
 
     def stop(reason: str) -> None:
