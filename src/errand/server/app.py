@@ -21,11 +21,9 @@ from starlette.middleware import Middleware
 
 import errand
 from errand import web
-from errand.agent import Decision
-from errand.agent.confirm import Approver, ConfirmationRequest, auto_approve_below
-from errand.config import Settings, parse_amount
+from errand.config import Settings
 from errand.llm.base import ChatModel
-from errand.runtime import build_agent, open_store
+from errand.runtime import open_store
 from errand.server import chat, errors, health, metrics, responses, runs_api
 from errand.server.admission import AdmissionMiddleware, Gate
 from errand.server.auth import AuthMiddleware
@@ -44,23 +42,6 @@ log = logging.getLogger("errand.server")
 # Run streams end on drain by themselves (health.drained) and chat streams must finish, so
 # sse-starlette must not cut every stream the moment SIGTERM arrives.
 AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
-
-
-async def _ask_in_a_run(request: ConfirmationRequest) -> Decision:
-    return Decision(
-        approved=False,
-        note="This chat cannot ask the user to confirm. To book or pay, start a run (POST /v1/runs) "
-        "and approve it there; tell the user so.",
-    )
-
-
-def chat_approver(settings: Settings) -> Approver:
-    """Chat completions cannot ask anyone: writes and payments are refused (the agent says
-    why), except what the user's auto-approval policy allows."""
-    if settings.auto_approve_below:
-        limit, currency = parse_amount(settings.auto_approve_below)
-        return auto_approve_below(limit, currency, _ask_in_a_run)
-    return _ask_in_a_run
 
 
 async def _load(model: ChatModel, health: Health) -> None:
@@ -108,7 +89,6 @@ def create_app(
         settings=settings,
         store=store,
         model=model,
-        agent=build_agent(settings, model, store, approver=chat_approver(settings)),
         keys=keys,
         idempotency=IdempotencyStore(store.sessions, ttl_s=settings.idempotency_ttl_s),
         limiter=KeyLimiter(storage_for(settings.redis_url)),
@@ -135,10 +115,6 @@ def create_app(
             opened = True
         if state.runs is not None:
             state.watcher = RunWatcher(state.runs, keys, metrics_)
-            if getattr(state.runs, "toolbox", None) is not None:  # chat sees the tools runs see
-                state.agent = build_agent(
-                    settings, model, store, approver=chat_approver(settings), toolbox=state.runs.toolbox
-                )
         try:
             yield
         finally:

@@ -1,4 +1,4 @@
-"""What every route and middleware of one app shares: settings, model, agent, stores, limits."""
+"""What every route and middleware of one app shares: settings, model, stores, limits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from errand.agent import Agent
 from errand.config import Settings
 from errand.errors import Overloaded
 from errand.llm.base import ChatModel
@@ -31,7 +30,6 @@ class ServerState:
     settings: Settings
     store: ServiceStore
     model: ChatModel
-    agent: Agent
     keys: KeyStore
     idempotency: IdempotencyStore
     limiter: KeyLimiter
