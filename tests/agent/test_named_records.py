@@ -32,7 +32,9 @@ async def test_an_id_of_a_services_shape_brings_that_service_whatever_the_plan_s
     assert [t.name for t in model.requests[0][1]] == ["get_home", "find_trains", "ask_user"]
     # no id of that shape: the plan alone decides
     model = ScriptedModel(["ok"], structured=[plan])
-    await Agent(model, ToolRegistry([get_home, find_trains])).run("train to Hangzhou on 2026-12-05, 3-bedroom")
+    await Agent(model, ToolRegistry([get_home, find_trains])).run(
+        "train to Hangzhou on 2026-12-05, 3-bedroom"
+    )
     assert [t.name for t in model.requests[0][1]] == ["find_trains", "ask_user"]
 
 
