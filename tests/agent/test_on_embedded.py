@@ -38,3 +38,28 @@ def test_a_train_the_day_after_tomorrow_is_booked_on_that_day_and_paid(tmp_path:
         reference = f"BK-{booking.id:06d}"
     store.close()
     assert reference in events[-1]["answer"]
+
+
+@pytest.mark.slow
+def test_chat_asks_for_the_passenger_and_books_once_with_the_answer(tmp_path: Path) -> None:
+    """A multi-turn errand on the bundled model (`errand chat`, a thread of durable runs): the
+    request names no traveller, so the agent asks; the next message answers and the same
+    errand goes on to one booking, paid once, for that name."""
+    day = date.today() + timedelta(days=2)
+    first = "Book the cheapest high-speed train from Shanghai to Hangzhou the day after tomorrow."
+    proc = run_errand(
+        tmp_path,
+        "chat",
+        env={"ERRAND_MAX_WALL_S": "900"},
+        stdin=f"{first}\nLi Wei\ny\n\n",
+        timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    store = ServiceStore.open(f"sqlite:///{tmp_path / 'errand.db'}", seed=False)
+    with store.sessions() as s:
+        (booking,) = s.scalars(select(Booking).where(Booking.user == "local")).all()
+        assert booking.kind == "train" and booking.day == day and booking.names.splitlines() == ["Li Wei"]
+        assert ledger.ledger_problems(s) == [] and all(v == 0 for v in ledger.ledger_sum(s).values())
+        reference = f"BK-{booking.id:06d}"
+    store.close()
+    assert reference in proc.stdout
