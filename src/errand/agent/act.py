@@ -8,6 +8,7 @@ durable steps, with what each result teaches the run recorded in its `RunState`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from errand.agent import prompts
+from errand.agent import attachments, prompts
 from errand.agent.confirm import Approver, ConfirmationRequest, edit_of
 from errand.agent.events import (
     ConfirmationRequired,
@@ -69,15 +70,17 @@ class CallRunner:
         fixable: set[str] = set()
         """Calls that went wrong in a way another call can put right: an unknown tool, arguments
         that do not fit, a lookup the service could not answer as asked."""
+        reads: list[ToolCall] = []  # the agent's own read_image action (#16, errand.agent.attachments)
         for call in calls:
             t = registry.get(call.name)
+            own = t is None and attachments.handles(call.name, state.attachments)
             yield state.emit(
                 ToolCallStarted,
                 step=step,
                 call_id=call.id,
                 name=call.name,
                 arguments=call.arguments,
-                risk=t.risk if t else "unknown",
+                risk=t.risk if t else "read" if own else "unknown",
             )
             key = _call_key(call)
             state.repeats[key] = state.repeats.get(key, 0) + 1
@@ -93,6 +96,9 @@ class CallRunner:
                 return
             if repeats:
                 early[call.id] = (False, prompts.REPEATED_CALL.format(name=call.name))
+                continue
+            if own:  # read_image (#16): read-only, no confirmation; run below
+                reads.append(call)
                 continue
             if t is None:
                 early[call.id] = (False, prompts.UNKNOWN_TOOL.format(name=call.name, names=names))
@@ -200,6 +206,12 @@ class CallRunner:
         jobs = [self._execute(call, t, args, step, user, state.run_id) for call, t, args in ready]
         outcomes = [await jobs[0]] if len(jobs) == 1 else await asyncio.gather(*jobs)
         by_id = {call.id: outcome for (call, _, _), outcome in zip(ready, outcomes, strict=True)}
+        for call in reads:  # read_image (#16): a durable step, so a replay reads nothing again
+            read = functools.partial(attachments.read_again, state.attachments, call.arguments)
+            by_id[call.id] = await self.steps.tool_call(attachments.READ_IMAGE, read)
+            attachments.learn(state, by_id[call.id])
+            if not by_id[call.id][0]:
+                fixable.add(call.id)  # no such image or region: another call puts it right
         went_right = False
         about: list[str] = []
         for call in calls:

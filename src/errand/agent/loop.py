@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from errand.agent import prompts
 from errand.agent.act import CallRunner
+from errand.agent.attachments import offered as attachment_specs
 from errand.agent.confirm import Approver
 from errand.agent.dates import now_text
 from errand.agent.events import (
@@ -180,6 +181,7 @@ class Agent(CallRunner):
     def _step_specs(self, registry: ToolRegistry, state: RunState) -> list[ToolSpec]:
         """This step's tools: ids limited to those known so far, and ``ask_user`` last."""
         specs = [t.spec_within(state.ids) for t in registry]
+        specs += attachment_specs(state.attachments)  # read_image, with attachments (#16)
         return [*specs, ASK_USER] if ASK_USER.name not in registry else specs
 
     async def run(self, task: str, **kwargs: Any) -> RunFinished | RunFailed:
@@ -198,12 +200,14 @@ class Agent(CallRunner):
         run_id: str | None = None,
         user: str = "local",
         images: Sequence[str] = (),
+        attachments: Sequence[str] = (),
     ) -> AsyncIterator[Event]:
         """Run ``task`` and yield its events; the last is `RunFinished` or `RunFailed`.
 
         ``images`` (URLs or ``data:`` URLs) go with the request as image parts, for a model
-        that accepts them."""
-        state = RunState(run_id=run_id or uuid.uuid4().hex[:12])
+        that accepts them. ``attachments`` (data URLs, numbered as the request's OCR notes; for a
+        model that does not read images) can be read again by the ``read_image`` action."""
+        state = RunState(run_id=run_id or uuid.uuid4().hex[:12], attachments=tuple(attachments))
         conv = conversation if conversation is not None else Conversation()
         for m in conv.messages:  # earlier turns of a chat ground ids, names and numbers too
             if m.role in ("user", "tool") and m.text:
@@ -224,7 +228,7 @@ class Agent(CallRunner):
         plan = await self._plan(task, conv, state)
         state.acts = plan.acts
         registry = self.tools.subset(plan.domains)
-        specs = self._step_specs(registry, state) if len(registry) else []
+        specs = self._step_specs(registry, state) if len(registry) or state.attachments else []
         if not conv.messages:
             conv.messages.append(Message(role="system", content=self.system_prompt))
         request = prompts.dated_task(task, self._today())

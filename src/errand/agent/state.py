@@ -104,6 +104,9 @@ class RunState:
     started: float = field(default_factory=time.perf_counter)
     waited_s: float = 0.0
     """Seconds spent waiting for the user's approval (not counted against the wall-time budget)."""
+    attachments: tuple[str, ...] = ()
+    """The request's images as data URLs, numbered as its notes number them ("" for one not read),
+    for ``read_image`` (`errand.agent.attachments`); none when the model reads images."""
 
     def emit(self, cls: type[E], **fields: Any) -> E:
         """The next event of this run (built without re-validating errand's own fields)."""
