@@ -161,7 +161,12 @@ def run(
                 request = await asyncio.to_thread(build_request, settings, task, images)
                 agent = build_agent(settings, chat_model, store, approver=approver, toolbox=toolbox)
                 return await _run_once(
-                    agent, request.text, as_json=as_json, renderer=renderer, images=request.images
+                    agent,
+                    request.text,
+                    as_json=as_json,
+                    renderer=renderer,
+                    images=request.images,
+                    attachments=request.attachments,
                 )
         finally:
             await chat_model.aclose()
@@ -242,6 +247,7 @@ def chat(
                         renderer=renderer,
                         conversation=conversation,
                         images=request.images,
+                        attachments=request.attachments,
                     )
         finally:
             await chat_model.aclose()

@@ -291,8 +291,14 @@ async def run_attempt(
                 last: Event | None = None
                 run_id = f"{task.id}-{index}-{turn}"
                 images = request.images if turn == 0 else ()
+                attachments = request.attachments if turn == 0 else ()  # for read_image
                 async for last in agent.stream(
-                    message, conversation=conversation, run_id=run_id, user=task.user, images=images
+                    message,
+                    conversation=conversation,
+                    run_id=run_id,
+                    user=task.user,
+                    images=images,
+                    attachments=attachments,
                 ):
                     rec.add(last)
                 if isinstance(last, RunFailed):

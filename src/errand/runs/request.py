@@ -4,7 +4,8 @@ Every entry point builds its request here once (the runs API and ``errand run`` 
 `Runs.create`, ``errand run --in-memory``, ``errand chat`` and the server's ``errand``
 model directly), so an image is read the same way wherever it came from. A model that reads
 images gets them as image parts; any other model gets each image's text, read by OCR,
-appended to the request and marked as such.
+appended to the request and marked as such, and keeps the images it read as attachments,
+which the agent's ``read_image`` action reads again (`errand.agent.attachments`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import httpx2 as httpx
 
 from errand.config import Settings
 from errand.errors import RunInputError
-from errand.llm.ocr import ImageDataError, image_bytes, read_image
+from errand.llm.ocr import ImageDataError, data_url, image_bytes, read_image
 
 MAX_FETCH_BYTES = 20_000_000
 """Most bytes fetched for one http(s) image (with ``ERRAND_OCR_FETCH_URLS``)."""
@@ -32,6 +33,10 @@ class RunRequest:
     text: str
     images: tuple[str, ...] = ()
     """Only for a model that reads images; otherwise their text is already in ``text``."""
+    attachments: tuple[str, ...] = ()
+    """For any other model: each image as a data URL, numbered as ``text``'s notes number them
+    ("" for an http(s) image that was not fetched), for ``read_image``. A fetched image is kept
+    within the fetch's own limit (`MAX_FETCH_BYTES`); a data URL is kept as it came."""
 
 
 def check_images(images: Sequence[str]) -> None:
@@ -51,11 +56,14 @@ def build_request(settings: Settings, text: str, images: Sequence[str] = ()) -> 
         return RunRequest(text=text)
     if settings.model_accepts_images:
         return RunRequest(text=text, images=tuple(images))
-    notes = [_image_note(i, url, settings) for i, url in enumerate(images, 1)]
-    return RunRequest(text="\n\n".join([text.rstrip(), *notes]))
+    read = [_image_note(i, url, settings) for i, url in enumerate(images, 1)]
+    notes = [note for note, _ in read]
+    kept = tuple(url for _, url in read)
+    return RunRequest(text="\n\n".join([text.rstrip(), *notes]), attachments=kept if any(kept) else ())
 
 
-def _image_note(number: int, url: str, settings: Settings) -> str:
+def _image_note(number: int, url: str, settings: Settings) -> tuple[str, str]:
+    """The image's note for the request, and the image as a data URL ("" when not read)."""
     if url.startswith("data:"):
         try:
             data = image_bytes(url)
@@ -64,20 +72,22 @@ def _image_note(number: int, url: str, settings: Settings) -> str:
     elif not settings.ocr_fetch_urls:
         return (
             f"[Image {number}, {url[:200]}: not read (errand reads images sent as data URLs; "
-            "ERRAND_OCR_FETCH_URLS=true lets it fetch http(s) images)]"
+            "ERRAND_OCR_FETCH_URLS=true lets it fetch http(s) images)]",
+            "",
         )
     else:
         try:
             data = _fetch(url)
         except (httpx.HTTPError, ImageDataError, ImageURLRefused) as exc:
-            return f"[Image {number}, {url[:200]}: not read ({exc})]"
+            return f"[Image {number}, {url[:200]}: not read ({exc})]", ""
     try:
         text = read_image(data).text
     except ImageDataError as exc:
         raise RunInputError(f"Image {number} cannot be read: {exc}.") from None
+    kept = url if url.startswith("data:") else data_url(data)
     if not text:
-        return f"[Image {number}: OCR found no text in it]"
-    return f"[Image {number}, text read by OCR:\n{text}\n]"
+        return f"[Image {number}: OCR found no text in it]", kept
+    return f"[Image {number}, text read by OCR:\n{text}\n]", kept
 
 
 class ImageURLRefused(Exception):

@@ -233,7 +233,8 @@ class Runs:
         else:
             thread_id = "thr_" + uuid.uuid4().hex[:16]
         # Images are read here, once: the stored request holds their text (or the run's
-        # options their URLs, for a model that reads images), so a resumed run reads nothing.
+        # options their URLs, for a model that reads images), so a resumed run reads nothing;
+        # the options keep the images read as attachments, which read_image may read again.
         request = await asyncio.to_thread(build_request, self.settings, input, images or [])
         input = request.text  # what the model will read, image text included, must fit its window
         tokens = estimate_tokens([*history, *(earlier or ()), Message(role="user", content=input)])
@@ -247,6 +248,8 @@ class Runs:
             "max_steps": max_steps,
             "images": list(request.images),
         }
+        if request.attachments:  # the images read by OCR, for read_image, kept for a resumed run too
+            options["attachments"] = list(request.attachments)
         if earlier:
             options["earlier"] = [m.model_dump(mode="json", exclude_defaults=True) for m in earlier]
         if approval_secret is not None:

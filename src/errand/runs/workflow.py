@@ -121,6 +121,7 @@ async def run_workflow(run_id: str) -> str:
             run_id=run_id,
             user=info["user"],
             images=options.get("images") or (),
+            attachments=options.get("attachments") or (),  # for read_image (#16)
             conversation=conversation,
         )
         async for event in stream:
