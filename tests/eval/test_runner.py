@@ -82,7 +82,8 @@ def test_a_task_whose_checks_fail(env: BuiltinEnvironment) -> None:
     assert a.failure is None  # the run finished; the grading failed it
     assert not a.passed
     failed = {c.name: c.detail for c in a.failed_checks}
-    assert failed["answer states id 'BK-000001'"] == "not in the answer"
+    # the refund's receipt names the booking it cancelled: "Reference: PAY-... (BK-000001)"
+    assert "answer states id 'BK-000001'" not in failed and "(BK-000001)" in a.answers[-1]
     assert failed["1 row(s) in tr_bookings where item_id=G16, status=confirmed"] == "found 0"
     assert "local's CNY balance changes by -107" in failed
     assert failed["cancel_booking not called"] == "called 1 time(s)"

@@ -133,12 +133,12 @@ class RunState:
         said = id_forms(named_ids(answer)) | id_forms(_ids_of(self.user_texts))
         receipt = []
         for ref in self.made:  # a small model says "booked" and leaves out the booking reference
-            about = [i for i in self.made_for.get(ref, []) if i.upper() not in said]
+            about = [i for i in self.made_for.get(ref, []) if not _named_in(i, said)]
             if ref not in answer or about:
                 receipt.append(f"{ref} ({', '.join(about)})" if about else ref)
         if receipt:
             lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(receipt)}")
-        if self.subjects and not any(i.upper() in said for i in self.subjects):
+        if self.subjects and not any(_named_in(i, said) for i in self.subjects):
             lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(self.subjects)}")
         return "".join(f"\n\n{line}" for line in lines)
 
@@ -149,6 +149,12 @@ class RunState:
         for r in self.results:
             found |= ids_in_result(r, keys)
         return found
+
+
+def _named_in(ident: str, said: set[str]) -> bool:
+    """Whether ``said`` (id forms of an answer) names ``ident`` by a form that is itself an id:
+    ``G16`` names ``G16-20261205-second``, but ``CD`` of ``CD-00186`` does not name ``CD-00453``."""
+    return any(f in said for f in id_forms([ident]) if sum(c.isdigit() for c in f) >= 2)
 
 
 def _ids_of(texts: Iterable[str]) -> set[str]:
