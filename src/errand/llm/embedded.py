@@ -38,7 +38,14 @@ from typing import Any
 
 from errand.errors import ConfigError, ModelFileError, ModelResponseError
 from errand.llm.base import ChatModel
-from errand.llm.grammar import JSON_STYLE, TEXT_RULE, ThinkMode, thinking_first, tool_call_grammar
+from errand.llm.decision import (
+    decision_grammar,
+    decision_messages,
+    decision_tokens,
+    read_decision,
+    wants_decision,
+)
+from errand.llm.grammar import JSON_STYLE, ThinkMode, planned_call_grammar, text_grammar, tool_call_grammar
 from errand.llm.llamacpp import chunk_usage, completion_chunks, error_message, physical_cores, stop_reason
 from errand.llm.parsing import THINK_OPEN, StreamParser
 from errand.llm.thinking import CLOSED_THINK, STOP_SENTENCE, STOP_THINKING, Thinking, ThinkingMeter, after_cut
@@ -52,6 +59,7 @@ from errand.llm.types import (
     TextDelta,
     ToolCallEvent,
     ToolSpec,
+    Usage,
     UsageEvent,
 )
 from errand.llm.weights import DEFAULT_MODEL, ProgressCallback, ensure_model
@@ -345,11 +353,18 @@ class EmbeddedModel(ChatModel):
         return prompt, "open" if opened else "optional"
 
     def completion_request(
-        self, prompt: str, tools: Sequence[ToolSpec], settings: ModelSettings, *, think: ThinkMode = "none"
+        self,
+        prompt: str,
+        tools: Sequence[ToolSpec],
+        settings: ModelSettings,
+        *,
+        think: ThinkMode = "none",
+        plan: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """The body errand sends to llama.cpp's completion handler for one turn; ``think`` says
         where a think block may stand (from `shape_prompt`). A turn that may think may write
-        its thinking's budget on top of the answer's."""
+        its thinking's budget on top of the answer's. ``plan``: the calls decided for this turn
+        (`decide`), which the turn then makes exactly ([]: a text answer)."""
         thinking = (self.max_thinking_tokens or 0) if think != "none" else 0
         body: dict[str, Any] = {
             "prompt": prompt,
@@ -373,15 +388,46 @@ class EmbeddedModel(ChatModel):
             return body
         # A tool that needs an id nobody has seen yet stays in the prompt but is not callable.
         callable_tools = [t for t in tools if t.callable]
+        if plan is not None and self.constrain_tool_calls:
+            body["grammar"] = planned_call_grammar(callable_tools, plan, think=think)
+            return body
         required = settings.tool_choice == "required"
         grammar = self.grammar_for(
             callable_tools, required=required, max_calls=settings.max_tool_calls, think=think
         )
         if grammar is None and tools and self.constrain_tool_calls:  # nothing callable: answer
-            grammar = "\n".join(["%llguidance {}", *thinking_first("text", think), f"text: {TEXT_RULE}", ""])
+            grammar = text_grammar(think)
         if grammar is not None:
             body["grammar"] = grammar
         return body
+
+    async def decide(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
+    ) -> tuple[list[str] | None, Usage]:
+        """The calls this turn needs, decided by the model in a short generation of its own (see
+        `errand.llm.decision`): one tool name per call ([]: none fits), or None when it gave no
+        whole answer; and what that generation used."""
+        calls = settings.max_tool_calls or self.max_calls_per_step
+        rendered = await asyncio.to_thread(self.render_prompt, decision_messages(messages, tools), tools)
+        prompt, _ = await asyncio.to_thread(self.shape_prompt, rendered, structured=True)
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "stream": True,
+            "n_predict": decision_tokens(calls),
+            "temperature": settings.temperature,
+            "cache_prompt": self.cache_prompt,
+            "grammar": decision_grammar(tools, calls),
+        }
+        if settings.seed is not None:
+            body["seed"] = settings.seed
+        written: list[str] = []
+        final: dict[str, Any] = {}
+        async with contextlib.aclosing(self._generate(body)) as chunks:
+            async for text, item in chunks:
+                written.append(text)
+                if "timings" in item or "usage" in item:
+                    final = item
+        return read_decision("".join(written), tools), chunk_usage(final)
 
     # -- prefix cache on disk ------------------------------------------------
 
@@ -456,7 +502,10 @@ class EmbeddedModel(ChatModel):
         structured = settings.response_format is not None
         prompt, think = await asyncio.to_thread(self.shape_prompt, rendered, structured=structured)
         await asyncio.to_thread(self._restore_prefix, messages, tools)
-        body = self.completion_request(prompt, tools, settings, think=think)
+        plan, decided = None, Usage()
+        if self.constrain_tool_calls and wants_decision(tools, settings):
+            plan, decided = await self.decide(messages, tools, settings)
+        body = self.completion_request(prompt, tools, settings, think=think, plan=plan)
         # A structured reply (JSON by schema) is text, not a tool call to look for.
         parser = None if structured else StreamParser(in_thinking=think == "open")
         meter = ThinkingMeter(self.max_thinking_tokens)
@@ -486,7 +535,9 @@ class EmbeddedModel(ChatModel):
             for ev in parser.close_thinking():
                 yield ev
             yield ReasoningDelta(text=f"\n\n{STOP_SENTENCE}")
-            body = self.completion_request(prompt + "".join(written) + STOP_THINKING, tools, settings)
+            body = self.completion_request(
+                prompt + "".join(written) + STOP_THINKING, tools, settings, plan=plan
+            )
             final, finish_reason = {}, None
             async with contextlib.aclosing(self._generate(body)) as chunks:
                 async for text, item in chunks:
@@ -498,6 +549,7 @@ class EmbeddedModel(ChatModel):
             usage = after_cut(meter.tokens, chunk_usage(final))
         else:
             usage.reasoning_tokens = meter.tokens
+        usage += decided
         called = False
         for ev in parser.finish() if parser is not None else []:
             called = called or isinstance(ev, ToolCallEvent)

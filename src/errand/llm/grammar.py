@@ -140,3 +140,50 @@ def tool_call_grammar(
         f"call_{i}: %json {json.dumps(call_schema(t), ensure_ascii=False)}" for i, t in enumerate(tools)
     ]
     return "\n".join(lines) + "\n"
+
+
+def text_grammar(think: ThinkMode = "none") -> str:
+    """A grammar for a plain-text answer (`TEXT_RULE`), after the think block ``think`` admits."""
+    return "\n".join(["%llguidance {}", *thinking_first("text", think), f"text: {TEXT_RULE}", ""])
+
+
+def planned_call_grammar(tools: Sequence[ToolSpec], plan: Sequence[str], *, think: ThinkMode = "none") -> str:
+    """A grammar for a turn whose calls were decided before it: exactly the calls of ``plan``
+    (tool names, one per call, repeats allowed), in that order, each JSON of its tool's schema;
+    a text answer when ``plan`` is empty.
+
+    The calls take any shape `tool_call_grammar` admits under ``auto`` (tags, one fence, one
+    fence per call, bare JSON), but no text: the decision said a call is needed.
+    """
+    if not plan:
+        return text_grammar(think)
+    index = {t.name: i for i, t in enumerate(tools)}
+    unknown = [name for name in plan if name not in index]
+    if unknown:
+        raise ValueError(f"planned calls of tools not offered: {', '.join(unknown)}")
+    calls = [f"call_{index[name]}" for name in plan]
+
+    def joined(item: str, sep: str) -> str:
+        """``item`` (with ``{}`` standing for a call) for each planned call, joined by ``sep``."""
+        return f" {sep} ".join(item.format(c) for c in calls)
+
+    group = joined("{}", r'"\n"')
+    fenced = r'FENCE group "\n```"'
+    if len(calls) > 1:
+        group += f' | "[" {joined("{}", chr(34) + ", " + chr(34))} "]"'  # the JSON style's separator
+        fenced += " | " + joined(r'FENCE {} "\n```"', "SEP")
+    lines = ["%llguidance {}", *thinking_first("tagged | fenced | bare", think)]
+    lines += [
+        "tagged: " + joined(r'"<tool_call>\n" {} "\n</tool_call>"', r'"\n"'),
+        f"fenced: {fenced}",
+        "bare: group",
+        f"group: {group}",
+        r"FENCE: /```(json)?\n/",
+        r"SEP: /\n\n?/",
+    ]
+    lines += [
+        f"call_{i}: %json {json.dumps(call_schema(t), ensure_ascii=False)}"
+        for i, t in enumerate(tools)
+        if f"call_{i}" in calls
+    ]
+    return "\n".join(lines) + "\n"
