@@ -384,19 +384,6 @@ async def test_the_services_of_the_tools_the_model_chose_are_offered() -> None:
     assert chat.requests[0][1] == [] and chat.settings[0].tool_choice == "auto"
 
 
-async def test_a_service_the_model_named_is_offered_even_when_its_tools_were_not() -> None:
-    """The plan names services first (five names are an easier choice than thirty tools); the
-    run is offered those and the services of the tools it named."""
-    plan = {"topic": "home prices", "services": ["homes"], "tools": ["weather"], "verb": "find_out"}
-    model = ScriptedModel(["hi"], structured=[plan])
-    await Agent(model, registry()).run("home prices in Hangzhou?")
-    offered = [t.name for t in model.requests[0][1]]
-    assert offered == ["find_homes", "broken", "book_viewing", "weather", "ask_user"]
-    ((_, schema),) = model.structured_requests
-    assert schema["properties"]["services"]["items"]["enum"] == ["homes", "weather"]
-    assert list(schema["properties"]) == ["topic", "services", "tools", "verb"]
-
-
 async def test_a_reply_that_is_not_a_plan_offers_every_tool() -> None:
     model = ScriptedModel(["hi"], structured=[{"nonsense": 1}])
     await Agent(model, registry()).run("homes")
@@ -882,7 +869,6 @@ async def test_the_first_event_says_what_the_model_planned() -> None:
     assert isinstance(started, RunStarted)
     assert started.plan == {
         "topic": "home prices",
-        "services": [],
         "tools": ["find_homes"],
         "verb": "find_out",
         "acts": False,

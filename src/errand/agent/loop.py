@@ -155,7 +155,7 @@ class Agent(CallRunner):
         messages = plan_messages(self._catalogue_prompt(), conv.messages, task)
         settings = self.model_settings.model_copy(
             update={
-                "response_format": plan_schema([t.name for t in self.tools], self.tools.domains),
+                "response_format": plan_schema([t.name for t in self.tools]),
                 "max_tokens": 100,
                 "tool_choice": "auto",
             }

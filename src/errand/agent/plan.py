@@ -25,7 +25,6 @@ PLAN_PROMPT = """You plan how to handle a user's request with these tools, group
 
 Answer with JSON only:
 - "topic": in a few English words, what the request is about (e.g. "rice cooker price", "train to Hangzhou", "my wallet balance").
-- "services": the services above the request needs, by name (usually one; [] for small talk or general knowledge).
 - "tools": the tools the request will need, the first one first (at most three; [] for small talk or general knowledge).
 - "verb": the last action the user asks you to take: "book", "order", "buy", "cancel", "return" when they tell you to do that, even after finding something first ("find the best one and book it" is "book"); "find_out" when they only ask a question (what, which, how much, is there, compare, recommend, status); or "chat"."""
 
@@ -46,8 +45,6 @@ class Plan:
     tools: tuple[str, ...] = ()
     """The tools the model named, first one first."""
     verb: str = ""
-    services: tuple[str, ...] = ()
-    """The services the model named (`domains` adds those of the tools it named)."""
 
     def adding(self, services: set[str], order: Sequence[str]) -> Plan:
         """This plan offering ``services`` too (kept in ``order``, the registry's: a stable prompt)."""
@@ -56,13 +53,7 @@ class Plan:
 
     def shown(self) -> dict[str, object]:
         """What the model decided, for the run's first event (why a run was offered these tools)."""
-        return {
-            "topic": self.topic,
-            "services": list(self.services),
-            "tools": list(self.tools),
-            "verb": self.verb,
-            "acts": self.acts,
-        }
+        return {"topic": self.topic, "tools": list(self.tools), "verb": self.verb, "acts": self.acts}
 
 
 def _first_sentence(text: str) -> str:
@@ -81,22 +72,15 @@ def catalogue(registry: ToolRegistry, descriptions: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
-def plan_schema(tools: Sequence[str], domains: Sequence[str]) -> dict[str, Any]:
+def plan_schema(tools: Sequence[str]) -> dict[str, Any]:
     """The JSON schema of a plan: a few words on what the request is about (a small model chooses
-    better after saying it), the services it needs (five named services are an easier choice
-    than thirty tools: a 1.5B asked for tools alone answered "home prices per square metre" with
-    three travel tools), the tools by name, then the verb the user used (a named choice is
-    easier for a small model than a bare "acts" boolean)."""
+    better after saying it), the tools it needs by name (tool names are distinct words where
+    service names are not), then the verb the user used (a named choice is easier for a small
+    model than a bare "acts" boolean)."""
     return {
         "type": "object",
         "properties": {
             "topic": {"type": "string", "maxLength": 60},
-            "services": {
-                "type": "array",
-                "items": {"type": "string", "enum": list(domains)},
-                "maxItems": min(3, len(domains)),
-                "uniqueItems": True,
-            },
             "tools": {
                 "type": "array",
                 "items": {"type": "string", "enum": list(tools)},
@@ -105,7 +89,7 @@ def plan_schema(tools: Sequence[str], domains: Sequence[str]) -> dict[str, Any]:
             },
             "verb": {"type": "string", "enum": list(VERBS)},
         },
-        "required": ["topic", "services", "tools", "verb"],
+        "required": ["topic", "tools", "verb"],
         "additionalProperties": False,
     }
 
@@ -120,8 +104,8 @@ def plan_messages(system: str, history: Sequence[Message], request: str) -> list
 
 
 def parse_plan(text: str, registry: ToolRegistry) -> Plan | None:
-    """The plan in a reply: the services it names and those of the tools it names, in registry
-    order (a stable prompt); None when it is not one (then every tool is offered)."""
+    """The plan in a reply: the domains of the tools it names, in registry order (a stable
+    prompt); None when it is not one (then every tool is offered)."""
     start = text.find("{")
     try:
         data, _ = json.JSONDecoder().raw_decode(text, start) if start >= 0 else (None, 0)
@@ -130,14 +114,11 @@ def parse_plan(text: str, registry: ToolRegistry) -> Plan | None:
     if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
         return None
     tools = [t for t in registry if t.name in data["tools"]]
-    said = data.get("services")
-    said = said if isinstance(said, list) else []
-    services = tuple(d for d in registry.domains if d in said)
-    named = {t.domain for t in tools} | set(services)
+    named = {t.domain for t in tools}
     chosen = [d for d in registry.domains if d in named]
     verb = str(data.get("verb") or "")
     topic = str(data.get("topic") or "")[:60]
-    return Plan(tuple(chosen), verb in _ACTING, topic, tuple(str(n) for n in data["tools"]), verb, services)
+    return Plan(tuple(chosen), verb in _ACTING, topic, tuple(str(n) for n in data["tools"]), verb)
 
 
 def named_services(text: str, registry: ToolRegistry) -> set[str]:

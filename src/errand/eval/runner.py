@@ -155,8 +155,7 @@ def reference_plan(task: Task, registry: ToolRegistry) -> dict[str, Any]:
     doing when one of them writes (so a payment under an auto-approve policy is requested)."""
     names = list(dict.fromkeys(s.call for s in task.reference if s.call))
     writes = any((t := registry.get(n)) is not None and t.risk != "read" for n in names)
-    services = list(dict.fromkeys(t.domain for n in names if (t := registry.get(n)) is not None))
-    return {"topic": task.id, "services": services, "tools": names, "verb": "book" if writes else "find_out"}
+    return {"topic": task.id, "tools": names, "verb": "book" if writes else "find_out"}
 
 
 def reference_model(task: Task) -> ScriptedModel:
