@@ -55,3 +55,13 @@ def test_the_built_in_id_shapes_fit_the_ids_the_reference_solutions_use() -> Non
                     assert t.domain in named_services(f"about {value}", registry), (task.id, value)
                     checked += 1
     assert checked > 50
+
+
+def test_the_plan_shows_worked_examples_only_for_tools_it_offers() -> None:
+    from errand.agent.plan import plan_prompt
+    from errand.services import builtin_domains
+
+    builtin = plan_prompt(builtin_registry(), {d.name: d.description for d in builtin_domains()})
+    assert "Examples:" in builtin and '"tools": ["price_trend"]' in builtin
+    other = plan_prompt(ToolRegistry([get_home, find_trains]), {})
+    assert "Examples:" not in other and "price_trend" not in other

@@ -36,12 +36,11 @@ from errand.agent.events import (
 )
 from errand.agent.grounding import ground_calls, known_numbers, unverified_in
 from errand.agent.plan import (
-    PLAN_PROMPT,
     Plan,
-    catalogue,
     named_services,
     parse_plan,
     plan_messages,
+    plan_prompt,
     plan_schema,
 )
 from errand.agent.state import Budget, ContextFactory, Conversation, RunState, add_usage
@@ -139,7 +138,7 @@ class Agent(CallRunner):
         """Runs model turns and tool calls: directly, or as durable steps (`errand.runs`)."""
 
     def _catalogue_prompt(self) -> str:
-        return PLAN_PROMPT.format(catalogue=catalogue(self.tools, self._descriptions))
+        return plan_prompt(self.tools, self._descriptions)
 
     async def _plan(self, task: str, conv: Conversation, state: RunState) -> Plan:
         """The model's choice of services for ``task``, and whether it asks for a change.

@@ -26,7 +26,44 @@ PLAN_PROMPT = """You plan how to handle a user's request with these tools, group
 Answer with JSON only:
 - "topic": in a few English words, what the request is about (e.g. "rice cooker price", "train to Hangzhou", "my wallet balance").
 - "tools": the tools the request will need, the first one first (at most three; [] for small talk or general knowledge).
-- "verb": the last action the user asks you to take: "book", "order", "buy", "cancel", "return" when they tell you to do that, even after finding something first ("find the best one and book it" is "book"); "find_out" when they only ask a question (what, which, how much, is there, compare, recommend, status); or "chat"."""
+- "verb": the last action the user asks you to take: "book", "order", "buy", "cancel", "return" when they tell you to do that, even after finding something first ("find the best one and book it" is "book"); "find_out" when they only ask a question (what, which, how much, is there, compare, recommend, status); or "chat".{examples}"""
+
+EXAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("3-bedroom flats in Suzhou under 4 million, which is the best value?",
+     {"topic": "best-value flat", "tools": ["analyze_listings"], "verb": "find_out"}),
+    ("how have flat prices in Xiamen moved this year",
+     {"topic": "home price trend", "tools": ["price_trend"], "verb": "find_out"}),
+    ("帮我订周五去南京的高铁，乘客王芳",
+     {"topic": "train to Nanjing", "tools": ["search_trains", "book_train"], "verb": "book"}),
+    ("cancel my flight next week",
+     {"topic": "cancel a flight", "tools": ["list_my_bookings", "cancel_booking"], "verb": "cancel"}),
+    ("any bluetooth speakers under 200 yuan?",
+     {"topic": "bluetooth speaker", "tools": ["search_products"], "verb": "find_out"}),
+    ("order two beef noodles from XA-R002 to 9 Park Road",
+     {"topic": "noodle delivery", "tools": ["get_menu", "place_order"], "verb": "order"}),
+    ("did the refund for my cancelled train come in?",
+     {"topic": "train refund", "tools": ["transaction_history", "list_my_bookings"], "verb": "find_out"}),
+    ("hi, what can you do?", {"topic": "chat", "tools": [], "verb": "chat"}),
+)  # fmt: skip
+"""Worked plans, shown after the rules (written for no eval task). A small model otherwise
+picks tools by their place in the catalogue ("wireless earbuds" -> search_listings, the first
+tool listed). On the 72 `dev` requests, the plan step alone: the needed services covered
+69/72 with them against 65/72 without, the first tool needed named 57 against 53, an
+unneeded service offered 13 times against 8. Only examples whose tools are all offered are
+shown, so a toolbox of other tools sees none of them (the prompt stays stable per toolbox)."""
+
+
+def plan_prompt(registry: ToolRegistry, descriptions: Mapping[str, str]) -> str:
+    """The planning system prompt: the catalogue, the rules, the examples that fit ``registry``."""
+    names = {t.name for t in registry}
+    shown = [
+        f"{json.dumps(request, ensure_ascii=False)} -> {json.dumps(plan, ensure_ascii=False)}"
+        for request, plan in EXAMPLES
+        if set(plan["tools"]) <= names
+    ]
+    examples = "\n\nExamples:\n" + "\n".join(shown) if len(shown) > 1 else ""
+    return PLAN_PROMPT.format(catalogue=catalogue(registry, descriptions), examples=examples)
+
 
 VERBS = ("find_out", "book", "order", "buy", "cancel", "return", "chat")
 """What a request asks errand to do; all but ``find_out`` and ``chat`` change something (`Plan.acts`)."""
