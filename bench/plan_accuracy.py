@@ -28,7 +28,7 @@ from typing import Any
 
 from environment import Environment
 
-from errand.agent.plan import parse_plan, plan_messages, plan_prompt, plan_schema
+from errand.agent.plan import named_services, parse_plan, plan_messages, plan_prompt, plan_schema
 from errand.config import Settings
 from errand.eval.catalog import load_suite
 from errand.eval.runner import task_request
@@ -56,6 +56,8 @@ async def measure(split: str) -> dict[str, Any]:
             model.stream(plan_messages(system, [], task_request(task, None).text), [], settings)
         )
         plan = parse_plan(reply.text, registry)
+        if plan is not None:  # as a run does: the services of the request's record ids too
+            plan = plan.adding(named_services(task.request, registry), registry.domains)
         got = set(plan.domains) if plan else set(registry.domains)
         rows.append(
             {
