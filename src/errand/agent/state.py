@@ -154,7 +154,7 @@ class RunState:
 def _named_in(ident: str, said: set[str]) -> bool:
     """Whether ``said`` (id forms of an answer) names ``ident`` by a form that is itself an id:
     ``G16`` names ``G16-20261205-second``, but ``CD`` of ``CD-00186`` does not name ``CD-00453``."""
-    return any(f in said for f in id_forms([ident]) if sum(c.isdigit() for c in f) >= 2)
+    return any(f in said and named_ids(f) == {f} for f in id_forms([ident]))
 
 
 def _ids_of(texts: Iterable[str]) -> set[str]:
