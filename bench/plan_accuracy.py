@@ -28,7 +28,7 @@ from typing import Any
 
 from environment import Environment
 
-from errand.agent.plan import named_services, parse_plan, plan_messages, plan_prompt, plan_schema
+from errand.agent.plan import plan_for, plan_messages, plan_prompt, plan_schema
 from errand.config import Settings
 from errand.eval.catalog import load_suite
 from errand.eval.runner import task_request
@@ -55,10 +55,8 @@ async def measure(split: str) -> dict[str, Any]:
         reply = await collect(
             model.stream(plan_messages(system, [], task_request(task, None).text), [], settings)
         )
-        plan = parse_plan(reply.text, registry)
-        if plan is not None:  # as a run does: the services of the request's record ids too
-            plan = plan.adding(named_services(task.request, registry), registry.domains)
-        got = set(plan.domains) if plan else set(registry.domains)
+        plan = plan_for(reply.text, task.request, registry)  # as a run reads it
+        got = set(plan.domains)
         rows.append(
             {
                 "id": task.id,
@@ -66,8 +64,8 @@ async def measure(split: str) -> dict[str, Any]:
                 "got": sorted(got),
                 "covers": want <= got,
                 "exact": want == got,
-                "first_in": bool(plan and calls and calls[0] in plan.tools),
-                "acts_ok": (plan.acts if plan else True) == any(t.risk != "read" for t in tools),
+                "first_in": bool(calls and calls[0] in plan.tools),
+                "acts_ok": plan.acts == any(t.risk != "read" for t in tools),
                 "plan": reply.text,
                 "s": round(time.perf_counter() - started, 2),
             }

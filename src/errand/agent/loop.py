@@ -37,8 +37,7 @@ from errand.agent.events import (
 from errand.agent.grounding import ground_calls, known_numbers, unverified_in
 from errand.agent.plan import (
     Plan,
-    named_services,
-    parse_plan,
+    plan_for,
     plan_messages,
     plan_prompt,
     plan_schema,
@@ -174,8 +173,7 @@ class Agent(CallRunner):
 
         out = await self.steps.tool_call("plan", choose)
         add_usage(state.usage, Usage.model_validate(out["usage"]))
-        chosen = parse_plan(str(out["text"]), self.tools) or everything
-        return chosen.adding(named_services(task, self.tools), domains)
+        return plan_for(str(out["text"]), task, self.tools)
 
     def _step_specs(self, registry: ToolRegistry, state: RunState) -> list[ToolSpec]:
         """This step's tools: ids limited to those known so far, and ``ask_user`` last."""

@@ -172,3 +172,10 @@ def named_services(text: str, registry: ToolRegistry) -> set[str]:
         for p in t.provenance.values()
         if isinstance(p, FromResults) and any(p.fits(i) for i in ids)
     }
+
+
+def plan_for(reply: str, request: str, registry: ToolRegistry) -> Plan:
+    """The plan a run follows: the model's reply read as a plan (every service when it is not
+    one), with the services of the request's record ids (`named_services`) added."""
+    chosen = parse_plan(reply, registry) or Plan(tuple(registry.domains), acts=True)
+    return chosen.adding(named_services(request, registry), registry.domains)
