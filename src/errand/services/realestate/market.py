@@ -46,7 +46,9 @@ def _history(session: Session, hood_ids: list[int], months: int) -> list[tuple[d
 
 @tool(domain="realestate")
 def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None = None) -> dict[str, Any]:
-    """Price per m², listing count, 12-month change and best school, per neighbourhood.
+    """Compare a city's neighbourhoods: each one's price per m², listings, 12-month change, best school.
+
+    The tool for "which district is cheapest / rose or fell most": one row per neighbourhood.
 
     Args:
         city: City name.
@@ -115,7 +117,9 @@ def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None =
 def price_trend(
     ctx: ToolContext, city: str, neighbourhood: str | None = None, months: int = 12
 ) -> dict[str, Any]:
-    """Monthly average home sale price per m² in a city, and its % change.
+    """Monthly average home sale price per m² of a whole city (or one named district), and its % change.
+
+    One area's trend; to compare a city's districts, use neighbourhood_stats.
 
     Args:
         city: City name.
