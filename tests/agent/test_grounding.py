@@ -7,7 +7,9 @@ from errand.agent.events import ToolCallStarted
 from errand.agent.grounding import (
     ground_arguments,
     known_numbers,
+    limits_in,
     numbers_in,
+    orient_limits,
     unverified_in,
     unverified_numbers,
 )
@@ -116,3 +118,44 @@ def test_a_signed_amount_states_its_number_but_an_id_does_not() -> None:
     known = known_numbers(['{"amount": "-749.95 CNY", "id": "PAY-000123"}'])
     assert unverified_in("You paid 749.95 CNY.", known) == []
     assert unverified_in("Payment 123 went through.", known) == ["123"]
+
+
+def test_limits_say_which_end_of_a_range_the_user_meant() -> None:
+    assert limits_in("新加坡150万新元以内的两居室") == {1_500_000: "high"}
+    assert limits_in("3-bedroom in Suzhou under 4 million") == {4_000_000: "high"}
+    assert limits_in("rated at least 4.5, no more than 800 a night") == {4.5: "low", 800: "high"}
+    assert limits_in("总共别超过2000，评分4.5以上") == {2000: "high", 4.5: "low"}
+    assert limits_in("no less than 3 bedrooms, 超过2000的") == {3: "low", 2000: "low"}
+    assert limits_in("离地铁500米内") == {500: "high"}  # "500米" is metres only
+    assert limits_in("between 2M and 3M, 5000 budget?") == {}  # no limit word: no side taken
+
+
+def test_a_limit_written_at_the_wrong_end_is_moved() -> None:
+    params = {"properties": {"min_price": {}, "max_price": {}, "min_rating": {}}}
+    limits = limits_in("两居室，150万以内，评分至少4")
+    assert orient_limits({"min_price": 1_500_000}, params, limits) == (
+        {"max_price": 1_500_000},
+        ["min_price=1500000 is used as max_price"],
+    )
+    # "under 3M" written as min=max=3M: one range end, the right one
+    assert orient_limits({"min_price": 1_500_000, "max_price": 1_500_000}, params, limits)[0] == {
+        "max_price": 1_500_000
+    }
+    # a figure at its own end, a parameter with no other end, or a number given as no limit: kept
+    assert orient_limits({"max_price": 1_500_000, "min_rating": 4}, params, limits)[1] == []
+    assert orient_limits({"min_price": 2_000_000}, params, limits)[1] == []
+
+
+async def test_the_loop_searches_under_the_limit_the_user_gave() -> None:
+    seen: list[dict[str, object]] = []
+
+    @tool
+    def find(city: str, min_price: int | None = None, max_price: int | None = None) -> dict[str, int]:
+        """Find homes."""
+        seen.append({"min_price": min_price, "max_price": max_price})
+        return {"count": 3}
+
+    model = ScriptedModel([call("find", city="Singapore", min_price=1_500_000), "3"])
+    await Agent(model, ToolRegistry([find])).run("新加坡150万新元以内的两居室有多少套？")
+    assert seen == [{"min_price": None, "max_price": 1_500_000}]
+    assert "min_price=1500000 is used as max_price" in model.requests[1][0][-1].text

@@ -244,7 +244,7 @@ class CallRunner:
             went_right |= ok
             shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
             if call.id in state.notes:
-                shown = prompts.DROPPED_ARGUMENTS.format(names=state.notes[call.id]) + shown
+                shown = prompts.CHANGED_ARGUMENTS.format(changes=state.notes[call.id]) + shown
             conv.messages.append(Message(role="tool", content=shown, tool_call_id=call.id, name=call.name))
             yield state.emit(
                 ToolResultEvent,

@@ -58,6 +58,69 @@ def numbers_in(text: str) -> list[tuple[str, float]]:
     return out
 
 
+_UNIT_WORD = r"(?:[¥$€£]|rmb|cny|sgd|usd|yuan|dollars?|元|块钱?|新元|万元|米|平米?|平方米?|m2|m²|㎡|minutes?|mins?|分钟)?"
+_LIMIT = re.compile(
+    r"(?:(?P<low>no less than|not less than|no fewer than|at least|more than|over|above|min(?:imum)?|"
+    r">=?|≥|(?:不|别)(?:少于|低于|小于)|超过|高于|大于|多于|至少|最少)|"
+    r"(?P<high>not more than|no more than|not over|less than|fewer than|at most|up to|under|below|"
+    r"within|max(?:imum)?|cheaper than|budget(?: of| is)?|<=?|≤|"
+    r"(?:不|别|不要|不能|不得|不可|勿)(?:超过|超出|超|高于|多于)|不到|低于|少于|小于|最多|预算(?:是|为)?))"
+    r"\s*" + _UNIT_WORD + r"\s*$",
+    re.I,
+)
+_LIMIT_AFTER = re.compile(
+    r"^\s*" + _UNIT_WORD + r"\s*(?:(?P<high>以内|以下|之内|内|or less|or under|or below|max|tops)|"
+    r"(?P<low>以上|or more|or above|plus|\+|起))",
+    re.I,
+)
+
+
+def limits_in(text: str) -> dict[float, str]:
+    """The numbers ``text`` gives as limits, each ``"high"`` (under 3M, 150万以内, 500米内) or
+    ``"low"`` (at least 4.5, 3000以上), every reading of a number counted as `numbers_in` reads it.
+
+    A number read both ways (or neither) is left out: only a clear limit says which end of a
+    range the user meant."""
+    text = _WORD.sub(lambda m: f" {_WORDS[m.group(0).lower()]} ", text)
+    found: dict[float, set[str]] = {}
+    for m in _NUMBER.finditer(text):
+        before = _LIMIT.search(text[max(0, m.start() - 24) : m.start()])
+        after = _LIMIT_AFTER.match(text[m.end() : m.end() + 16])
+        sides = {k for g in (before, after) if g for k, v in g.groupdict().items() if v}
+        if not sides:
+            continue
+        whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
+        value = float(whole.replace(",", "") + frac)
+        for scale in _SCALE[unit.lower() if unit.isascii() else unit] if unit else (1.0,):
+            found.setdefault(value * scale, set()).update(sides)
+    return {v: next(iter(k)) for v, k in found.items() if len(k) == 1}
+
+
+def orient_limits(
+    arguments: dict[str, Any], parameters: dict[str, Any], limits: dict[float, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Put a limit the user gave at its end of the range: a small model writes "150万以内" as
+    ``min_price`` as readily as ``max_price``, and the search then finds the wrong homes. A
+    ``min_X`` holding a number the user gave as an upper limit becomes ``max_X`` (and the other
+    way), where the tool has both; returns the arguments and what was moved."""
+    props = parameters.get("properties", {})
+    out = dict(arguments)
+    moved = []
+    for name, value in arguments.items():
+        end, _, rest = name.partition("_")
+        if end not in ("min", "max") or not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        other = ("max_" if end == "min" else "min_") + rest
+        said = {side for v, side in limits.items() if _matches(abs(float(value)), {v}, minor_units=False)}
+        if other not in props or said != {"high" if end == "min" else "low"}:
+            continue
+        del out[name]
+        if arguments.get(other) in (None, "", value):
+            out[other] = value
+        moved.append(f"{name}={value} is used as {other}")
+    return out, moved
+
+
 def _walk(value: Any) -> Iterable[float]:
     if isinstance(value, bool):
         return
@@ -170,10 +233,11 @@ def ground_arguments(
 
 
 def ground_calls(
-    calls: list[ToolCall], registry: ToolRegistry, known: set[float]
+    calls: list[ToolCall], registry: ToolRegistry, known: set[float], limits: dict[float, str] | None = None
 ) -> tuple[list[ToolCall], dict[str, str]]:
-    """``calls`` without the optional figures nobody stated, and a note per call saying what was
-    dropped (told to the model with the result)."""
+    """``calls`` without the optional figures nobody stated and with the user's ``limits``
+    (`limits_in`) at their end of each range, and a note per call saying what changed (told to
+    the model with the result)."""
     out, notes = [], {}
     for c in calls:
         t = registry.get(c.name)
@@ -181,8 +245,10 @@ def ground_calls(
             out.append(c)
             continue
         args, dropped = ground_arguments(c.arguments, t.parameters, known)
-        if dropped:
-            notes[c.id] = ", ".join(dropped)
+        args, moved = orient_limits(args, t.parameters, limits or {})
+        changes = [*(f"{d} is dropped (the user did not give it)" for d in dropped), *moved]
+        if changes:
+            notes[c.id] = "; ".join(changes)
             c = c.model_copy(update={"arguments": args})
         out.append(c)
     return out, notes

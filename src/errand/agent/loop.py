@@ -34,7 +34,7 @@ from errand.agent.events import (
     StepFinished,
     TextDeltaEvent,
 )
-from errand.agent.grounding import ground_calls, known_numbers, unverified_in
+from errand.agent.grounding import ground_calls, known_numbers, limits_in, unverified_in
 from errand.agent.plan import (
     Plan,
     plan_for,
@@ -332,7 +332,8 @@ class Agent(CallRunner):
                 calls = [c for c in calls if c is not question]
             if calls and not final:
                 if self.ground_arguments:
-                    calls, state.notes = ground_calls(calls, registry, state.known)
+                    limits = limits_in("\n".join(state.user_texts))
+                    calls, state.notes = ground_calls(calls, registry, state.known, limits)
                 conv.messages.append(
                     Message(role="assistant", content=text.strip() or None, tool_calls=calls)
                 )

@@ -44,7 +44,7 @@ AFTER_ERROR = (
 """Appended to a failed call's observation: small models otherwise give up at the first error,
 or answer a refusal by asking for details the user already gave."""
 
-DROPPED_ARGUMENTS = "[Ignored, because the user did not give these values: {names}.]\n"
+CHANGED_ARGUMENTS = "[errand changed this call: {changes}.]\n"
 
 INVENTED_ID = (
     "{name} was not run: {ids} does not come from the user or any tool result. "
