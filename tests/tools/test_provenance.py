@@ -38,9 +38,9 @@ def test_ids_come_from_the_declared_keys_and_the_users_tokens() -> None:
 
 
 def test_decode_time_constraint_follows_what_is_known() -> None:
-    nothing = book.spec_within(lambda keys: set())
+    nothing = book.spec_within(lambda source: set())
     assert not nothing.callable and nothing.to_openai() == book.spec().to_openai()
-    known = book.spec_within(lambda keys: {"G16-20261205-second"})
+    known = book.spec_within(lambda source: {"G16-20261205-second"})
     assert known.callable
     assert known.decode_parameters is not None
     assert known.decode_parameters["properties"]["option_id"]["enum"] == ["G16-20261205-second"]
@@ -74,4 +74,23 @@ def test_every_built_in_id_a_write_or_a_lookup_takes_is_declared() -> None:
         t = registry.get(name)
         assert t is not None and isinstance(t.provenance.get(param), FromResults), name
         required = param in t.parameters.get("required", ())
-        assert t.spec_within(lambda keys: set()).callable is not required, name
+        assert t.spec_within(lambda source: set()).callable is not required, name
+
+
+def test_a_typed_token_is_an_id_only_where_it_has_the_ids_shape() -> None:
+    """ "Book the cheapest hotel from 2026-12-12" named no hotel: the 1.5B booked hotel
+    '2026-12-12' before searching, because the date was allowed as a typed id."""
+    from errand.agent.state import RunState
+    from errand.services import builtin_registry
+
+    book_hotel = builtin_registry().get("book_hotel")
+    assert book_hotel is not None
+    state = RunState(
+        run_id="r", loose_ids=ids_in_text("cheapest hotel in Chengdu from 2026-12-12, or H-CD01")
+    )
+    assert state.ids_for(book_hotel) == {"H-CD01"}
+    spec = book_hotel.spec_within(state.ids)
+    assert spec.decode_parameters is not None
+    assert spec.decode_parameters["properties"]["hotel_id"]["enum"] == ["H-CD01"]
+    state.loose_ids = ids_in_text("the cheapest hotel in Chengdu from 2026-12-12")
+    assert not book_hotel.spec_within(state.ids).callable  # search first: no hotel is known yet

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from errand.llm.types import Message, Usage
 from errand.tools import Tool, ToolContext
-from errand.tools.provenance import FromUser, id_forms, ids_in_result, named_ids
+from errand.tools.provenance import FromResults, id_forms, ids_in_result, named_ids
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,7 @@ class RunState:
 
     def ids_for(self, t: Tool) -> set[str]:
         """The ids any `FromResults` parameter of ``t`` may take."""
-        return self.ids(
-            tuple(k for p in t.provenance.values() if not isinstance(p, FromUser) for k in p.keys)
-        )
+        return set().union(*(self.ids(p) for p in t.provenance.values() if isinstance(p, FromResults)))
 
     def footer(self, answer: str, chinese: bool) -> str:
         """What the answer must carry and left out: the references of records the run made (the
@@ -142,12 +140,13 @@ class RunState:
             lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(self.subjects)}")
         return "".join(f"\n\n{line}" for line in lines)
 
-    def ids(self, keys: tuple[str, ...]) -> set[str]:
-        """The ids a `FromResults` parameter may take: values under ``keys`` in the results,
-        and id-like tokens the user typed."""
-        found = set(self.loose_ids)
+    def ids(self, source: FromResults) -> set[str]:
+        """The ids a `FromResults` parameter may take: values under its keys in the results, and
+        id-like tokens the user typed that have its ids' shape, where it declares one (the date
+        in "from 2026-12-12" is no hotel id)."""
+        found = {i for i in self.loose_ids if source.shape is None or source.fits(i)}
         for r in self.results:
-            found |= ids_in_result(r, keys)
+            found |= ids_in_result(r, source.keys)
         return found
 
 

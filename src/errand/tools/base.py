@@ -269,9 +269,9 @@ class Tool:
         """What the model is told about this tool."""
         return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
 
-    def spec_within(self, ids: Callable[[tuple[str, ...]], set[str]]) -> ToolSpec:
+    def spec_within(self, ids: Callable[[FromResults], set[str]]) -> ToolSpec:
         """The spec with each `FromResults` parameter limited, at decode time only, to the ids
-        ``ids(keys)`` knows (the prompt still shows the plain schema). A required one with no id
+        ``ids(source)`` knows for it (the prompt still shows the plain schema). A required one with no id
         known yet makes the tool not callable this step: an id cannot be invented."""
         spec = self.spec()
         sources = {n: p for n, p in self.provenance.items() if isinstance(p, FromResults)}
@@ -286,7 +286,7 @@ class Tool:
             if prop is None:
                 continue
             target = prop.get("items", prop) if prop.get("type") == "array" else prop
-            known: list[Any] = sorted(ids(source.keys))
+            known: list[Any] = sorted(ids(source))
             if target.get("type") == "integer":
                 known = [int(k) for k in known if k.isdigit()]
             if not known:
