@@ -190,6 +190,35 @@ async def test_a_refused_write_is_told_not_retried() -> None:
     assert model.settings[2].tool_choice == "auto"  # the refusal is the user's to hear
 
 
+async def test_an_answer_that_leaves_out_a_refusal_gets_it_and_says_nothing_was_done() -> None:
+    """The 1.5B answered a sold-out train by asking for the user's email: the refusal is the news."""
+    reg = ToolRegistry([find_homes, refuse_viewing, book_viewing])
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=6_000_000),
+            call("refuse_viewing", listing_id="HZ-1"),
+            "Anything else?",
+        ]
+    )
+    final = await Agent(model, reg, approver=approve_all).run("book a viewing of HZ-1")
+    assert isinstance(final, RunFinished) and final.outcome == "not_done"
+    assert final.answer == "Anything else?\n\nNot done: No viewings this week."
+    said = ScriptedModel([call("refuse_viewing", listing_id="HZ-1"), "No viewings this week."])
+    final = await Agent(said, reg, approver=approve_all).run("预约看房 HZ-1")
+    assert isinstance(final, RunFinished) and final.answer == "No viewings this week."  # said once
+    # a later write that goes through is the outcome: no refusal line
+    retried = ScriptedModel(
+        [
+            call("refuse_viewing", listing_id="HZ-1"),
+            call("book_viewing", listing_id="HZ-1"),
+            "Booked V-1 instead.",
+        ]
+    )
+    final = await Agent(retried, reg, approver=approve_all).run("book a viewing of HZ-1")
+    assert isinstance(final, RunFinished) and final.outcome == "answered"
+    assert "Not done" not in final.answer
+
+
 async def test_an_answer_naming_an_id_no_tool_returned_is_sent_back_once() -> None:
     model = ScriptedModel(
         [

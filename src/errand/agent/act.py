@@ -228,6 +228,8 @@ class CallRunner:
                 t = registry.get(call.name)
                 if not ok and t is not None and t.risk == "read":
                     fixable.add(call.id)  # a lookup refuses nothing: the question was wrong
+                if t is not None and t.risk != "read":  # a refused write, until one goes through
+                    state.refusal = None if ok else str(value).removeprefix(f"Error from {t.name}: ")
                 if ok:  # what a service returned names ids; errand's refusals echo the model's own
                     state.named |= id_forms(named_ids(json.dumps(value, ensure_ascii=False, default=str)))
                     state.results.append(value)

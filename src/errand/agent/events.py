@@ -138,10 +138,11 @@ class RunFinished(_Event):
     duration_ms: float
     artifacts: list[str] = Field(default_factory=list)
     unverified_numbers: list[str] = Field(default_factory=list)
+    """Numbers in the answer that no tool result or the request contains."""
     outcome: Literal["answered", "asked", "not_done"] = "answered"
     """``asked``: the answer is a question to the user (``ask_user``); ``not_done``: the user asked
-    for a change (a booking, an order) and no write was attempted; else ``answered``."""
-    """Numbers in the answer that no tool result or the request contains."""
+    for a change (a booking, an order) and no write was attempted, or the service refused the
+    last one and none went through after; else ``answered``."""
 
 
 class RunFailed(_Event):

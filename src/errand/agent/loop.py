@@ -261,7 +261,7 @@ class Agent(CallRunner):
                 "asked"
                 if state.asked is not None
                 else "not_done"
-                if state.acts and not state.acted
+                if state.refusal is not None or (state.acts and not state.acted)
                 else "answered"
             )
             ev: RunFinished = state.emit(

@@ -90,6 +90,9 @@ class RunState:
     made_for: dict[str, list[str]] = field(default_factory=dict)
     """Per reference in `made`: the ids the write acted on (the listing a viewing is of), which
     the receipt names too when the answer does not."""
+    refusal: str | None = None
+    """What the service said when it refused the run's latest write ("Sold out: no seats left on
+    G16"), until a later write goes through: the user must hear that nothing was done, and why."""
     reminded: bool = False
     """The model was reminded once that the request asked for an action it had not taken."""
     retried: bool = False
@@ -126,7 +129,8 @@ class RunState:
 
     def footer(self, answer: str, chinese: bool) -> str:
         """What the answer must carry and left out: the references of records the run made (the
-        user's receipt), and the ids its last figures were about, unless the user wrote them."""
+        user's receipt), the service's refusal of a write that did not go through, and the ids
+        its last figures were about, unless the user wrote them."""
         lines = []
         said = id_forms(named_ids(answer)) | id_forms(_ids_of(self.user_texts))
         receipt = []
@@ -136,6 +140,8 @@ class RunState:
                 receipt.append(f"{ref} ({', '.join(about)})" if about else ref)
         if receipt:
             lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(receipt)}")
+        if self.refusal is not None and self.refusal not in answer:
+            lines.append(f"{'未完成' if chinese else 'Not done'}: {self.refusal}")
         if self.subjects and not any(_named_in(i, said) for i in self.subjects):
             lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(self.subjects)}")
         return "".join(f"\n\n{line}" for line in lines)
