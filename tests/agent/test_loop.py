@@ -324,11 +324,16 @@ async def test_rejected_write_does_nothing_and_tells_the_model() -> None:
     async def approver(req):  # type: ignore[no-untyped-def]
         return Decision(approved=False, note="too far away")
 
-    model = ScriptedModel([call("book_viewing", listing_id="HZ-1"), "Not booked."])
-    await Agent(model, registry(), approver=approver).run("book a viewing of home HZ-1")
+    model = ScriptedModel(
+        [call("book_viewing", listing_id="HZ-1"), "I'm sorry, but I can't assist with that."]
+    )
+    final = await Agent(model, registry(), approver=approver).run("book a viewing of home HZ-1")
     assert executed == []
     seen = model.requests[1][0][-1]
     assert seen.role == "tool" and "did not approve" in seen.text and "too far away" in seen.text
+    # the user hears what was not done, whatever the model made of it
+    assert isinstance(final, RunFinished) and final.outcome == "not_done"
+    assert final.answer.endswith("Not done: Book a viewing of HZ-1: not approved (too far away)")
 
 
 async def test_write_without_approver_stops_the_run() -> None:

@@ -200,6 +200,9 @@ class CallRunner:
                 if not decision.approved:
                     note = f" The user said: {decision.note}" if decision.note else ""
                     early[call.id] = (False, prompts.REJECTED.format(name=t.name, note=note))
+                    state.refusal = f"{request.summary}: not approved" + (
+                        f" ({decision.note})" if decision.note else ""
+                    )
                     continue
             ready.append((call, t, validated))
 

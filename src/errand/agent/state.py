@@ -91,8 +91,9 @@ class RunState:
     """Per reference in `made`: the ids the write acted on (the listing a viewing is of), which
     the receipt names too when the answer does not."""
     refusal: str | None = None
-    """What the service said when it refused the run's latest write ("Sold out: no seats left on
-    G16"), until a later write goes through: the user must hear that nothing was done, and why."""
+    """Why the run's latest write did not happen, until a later one goes through: the service's
+    refusal ("Sold out: no seats left on G16") or the confirmation nobody approved. The user
+    must hear that nothing was done, and why."""
     reminded: bool = False
     """The model was reminded once that the request asked for an action it had not taken."""
     retried: bool = False
