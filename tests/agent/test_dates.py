@@ -42,6 +42,11 @@ WEDNESDAY = date(2026, 12, 2)
         ("in 3 days", SUNDAY, ["2026-12-02"]),
         ("3天后", SUNDAY, ["2026-12-02"]),
         ("4号的高铁", SUNDAY, ["2026-12-04"]),
+        ("xmas eve in hangzhou, 1 night", SUNDAY, ["2026-12-24"]),
+        ("平安夜订个餐厅", SUNDAY, ["2026-12-24"]),
+        ("New Year's Eve party", SUNDAY, ["2026-12-31"]),
+        ("元旦去哈尔滨", SUNDAY, ["2027-01-01"]),
+        ("国庆去北京", SUNDAY, ["2027-10-01"]),
     ],
 )
 def test_a_phrase_means_one_calendar_date(text: str, today: date, expected: list[str]) -> None:
@@ -58,6 +63,8 @@ def test_a_phrase_means_one_calendar_date(text: str, today: date, expected: list
         "room 302号",
         "3 bedrooms under 6m",
         "最近一周花了多少",
+        "a new yearly plan, annoyed",
+        "双11买的耳机",  # a shopping day, mostly named for a purchase already made
     ],
 )
 def test_numbers_that_are_not_dates_are_left_alone(text: str) -> None:

@@ -9,7 +9,8 @@ copies an ISO date. Resolution follows the way people mean them:
 - a bare weekday ("friday", "周五"): the next one, today included;
 - "this friday" / "这周五" / "本周五": this week's (weeks start on Monday), or the next one if it has passed;
 - "next friday" / "下周五": the one in next week;
-- "this weekend" / "next weekend" / "下周末": that Saturday and Sunday.
+- "this weekend" / "next weekend" / "下周末": that Saturday and Sunday;
+- a holiday on a fixed day ("xmas eve", "元旦", "国庆"): its next date, today included.
 """
 
 from __future__ import annotations
@@ -42,7 +43,20 @@ _ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
               "八": 8, "九": 9}  # fmt: skip
 _EN_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
 
+_HOLIDAYS = {
+    "christmas eve": (12, 24), "xmas eve": (12, 24), "christmas": (12, 25), "xmas": (12, 25),
+    "new year's eve": (12, 31), "new years eve": (12, 31), "nye": (12, 31),
+    "new year's day": (1, 1), "new years day": (1, 1), "new year's": (1, 1), "new year": (1, 1),
+    "valentine's day": (2, 14), "valentines day": (2, 14), "valentine's": (2, 14), "valentines": (2, 14),
+    "halloween": (10, 31), "平安夜": (12, 24), "圣诞节": (12, 25), "圣诞": (12, 25), "跨年": (12, 31),
+    "元旦": (1, 1), "情人节": (2, 14), "万圣节": (10, 31), "劳动节": (5, 1), "五一": (5, 1),
+    "儿童节": (6, 1), "国庆节": (10, 1), "国庆": (10, 1),
+}  # fmt: skip
+"""Holidays on a fixed day of the Gregorian calendar (lunar ones, 春节 or 中秋, are not read; nor
+are shopping days like 双11, mostly named for a purchase already made)."""
+
 _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_HOLIDAY = "|".join(re.escape(h) for h in sorted(_HOLIDAYS, key=len, reverse=True))
 _WEEKDAY = "|".join(sorted(_WEEKDAYS, key=len, reverse=True))
 _ZH_NUM = r"[0-9０-９]{1,2}|[一二三四五六七八九十两〇零]{1,3}"
 _ORD = r"(?:st|nd|rd|th)?"
@@ -54,6 +68,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("zh_month_day", re.compile(rf"(?:(\d{{4}})年)?({_ZH_NUM})月({_ZH_NUM})[日号號]?")),
     ("slash", re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")),
     ("day_after", re.compile(r"\b(?:the\s+)?day\s+after\s+tomorrow\b", re.I)),
+    ("holiday", re.compile(rf"(?<![A-Za-z])(?:{_HOLIDAY})(?![A-Za-z])", re.I)),
     ("zh_offset", re.compile(r"大后天|后天|明天|明晚|明早|明日|今天|今晚|今日|今早|今夜")),
     ("en_offset", re.compile(r"\b(today|tonight|tomorrow|tmrw|tmr)\b", re.I)),
     ("in_n", re.compile(r"\bin\s+(\d+|a|an|one|two|three|four|five|six|seven)\s+(days?|weeks?)\b", re.I)),
@@ -132,6 +147,8 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> list[date]:
         found = _on_or_after(today, _zh_number(g[1]), _zh_number(g[2]), int(g[0]) if g[0] else None)
     elif kind == "slash":
         found = _on_or_after(today, int(g[0]), int(g[1]))
+    elif kind == "holiday":
+        found = _on_or_after(today, *_HOLIDAYS[m.group(0).lower()])
     elif kind == "day_after":
         found = today + timedelta(days=2)
     elif kind == "zh_offset":
