@@ -42,10 +42,10 @@ def search_restaurants(
 
     Args:
         city: City name, e.g. Shanghai.
-        cuisine: Kind of food, e.g. sichuan, cantonese, japanese.
-        dish: A dish the user wants, e.g. dumplings.
-        exclude_allergens: Allergens to avoid: peanut, shellfish, dairy, gluten, egg, soy.
-        vegetarian: True if the user wants vegetarian dishes.
+        cuisine: Kind of food (sichuan, cantonese, japanese, ...), only if the user named one.
+        dish: A dish the user named (饺子 is dumplings), only then.
+        exclude_allergens: Allergens the user must avoid (peanut, shellfish, dairy, gluten, egg, soy), only if they said.
+        vegetarian: True only if the user wants vegetarian dishes.
         max_delivery_min: Longest delivery time in minutes, only if asked.
         open_at: Time it must be open, HH:MM, only if asked.
     """
