@@ -94,6 +94,13 @@ def test_optional_numbers_nobody_stated_are_dropped() -> None:
     )
     assert args == {"city": "Hangzhou", "max_price": 6_000_000, "limit": 5, "sort": 2}
     assert dropped == ["min_area=0"]
+    # "no filter" written out is no filter: "dish": "无" found no restaurant at all
+    args, _ = ground_arguments(
+        {"city": "上海", "cuisine": "川菜", "dish": "无", "avoid": ["None", "peanut"], "diet": ["any"]},
+        params,
+        known,
+    )
+    assert args == {"city": "上海", "cuisine": "川菜", "avoid": ["peanut"]}
 
 
 async def test_the_loop_drops_invented_filters_and_says_so() -> None:

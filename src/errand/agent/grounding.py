@@ -187,6 +187,16 @@ def unverified_in(answer: str, known: set[float]) -> list[str]:
     return out
 
 
+_NO_VALUE = frozenset(
+    {"", "none", "any", "all", "n/a", "na", "null", "nil", "-", "无", "没有", "不限", "任意", "全部", "随便"}
+)
+"""How a small model writes "no filter" in an optional field ("dish": "无" finds no restaurant)."""
+
+
+def _no_value(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().casefold() in _NO_VALUE)
+
+
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2})?")
 """A time of day as a tool argument takes it (``08:00``)."""
 
@@ -207,8 +217,13 @@ def ground_arguments(
     kept: dict[str, Any] = {}
     dropped: list[str] = []
     for name, value in arguments.items():
-        if name not in required and value in ("", None):
-            continue  # an empty optional field means "not asked"
+        if name not in required:  # an empty optional field ("", "无", "any") means "not asked"
+            if isinstance(value, list) and value:
+                value = [v for v in value if not _no_value(v)]
+                if not value:
+                    continue
+            elif _no_value(value):
+                continue
         spec = props.get(name, {})
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
         clock = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
