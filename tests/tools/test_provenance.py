@@ -56,8 +56,8 @@ def test_names_and_addresses_must_be_the_users_own_words() -> None:
 
 
 def test_every_built_in_id_a_write_or_a_lookup_takes_is_declared() -> None:
-    """A lookup of an invented listing, dish or product id is refused before it is generated;
-    an order's status may still be asked of an id that only a payment's memo names."""
+    """A lookup of an invented listing, dish, product or order id is refused before it is
+    generated (the 1.5B asked the status of FO-000042, its description's example id)."""
     from errand.services import builtin_registry
 
     registry = builtin_registry()
@@ -70,6 +70,8 @@ def test_every_built_in_id_a_write_or_a_lookup_takes_is_declared() -> None:
         ("get_trip_option", "option_id"),
         ("request_viewing", "listing_id"),
         ("buy_product", "variant_id"),
+        ("order_status", "order_id"),
+        ("shop_order_status", "order_id"),
     ]:
         t = registry.get(name)
         assert t is not None and isinstance(t.provenance.get(param), FromResults), name
@@ -94,3 +96,17 @@ def test_a_typed_token_is_an_id_only_where_it_has_the_ids_shape() -> None:
     assert spec.decode_parameters["properties"]["hotel_id"]["enum"] == ["H-CD01"]
     state.loose_ids = ids_in_text("the cheapest hotel in Chengdu from 2026-12-12")
     assert not book_hotel.spec_within(state.ids).callable  # search first: no hotel is known yet
+
+
+def test_an_id_of_the_declared_shape_in_any_result_is_known() -> None:
+    """A duplicate charge's order is named only in the payment's memo: its status may be asked."""
+    from errand.agent.state import RunState
+    from errand.services import builtin_registry
+
+    status = builtin_registry().get("order_status")
+    assert status is not None
+    state = RunState(
+        run_id="r", results=[{"payments": [{"memo": "Order FO-000001 at Green Leaf", "id": "PAY-1"}]}]
+    )
+    assert state.ids_for(status) == {"FO-000001"}
+    assert not status.spec_within(RunState(run_id="r").ids).callable

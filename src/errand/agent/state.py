@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 
 from errand.llm.types import Message, Usage
 from errand.tools import Tool, ToolContext
-from errand.tools.provenance import FromResults, id_forms, ids_in_result, named_ids
+from errand.tools.provenance import FromResults, id_forms, ids_in_result, ids_in_text, named_ids
 
 
 @dataclass(frozen=True)
@@ -150,10 +151,14 @@ class RunState:
     def ids(self, source: FromResults) -> set[str]:
         """The ids a `FromResults` parameter may take: values under its keys in the results, and
         id-like tokens the user typed that have its ids' shape, where it declares one (the date
-        in "from 2026-12-12" is no hotel id)."""
+        in "from 2026-12-12" is no hotel id). With a shape, a token of that shape anywhere in a
+        result counts too: a payment's memo ("Order FO-000001 at Green Leaf") names an order."""
         found = {i for i in self.loose_ids if source.shape is None or source.fits(i)}
         for r in self.results:
             found |= ids_in_result(r, source.keys)
+            if source.shape is not None:
+                text = r if isinstance(r, str) else json.dumps(r, ensure_ascii=False, default=str)
+                found |= {i for i in ids_in_text(text) if source.fits(i)}
         return found
 
 

@@ -36,11 +36,13 @@ def _status(o: Order, now: datetime) -> str:
 
 
 @tool(domain="food")
-def order_status(ctx: ToolContext, order_id: str) -> dict[str, Any]:
+def order_status(
+    ctx: ToolContext, order_id: Annotated[str, FromResults("order_id", shape=r"FO-\d{6}")]
+) -> dict[str, Any]:
     """Where an order is now: placed, preparing, dispatched, delivered or cancelled.
 
     Args:
-        order_id: Id like FO-000042.
+        order_id: The order's id (FO- and six digits), as the user or a result gave it.
     """
     session = _session(ctx)
     o = _order(session, ctx, order_id)

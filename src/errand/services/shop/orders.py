@@ -57,11 +57,13 @@ def _summary(session: Session, o: Order, p: Product, v: Variant, now: datetime) 
 
 
 @tool(domain="shop")
-def shop_order_status(ctx: ToolContext, order_id: str) -> dict[str, Any]:
+def shop_order_status(
+    ctx: ToolContext, order_id: Annotated[str, FromResults("order_id", shape=r"SO-\d{6}")]
+) -> dict[str, Any]:
     """Where an order is: pending, shipped, delivered, cancelled or returned.
 
     Args:
-        order_id: Id like SO-000042.
+        order_id: The order's id (SO- and six digits), as the user or a result gave it.
     """
     session = _session(ctx)
     o = _order(session, order_id, ctx.user)
