@@ -9,14 +9,7 @@ import json
 import pytest
 
 from errand.llm.base import collect
-from errand.llm.decision import (
-    TEXT_CHOICE,
-    decision_grammar,
-    decision_messages,
-    read_decision,
-    text_choice,
-    wants_decision,
-)
+from errand.llm.decision import decision_grammar, decision_messages, read_decision, wants_decision
 from errand.llm.grammar import TEXT_RULE, planned_call_grammar
 from errand.llm.types import Message, ModelSettings, ToolSpec
 from tests.llm.conftest import WEATHER
@@ -31,22 +24,11 @@ GATEWAY = ModelSettings(max_tool_calls=4)
 
 def test_the_decision_names_callable_tools_repeats_allowed_up_to_the_bound() -> None:
     g = rules(decision_grammar([WEATHER, TIME, LOCKED], 3))
-    assert g["start"] == '"{\\"calls\\": [" (text | entry (", " entry){0,2}) "]}"'
+    assert g["start"] == '"{\\"calls\\": [" (entry (", " entry){0,2})? "]}"'
     assert g["entry"] == '"{\\"tool\\": " name ", \\"for\\": \\"" FOR "\\"}"'
     assert g["name"] == '"\\"get_weather\\"" | "\\"get_time\\""'  # not the tool that cannot be called yet
     assert g["FOR"] == r'/[^"\\\n]{1,40}/'  # a few words, no quote to end the string early
-    assert rules(decision_grammar([WEATHER], 1))["start"] == '"{\\"calls\\": [" (text | entry) "]}"'
-
-
-def test_answering_in_text_is_a_choice_of_its_own_and_only_alone() -> None:
-    g = rules(decision_grammar([WEATHER, TIME], 3))
-    assert g["text"] == '"{\\"tool\\": " text_name ", \\"for\\": \\"" FOR "\\"}"'
-    assert g["text_name"] == '"\\"answer_in_text\\""'
-    assert "answer_in_text" not in g["name"]  # never beside a call: the text choice is the whole answer
-    assert "?" not in g["start"]  # no empty list: the decision names a tool or the text choice
-    clash = ToolSpec(name=TEXT_CHOICE, description="A tool of the client's.", parameters={"type": "object"})
-    assert text_choice([WEATHER, clash]) == "_answer_in_text_"
-    assert rules(decision_grammar([clash], 2))["text_name"] == '"\\"_answer_in_text_\\""'
+    assert rules(decision_grammar([WEATHER], 1))["start"] == '"{\\"calls\\": [" (entry)? "]}"'
 
 
 def test_a_decision_is_read_only_when_whole_and_of_offered_tools() -> None:
@@ -54,14 +36,6 @@ def test_a_decision_is_read_only_when_whole_and_of_offered_tools() -> None:
     two = '{"calls": [{"tool": "get_weather", "for": "Oslo"}, {"tool": "get_weather", "for": "Rome"}]}'
     assert read_decision(two, tools) == ["get_weather", "get_weather"]
     assert read_decision('{"calls": []}', tools) == []
-    assert read_decision('{"calls": [{"tool": "answer_in_text", "for": "a haiku"}]}', tools) == []
-    assert (
-        read_decision(
-            '{"calls": [{"tool": "answer_in_text", "for": "x"}, {"tool": "get_weather", "for": "Oslo"}]}',
-            tools,
-        )
-        is None
-    )
     assert read_decision('{"calls": [{"tool": "get_weather", "for": "Oslo"}, {"tool": "get_ti', tools) is None
     assert read_decision('{"calls": [{"tool": "send_email", "for": "Bob"}]}', tools) is None
 
@@ -73,8 +47,7 @@ def test_the_question_follows_the_conversation_and_lists_the_tools() -> None:
     assert (
         "- get_weather: Current weather for a city." in asked[2].text and "get_listing" not in asked[2].text
     )
-    assert "- answer_in_text: no tool; you answer me yourself in text\n- get_weather:" in asked[2].text
-    assert 'Use "answer_in_text" if none of the other tools' in asked[2].text
+    assert '{"calls": []}' in asked[2].text
 
 
 def test_only_auto_with_several_calls_decides_first() -> None:
@@ -138,10 +111,7 @@ async def test_the_gateway_decides_then_makes_exactly_the_decided_calls() -> Non
 
 
 async def test_no_tool_fits_then_the_reply_is_text() -> None:
-    server = FakeServer(
-        lambda body: ['{"calls": [', '{"tool": "answer_in_text", "for": "the plot"}', "]}"],
-        lambda body: ["Romeo and Juliet die."],
-    )
+    server = FakeServer(lambda body: ['{"calls": [', "]}"], lambda body: ["Romeo and Juliet die."])
     ask = [Message(role="user", content="The plot of Romeo and Juliet?")]
     response = await collect(chat_model(server).stream(ask, [WEATHER], GATEWAY))
     assert rules(server.bodies[1]["grammar"])["start"] == "text"

@@ -5,19 +5,12 @@ one can, and writes the first of several calls it was asked for and stops. Asked
 question of its own, which of the tools the request needs, it answers both better: the answer is
 a JSON object with one entry per call, the tool (a name from an enum, repeats allowed) and a few
 words on what the call is for (``{"calls": [{"tool": "get_weather", "for": "Oslo"}, {"tool":
-"get_weather", "for": "Rome"}]}``), and the turn is then generated under
-`errand.llm.grammar.planned_call_grammar`: exactly those calls, or text.
+"get_weather", "for": "Rome"}]}``; ``[]`` when no tool fits), and the turn is then generated
+under `errand.llm.grammar.planned_call_grammar`: exactly those calls, or text.
 
 Naming what each call is for is what makes the count right: asked for tool names alone, the
 1.5B appended a second, unrelated tool to one it needed (5 of 10 requests needing calls right,
 against 9 of 10 with ``for``, on prompts written for this, not the benchmark's).
-
-Answering in text is a choice in the same enum, listed first among the tools as
-`TEXT_CHOICE` and admitted only as the one entry (``{"calls": [{"tool": "answer_in_text",
-"for": "..."}]}``). Offered as ``[]`` beside the names, the 1.5B named a tool for 8 of 12
-requests no tool could serve; offered as a tool of its own it chose it for 8 of 12
-(``bench/function_calling_dev.yaml``, decisions only; a ``"none"`` tool after the entry's
-purpose, and a first yes/no field, did no better).
 
 The question is a user message after the conversation, so its prompt shares the conversation's
 prefix with the turn's own prompt and llama.cpp's prompt cache evaluates that prefix once.
@@ -30,18 +23,14 @@ from collections.abc import Sequence
 
 from errand.llm.types import Message, ModelSettings, ToolSpec
 
-TEXT_CHOICE = "answer_in_text"
-"""The decision's name for no call: the turn is answered in text."""
-
 QUESTION = (
     "Before you reply, decide which tool calls my last message needs.\n\n"
-    "Tools:\n- {text}: no tool; you answer me yourself in text\n{tools}\n\n"
+    "Tools:\n{tools}\n\n"
     "Answer with JSON: one entry per call to make, its tool and the thing it is for (one call per "
     "city, item or number I asked about). "
-    'Use "{text}" if none of the other tools does exactly what I asked.'
+    'Answer {{"calls": []}} if none of these tools can do what I asked.'
 )
-"""The decision's question; ``{text}`` is the text choice's name, ``{tools}`` one line per
-offered tool, its name and description."""
+"""The decision's question; ``{tools}`` is one line per offered tool, its name and description."""
 
 
 def wants_decision(tools: Sequence[ToolSpec], settings: ModelSettings) -> bool:
@@ -56,16 +45,6 @@ def wants_decision(tools: Sequence[ToolSpec], settings: ModelSettings) -> bool:
     )
 
 
-def text_choice(tools: Sequence[ToolSpec]) -> str:
-    """The name that stands for no call: `TEXT_CHOICE`, unless a tool is called that (then
-    underscores are added until no tool is)."""
-    names = {t.name for t in tools}
-    name = TEXT_CHOICE
-    while name in names:
-        name = f"_{name}_"
-    return name
-
-
 def _line(tool: ToolSpec) -> str:
     first = tool.description.strip().splitlines()[0] if tool.description.strip() else ""
     return f"- {tool.name}: {first}" if first else f"- {tool.name}"
@@ -74,31 +53,24 @@ def _line(tool: ToolSpec) -> str:
 def decision_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[Message]:
     """The conversation with the decision's question after it (callable tools only)."""
     listed = "\n".join(_line(t) for t in tools if t.callable)
-    question = QUESTION.format(text=text_choice(tools), tools=listed)
-    return [*messages, Message(role="user", content=question)]
+    return [*messages, Message(role="user", content=QUESTION.format(tools=listed))]
 
 
 def decision_grammar(tools: Sequence[ToolSpec], max_calls: int) -> str:
-    """An llguidance grammar for the decision: ``{"calls": [...]}`` with one entry of the text
-    choice, or up to ``max_calls`` entries each naming a callable tool (repeats allowed); every
-    entry says in a few words what it is for, in the JSON style calls are written in."""
+    """An llguidance grammar for the decision: ``{"calls": [...]}`` with up to ``max_calls``
+    entries, each a callable tool's name (repeats allowed) and a few words on what the call is
+    for, in the JSON style calls are written in."""
     names = [t.name for t in tools if t.callable]
     if not names:
         raise ValueError("a decision needs at least one callable tool")
     more = max(1, max_calls) - 1
-
-    def quoted(n: str) -> str:
-        return json.dumps(json.dumps(n, ensure_ascii=False), ensure_ascii=False)
-
-    name = " | ".join(quoted(n) for n in names)
+    name = " | ".join(json.dumps(json.dumps(n, ensure_ascii=False), ensure_ascii=False) for n in names)
     entries = "entry" + (f' (", " entry){{0,{more}}}' if more else "")
     return "\n".join(
         [
             "%llguidance {}",
-            f'start: "{{\\"calls\\": [" (text | {entries}) "]}}"',
-            r'text: "{\"tool\": " text_name ", \"for\": \"" FOR "\"}"',
+            f'start: "{{\\"calls\\": [" ({entries})? "]}}"',
             r'entry: "{\"tool\": " name ", \"for\": \"" FOR "\"}"',
-            f"text_name: {quoted(text_choice(tools))}",
             f"name: {name}",
             r'FOR: /[^"\\\n]{1,40}/',
             "",
@@ -114,8 +86,7 @@ def decision_tokens(max_calls: int) -> int:
 
 
 def read_decision(text: str, tools: Sequence[ToolSpec]) -> list[str] | None:
-    """The calls a decision names, in order ([] for the text choice alone); None when it is not a
-    whole decision (cut short)."""
+    """The calls a decision names, in order; None when it is not a whole decision (cut short)."""
     try:
         data = json.loads(text)
     except ValueError:
@@ -125,8 +96,6 @@ def read_decision(text: str, tools: Sequence[ToolSpec]) -> list[str] | None:
     if not isinstance(calls, list):
         return None
     tools_named = [c.get("tool") if isinstance(c, dict) else c for c in calls]
-    if tools_named == [text_choice(tools)]:
-        return []
     if not all(isinstance(n, str) and n in names for n in tools_named):
         return None
     return [str(n) for n in tools_named]
