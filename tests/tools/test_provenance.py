@@ -110,3 +110,23 @@ def test_an_id_of_the_declared_shape_in_any_result_is_known() -> None:
     )
     assert state.ids_for(status) == {"FO-000001"}
     assert not status.spec_within(RunState(run_id="r").ids).callable
+
+
+def test_a_dish_is_ordered_by_an_item_id_a_menu_returned() -> None:
+    """The 1.5B placed orders of item 1, 1001 and 12345 before reading any menu."""
+    from errand.agent.state import RunState
+    from errand.services import builtin_registry
+
+    place_order = builtin_registry().get("place_order")
+    assert place_order is not None and isinstance(place_order.provenance["items.item_id"], FromResults)
+    state = RunState(run_id="r", loose_ids=ids_in_text("order Dongpo pork from HZ-R005"))
+    assert not place_order.spec_within(state.ids).callable  # no menu read: no dish to name
+    state.results.append({"id": "HZ-R005", "items": [{"item_id": 57, "name": "Dongpo pork"}]})
+    spec = place_order.spec_within(state.ids)
+    assert spec.callable and spec.decode_parameters is not None
+    assert spec.decode_parameters["$defs"]["OrderItem"]["properties"]["item_id"]["enum"] == [57]
+    order = {
+        "restaurant_id": "HZ-R005",
+        "items": [{"item_id": 57, "quantity": 1}, {"item_id": 1, "quantity": 2}],
+    }
+    assert unknown_ids(order, place_order.provenance, state.ids_for(place_order)) == ["items.item_id=1"]

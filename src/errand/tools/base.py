@@ -20,6 +20,7 @@ from typing import Any, Literal, get_type_hints, overload
 import anyio.to_thread
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from typing_extensions import is_typeddict
 
 from errand.errors import ToolArgumentsError
 from errand.llm.types import ToolSpec
@@ -194,6 +195,29 @@ def strict_problems(arguments: dict[str, Any], schema: dict[str, Any], *, positi
     return problems
 
 
+def _field_provenance(annotation: Any) -> dict[str, Provenance]:
+    """`FromResults` / `FromUser` on the fields of the objects a parameter holds: a TypedDict, or
+    a list of them (``items: list[OrderItem]`` whose ``item_id`` comes from a menu)."""
+    for arg in (annotation, *getattr(annotation, "__args__", ())):
+        if is_typeddict(arg):
+            hints = get_type_hints(arg, include_extras=True)
+            return {
+                name: meta
+                for name, hint in hints.items()
+                for meta in getattr(hint, "__metadata__", ())
+                if isinstance(meta, FromResults | FromUser)
+            }
+    return {}
+
+
+def _resolved(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` itself, or the ``$defs`` entry its ``$ref`` names (the same object, to edit)."""
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        return schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], node)
+    return node
+
+
 def _field_schemas(schema: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
     """The schema of each of ``names``, standing alone (``$ref``s to ``$defs`` written out), so a
     form or a validator needs nothing else."""
@@ -253,6 +277,8 @@ class Tool:
                     self.provenance[pname] = meta
                 elif isinstance(meta, Editable):
                     editable.append(pname)
+            for field_name, meta in _field_provenance(annotation).items():
+                self.provenance[f"{pname}.{field_name}"] = meta
             if annotation is ToolContext:
                 self._ctx_param = pname
                 continue
@@ -281,18 +307,23 @@ class Tool:
         props = params.get("properties", {})
         required = set(params.get("required", ()))
         callable_now = True
-        for pname, source in sources.items():
+        for path, source in sources.items():
+            pname, _, field_name = path.partition(".")
             prop = props.get(pname)
             if prop is None:
                 continue
             target = prop.get("items", prop) if prop.get("type") == "array" else prop
+            if field_name:  # a field of the objects the parameter holds (items.item_id)
+                target = _resolved(params, target).get("properties", {}).get(field_name)
+                if target is None:
+                    continue
             known: list[Any] = sorted(ids(source))
             if target.get("type") == "integer":
                 known = [int(k) for k in known if k.isdigit()]
             if not known:
                 if pname in required:
                     callable_now = False
-                props.pop(pname)  # an optional id with nothing to choose from is left out
+                props.pop(pname, None)  # an optional id with nothing to choose from is left out
                 continue
             target["enum"] = known
         return spec.model_copy(update={"decode_parameters": params, "callable": callable_now})

@@ -108,15 +108,25 @@ def ids_in_result(value: Any, keys: Iterable[str]) -> set[str]:
     return found
 
 
+def values_at(arguments: Mapping[str, Any], path: str) -> list[Any]:
+    """The values a provenance key names: a parameter (``listing_id``, each of a list), or a field
+    of the objects a parameter holds (``items.item_id``: each dish's item id)."""
+    name, _, rest = path.partition(".")
+    value = arguments.get(name)
+    found = value if isinstance(value, list) else [value]
+    if rest:
+        return [v for item in found if isinstance(item, Mapping) for v in values_at(item, rest)]
+    return [v for v in found if v is not None]
+
+
 def subject_ids(arguments: Mapping[str, Any], provenance: Mapping[str, Provenance]) -> list[str]:
     """The identifiers (``SZ-00250``) a call was about: its `FromResults` arguments that look
     like ids (not a menu line's number), in argument order."""
     out: list[str] = []
     for name, source in provenance.items():
-        value = arguments.get(name)
-        if not isinstance(source, FromResults) or value is None:
+        if not isinstance(source, FromResults):
             continue
-        for v in value if isinstance(value, list) else [value]:
+        for v in values_at(arguments, name):
             if isinstance(v, str) and named_ids(v) == {v.strip()} and v not in out:
                 out.append(v)
     return out
@@ -151,10 +161,9 @@ def unsaid(
     """``FromUser`` values the user never said (one or a list per argument)."""
     out: list[str] = []
     for name, source in provenance.items():
-        if not isinstance(source, FromUser) or name not in arguments:
+        if not isinstance(source, FromUser):
             continue
-        value = arguments[name]
-        for v in value if isinstance(value, list) else [value]:
+        for v in values_at(arguments, name):
             if isinstance(v, str) and not said_by_user(v, user_texts):
                 out.append(v)
     return out
@@ -167,10 +176,9 @@ def unknown_ids(
     lowered = {k.casefold() for k in known}
     out: list[str] = []
     for name, source in provenance.items():
-        if not isinstance(source, FromResults) or name not in arguments:
+        if not isinstance(source, FromResults):
             continue
-        value = arguments[name]
-        for v in value if isinstance(value, list) else [value]:
-            if v is not None and str(v).casefold() not in lowered:
+        for v in values_at(arguments, name):
+            if str(v).casefold() not in lowered:
                 out.append(f"{name}={v!r}")
     return out

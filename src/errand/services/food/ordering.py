@@ -48,7 +48,7 @@ MAX_AHEAD = timedelta(days=2)
 class OrderItem(TypedDict):
     """One dish to order."""
 
-    item_id: int
+    item_id: Annotated[int, FromResults("item_id")]
     quantity: int
 
 
@@ -238,7 +238,7 @@ def place_order(
         items: Dishes as [{item_id, quantity}] from get_menu.
         address: Delivery address.
         deliver_at: Delivery time HH:MM, empty for as soon as possible.
-        exclude_allergens: Allergens the user must avoid; the order is refused if a dish has one.
+        exclude_allergens: Allergens the user said they must avoid (else none); the order is refused if a dish has one.
     """
     session = _session(ctx)
     at = ctx.now()

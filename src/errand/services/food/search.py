@@ -44,7 +44,7 @@ def search_restaurants(
         city: City name, e.g. Shanghai.
         cuisine: Kind of food (sichuan, cantonese, japanese, ...), only if the user named one.
         dish: A dish the user named (饺子 is dumplings), only then.
-        exclude_allergens: Allergens the user must avoid (peanut, shellfish, dairy, gluten, egg, soy), only if they said.
+        exclude_allergens: Allergens the user said they must avoid (peanut, shellfish, dairy, gluten, egg, soy); else none.
         vegetarian: True only if the user wants vegetarian dishes.
         max_delivery_min: Longest delivery time in minutes, only if asked.
         open_at: Time it must be open, HH:MM, only if asked.
@@ -161,7 +161,7 @@ def get_menu(
 
     Args:
         restaurant_id: Id like SH-R012.
-        exclude_allergens: Allergens to hide: peanut, shellfish, dairy, gluten, egg, soy.
+        exclude_allergens: Allergens the user said they must avoid (peanut, shellfish, dairy, gluten, egg, soy); else none.
         max_spice: Highest spice level 0-3 (0 = not spicy).
     """
     session = _session(ctx)
