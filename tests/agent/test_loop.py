@@ -219,6 +219,21 @@ async def test_an_answer_that_leaves_out_a_refusal_gets_it_and_says_nothing_was_
     assert "Not done" not in final.answer
 
 
+async def test_an_answer_loses_what_the_model_copied_from_errands_own_words() -> None:
+    """Two dev answers were the request again with its '(Now: ...)' line, and a repeat guard's
+    message in a <tool_response> tag."""
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=6_000_000),
+            "Homes in Hangzhou under 6 million, please.\n\n(Now: 2026-11-29 12:00, Sunday.)\n\n"
+            "<tool_response>\nThe result is above. If it answers the request, reply to the user now "
+            "using its figures.\n</tool_response>\n\nHZ-1 at 4,200,000.",
+        ]
+    )
+    final = await Agent(model, registry()).run("homes in Hangzhou under 6 million, please")
+    assert isinstance(final, RunFinished) and final.answer == "HZ-1 at 4,200,000."
+
+
 async def test_an_answer_naming_an_id_no_tool_returned_is_sent_back_once() -> None:
     model = ScriptedModel(
         [

@@ -355,7 +355,7 @@ class Agent(CallRunner):
                     )
                 )
             elif text.strip():
-                answer = text.strip()
+                answer = prompts.without_echoes(text, task)
                 conv.messages.append(Message(role="assistant", content=answer))
                 if self._left_undone(registry, state, step):
                     # Small models stop after a search and describe the booking instead of

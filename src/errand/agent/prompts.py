@@ -3,6 +3,7 @@ so every backend's prefix cache can reuse the system prompt and tool schemas."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import date
 
@@ -103,3 +104,47 @@ def dated_task(task: str, now: str) -> str:
     dates = f" Dates in the request: {notes}." if notes else ""
     language = " Reply in Chinese." if in_chinese(task) else ""
     return f"{task}\n\n(Now: {now}.{dates}{language})"
+
+
+_OWN_TEXTS = tuple(
+    t.split()
+    for t in (
+        SYSTEM_PROMPT,
+        AFTER_RESULT,
+        AFTER_ERROR,
+        REPEATED_CALL,
+        UNGROUNDED,
+        UNFINISHED_ACTION,
+        FINAL_STEP,
+    )
+)
+_TAG = re.compile(r"</?tool_(?:response|call)>")
+_NOW = re.compile(r"^\(Now: [^)]*\)$")
+
+
+def _copied(words: list[str], source: list[str], *, slack: float = 0.2, most: int | None = None) -> bool:
+    """Whether ``words`` (six or more) appear in ``source`` in order, all but a ``slack`` share
+    of them (or all but ``most``): a copy, with placeholders filled in or the end cut off."""
+    if len(words) < 6:
+        return False
+    blocks = difflib.SequenceMatcher(None, words, source, autojunk=False).get_matching_blocks()
+    missing = len(words) - sum(b.size for b in blocks)
+    return missing <= (most if most is not None else slack * len(words))
+
+
+def without_echoes(answer: str, request: str) -> str:
+    """The answer without the parts a small model copied instead of answering: errand's own
+    instructions (``[The result is above. ...]``, ``You already called ...``), the request's
+    date line (``(Now: ...)``), ``<tool_response>`` tags, and the request itself repeated. If
+    nothing else is left, the answer as it was (a user still sees what the model said)."""
+    asked = request.split()
+    kept = []
+    for part in re.split(r"\n\s*\n", _TAG.sub("", answer)):
+        words = part.split()
+        if not words or _NOW.match(" ".join(words)):
+            continue
+        # errand's instructions, however filled in; the request, give or take "To ... please"
+        if any(_copied(words, own) for own in _OWN_TEXTS) or _copied(words, asked, most=2):
+            continue
+        kept.append(part.strip())
+    return "\n\n".join(kept) if kept else answer.strip()
