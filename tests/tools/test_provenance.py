@@ -130,3 +130,15 @@ def test_a_dish_is_ordered_by_an_item_id_a_menu_returned() -> None:
         "items": [{"item_id": 57, "quantity": 1}, {"item_id": 1, "quantity": 2}],
     }
     assert unknown_ids(order, place_order.provenance, state.ids_for(place_order)) == ["items.item_id=1"]
+
+
+def test_a_list_of_ids_is_no_longer_than_the_ids_known() -> None:
+    """The 0.5B wrote compare_listings(listing_ids=[...]) with one id repeated until its tokens
+    ran out, cutting the last one to 'HZ-000'."""
+    from errand.services import builtin_registry
+
+    compare = builtin_registry().get("compare_listings")
+    assert compare is not None
+    spec = compare.spec_within(lambda source: {"HZ-00011", "HZ-00183"})
+    assert spec.decode_parameters is not None
+    assert spec.decode_parameters["properties"]["listing_ids"]["maxItems"] == 2

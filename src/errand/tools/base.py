@@ -326,6 +326,8 @@ class Tool:
                 props.pop(pname, None)  # an optional id with nothing to choose from is left out
                 continue
             target["enum"] = known
+            if prop.get("type") == "array" and not field_name:  # each known id once at most:
+                prop["maxItems"] = min(prop.get("maxItems", len(known)), len(known))  # no runaway list
         return spec.model_copy(update={"decode_parameters": params, "callable": callable_now})
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
