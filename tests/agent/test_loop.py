@@ -287,16 +287,26 @@ async def test_unknown_tool_lists_the_real_ones() -> None:
     assert "fly_to_moon" in result.content and "find_homes" in result.content
 
 
-async def test_repeated_calls_are_caught_then_end_the_run() -> None:
+async def test_a_repeated_call_is_caught_and_the_next_step_answers() -> None:
+    """The 0.5B repeated compare_listings until the guard stopped the run: after one repeat the
+    next step is offered no tools, so a model that follows its grammar answers from the result."""
     same = call("find_homes", city="Hangzhou", max_price=1)
-    model = ScriptedModel([same, same, same, same, "never"])
+    model = ScriptedModel([same, same, "HZ-1, the only one."])
     events = await events_of(Agent(model, registry()), "homes")
     results = [e for e in events if isinstance(e, ToolResultEvent)]
     assert executed == ["find_homes:Hangzhou"]  # ran once
-    assert all("already called find_homes" in r.content for r in results[1:])
+    assert "already called find_homes" in results[1].content
+    assert model.requests[2][1] == [] and model.requests[2][0][-1].text == prompts.FINAL_STEP
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == "HZ-1, the only one."
+
+
+async def test_repeated_calls_end_the_run_where_the_backend_calls_anyway() -> None:
+    same = call("find_homes", city="Hangzhou", max_price=1)
+    model = ScriptedModel([same, same, same, same, same, same, "never"])  # a script ignores grammars
+    events = await events_of(Agent(model, registry()), "homes")
     final = events[-1]
     assert isinstance(final, RunFailed) and final.kind == "repeated_call"
-    assert "find_homes" in final.reason and model.remaining == 1
+    assert "find_homes" in final.reason
 
 
 async def test_parallel_calls_run_concurrently() -> None:

@@ -96,6 +96,7 @@ class CallRunner:
                 return
             if repeats:
                 early[call.id] = (False, prompts.REPEATED_CALL.format(name=call.name))
+                state.answer_step = step + 1  # its result is in hand: the next step answers from it
                 continue
             if own:  # read_image (#16): read-only, no confirmation; run below
                 reads.append(call)

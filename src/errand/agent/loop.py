@@ -280,7 +280,7 @@ class Agent(CallRunner):
             RunStarted, input=task, model=self.model.name, tools=[t.name for t in registry], plan=plan.shown()
         )
         for step in range(1, self.budget.max_steps + 1):
-            final = step == self.budget.max_steps
+            final = step in (self.budget.max_steps, state.answer_step)
             if final and step > 1:
                 conv.messages.append(Message(role="user", content=prompts.FINAL_STEP))
             settings = self.model_settings

@@ -79,6 +79,9 @@ class RunState:
     revisions: int = 0
     revision_step: int = 0
     """The step that must call a tool to ground figures of a draft answer."""
+    answer_step: int = 0
+    """The step that is offered no tools and must answer: the one after a repeated call (a small
+    model that repeats a call otherwise repeats it until the run is stopped)."""
     acted: bool = False
     """A write or payment tool got as far as its confirmation (whatever came of it)."""
     acts: bool = False
