@@ -296,7 +296,9 @@ async def test_a_repeated_call_is_caught_and_the_next_step_answers() -> None:
     results = [e for e in events if isinstance(e, ToolResultEvent)]
     assert executed == ["find_homes:Hangzhou"]  # ran once
     assert "already called find_homes" in results[1].content
-    assert model.requests[2][1] == [] and model.requests[2][0][-1].text == prompts.FINAL_STEP
+    offered = model.requests[2][1]  # the same tools shown (a cached prefix), none callable
+    assert offered and not any(t.callable for t in offered)
+    assert model.requests[2][0][-1].text == prompts.FINAL_STEP
     assert isinstance(events[-1], RunFinished) and events[-1].answer == "HZ-1, the only one."
 
 
@@ -375,7 +377,9 @@ async def test_last_step_offers_no_tools_and_forces_an_answer() -> None:
     )
     final = await Agent(model, registry(), budget=Budget(max_steps=3)).run("homes")
     assert isinstance(final, RunFinished) and final.answer == "final"
-    assert model.requests[2][1] == [] and "Answer the user now" in model.requests[2][0][-1].text
+    offered = model.requests[2][1]
+    assert [t.name for t in offered] == [t.name for t in model.requests[1][1]]  # the prompt is kept
+    assert not any(t.callable for t in offered) and "Answer the user now" in model.requests[2][0][-1].text
 
 
 async def test_step_budget_ends_with_a_clear_reason() -> None:

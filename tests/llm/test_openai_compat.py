@@ -25,6 +25,7 @@ from errand.llm.types import (
     TextDelta,
     ToolCall,
     ToolCallEvent,
+    ToolSpec,
     UsageEvent,
 )
 from tests.llm.conftest import WEATHER
@@ -449,3 +450,13 @@ async def test_wrong_key_is_a_response_error(embedded: EmbeddedModel) -> None:
     with pytest.raises(ModelResponseError, match="401"):
         await collect(model.stream([Message(role="user", content="hi")], [], SETTINGS))
     await model.aclose()
+
+
+def test_tools_shown_but_none_callable_are_sent_with_tool_choice_none(canned: Any) -> None:
+    """The agent's answer step keeps its tools in the prompt (a cached prefix) and may call none."""
+    model = model_for(canned)
+    tool = ToolSpec(name="find", description="Find.", parameters={"type": "object", "properties": {}})
+    ask = [Message(role="user", content="x")]
+    assert model.request(ask, [tool], SETTINGS)["tool_choice"] == "auto"
+    shown = model.request(ask, [tool.model_copy(update={"callable": False})], SETTINGS)
+    assert shown["tool_choice"] == "none" and shown["tools"][0]["function"]["name"] == "find"

@@ -289,7 +289,9 @@ class Agent(CallRunner):
             must_call = (step == 1 and len(registry) > 0) or state.revision_step == step
             if must_call and specs and not final:
                 settings = self._first_step_settings
-            step_specs = [] if final else self._step_specs(registry, state) if specs else []
+            step_specs = self._step_specs(registry, state) if specs else []
+            if final:  # shown as before (the prompt's prefix stays cached), callable no more
+                step_specs = [s.model_copy(update={"callable": False}) for s in step_specs]
             seq_before, turn = state.seq, ModelTurn()
 
             def turn_events(

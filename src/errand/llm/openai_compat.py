@@ -191,7 +191,8 @@ class OpenAICompatModel(ChatModel):
             kwargs["top_p"] = settings.top_p
         if tools:
             kwargs["tools"] = [t.to_openai() for t in tools]
-            kwargs["tool_choice"] = settings.tool_choice
+            # none callable this step (the agent's answer step): shown, but the turn answers
+            kwargs["tool_choice"] = settings.tool_choice if any(t.callable for t in tools) else "none"
         if settings.response_format is not None:
             kwargs["response_format"] = {
                 "type": "json_schema",
