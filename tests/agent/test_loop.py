@@ -10,7 +10,7 @@ from typing import Annotated
 
 import pytest
 
-from errand.agent import Agent, Budget, Conversation, Decision, approve_all, prompts
+from errand.agent import Agent, Budget, Conversation, Decision, approve_all, prompts, reject_all
 from errand.agent.events import (
     ConfirmationRequired,
     ReasoningDeltaEvent,
@@ -358,9 +358,14 @@ async def test_rejected_write_does_nothing_and_tells_the_model() -> None:
     assert executed == []
     seen = model.requests[1][0][-1]
     assert seen.role == "tool" and "did not approve" in seen.text and "too far away" in seen.text
-    # the user hears what was not done, whatever the model made of it
+    # the person who rejected it knows; a rejection by the user's standing rule is told
+    assert isinstance(final, RunFinished) and "Not done" not in final.answer
+    model = ScriptedModel(
+        [call("book_viewing", listing_id="HZ-1"), "I'm sorry, but I can't assist with that."]
+    )
+    final = await Agent(model, registry(), approver=reject_all).run("book a viewing of home HZ-1")
     assert isinstance(final, RunFinished) and final.outcome == "not_done"
-    assert final.answer.endswith("Not done: Book a viewing of HZ-1: not approved (too far away)")
+    assert final.answer.endswith("Not done: book_viewing was not approved (Rejected by policy.)")
 
 
 async def test_write_without_approver_stops_the_run() -> None:

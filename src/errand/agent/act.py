@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from errand.agent import attachments, prompts
-from errand.agent.confirm import Approver, ConfirmationRequest, edit_of
+from errand.agent.confirm import POLICY, Approver, ConfirmationRequest, edit_of
 from errand.agent.events import (
     ConfirmationRequired,
     ConfirmationResolved,
@@ -201,9 +201,8 @@ class CallRunner:
                 if not decision.approved:
                     note = f" The user said: {decision.note}" if decision.note else ""
                     early[call.id] = (False, prompts.REJECTED.format(name=t.name, note=note))
-                    state.refusal = f"{request.summary}: not approved" + (
-                        f" ({decision.note})" if decision.note else ""
-                    )
+                    if decision.by == POLICY:  # nobody saw it: the answer must say so
+                        state.refusal = f"{t.name} was not approved ({decision.note or POLICY})"
                     continue
             ready.append((call, t, validated))
 

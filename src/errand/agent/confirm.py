@@ -61,9 +61,13 @@ async def approve_all(request: ConfirmationRequest) -> Decision:
     return Decision(approved=True)
 
 
+POLICY = "policy"
+"""Who answered a confirmation that no person saw (`Decision.by`): the user's standing rule."""
+
+
 async def reject_all(request: ConfirmationRequest) -> Decision:
     """Reject everything."""
-    return Decision(approved=False, note="Rejected by policy.")
+    return Decision(approved=False, note="Rejected by policy.", by=POLICY)
 
 
 def auto_approve_below(limit: int, currency: str, otherwise: Approver) -> Approver:

@@ -96,8 +96,8 @@ class RunState:
     the receipt names too when the answer does not."""
     refusal: str | None = None
     """Why the run's latest write did not happen, until a later one goes through: the service's
-    refusal ("Sold out: no seats left on G16") or the confirmation nobody approved. The user
-    must hear that nothing was done, and why."""
+    refusal ("Sold out: no seats left on G16"), or the user's standing rule that rejected it
+    (a person who rejected it knows). The user must hear that nothing was done, and why."""
     reminded: bool = False
     """The model was reminded once that the request asked for an action it had not taken."""
     retried: bool = False
