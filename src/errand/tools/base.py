@@ -213,9 +213,8 @@ def _field_provenance(annotation: Any) -> dict[str, Provenance]:
 def _resolved(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     """``node`` itself, or the ``$defs`` entry its ``$ref`` names (the same object, to edit)."""
     ref = node.get("$ref")
-    if isinstance(ref, str):
-        return schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], node)
-    return node
+    defs: dict[str, dict[str, Any]] = schema.get("$defs", {})
+    return defs.get(ref.rsplit("/", 1)[-1], node) if isinstance(ref, str) else node
 
 
 def _field_schemas(schema: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
