@@ -223,6 +223,11 @@ class Agent(CallRunner):
             yield state.emit(RunFailed, reason=str(exc), kind="model_error", duration_ms=state.elapsed_ms())
             return
         plan = await self._plan(task, conv, state)
+        # A chat's next message most often goes on with the errand before it ("Li Wei", answering
+        # "who is travelling?"): the services of the last tools called stay offered.
+        last_calls = next((m.tool_calls for m in reversed(conv.messages) if m.tool_calls), [])
+        carried = {t.domain for c in last_calls if (t := self.tools.get(c.name)) is not None}
+        plan = plan.adding(carried, self.tools.domains)
         state.acts = plan.acts
         registry = self.tools.subset(plan.domains)
         specs = self._step_specs(registry, state) if len(registry) or state.attachments else []
