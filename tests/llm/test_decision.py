@@ -1,15 +1,28 @@
 """Deciding a gateway turn's calls first (``errand.llm.decision``), with no model: the decision's
-grammar and reading, the grammar of the turn it plans, and the embedded backend asking first only
-where the gateway allows several calls (llama.cpp played by the stand-in of ``test_thinking``)."""
+grammar and reading, the no-call probability and its threshold, the grammar of the turn it plans,
+and the embedded backend asking first only where the gateway allows several calls (llama.cpp
+played by the stand-in of ``test_thinking``, which here also answers ``n_probs``)."""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from errand.llm.base import collect
-from errand.llm.decision import decision_grammar, decision_messages, read_decision, wants_decision
+from errand.llm.decision import (
+    NO_CALL_THRESHOLD,
+    OPEN,
+    decision_grammar,
+    decision_messages,
+    no_call_probability,
+    read_decision,
+    top_logprobs,
+    wants_decision,
+)
 from errand.llm.grammar import TEXT_RULE, planned_call_grammar
 from errand.llm.types import Message, ModelSettings, ToolSpec
 from tests.llm.conftest import WEATHER
@@ -24,11 +37,30 @@ GATEWAY = ModelSettings(max_tool_calls=4)
 
 def test_the_decision_names_callable_tools_repeats_allowed_up_to_the_bound() -> None:
     g = rules(decision_grammar([WEATHER, TIME, LOCKED], 3))
-    assert g["start"] == '"{\\"calls\\": [" (entry (", " entry){0,2})? "]}"'
+    assert g["start"] == '" [" (entry (", " entry){0,2})? "]}"'  # after OPEN, which the prompt ends with
     assert g["entry"] == '"{\\"tool\\": " name ", \\"for\\": \\"" FOR "\\"}"'
     assert g["name"] == '"\\"get_weather\\"" | "\\"get_time\\""'  # not the tool that cannot be called yet
     assert g["FOR"] == r'/[^"\\\n]{1,40}/'  # a few words, no quote to end the string early
-    assert rules(decision_grammar([WEATHER], 1))["start"] == '"{\\"calls\\": [" (entry)? "]}"'
+    assert rules(decision_grammar([WEATHER], 1))["start"] == '" [" (entry)? "]}"'
+    calls = rules(decision_grammar([WEATHER], 3, empty=False))["start"]
+    assert calls == '" [" (entry (", " entry){0,2}) "]}"'  # below the threshold: at least one call
+
+
+def test_the_no_call_probability_is_the_empty_list_among_what_the_grammar_admits() -> None:
+    top = [(' [{"', 0.5), (" []", 0.2), (" [\n", 0.2), (" [", 0.05), (" [{", 0.05), ("```", 0.3)]
+    # " [\n" and "```" cannot follow OPEN under the grammar; " [" may still become either.
+    assert no_call_probability([(t, math.log(p)) for t, p in top]) == pytest.approx(0.2 / 0.8)
+    assert no_call_probability([(" []}", 0.0)]) == 1.0
+    assert no_call_probability([("```", -0.1), (" [\n", -2.0)]) is None  # nothing to read
+
+
+def test_top_logprobs_are_read_from_llama_cpp_chunks() -> None:
+    chunk = {"choices": [{"text": " [", "logprobs": {"content": [{"token": " [", "top_logprobs": TOP}]}}]}
+    assert top_logprobs(chunk) == [(" []", -1.0), (' [{"', -0.5)]
+    assert top_logprobs({"choices": [{"text": "x", "finish_reason": None}]}) == []
+
+
+TOP = [{"id": 1, "token": " []", "logprob": -1.0}, {"id": 2, "token": ' [{"', "logprob": -0.5}]
 
 
 def test_a_decision_is_read_only_when_whole_and_of_offered_tools() -> None:
@@ -81,48 +113,115 @@ def test_an_empty_plan_admits_only_text() -> None:
 CALL = '```json\n{{"name": "get_weather", "arguments": {{"city": "{}"}}}}\n```'
 
 
+class ProbedServer(FakeServer):
+    """`FakeServer` that also answers the decision's probe (one token with ``n_probs``): ``p_none``
+    on ``" []"``, the rest on ``" [{\""``, both among the top tokens, or no admitted token at all
+    when None."""
+
+    def __init__(self, p_none: float | None, *replies: Callable[[dict[str, Any]], list[str]]) -> None:
+        super().__init__(*replies)
+        self.p_none = p_none
+
+    def handle_completions(self, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
+        if "n_probs" not in body:
+            super().handle_completions(body, on_chunk)
+            return
+        self.bodies.append(body)
+        p = self.p_none
+        top = (
+            [{"token": "```", "logprob": math.log(0.9)}]
+            if p is None
+            else [
+                {"token": ' [{"', "logprob": math.log(1 - p)},
+                {"token": " []", "logprob": math.log(p)},
+                {"token": "```", "logprob": math.log(0.01)},
+            ]
+        )
+        logprobs = {"content": [{**top[0], "top_logprobs": top}]}
+        on_chunk({"choices": [{"text": top[0]["token"], "logprobs": logprobs, "finish_reason": None}]})
+        on_chunk(
+            {
+                "choices": [{"text": "", "finish_reason": "length"}],
+                "timings": {"prompt_n": 30, "cache_n": 0, "predicted_n": 1},
+            }
+        )
+
+
 def chat_model(server: FakeServer):  # type: ignore[no-untyped-def]
     model = embedded_model(server, "", thinks=False)
     model.render_prompt = lambda messages, tools=(): "|".join(m.text for m in messages) + "|>"  # type: ignore[method-assign]
     return model
 
 
+BELOW = NO_CALL_THRESHOLD - 0.05
+ABOVE = NO_CALL_THRESHOLD + 0.05
+
+
 async def test_the_gateway_decides_then_makes_exactly_the_decided_calls() -> None:
-    server = FakeServer(
+    server = ProbedServer(
+        BELOW,
         lambda body: [
-            '{"calls": [',
-            '{"tool": "get_weather", "for": "Oslo"}',
+            ' [{"tool": "get_weather", "for": "Oslo"}',
             ", ",
             '{"tool": "get_weather"',
-            ', "for": "Rome"}',
-            "]}",
+            ', "for": "Rome"}]}',
         ],
         lambda body: [CALL.format("Oslo"), "\n", CALL.format("Rome")],
     )
     ask = [Message(role="user", content="Weather in Oslo and Rome?")]
     response = await collect(chat_model(server).stream(ask, [WEATHER, TIME], GATEWAY))
-    decision, reply = server.bodies
-    assert decision["prompt"].startswith("Weather in Oslo and Rome?|Before you reply")
+    probe, decision, reply = server.bodies
+    assert probe["prompt"].startswith("Weather in Oslo and Rome?|Before you reply")
+    assert probe["prompt"].endswith("|>" + OPEN) and probe["n_predict"] == 1 and probe["n_probs"] > 0
+    assert "grammar" not in probe  # the probabilities are the raw logits' anyway
+    assert decision["prompt"] == probe["prompt"] and "n_probs" not in decision  # the cache holds it
+    assert rules(decision["grammar"])["start"] == '" [" (entry (", " entry){0,3}) "]}"'  # a call
     assert reply["prompt"] == "Weather in Oslo and Rome?|>"  # the turn's own prompt, unchanged
-    assert rules(decision["grammar"])["start"].startswith('"{\\"calls\\": ["')
     assert rules(reply["grammar"])["group"].startswith('call_0 "\\n" call_0 |')
     assert [c.arguments["city"] for c in response.tool_calls] == ["Oslo", "Rome"]
-    assert response.usage.completion_tokens == 6 + 3  # both generations are counted
+    assert response.usage.completion_tokens == 1 + 4 + 3  # every generation is counted
 
 
-async def test_no_tool_fits_then_the_reply_is_text() -> None:
-    server = FakeServer(lambda body: ['{"calls": [', "]}"], lambda body: ["Romeo and Juliet die."])
+async def test_at_or_above_the_threshold_no_call_is_made_and_the_reply_is_text() -> None:
+    server = ProbedServer(ABOVE, lambda body: ["Romeo and Juliet die."])
     ask = [Message(role="user", content="The plot of Romeo and Juliet?")]
     response = await collect(chat_model(server).stream(ask, [WEATHER], GATEWAY))
-    assert rules(server.bodies[1]["grammar"])["start"] == "text"
+    probe, reply = server.bodies  # nothing generated after the probe
+    assert "n_probs" in probe and rules(reply["grammar"])["start"] == "text"
     assert response.text == "Romeo and Juliet die." and not response.tool_calls
 
 
+@pytest.mark.parametrize(
+    ("p_none", "calls"), [(BELOW, ["get_weather"]), (ABOVE, []), (NO_CALL_THRESHOLD, [])]
+)
+async def test_the_threshold_not_the_argmax_chooses_between_no_call_and_calls(
+    p_none: float, calls: list[str]
+) -> None:
+    server = ProbedServer(p_none, lambda body: [' [{"tool": "get_weather", "for": "Oslo"}]}'])
+    ask = [Message(role="user", content="Oslo?")]
+    decision = await chat_model(server).decide(ask, [WEATHER], GATEWAY)
+    assert decision.calls == calls and decision.no_call_probability == pytest.approx(p_none)
+    # The same probability against another threshold: the other way.
+    server = ProbedServer(p_none, lambda body: [' [{"tool": "get_weather", "for": "Oslo"}]}'])
+    other = 0.99 if calls == [] else 0.01
+    assert (await chat_model(server).decide(ask, [WEATHER], GATEWAY, threshold=other)).calls == (
+        ["get_weather"] if calls == [] else []
+    )
+
+
+async def test_an_unread_probability_leaves_the_choice_to_the_decision() -> None:
+    server = ProbedServer(None, lambda body: [" []}"], lambda body: ["I cannot tell."])
+    ask = [Message(role="user", content="Oslo?")]
+    response = await collect(chat_model(server).stream(ask, [WEATHER], GATEWAY))
+    assert rules(server.bodies[1]["grammar"])["start"] == '" [" (entry (", " entry){0,3})? "]}"'
+    assert rules(server.bodies[2]["grammar"])["start"] == "text" and response.text == "I cannot tell."
+
+
 async def test_an_unread_decision_leaves_the_usual_grammar() -> None:
-    server = FakeServer(lambda body: ['{"calls": [{"tool": "get_wea'], lambda body: ["Sunny."])
+    server = ProbedServer(BELOW, lambda body: [' [{"tool": "get_wea'], lambda body: ["Sunny."])
     ask = [Message(role="user", content="Oslo?")]
     await collect(chat_model(server).stream(ask, [WEATHER], GATEWAY))
-    assert rules(server.bodies[1]["grammar"])["start"] == "tagged | fenced | bare | text"
+    assert rules(server.bodies[2]["grammar"])["start"] == "tagged | fenced | bare | text"
 
 
 async def test_the_agent_and_forced_choices_do_not_decide() -> None:

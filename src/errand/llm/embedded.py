@@ -39,10 +39,16 @@ from typing import Any
 from errand.errors import ConfigError, ModelFileError, ModelResponseError
 from errand.llm.base import ChatModel
 from errand.llm.decision import (
+    NO_CALL_THRESHOLD,
+    OPEN,
+    TOP_TOKENS,
+    Decision,
     decision_grammar,
     decision_messages,
     decision_tokens,
+    no_call_probability,
     read_decision,
+    top_logprobs,
     wants_decision,
 )
 from errand.llm.grammar import JSON_STYLE, ThinkMode, planned_call_grammar, text_grammar, tool_call_grammar
@@ -402,32 +408,57 @@ class EmbeddedModel(ChatModel):
         return body
 
     async def decide(
-        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: ModelSettings
-    ) -> tuple[list[str] | None, Usage]:
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: ModelSettings,
+        *,
+        threshold: float = NO_CALL_THRESHOLD,
+    ) -> Decision:
         """The calls this turn needs, decided by the model in a short generation of its own (see
-        `errand.llm.decision`): one tool name per call ([]: none fits), or None when it gave no
-        whole answer; and what that generation used."""
+        `errand.llm.decision`). The answer is started as `OPEN` in the prompt; one token is
+        generated there for its probabilities, and at a `no_call_probability` of ``threshold``
+        or more the turn makes no call. Otherwise the answer goes on under a grammar with at
+        least one call (any number, none included, when the probability could not be read)."""
         calls = settings.max_tool_calls or self.max_calls_per_step
         rendered = await asyncio.to_thread(self.render_prompt, decision_messages(messages, tools), tools)
         prompt, _ = await asyncio.to_thread(self.shape_prompt, rendered, structured=True)
+        prompt += OPEN
         body: dict[str, Any] = {
             "prompt": prompt,
             "stream": True,
-            "n_predict": decision_tokens(calls),
+            "n_predict": 1,
+            "n_probs": TOP_TOKENS,
             "temperature": settings.temperature,
             "cache_prompt": self.cache_prompt,
-            "grammar": decision_grammar(tools, calls),
         }
         if settings.seed is not None:
             body["seed"] = settings.seed
-        written: list[str] = []
+        top: list[tuple[str, float]] = []
         final: dict[str, Any] = {}
+        async with contextlib.aclosing(self._generate(body)) as chunks:
+            async for _, item in chunks:
+                top = top or top_logprobs(item)
+                if "timings" in item or "usage" in item:
+                    final = item
+        usage = chunk_usage(final)
+        p_none = no_call_probability(top)
+        if p_none is not None and p_none >= threshold:
+            return Decision([], p_none, usage)
+        body = {
+            **body,
+            "n_predict": decision_tokens(calls),
+            "grammar": decision_grammar(tools, calls, empty=p_none is None),
+        }
+        del body["n_probs"]
+        written: list[str] = []
+        final = {}
         async with contextlib.aclosing(self._generate(body)) as chunks:
             async for text, item in chunks:
                 written.append(text)
                 if "timings" in item or "usage" in item:
                     final = item
-        return read_decision("".join(written), tools), chunk_usage(final)
+        return Decision(read_decision(OPEN + "".join(written), tools), p_none, usage + chunk_usage(final))
 
     # -- prefix cache on disk ------------------------------------------------
 
@@ -504,7 +535,8 @@ class EmbeddedModel(ChatModel):
         await asyncio.to_thread(self._restore_prefix, messages, tools)
         plan, decided = None, Usage()
         if self.constrain_tool_calls and wants_decision(tools, settings):
-            plan, decided = await self.decide(messages, tools, settings)
+            decision = await self.decide(messages, tools, settings)
+            plan, decided = decision.calls, decision.usage
         body = self.completion_request(prompt, tools, settings, think=think, plan=plan)
         # A structured reply (JSON by schema) is text, not a tool call to look for.
         parser = None if structured else StreamParser(in_thinking=think == "open")
