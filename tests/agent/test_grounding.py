@@ -25,6 +25,14 @@ def test_numbers_in_reads_units_words_and_chinese() -> None:
     assert values == [5_800_000, 5.8, 5_800_000, 5_800_000, 120_000_000, 3, 3, 9, 6_000_000]
 
 
+def test_a_duration_states_its_minutes() -> None:
+    """A train's "0h55m" grounds "55 minutes", and "1h05m" grounds "65 minutes" (a dev run's
+    fastest train was sent back as ungrounded and the model then searched for flights)."""
+    known = known_numbers(['{"duration": "0h55m"}', '{"duration": "1h05m"}'])
+    assert unverified_in("G16 is the fastest: 55 minutes; G14 takes 65 minutes", known) == []
+    assert unverified_in("It takes 75 minutes", known) == ["75"]
+
+
 def test_metres_and_kilometres_are_not_millions() -> None:
     """ "within 500m of the metro" keeps its filter, and "1,360 m" quoting a result is grounded."""
     known = known_numbers(["within 500m of the metro, school 1.2km away"])

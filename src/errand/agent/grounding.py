@@ -39,6 +39,12 @@ _WORD = re.compile(
 
 _ISO_T = re.compile(r"(?<=\d)T(?=\d)")
 _ISO_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?![\w-])")
+_DURATION = re.compile(r"(?<![A-Za-z0-9])(\d{1,3})\s*h\s*(\d{1,2})\s*m(?:in)?(?![A-Za-z])", re.I)
+
+
+def _duration(m: re.Match[str]) -> str:
+    hours, minutes = int(m.group(1)), int(m.group(2))
+    return f" {hours} h {minutes} min ({hours * 60 + minutes} min) "
 
 
 def numbers_in(text: str) -> list[tuple[str, float]]:
@@ -49,6 +55,7 @@ def numbers_in(text: str) -> list[tuple[str, float]]:
     text = _WORD.sub(lambda m: f" {_WORDS[m.group(0).lower()]} ", text)
     text = _ISO_T.sub(" ", text)  # 2026-11-29T15:30 states the time 15:30
     text = _ISO_DATE.sub(r"\1 \2 \3", text)  # 2026-11-29 states the day 29 and the month 11
+    text = _DURATION.sub(_duration, text)  # 1h05m states 1 hour, 5 minutes and 65 minutes
     out: list[tuple[str, float]] = []
     for m in _NUMBER.finditer(text):
         whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
