@@ -155,17 +155,10 @@ def strict_problems(arguments: dict[str, Any], schema: dict[str, Any], *, positi
     number is expected (``rooms: true`` booked one room), control characters in text (an
     address of ``"\\u0000"``), and, for writes (``positive``), a count of zero or less
     (``nights: 0`` booked a night)."""
-    defs = {**schema.get("$defs", {}), **schema.get("definitions", {})}
     problems: list[str] = []
 
-    def resolve(node: dict[str, Any]) -> dict[str, Any]:
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in defs:
-            return dict(defs[ref.rsplit("/", 1)[-1]])
-        return node
-
     def walk(value: Any, node: dict[str, Any], path: str) -> None:
-        node = resolve(node)
+        node = _resolved(schema, node)
         kind = node.get("type")
         if isinstance(value, bool):
             if kind in ("integer", "number"):
@@ -211,24 +204,28 @@ def _field_provenance(annotation: Any) -> dict[str, Provenance]:
 
 
 def _resolved(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    """``node`` itself, or the ``$defs`` entry its ``$ref`` names (the same object, to edit)."""
+    """``node`` itself, or the ``$defs`` (or ``definitions``) entry its ``$ref`` names: the same
+    object, so a caller may edit it. The one place a local ``$ref`` is followed."""
     ref = node.get("$ref")
-    defs: dict[str, dict[str, Any]] = schema.get("$defs", {})
-    return defs.get(ref.rsplit("/", 1)[-1], node) if isinstance(ref, str) else node
+    if not isinstance(ref, str):
+        return node
+    name = ref.rsplit("/", 1)[-1]
+    for section in ("$defs", "definitions"):
+        found = schema.get(section, {}).get(name)
+        if isinstance(found, dict):
+            return found
+    return node
 
 
 def _field_schemas(schema: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
     """The schema of each of ``names``, standing alone (``$ref``s to ``$defs`` written out), so a
     form or a validator needs nothing else."""
-    defs = schema.get("$defs", {})
 
     def inline(node: Any) -> Any:
         if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in defs:
-                return inline(
-                    {**defs[ref.rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
-                )
+            target = _resolved(schema, node)
+            if target is not node:
+                return inline({**target, **{k: v for k, v in node.items() if k != "$ref"}})
             return {k: inline(v) for k, v in node.items()}
         if isinstance(node, list):
             return [inline(v) for v in node]
