@@ -399,6 +399,24 @@ def test_price_trend(ctx: ToolContext) -> None:
     assert len(series) == 6 and series[-1][0] == "2026-09"
     assert out["change_pct"] == round((series[-1][1] / series[0][1] - 1) * 100, 1)
     assert len(tools.price_trend(ctx, "Hangzhou", months=99)["series"]) == 24
+    assert "districts" not in out  # one district's trend has no others to name
+
+
+def test_a_city_trend_names_the_districts_at_each_end(ctx: ToolContext) -> None:
+    """ "Which part of Shenzhen fell most" was asked of the city's trend (a dev run): the trend
+    names the districts that fell and rose most and the cheapest, as neighbourhood_stats does."""
+    stats = tools.neighbourhood_stats(ctx, "Hangzhou")
+    rows = stats["neighbourhoods"]
+    fell = min(rows, key=lambda r: r["change_12m_pct"])
+    rose = max(rows, key=lambda r: r["change_12m_pct"])
+    districts = tools.price_trend(ctx, "Hangzhou")["districts"]
+    assert districts["fell_most_12m"] == {
+        "neighbourhood": fell["neighbourhood"],
+        "change_12m_pct": fell["change_12m_pct"],
+    }
+    assert districts["rose_most_12m"]["neighbourhood"] == rose["neighbourhood"]
+    assert districts["cheapest_per_m2"] == stats["cheapest_per_m2"] == rows[0]["neighbourhood"]
+    assert stats["fell_most_12m"] == districts["fell_most_12m"]
 
 
 # ---- mortgage --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from errand.services.realestate.common import MINOR_PER_UNIT, _hood, _place, _session
+from errand.services.realestate.common import MINOR_PER_UNIT, _city_avg, _hood, _place, _session
 from errand.services.realestate.models import Listing, Neighbourhood, PriceHistory, School
 from errand.tools import ToolContext, tool
 
@@ -44,27 +44,10 @@ def _history(session: Session, hood_ids: list[int], months: int) -> list[tuple[d
     return series[-months:]
 
 
-@tool(domain="realestate")
-def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None = None) -> dict[str, Any]:
-    """Compare a city's neighbourhoods: each one's price per m², listings, 12-month change, best school.
-
-    The tool for "which district is cheapest / rose or fell most": one row per neighbourhood.
-
-    Args:
-        city: City name.
-        neighbourhood: One district; all if omitted.
-    """
-    session = _session(ctx)
-    c, neighbourhood = _place(session, city, neighbourhood)
-    if neighbourhood is None:
-        hoods = list(
-            session.scalars(
-                select(Neighbourhood).where(Neighbourhood.city_id == c.id).order_by(Neighbourhood.id)
-            )
-        )
-    else:
-        hoods = [_hood(session, c, neighbourhood)]
-    minor = MINOR_PER_UNIT[c.currency]
+def _hood_rows(session: Session, hoods: list[Neighbourhood], currency: str) -> list[dict[str, Any]]:
+    """One row per neighbourhood (price per m² of its active listings, 12-month change, best
+    school), cheapest per m² first."""
+    minor = MINOR_PER_UNIT[currency]
     ppm2s: dict[int, list[int]] = {h.id: [] for h in hoods}
     for hid, price, area in session.execute(
         select(Listing.neighbourhood_id, Listing.price, Listing.area_m2).where(
@@ -94,11 +77,47 @@ def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None =
             }
         )
     rows.sort(key=lambda r: (r["avg_per_m2"] is None, r["avg_per_m2"] or 0))
+    return rows
+
+
+def _extremes(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The neighbourhoods at each end, named outright: a small model reads the first row of a
+    table, not its extremes, so "which district fell most" needs the answer written out."""
+    out: dict[str, Any] = {}
     priced = [r for r in rows if r["avg_per_m2"]]
-    out: dict[str, Any] = {"city": c.name, "unit": f"{c.currency}/m2"}
-    if len(priced) > 1:  # named outright: small models read the first row, not the extremes
+    if len(priced) > 1:
         out["cheapest_per_m2"] = priced[0]["neighbourhood"]
         out["priciest_per_m2"] = priced[-1]["neighbourhood"]
+    moved = sorted((r for r in rows if r["change_12m_pct"] is not None), key=lambda r: r["change_12m_pct"])
+    if len(moved) > 1:
+        for key, r in (("fell_most_12m", moved[0]), ("rose_most_12m", moved[-1])):
+            out[key] = {"neighbourhood": r["neighbourhood"], "change_12m_pct": r["change_12m_pct"]}
+    return out
+
+
+def _city_hoods(session: Session, city_id: int) -> list[Neighbourhood]:
+    return list(
+        session.scalars(
+            select(Neighbourhood).where(Neighbourhood.city_id == city_id).order_by(Neighbourhood.id)
+        )
+    )
+
+
+@tool(domain="realestate")
+def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None = None) -> dict[str, Any]:
+    """Compare a city's neighbourhoods: each one's price per m², listings, 12-month change, best school.
+
+    The tool for "which district is cheapest / rose or fell most": one row per neighbourhood.
+
+    Args:
+        city: City name.
+        neighbourhood: One district; all if omitted.
+    """
+    session = _session(ctx)
+    c, neighbourhood = _place(session, city, neighbourhood)
+    hoods = _city_hoods(session, c.id) if neighbourhood is None else [_hood(session, c, neighbourhood)]
+    rows = _hood_rows(session, hoods, c.currency)
+    out: dict[str, Any] = {"city": c.name, "unit": f"{c.currency}/m2", **_extremes(rows)}
     out["neighbourhoods"] = rows
     if neighbourhood is not None:
         schools = session.scalars(
@@ -108,8 +127,7 @@ def neighbourhood_stats(ctx: ToolContext, city: str, neighbourhood: str | None =
         )
         out["schools"] = [f"{s.name} ({s.level}, {s.rating}/10)" for s in schools]
     else:
-        every = [v for vs in ppm2s.values() for v in vs]
-        out["city_avg_per_m2"] = round(statistics.fmean(every)) if every else None
+        out["city_avg_per_m2"] = _city_avg(session, c)  # the one analyze_listings compares with
     return out
 
 
@@ -128,18 +146,17 @@ def price_trend(
     """
     session = _session(ctx)
     c, neighbourhood = _place(session, city, neighbourhood)
-    if neighbourhood is None:
-        hood_ids = list(session.scalars(select(Neighbourhood.id).where(Neighbourhood.city_id == c.id)))
-        where = c.name
-    else:
-        h = _hood(session, c, neighbourhood)
-        hood_ids, where = [h.id], f"{h.name}, {c.name}"
+    hoods = _city_hoods(session, c.id) if neighbourhood is None else [_hood(session, c, neighbourhood)]
+    where = c.name if neighbourhood is None else f"{hoods[0].name}, {c.name}"
     months = min(max(months, 2), 24)
-    series = _history(session, hood_ids, months)
+    series = _history(session, [h.id for h in hoods], months)
     minor = MINOR_PER_UNIT[c.currency]
-    return {
+    out: dict[str, Any] = {
         "area": where,
         "unit": f"{c.currency}/m2",
         "series": {m.strftime("%Y-%m"): v // minor for m, v in series},
         "change_pct": _change_pct(series[0][1], series[-1][1]),
     }
+    if neighbourhood is None:  # "which part of the city fell most" is often asked of the trend
+        out["districts"] = _extremes(_hood_rows(session, hoods, c.currency))
+    return out
