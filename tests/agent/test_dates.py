@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from errand.agent import prompts
-from errand.agent.dates import date_notes, resolve_dates
+from errand.agent.dates import date_notes, resolve_dates, time_limits
 
 SUNDAY = date(2026, 11, 29)
 WEDNESDAY = date(2026, 12, 2)
@@ -77,3 +77,22 @@ def test_the_request_carries_the_dates_and_the_language() -> None:
     english = prompts.dated_task("train to Green Leaf 川菜 next fri", "2026-11-29 12:00, Sunday")
     assert "2026-12-04" in english and "Chinese" not in english
     assert date_notes("hello", SUNDAY) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("flying shanghai -> beijing sat, need to be in beijing by 2pm", {840: "arrive"}),
+        ("I can't leave before 10:00. Which is the earliest train?", {600: "after"}),
+        ("any train after 6pm?", {1080: "after"}),
+        ("I have to leave before 9am", {540: "before"}),
+        ("arrive by 9 o'clock", {540: "arrive"}),
+        ("下午两点前到北京", {840: "arrive"}),
+        ("明天上午10点以后的高铁", {600: "after"}),
+        ("晚上8点半之前出发", {1230: "before"}),
+        # counts and dates are not times of day
+        ("from 3 to 5 rooms, after 2 nights, before 12月5号", {}),
+    ],
+)
+def test_a_time_given_as_a_limit_says_which_end(text: str, expected: dict[int, str]) -> None:
+    assert time_limits(text) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from errand.agent import Agent
+from errand.agent.dates import time_limits
 from errand.agent.events import ToolCallStarted
 from errand.agent.grounding import (
     ground_arguments,
@@ -10,6 +11,7 @@ from errand.agent.grounding import (
     limits_in,
     numbers_in,
     orient_limits,
+    orient_times,
     unverified_in,
     unverified_numbers,
 )
@@ -23,6 +25,24 @@ def test_numbers_in_reads_units_words_and_chinese() -> None:
     ]
     # "5.8M" reads as 5.8 million or 5.8 metres: an answer is grounded by either reading
     assert values == [5_800_000, 5.8, 5_800_000, 5_800_000, 120_000_000, 3, 3, 9, 6_000_000]
+
+
+def test_a_time_limit_goes_to_the_parameter_of_its_kind() -> None:
+    """ "need to be in beijing by 2pm" was searched as depart_after 14:00 (a dev run): only
+    flights landing too late matched. The time the user gave as a limit moves to its parameter."""
+    props = {
+        "properties": {n: {"type": "string"} for n in ("depart_after", "depart_before", "arrive_before")}
+    }
+    by_two = time_limits("need to be in beijing by 2pm")
+    assert orient_times({"depart_after": "14:00", "date": "2026-12-05"}, props, by_two) == (
+        {"arrive_before": "14:00", "date": "2026-12-05"},
+        ["depart_after=14:00 is used as arrive_before"],
+    )
+    after_ten = time_limits("I can't leave before 10:00")
+    assert orient_times({"depart_before": "10:00"}, props, after_ten)[0] == {"depart_after": "10:00"}
+    # a time the user did not give as a limit, or a tool without the parameter: left alone
+    assert orient_times({"depart_after": "09:00"}, props, by_two)[0] == {"depart_after": "09:00"}
+    assert orient_times({"depart_after": "14:00"}, {"properties": {}}, by_two)[0] == {"depart_after": "14:00"}
 
 
 def test_a_duration_states_its_minutes() -> None:

@@ -157,6 +157,12 @@ def test_train_and_hotel_search_filters_hold(session: Session) -> None:
     ctx = _ctx(session)
     second = tools.search_trains.fn(ctx, "Shanghai", "Hangzhou", "2027-01-15", depart_after="10:00")
     assert second["options"] and all(o["depart"] >= "10:00" for o in second["options"])
+    by_ten = tools.search_trains.fn(ctx, "Shanghai", "Hangzhou", "2027-01-15", arrive_before="10:00")
+    assert by_ten["options"] and all(o["arrive"] <= "10:00" for o in by_ten["options"])
+    assert any(
+        o["arrive"] > "10:00"
+        for o in tools.search_trains.fn(ctx, "Shanghai", "Hangzhou", "2027-01-15")["options"]
+    )
     first = tools.search_trains.fn(ctx, "Shanghai", "Hangzhou", "2027-01-15", seat_class="first")
     assert min(o["price"] for o in first["options"]) > min(o["price"] for o in second["options"])
     assert "search_flights" in tools.search_trains.fn(ctx, "Beijing", "Tokyo", "2027-01-15")["hint"]

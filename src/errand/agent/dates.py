@@ -226,3 +226,71 @@ def _local_zone() -> str | None:
         return os.environ["TZ"].strip(":")
     target = os.path.realpath("/etc/localtime")
     return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None
+
+
+# ---- times of day given as limits ------------------------------------------------------------
+
+_EN_TIME = r"(?P<h>\d{1,2})(?:(?::(?P<m>\d{2}))\s*(?P<ampm>[ap]\.?m\.?)?|\s*(?P<ampm2>[ap]\.?m\.?)|\s*o'clock)(?![\w:])"
+"""A time of day in English: ``14:30``, ``2pm``, ``2:30 p.m.``, ``9 o'clock`` (a bare number is a count)."""
+_ZH_TIME = (
+    r"(?P<part>凌晨|早上|早晨|上午|中午|下午|傍晚|晚上)?\s*(?P<zh>" + _ZH_NUM + r")\s*[点點时]"
+    r"(?:\s*(?P<half>半)|\s*(?P<zm>" + _ZH_NUM + r")\s*分?)?"
+)
+_TIME_LIMITS = [
+    ("after", re.compile(r"(?:can't|cannot|can not|won't)\s+(?:leave|go|depart)\s+(?:before|until)\s+" + _EN_TIME, re.I)),
+    # "need to be in beijing by 2pm", "arrive before 18:00", "land by 9"
+    ("arrive", re.compile(r"\b(?:arriv\w*|land\w*|get (?:there|in)|be (?:there|in \w+|at \w+))\s+"
+                          r"(?:by|before|no later than)\s+" + _EN_TIME, re.I)),
+    ("arrive", re.compile(r"\bby\s+" + _EN_TIME + r"(?=\s*(?:to|at|in)?\s*(?:arrive|get|be)\b)", re.I)),
+    ("before", re.compile(r"\b(?:leav\w*|depart\w*|go|set off)\s+(?:by|before|no later than)\s+" + _EN_TIME, re.I)),
+    ("arrive", re.compile(r"\bby\s+" + _EN_TIME, re.I)),
+    ("before", re.compile(r"\b(?:before|until|till|no later than|not later than|at the latest)\s+" + _EN_TIME, re.I)),
+    ("after", re.compile(r"\b(?:after|from|no earlier than|not before|not earlier than|at the earliest)\s+"
+                         + _EN_TIME, re.I)),
+    ("arrive", re.compile(_ZH_TIME + r"\s*(?:之前|以前|前)\s*(?:到|抵达|到达)")),
+    ("before", re.compile(r"不晚于\s*" + _ZH_TIME)),
+    ("before", re.compile(_ZH_TIME + r"\s*(?:之前|以前|前)")),
+    ("after", re.compile(r"不早于\s*" + _ZH_TIME)),
+    ("after", re.compile(_ZH_TIME + r"\s*(?:之后|以后|后|起)")),
+]  # fmt: skip
+"""Which end of the day a time bounds: "after 10am" is the earliest departure, "before 9" or
+"9点前" the latest departure, "be there by 2pm" or "2点前到" the latest arrival. A "can't
+leave before 10" is an earliest departure. First match wins for each time."""
+
+
+def _minute(m: re.Match[str]) -> int | None:
+    """The time ``m`` names, as minutes after midnight (None when it is not a time of day)."""
+    groups = m.groupdict()
+    if groups.get("zh"):
+        hour = _zh_number(groups["zh"])
+        minute = 30 if groups.get("half") else _zh_number(groups["zm"]) if groups.get("zm") else 0
+        afternoon = groups.get("part") in ("下午", "傍晚", "晚上") or (
+            groups.get("part") == "中午" and hour < 6
+        )
+        if afternoon and hour < 12:
+            hour += 12
+    else:
+        hour, minute = int(groups["h"]), int(groups["m"] or 0)
+        ampm = (groups.get("ampm") or groups.get("ampm2") or "").lower()
+        if ampm.startswith("p") and hour < 12:
+            hour += 12
+        elif ampm.startswith("a") and hour == 12:
+            hour = 0
+    return hour * 60 + minute if 0 <= hour <= 24 and 0 <= minute < 60 else None
+
+
+def time_limits(text: str) -> dict[int, str]:
+    """Times of day ``text`` gives as limits (minutes after midnight), each ``"after"`` (the
+    earliest departure), ``"before"`` (the latest departure) or ``"arrive"`` (the latest
+    arrival). A time read two ways is left out."""
+    found: dict[int, set[str]] = {}
+    taken: list[tuple[int, int]] = []
+    for side, pattern in _TIME_LIMITS:
+        for m in pattern.finditer(text):
+            if any(m.start() < e and s < m.end() for s, e in taken):
+                continue
+            minute = _minute(m)
+            if minute is not None:
+                taken.append(m.span())
+                found.setdefault(minute, set()).add(side)
+    return {t: next(iter(s)) for t, s in found.items() if len(s) == 1}

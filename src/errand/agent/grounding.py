@@ -254,12 +254,47 @@ def ground_arguments(
     return kept, dropped
 
 
+def orient_times(
+    arguments: dict[str, Any], parameters: dict[str, Any], times: dict[int, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Put a time of day the user gave as a limit (`errand.agent.dates.time_limits`) in the
+    parameter for that limit: "need to be in Beijing by 2pm" searched as ``depart_after: 14:00``
+    finds only flights that land too late. A ``*_after`` / ``*_before`` time becomes the
+    earliest departure, the latest departure or the latest arrival the user meant, where the
+    tool has that parameter; returns the arguments and what was moved."""
+    props = parameters.get("properties", {})
+    out = dict(arguments)
+    moved = []
+    for name, value in arguments.items():
+        clock = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+        prefix, _, end = name.rpartition("_")
+        if clock is None or end not in ("after", "before"):
+            continue
+        side = times.get(int(clock.group(1)) * 60 + int(clock.group(2)))
+        targets = {
+            "after": (f"{prefix}_after", "depart_after"),
+            "before": (f"{prefix}_before", "depart_before"),
+            "arrive": ("arrive_before", f"{prefix}_before"),
+        }.get(side or "", ())
+        target = next((t for t in targets if t in props), name)
+        if target == name or out.get(target) not in (None, value):
+            continue
+        del out[name]
+        out[target] = value
+        moved.append(f"{name}={value} is used as {target}")
+    return out, moved
+
+
 def ground_calls(
-    calls: list[ToolCall], registry: ToolRegistry, known: set[float], limits: dict[float, str] | None = None
+    calls: list[ToolCall],
+    registry: ToolRegistry,
+    known: set[float],
+    limits: dict[float, str] | None = None,
+    times: dict[int, str] | None = None,
 ) -> tuple[list[ToolCall], dict[str, str]]:
-    """``calls`` without the optional figures nobody stated and with the user's ``limits``
-    (`limits_in`) at their end of each range, and a note per call saying what changed (told to
-    the model with the result)."""
+    """``calls`` without the optional figures nobody stated, with the user's ``limits``
+    (`limits_in`) at their end of each range and ``times`` (`time_limits`) in the parameter of
+    their kind, and a note per call saying what changed (told to the model with the result)."""
     out, notes = [], {}
     for c in calls:
         t = registry.get(c.name)
@@ -268,7 +303,8 @@ def ground_calls(
             continue
         args, dropped = ground_arguments(c.arguments, t.parameters, known)
         args, moved = orient_limits(args, t.parameters, limits or {})
-        changes = [*(f"{d} is dropped (the user did not give it)" for d in dropped), *moved]
+        args, timed = orient_times(args, t.parameters, times or {})
+        changes = [*(f"{d} is dropped (the user did not give it)" for d in dropped), *moved, *timed]
         if changes:
             notes[c.id] = "; ".join(changes)
             c = c.model_copy(update={"arguments": args})

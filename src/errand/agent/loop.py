@@ -23,7 +23,7 @@ from errand.agent import prompts
 from errand.agent.act import CallRunner
 from errand.agent.attachments import offered as attachment_specs
 from errand.agent.confirm import Approver
-from errand.agent.dates import now_text
+from errand.agent.dates import now_text, time_limits
 from errand.agent.events import (
     Event,
     ReasoningDeltaEvent,
@@ -339,8 +339,10 @@ class Agent(CallRunner):
                 calls = [c for c in calls if c is not question]
             if calls and not final:
                 if self.ground_arguments:
-                    limits = limits_in("\n".join(state.user_texts))
-                    calls, state.notes = ground_calls(calls, registry, state.known, limits)
+                    said = "\n".join(state.user_texts)
+                    calls, state.notes = ground_calls(
+                        calls, registry, state.known, limits_in(said), time_limits(said)
+                    )
                 conv.messages.append(
                     Message(role="assistant", content=text.strip() or None, tool_calls=calls)
                 )

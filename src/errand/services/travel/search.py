@@ -43,6 +43,7 @@ def _search(
     depart_after: str | None,
     depart_before: str | None,
     max_stops: int | None,
+    arrive_before: str | None = None,
 ) -> dict[str, Any]:
     session = _session(ctx)
     a, b = _city(session, origin), _city(session, destination)
@@ -51,6 +52,7 @@ def _search(
     day = _day(date, local_time(ctx.now()))
     c = _cabin(kind, cabin)
     after, before = _clock_arg(depart_after, "depart_after"), _clock_arg(depart_before, "depart_before")
+    arrive_by = _clock_arg(arrive_before, "arrive_before")
     word = "flights" if kind == "flight" else "trains"
     route = (Service.kind == kind, Service.origin_city_id == a.id, Service.dest_city_id == b.id)
     rows = session.execute(
@@ -73,6 +75,8 @@ def _search(
             continue
         if before is not None and svc.depart_min > before:
             continue
+        if arrive_by is not None and svc.depart_min + svc.duration_min > arrive_by:
+            continue  # "be there by 2pm": the same day, by that time
         if max_stops is not None and kind == "flight" and svc.stops > max_stops:
             continue
         matches.append((svc, fare))
@@ -123,6 +127,7 @@ def search_flights(
     depart_after: str | None = None,
     depart_before: str | None = None,
     max_stops: int | None = None,
+    arrive_before: str | None = None,
 ) -> dict[str, Any]:
     """Flights between two cities on a date, cheapest first, with seats left.
 
@@ -135,9 +140,20 @@ def search_flights(
         depart_after: Earliest departure, HH:MM.
         depart_before: Latest departure, HH:MM.
         max_stops: 0 for non-stop only.
+        arrive_before: Latest arrival, HH:MM ("be there by 2pm").
     """
     return _search(
-        ctx, "flight", origin, destination, date, cabin, max_price, depart_after, depart_before, max_stops
+        ctx,
+        "flight",
+        origin,
+        destination,
+        date,
+        cabin,
+        max_price,
+        depart_after,
+        depart_before,
+        max_stops,
+        arrive_before,
     )
 
 
@@ -151,6 +167,7 @@ def search_trains(
     max_price: int | None = None,
     depart_after: str | None = None,
     depart_before: str | None = None,
+    arrive_before: str | None = None,
 ) -> dict[str, Any]:
     """High-speed trains (高铁) between two cities on a date, cheapest first.
 
@@ -162,9 +179,20 @@ def search_trains(
         max_price: Max price per seat, whole yuan.
         depart_after: Earliest departure, HH:MM.
         depart_before: Latest departure, HH:MM.
+        arrive_before: Latest arrival, HH:MM ("be there by 2pm").
     """
     return _search(
-        ctx, "train", origin, destination, date, seat_class, max_price, depart_after, depart_before, None
+        ctx,
+        "train",
+        origin,
+        destination,
+        date,
+        seat_class,
+        max_price,
+        depart_after,
+        depart_before,
+        None,
+        arrive_before,
     )
 
 
