@@ -22,6 +22,7 @@ from errand.agent.events import (
 )
 from errand.errors import ToolError
 from errand.llm.scripted import ScriptedModel, ScriptedTurn, call
+from errand.llm.types import Message
 from errand.tools import FromResults, FromUser, ToolContext, ToolRegistry, tool
 
 executed: list[str] = []
@@ -591,14 +592,31 @@ async def test_a_policy_approves_small_payments_and_asks_about_the_rest() -> Non
     amounts = [(e.amount, e.currency) for e in events if e.type == "confirmation_required"]  # type: ignore[attr-defined]
     assert amounts == [(30_00, "CNY"), (3000_00, "CNY")]
 
-    # A request that only asks for information: a payment a tool result talked the model into
-    # is put to the person, however small (auto-approve or not).
+    # A request that only asks for information: a payment the model makes anyway is not run,
+    # nor put to the person; the model is told to answer the question (a dev run's "which is
+    # the earliest train?" booked one and asked for passenger names instead of answering).
     executed.clear()
     asked.clear()
     question = {"topic": "tea", "tools": ["buy"], "verb": "find_out"}
     talked_into = ScriptedModel([call("buy", item="tea"), "done"], structured=[question])
-    await events_of(Agent(talked_into, ToolRegistry([buy]), approver=policy), "tell me about the tea")
-    assert executed == [] and asked == ["Pay 30.00 CNY for tea"]
+    events = await events_of(
+        Agent(talked_into, ToolRegistry([buy]), approver=policy), "tell me about the tea"
+    )
+    assert executed == [] and asked == []
+    result = next(e for e in events if e.type == "tool_result")  # type: ignore[attr-defined]
+    assert "the user asked a question" in str(result.model_dump())
+    assert not talked_into.requests[0][1][0].callable  # nor could a grammar have let it through
+
+    # In a later turn of a chat (a reply to "which one?") the plan's verb takes nothing away:
+    # the payment is offered, and put to the person (the plan did not say the user asked for it).
+    later = ScriptedModel([call("buy", item="tea"), "done"], structured=[question])
+    chat = Conversation()
+    chat.messages += [
+        Message(role="user", content="buy me the tea"),
+        Message(role="assistant", content="Which one?"),
+    ]
+    await events_of(Agent(later, ToolRegistry([buy]), approver=policy), "the green one", conversation=chat)
+    assert later.requests[0][1][0].callable and asked == ["Pay 30.00 CNY for tea"]
 
 
 async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found() -> None:

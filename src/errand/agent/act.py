@@ -127,6 +127,9 @@ class CallRunner:
                 )
                 state.revision_step = step + 1  # ask the user (ask_user), not apologise
                 continue
+            if t.risk != "read" and state.finds_only:  # a backend that offered it anyway
+                early[call.id] = (False, prompts.NOT_ASKED.format(name=t.name))
+                continue
             if t.risk != "read":
                 state.acted = True  # a write the user is asked to confirm (or one that runs)
                 summary, quote = await self._describe(t, validated, step, call, user, state.run_id)

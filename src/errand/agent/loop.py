@@ -176,8 +176,14 @@ class Agent(CallRunner):
         return plan_for(str(out["text"]), task, self.tools)
 
     def _step_specs(self, registry: ToolRegistry, state: RunState) -> list[ToolSpec]:
-        """This step's tools: ids limited to those known so far, and ``ask_user`` last."""
-        specs = [t.spec_within(state.ids) for t in registry]
+        """This step's tools: ids limited to those known so far, writes shown but not callable
+        when the user only asks a question (`RunState.finds_only`), and ``ask_user`` last."""
+        specs = [
+            t.spec_within(state.ids).model_copy(update={"callable": False})
+            if state.finds_only and t.risk != "read"
+            else t.spec_within(state.ids)
+            for t in registry
+        ]
         specs += attachment_specs(state.attachments)  # read_image, with attachments (#16)
         return [*specs, ASK_USER] if ASK_USER.name not in registry else specs
 
@@ -229,6 +235,10 @@ class Agent(CallRunner):
         carried = {t.domain for c in last_calls if (t := self.tools.get(c.name)) is not None}
         plan = plan.adding(carried, self.tools.domains)
         state.acts = plan.acts
+        # A question is answered, not acted on: writes stay in the prompt (it stays cached) but
+        # cannot be called. Only on a conversation's first request: a later one ("Li Wei",
+        # answering "who is travelling?") goes on with an errand already under way.
+        state.finds_only = plan.verb == "find_out" and not any(m.role == "user" for m in conv.messages)
         registry = self.tools.subset(plan.domains)
         specs = self._step_specs(registry, state) if len(registry) or state.attachments else []
         if not conv.messages:

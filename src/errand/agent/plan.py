@@ -65,8 +65,10 @@ def plan_prompt(registry: ToolRegistry, descriptions: Mapping[str, str]) -> str:
     return PLAN_PROMPT.format(catalogue=catalogue(registry, descriptions), examples=examples)
 
 
-VERBS = ("find_out", "book", "order", "buy", "cancel", "return", "chat")
-"""What a request asks errand to do; all but ``find_out`` and ``chat`` change something (`Plan.acts`)."""
+VERBS = ("chat", "find_out", "book", "order", "buy", "cancel", "return")
+"""What a request asks errand to do; all but ``find_out`` and ``chat`` change something (`Plan.acts`).
+``find_out`` also takes writes away (`RunState.finds_only`), so it is not first: a plan that
+claims nothing (a scripted model's broad one) is ``chat``."""
 _ACTING = frozenset({"book", "order", "buy", "cancel", "return"})
 
 

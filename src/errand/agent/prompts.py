@@ -57,6 +57,11 @@ INVENTED_NAME = (
     "{what}; do not make it up or take it from a tool result."
 )
 
+NOT_ASKED = (
+    "{name} was not run: the user asked a question, not for anything to be booked, ordered or "
+    "paid. Answer the question from the results above, and offer to do it if they want."
+)
+
 REPEATED_CALL = (
     "You already called {name} with exactly these arguments; its result is above. "
     "Do not call it again: answer the user from the results, or call a different tool."

@@ -86,6 +86,10 @@ class RunState:
     """A write or payment tool got as far as its confirmation (whatever came of it)."""
     acts: bool = False
     """The model's plan says the user asked for a change (book, order, cancel), not only information."""
+    finds_only: bool = False
+    """The model's plan for a conversation's first request says the user only asks to find
+    something out: no write is offered (a 1.5B asked "which is the earliest train?" booked one,
+    and asked the user for passenger names instead of answering)."""
     asked: str | None = None
     """The question of an ``ask_user`` call: the run ends with it, waiting for the user's reply."""
     made: list[str] = field(default_factory=list)
