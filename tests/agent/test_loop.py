@@ -607,6 +607,19 @@ async def test_a_policy_approves_small_payments_and_asks_about_the_rest() -> Non
     assert "the user asked a question" in str(result.model_dump())
     assert not talked_into.requests[0][1][0].callable  # nor could a grammar have let it through
 
+    # told before any check of its arguments: an invented name would have sent it to ask_user
+    @tool(risk="write")
+    def reserve(guest: Annotated[str, FromUser("the guest's name")]) -> str:
+        """Reserve a table."""
+        executed.append(f"reserve:{guest}")
+        return "ok"
+
+    table = {"topic": "table", "tools": ["reserve"], "verb": "find_out"}
+    invented = ScriptedModel([call("reserve", guest="John Doe"), "done"], structured=[table])
+    events = await events_of(Agent(invented, ToolRegistry([reserve]), approver=policy), "is there a table?")
+    result = next(e for e in events if e.type == "tool_result")  # type: ignore[attr-defined]
+    assert "the user asked a question" in str(result.model_dump()) and executed == []
+
     # In a later turn of a chat (a reply to "which one?") the plan's verb takes nothing away:
     # the payment is offered, and put to the person (the plan did not say the user asked for it).
     later = ScriptedModel([call("buy", item="tea"), "done"], structured=[question])

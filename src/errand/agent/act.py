@@ -105,6 +105,10 @@ class CallRunner:
                 early[call.id] = (False, prompts.UNKNOWN_TOOL.format(name=call.name, names=names))
                 fixable.add(call.id)
                 continue
+            if t.risk != "read" and state.finds_only:  # a backend that offered it anyway
+                # before any check of its arguments: asking for a passenger's name is not an answer
+                early[call.id] = (False, prompts.NOT_ASKED.format(name=t.name))
+                continue
             try:
                 validated = t.validate(call.arguments)
             except ToolError as exc:
@@ -126,9 +130,6 @@ class CallRunner:
                     prompts.INVENTED_NAME.format(name=t.name, what=what, names=", ".join(unsaid_values)),
                 )
                 state.revision_step = step + 1  # ask the user (ask_user), not apologise
-                continue
-            if t.risk != "read" and state.finds_only:  # a backend that offered it anyway
-                early[call.id] = (False, prompts.NOT_ASKED.format(name=t.name))
                 continue
             if t.risk != "read":
                 state.acted = True  # a write the user is asked to confirm (or one that runs)
