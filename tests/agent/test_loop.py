@@ -632,9 +632,12 @@ async def test_a_policy_approves_small_payments_and_asks_about_the_rest() -> Non
     assert later.requests[0][1][0].callable and asked == ["Pay 30.00 CNY for tea"]
 
 
-async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found() -> None:
+@pytest.mark.parametrize("typed", [True, False])
+async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found(typed: bool) -> None:
+    """Also an id no user could type (`FromResults.typed`): an earlier turn's result names it."""
+
     @tool(risk="write")
-    def reserve(item_id: Annotated[str, FromResults("item_id")]) -> str:
+    def reserve_typed(item_id: Annotated[str, FromResults("item_id")]) -> str:
         """Reserve an item.
 
         Args:
@@ -642,12 +645,23 @@ async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found() -
         """
         return f"reserved {item_id}"
 
+    @tool(risk="write")
+    def reserve_untyped(item_id: Annotated[str, FromResults("item_id", typed=False)]) -> str:
+        """Reserve an item.
+
+        Args:
+            item_id: The item's id.
+        """
+        return f"reserved {item_id}"
+
+    reserve = reserve_typed if typed else reserve_untyped
+
     @tool()
     def find() -> dict[str, str]:
         """Find an item."""
         return {"item_id": "IT-7781"}
 
-    model = ScriptedModel([call("find"), "Found IT-7781.", call("reserve", item_id="IT-7781"), "Reserved."])
+    model = ScriptedModel([call("find"), "Found IT-7781.", call(reserve.name, item_id="IT-7781"), "Reserved."])
     agent = Agent(model, ToolRegistry([find, reserve]), approver=approve_all)
     conv = Conversation()
     await agent.run("find me an item", conversation=conv)

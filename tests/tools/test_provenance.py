@@ -119,7 +119,9 @@ def test_a_dish_is_ordered_by_an_item_id_a_menu_returned() -> None:
 
     place_order = builtin_registry().get("place_order")
     assert place_order is not None and isinstance(place_order.provenance["items.item_id"], FromResults)
-    state = RunState(run_id="r", loose_ids=ids_in_text("order Dongpo pork from HZ-R005"))
+    # the "88" of an address is no dish: a user cannot know a menu's numbers (dev
+    # fd-sold-out-dish ordered item 88 before reading the menu, and was refused)
+    state = RunState(run_id="r", loose_ids=ids_in_text("order Dongpo pork from HZ-R005 to 88 Wensan Road"))
     assert not place_order.spec_within(state.ids).callable  # no menu read: no dish to name
     state.results.append({"id": "HZ-R005", "items": [{"item_id": 57, "name": "Dongpo pork"}]})
     spec = place_order.spec_within(state.ids)

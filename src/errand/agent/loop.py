@@ -35,6 +35,7 @@ from errand.agent.events import (
     TextDeltaEvent,
 )
 from errand.agent.grounding import ground_calls, known_numbers, limits_in, unverified_in
+from errand.agent.observations import earlier_result
 from errand.agent.plan import (
     Plan,
     plan_for,
@@ -215,7 +216,10 @@ class Agent(CallRunner):
         for m in conv.messages:  # earlier turns of a chat ground ids, names and numbers too
             if m.role in ("user", "tool") and m.text:
                 state.known |= known_numbers([m.text])
+            if m.role == "user" and m.text:
                 state.loose_ids |= ids_in_text(m.text)
+            if m.role == "tool" and m.text:
+                state.results.append(earlier_result(m.text))
             if m.role == "user" and m.text:
                 state.user_texts.append(m.text)
             if m.role in ("user", "tool") and m.text:

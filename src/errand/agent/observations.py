@@ -33,6 +33,16 @@ def observation(value: Any) -> str:
     return text
 
 
+def earlier_result(text: str) -> Any:
+    """The data an earlier turn's tool message shows (its JSON, without errand's notes around
+    it), or its text: what a chat's next message may take ids from."""
+    start = text.find("{") if not text.lstrip().startswith("[") else text.find("[")
+    try:
+        return json.JSONDecoder().raw_decode(text, start)[0] if start >= 0 else text
+    except ValueError:
+        return text
+
+
 def summarize(value: Any) -> str:
     """One line for people (a tool card): the gist of a result, already plain JSON data.
 

@@ -71,7 +71,7 @@ class RunState:
     results: list[Any] = field(default_factory=list)
     """Every successful tool result (plain data): where ids may come from."""
     loose_ids: set[str] = field(default_factory=set)
-    """Id-like tokens of the request and of earlier turns' results."""
+    """Id-like tokens the user typed (the request, earlier messages, text read from pictures)."""
     known: set[float] = field(default_factory=set)
     """Every number the request and the tool results state (grounds arguments and answers)."""
     artifacts: list[str] = field(default_factory=list)
@@ -158,9 +158,11 @@ class RunState:
     def ids(self, source: FromResults) -> set[str]:
         """The ids a `FromResults` parameter may take: values under its keys in the results, and
         id-like tokens the user typed that have its ids' shape, where it declares one (the date
-        in "from 2026-12-12" is no hotel id). With a shape, a token of that shape anywhere in a
-        result counts too: a payment's memo ("Order FO-000001 at Green Leaf") names an order."""
-        found = {i for i in self.loose_ids if source.shape is None or source.fits(i)}
+        in "from 2026-12-12" is no hotel id), and none for ids a user cannot know
+        (`FromResults.typed`). With a shape, a token of that shape anywhere in a result counts
+        too: a payment's memo ("Order FO-000001 at Green Leaf") names an order."""
+        typed = self.loose_ids if source.typed else set()
+        found = {i for i in typed if source.shape is None or source.fits(i)}
         for r in self.results:
             found |= ids_in_result(r, source.keys)
             if source.shape is not None:

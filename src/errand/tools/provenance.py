@@ -32,10 +32,14 @@ class FromResults:
     shape: str | None = None
     """A regular expression every such id matches whole (``[A-Z]{2}-\\d{5}`` for a listing), when
     the service issues ids of one shape: a request that names one is about this tool's service."""
+    typed: bool = True
+    """Whether a user may type such an id. False for ids only a result shows (a dish's number on
+    a menu): then no token of the request counts, and the "88" of "88 Wensan Road" is no dish."""
 
-    def __init__(self, *keys: str, shape: str | None = None) -> None:
+    def __init__(self, *keys: str, shape: str | None = None, typed: bool = True) -> None:
         object.__setattr__(self, "keys", tuple(keys) or ("id",))
         object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "typed", typed)
 
     def fits(self, value: str) -> bool:
         """Whether ``value`` has the shape of this parameter's ids (case aside)."""

@@ -48,7 +48,7 @@ MAX_AHEAD = timedelta(days=2)
 class OrderItem(TypedDict):
     """One dish to order."""
 
-    item_id: Annotated[int, FromResults("item_id")]
+    item_id: Annotated[int, FromResults("item_id", typed=False)]
     quantity: int
 
 
