@@ -709,6 +709,39 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
     assert executed == ["find_homes:Hangzhou"]
 
 
+async def test_a_second_reminder_follows_a_lookup_made_after_the_first() -> None:
+    """dev sh-buy-earbuds-white: reminded after the search, the 1.5B read the product's variants,
+    then described the purchase again. A lookup since the reminder earns a second one; two
+    reminders are the most."""
+    task = "Find the cheapest home in Hangzhou under 5,000,000 and book a viewing of it"
+    plan = {"topic": "a viewing", "tools": ["find_homes", "book_viewing"], "verb": "book"}
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            "HZ-1 looks good.",
+            call("find_homes", city="Hangzhou", max_price=4_000_000),
+            "HZ-1 is still the cheapest; you can book a viewing of it.",
+            call("book_viewing", listing_id="HZ-1"),
+            "Booked viewing V-1 of HZ-1.",
+        ],
+        structured=[plan],
+    )
+    events = await events_of(Agent(model, registry(), approver=approve_all), task)
+    reminders = [e for e in events if getattr(e, "type", "") == "revision_requested"]
+    assert len(reminders) == 2
+    assert isinstance(events[-1], RunFinished) and events[-1].outcome == "answered"
+    assert executed[-1].startswith("book_viewing:HZ-1")
+
+    executed.clear()
+    looks = [call("find_homes", city="Hangzhou", max_price=m) for m in (5_000_000, 4_000_000, 3_000_000)]
+    never = ScriptedModel(
+        [looks[0], "HZ-1.", looks[1], "HZ-1 again.", looks[2], "HZ-1, as I said."], structured=[plan]
+    )
+    final = await Agent(never, registry(), approver=approve_all).run(task)
+    assert isinstance(final, RunFinished) and final.answer == "HZ-1, as I said."
+    assert final.outcome == "not_done" and len(executed) == 3
+
+
 async def test_a_write_refused_for_an_invented_id_is_not_the_errand_done() -> None:
     model = ScriptedModel(
         [

@@ -86,6 +86,10 @@ ASK_USER = ToolSpec(
 )
 """The agent's own action besides tools and answers: whether it asked is then a fact."""
 
+MAX_REMINDERS = 2
+"""Reminders of an errand left undone per run: a purchase often needs two lookups (the product,
+then its variants) before the write, and the 1.5B describes the purchase after each."""
+
 
 async def _closing(stream: AsyncIterator[ModelEvent]) -> AsyncIterator[ModelEvent]:
     """Iterate a model stream and close it even when the loop stops early (budget, cancel)."""
@@ -385,7 +389,8 @@ class Agent(CallRunner):
                     # making it: remind them once, and have the next step call a tool (or ask
                     # the user). A refusal then comes from the service, and the user still
                     # confirms the write.
-                    state.reminded = True
+                    state.reminders += 1
+                    state.results_at_reminder = len(state.results)
                     state.revision_step = step + 1  # a call, not another description of it
                     conv.messages.append(Message(role="user", content=prompts.UNFINISHED_ACTION))
                     yield state.emit(
@@ -433,11 +438,13 @@ class Agent(CallRunner):
         )
 
     def _left_undone(self, registry: ToolRegistry, state: RunState, step: int) -> bool:
-        """Whether a draft answer leaves undone the change the plan says the user asked for (once a run)."""
+        """Whether a draft answer leaves undone the change the plan says the user asked for: at
+        most `MAX_REMINDERS` times a run, and again only after a lookup made since the last."""
         return (
             state.acts
             and not state.acted
-            and not state.reminded
+            and state.reminders < MAX_REMINDERS
+            and (state.reminders == 0 or len(state.results) > state.results_at_reminder)
             and step + 1 < self.budget.max_steps
             and any(t.risk != "read" for t in registry)
         )

@@ -102,8 +102,12 @@ class RunState:
     """Why the run's latest write did not happen, until a later one goes through: the service's
     refusal ("Sold out: no seats left on G16"), or the user's standing rule that rejected it
     (a person who rejected it knows). The user must hear that nothing was done, and why."""
-    reminded: bool = False
-    """The model was reminded once that the request asked for an action it had not taken."""
+    reminders: int = 0
+    """How often the model was reminded that the request asked for an action it had not taken."""
+    results_at_reminder: int = 0
+    """How many results the run had at the last reminder: a second reminder only follows a
+    lookup made since (the product's variants, read after the first; the 1.5B then described
+    the purchase again), never a model that answered the same way twice."""
     retried: bool = False
     """A step whose every call went wrong was followed once by a step that must call again."""
     subjects: list[str] = field(default_factory=list)
