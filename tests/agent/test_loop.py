@@ -177,6 +177,31 @@ async def test_after_a_lookup_that_went_wrong_the_next_step_must_call_again_once
     assert [s.tool_choice for s in model.settings] == ["required", "required", "auto"]
 
 
+async def test_a_search_that_found_nothing_is_asked_again_once() -> None:
+    """dev sh-best-earbuds-under-300: a search for a made-up word matched nothing and the 1.5B
+    answered "I can't assist with that". Nothing found is put like an error: the model is told
+    to drop what the user did not give, and the next step calls again (once per run)."""
+
+    @tool()
+    def search_things(query: str) -> dict[str, object]:
+        """Search things.
+
+        Args:
+            query: What to find.
+        """
+        found = [] if query == "earbudz" else [{"id": "P-1", "name": query}]
+        return {"matches": len(found), "results": found}
+
+    model = ScriptedModel(
+        [call("search_things", query="earbudz"), call("search_things", query="earbuds"), "P-1 is it."]
+    )
+    events = await events_of(Agent(model, ToolRegistry([search_things])), "earbuds?")
+    assert [s.tool_choice for s in model.settings] == ["required", "required", "auto"]
+    seen = [m.text for m in model.requests[1][0] if m.role == "tool"]
+    assert seen[-1].endswith(prompts.AFTER_NOTHING)
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == "P-1 is it."
+
+
 async def test_a_refused_write_is_told_not_retried() -> None:
     model = ScriptedModel(
         [
@@ -661,7 +686,9 @@ async def test_a_later_turn_of_a_chat_may_act_on_an_id_an_earlier_turn_found(typ
         """Find an item."""
         return {"item_id": "IT-7781"}
 
-    model = ScriptedModel([call("find"), "Found IT-7781.", call(reserve.name, item_id="IT-7781"), "Reserved."])
+    model = ScriptedModel(
+        [call("find"), "Found IT-7781.", call(reserve.name, item_id="IT-7781"), "Reserved."]
+    )
     agent = Agent(model, ToolRegistry([find, reserve]), approver=approve_all)
     conv = Conversation()
     await agent.run("find me an item", conversation=conv)

@@ -28,7 +28,7 @@ from errand.agent.events import (
     ToolResultEvent,
 )
 from errand.agent.grounding import known_numbers, numbers_of
-from errand.agent.observations import observation, references, summarize
+from errand.agent.observations import found_nothing, observation, references, summarize
 from errand.agent.state import Budget, CallInfo, ContextFactory, Conversation, RunState
 from errand.agent.steps import StepRunner
 from errand.errors import ToolError
@@ -233,8 +233,9 @@ class CallRunner:
                 # A service's refusal ("short by 149.00 CNY") is a source of figures too.
                 state.known |= known_numbers([content]) if isinstance(value, str) else numbers_of(value)
                 t = registry.get(call.name)
-                if not ok and t is not None and t.risk == "read":
-                    fixable.add(call.id)  # a lookup refuses nothing: the question was wrong
+                if t is not None and t.risk == "read" and (not ok or found_nothing(value)):
+                    # a lookup refuses nothing, and one that found nothing was likely asked wrongly
+                    fixable.add(call.id)
                 if t is not None and t.risk != "read":  # a refused write, until one goes through
                     state.refusal = None if ok else str(value).removeprefix(f"Error from {t.name}: ")
                 if ok:  # what a service returned names ids; errand's refusals echo the model's own
@@ -250,8 +251,14 @@ class CallRunner:
                                 state.made.append(ref)
                                 state.made_for[ref] = subject_ids(call.arguments, t.provenance)
                     state.artifacts.extend(f for f in files if f not in state.artifacts)
-            went_right |= ok
-            shown = content + (prompts.AFTER_RESULT if ok else prompts.AFTER_ERROR)
+            went_right |= ok and call.id not in fixable
+            shown = content + (
+                prompts.AFTER_ERROR
+                if not ok
+                else prompts.AFTER_NOTHING
+                if call.id in fixable
+                else prompts.AFTER_RESULT
+            )
             if call.id in state.notes:
                 shown = prompts.CHANGED_ARGUMENTS.format(changes=state.notes[call.id]) + shown
             conv.messages.append(Message(role="tool", content=shown, tool_call_id=call.id, name=call.name))

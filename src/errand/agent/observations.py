@@ -33,6 +33,12 @@ def observation(value: Any) -> str:
     return text
 
 
+def found_nothing(value: Any) -> bool:
+    """Whether a result is a search that matched nothing (``"matches": 0``, as every built-in
+    search says it): like an error, the question was likely wrong, not the answer "none"."""
+    return isinstance(value, dict) and value.get("matches") == 0
+
+
 def earlier_result(text: str) -> Any:
     """The data an earlier turn's tool message shows (its JSON, without errand's notes around
     it), or its text: what a chat's next message may take ids from."""

@@ -45,6 +45,13 @@ AFTER_ERROR = (
 """Appended to a failed call's observation: small models otherwise give up at the first error,
 or answer a refusal by asking for details the user already gave."""
 
+AFTER_NOTHING = (
+    "\n\n[Nothing matched. If a word, filter or value the user did not give caused it, call "
+    "again without it (or with plainer words); if the user's own limits leave nothing, say so.]"
+)
+"""Appended to a search that found nothing: the 1.5B answered "I can't assist with that" after
+searching a made-up word or a filter nobody asked for."""
+
 CHANGED_ARGUMENTS = "[errand changed this call: {changes}.]\n"
 
 INVENTED_ID = (
@@ -117,6 +124,7 @@ _OWN_TEXTS = tuple(
         SYSTEM_PROMPT,
         AFTER_RESULT,
         AFTER_ERROR,
+        AFTER_NOTHING,
         REPEATED_CALL,
         UNGROUNDED,
         UNFINISHED_ACTION,
