@@ -146,6 +146,15 @@ def test_search_in_chinese_and_by_category(store: ServiceStore) -> None:
     assert books["top"] and all(h["category"] == "books" and h["return_days"] == 7 for h in books["top"])
 
 
+def test_a_search_can_only_name_a_category_the_shop_has() -> None:
+    """The categories are a closed set in the schema, so a grammar writes one of them (dev
+    sh-cheapest-rice-cooker-zh searched category '家电' three times); it is the seeded set."""
+    from errand.services.shop.seed import CATEGORIES as SEEDED
+
+    category = tools.search_products.parameters["properties"]["category"]
+    assert sorted(category["enum"]) == sorted(c.name for c in SEEDED)
+
+
 def test_search_refuses_bad_filters_and_explains_no_match(store: ServiceStore) -> None:
     with pytest.raises(ToolError, match="Categories: electronics"):
         run(store, tools.search_products, query="shoes", category="cars")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from sqlalchemy import func, or_, select
 
@@ -14,7 +14,10 @@ from errand.tools import FromResults, ToolContext, tool
 
 TOP = 5
 """Products a search returns."""
-CATEGORIES = ("electronics", "clothing", "shoes", "home", "books", "sports", "beauty", "toys")
+Category = Literal["electronics", "clothing", "shoes", "home", "books", "sports", "beauty", "toys"]
+"""The shop's categories: a closed set in the schema, so a grammar can only write one of them
+(dev sh-cheapest-rice-cooker-zh searched category '家电' three times)."""
+CATEGORIES: tuple[str, ...] = get_args(Category)
 
 
 def _terms(query: str) -> list[str]:
@@ -32,7 +35,7 @@ def _terms(query: str) -> list[str]:
 def search_products(
     ctx: ToolContext,
     query: str,
-    category: str | None = None,
+    category: Category | None = None,
     max_price: int | None = None,
     min_rating: float | None = None,
     in_stock: bool = True,
@@ -41,7 +44,7 @@ def search_products(
 
     Args:
         query: What to buy, e.g. "running shoes" or "蓝牙耳机".
-        category: electronics, clothing, shoes, home, books, sports, beauty or toys.
+        category: Only if the user named one.
         max_price: Highest price in whole yuan.
         min_rating: Lowest average rating, 1-5.
         in_stock: Only products with a variant in stock.
