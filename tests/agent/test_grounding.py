@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from errand.agent import Agent
 from errand.agent.dates import time_limits
 from errand.agent.events import ToolCallStarted
@@ -16,7 +18,7 @@ from errand.agent.grounding import (
     unverified_numbers,
 )
 from errand.llm.scripted import ScriptedModel, call
-from errand.tools import ToolRegistry, tool
+from errand.tools import FromUser, ToolRegistry, tool
 
 
 def test_numbers_in_reads_units_words_and_chinese() -> None:
@@ -147,6 +149,25 @@ async def test_the_loop_drops_invented_filters_and_says_so() -> None:
     assert started.arguments == {"city": "Chengdu", "max_price": 2_000_000}
     observation = model.requests[1][0][-1].text
     assert "max_metro_m=0" in observation and "did not give" in observation
+
+
+async def test_an_optional_filter_only_the_user_sets_is_dropped_when_they_did_not_set_it() -> None:
+    """dev wl-u-all-balances: "wallet bal? all currencies pls" was asked as
+    ``wallet_balance(currency="CNY")`` and answered with one currency (three dev tasks)."""
+    seen: list[object] = []
+
+    @tool
+    def balance(currency: Annotated[str | None, FromUser("the currency")] = None) -> dict[str, int]:
+        """Balances."""
+        seen.append(currency)
+        return {"CNY": 1, "SGD": 2}
+
+    for said, kept in (("wallet bal? all currencies pls", None), ("how much SGD do I have", "SGD")):
+        model = ScriptedModel([call("balance", currency=kept or "CNY"), "ok"])
+        await Agent(model, ToolRegistry([balance])).run(said)
+        assert seen.pop() == kept
+        told = model.requests[1][0][-1].text
+        assert ("currency=CNY is dropped" in told) == (kept is None)
 
 
 def test_a_signed_amount_states_its_number_but_an_id_does_not() -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from errand.llm.types import ToolCall
 from errand.tools import ToolRegistry
+from errand.tools.provenance import FromUser, Provenance, said_by_user
 
 _NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*"
@@ -285,16 +286,38 @@ def orient_times(
     return out, moved
 
 
+def unsaid_filters(
+    arguments: dict[str, Any],
+    parameters: dict[str, Any],
+    provenance: Mapping[str, Provenance],
+    said: Sequence[str],
+) -> tuple[dict[str, Any], list[str]]:
+    """Drop optional `FromUser` arguments the user never said: such a parameter is a filter
+    only the user sets (``wallet_balance(currency="CNY")`` for "all currencies pls"), so a value
+    the model filled in narrows what the user asked to see. A required one is asked for instead."""
+    required = set(parameters.get("required", ()))
+    kept, dropped = dict(arguments), []
+    for name, source in provenance.items():
+        value = arguments.get(name)
+        optional = isinstance(source, FromUser) and name not in required and isinstance(value, str)
+        if optional and not said_by_user(str(value), said):
+            del kept[name]
+            dropped.append(f"{name}={value}")
+    return kept, dropped
+
+
 def ground_calls(
     calls: list[ToolCall],
     registry: ToolRegistry,
     known: set[float],
     limits: dict[float, str] | None = None,
     times: dict[int, str] | None = None,
+    said: Sequence[str] = (),
 ) -> tuple[list[ToolCall], dict[str, str]]:
-    """``calls`` without the optional figures nobody stated, with the user's ``limits``
-    (`limits_in`) at their end of each range and ``times`` (`time_limits`) in the parameter of
-    their kind, and a note per call saying what changed (told to the model with the result)."""
+    """``calls`` without the optional figures nobody stated and the optional filters the user
+    (``said``) never gave, with the user's ``limits`` (`limits_in`) at their end of each range
+    and ``times`` (`time_limits`) in the parameter of their kind, and a note per call saying
+    what changed (told to the model with the result)."""
     out, notes = [], {}
     for c in calls:
         t = registry.get(c.name)
@@ -302,6 +325,8 @@ def ground_calls(
             out.append(c)
             continue
         args, dropped = ground_arguments(c.arguments, t.parameters, known)
+        args, unsaid = unsaid_filters(args, t.parameters, t.provenance, said)
+        dropped += unsaid
         args, moved = orient_limits(args, t.parameters, limits or {})
         args, timed = orient_times(args, t.parameters, times or {})
         changes = [*(f"{d} is dropped (the user did not give it)" for d in dropped), *moved, *timed]

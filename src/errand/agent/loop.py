@@ -359,7 +359,7 @@ class Agent(CallRunner):
                 if self.ground_arguments:
                     said = "\n".join(state.user_texts)
                     calls, state.notes = ground_calls(
-                        calls, registry, state.known, limits_in(said), time_limits(said)
+                        calls, registry, state.known, limits_in(said), time_limits(said), state.user_texts
                     )
                 conv.messages.append(
                     Message(role="assistant", content=text.strip() or None, tool_calls=calls)

@@ -7,13 +7,13 @@ have" and "what did I pay". Money is shown as text such as ``"1,280.00 CNY"``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
 from errand.services.wallet import ledger
-from errand.tools import ToolContext, tool
+from errand.tools import FromUser, ToolContext, tool
 
 MAX_HISTORY = 20
 """Most transactions `transaction_history` returns."""
@@ -27,11 +27,13 @@ def _session(ctx: ToolContext) -> Session:
 
 
 @tool(domain="wallet")
-def wallet_balance(ctx: ToolContext, currency: str | None = None) -> dict[str, Any]:
+def wallet_balance(
+    ctx: ToolContext, currency: Annotated[str | None, FromUser("the currency")] = None
+) -> dict[str, Any]:
     """The user's wallet balance, per currency, and today's spending limit.
 
     Args:
-        currency: 3-letter code such as CNY, only if the user asked about one.
+        currency: A 3-letter code, only if the user named one.
     """
     session = _session(ctx)
     have = ledger.balances(session, ctx.user)
