@@ -533,7 +533,13 @@ def test_wallet_balance_tool(local_ctx: ToolContext) -> None:
         "left_today_text": "20,000.00 CNY",
     }
     only = tools.wallet_balance(local_ctx, currency="usd")
-    assert only["balances"] == [{"currency": "USD", "balance_text": "2,000.00 USD"}]
+    assert only["balances"] == [
+        {
+            "currency": "USD",
+            "balance_text": "2,000.00 USD",
+            "daily_limit_text": "no daily spending limit on USD",
+        }
+    ]
     with pytest.raises(ToolError, match="Currencies held: CNY, SGD, USD"):
         tools.wallet_balance(local_ctx, currency="EUR")
 

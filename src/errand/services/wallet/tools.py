@@ -51,6 +51,8 @@ def wallet_balance(
             lim, spent = limits[cur]
             row["daily_limit_text"] = ledger.money_text(lim, cur)
             row["left_today_text"] = ledger.money_text(max(lim - spent, 0), cur)
+        else:  # said, not left out: the 1.5B read a missing limit as the balance (dev wl-no-limit-dave)
+            row["daily_limit_text"] = f"no daily spending limit on {cur}"
         out.append(row)
     return {"user": ctx.user, "payment_method": ledger.payment_method(session, ctx.user), "balances": out}
 
