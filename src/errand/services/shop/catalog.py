@@ -53,18 +53,17 @@ def search_products(
     terms = _terms(query)
     if not terms:
         raise ToolError("query must name what to buy, e.g. 'wireless earbuds'.")
-    if category is not None:
-        category = category.strip().lower()
-        if category not in CATEGORIES:
-            raise ToolError(f"Unknown category {category!r}. Categories: {', '.join(CATEGORIES)}.")
+    kind = category.strip().lower() if category is not None else None  # a direct caller's "Home"
+    if kind is not None and kind not in CATEGORIES:
+        raise ToolError(f"Unknown category {kind!r}. Categories: {', '.join(CATEGORIES)}.")
     if max_price is not None and max_price <= 0:
         raise ToolError("max_price must be a positive whole number of yuan.")
     if min_rating is not None and not 1 <= min_rating <= 5:
         raise ToolError("min_rating is on a 1-5 scale.")
     conds = [or_(*(Product.search_text.contains(t, autoescape=True) for t in terms))]
     vconds = []
-    if category is not None:
-        conds.append(Product.category == category)
+    if kind is not None:
+        conds.append(Product.category == kind)
     if min_rating is not None:
         conds.append(Product.rating >= min_rating)
     if max_price is not None:
