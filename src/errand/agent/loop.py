@@ -386,8 +386,8 @@ class Agent(CallRunner):
                 conv.messages.append(Message(role="assistant", content=answer))
                 if self._left_undone(registry, state, step):
                     # Small models stop after a search and describe the booking instead of
-                    # making it: remind them once, and have the next step call a tool (or ask
-                    # the user). A refusal then comes from the service, and the user still
+                    # making it: remind them (twice at most), and have the next step call a
+                    # tool (or ask the user). A refusal then comes from the service, and the user still
                     # confirms the write.
                     state.reminders += 1
                     state.results_at_reminder = len(state.results)

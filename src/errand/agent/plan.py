@@ -58,8 +58,8 @@ tool listed). On the 72 `dev` requests, the plan step alone: the needed services
 unneeded service offered 13 times against 8. The two Chinese ones and the hotel booking were
 added later (a Chinese food question was planned as "best-value flat", the first example's
 copy): covered 70 against 69, first tool 55 against 54, verb right 59 against 58, unneeded
-services 12 against 14 (`bench/plan_accuracy.py`, at 5ffe603 against it plus them). Only examples whose tools are all offered are
-shown, so a toolbox of other tools sees none of them (the prompt stays stable per toolbox)."""
+services 12 against 14 (`bench/plan_accuracy.py`). Only examples whose tools are all offered
+are shown, so a toolbox of other tools sees none of them (the prompt stays stable per toolbox)."""
 
 
 def plan_prompt(registry: ToolRegistry, descriptions: Mapping[str, str]) -> str:
