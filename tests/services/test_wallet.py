@@ -537,7 +537,7 @@ def test_wallet_balance_tool(local_ctx: ToolContext) -> None:
         {
             "currency": "USD",
             "balance_text": "2,000.00 USD",
-            "daily_limit_text": "no daily spending limit on USD",
+            "daily_limit": "no daily spending limit on USD",
         }
     ]
     with pytest.raises(ToolError, match="Currencies held: CNY, SGD, USD"):

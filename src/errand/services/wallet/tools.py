@@ -52,7 +52,7 @@ def wallet_balance(
             row["daily_limit_text"] = ledger.money_text(lim, cur)
             row["left_today_text"] = ledger.money_text(max(lim - spent, 0), cur)
         else:  # said, not left out: the 1.5B read a missing limit as the balance (dev wl-no-limit-dave)
-            row["daily_limit_text"] = f"no daily spending limit on {cur}"
+            row["daily_limit"] = f"no daily spending limit on {cur}"  # not money: no *_text key
         out.append(row)
     return {"user": ctx.user, "payment_method": ledger.payment_method(session, ctx.user), "balances": out}
 
