@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from errand.agent.observations import observation, summarize
+from errand.agent.observations import earlier_result, observation, summarize
 from errand.services.clock import LOCAL
 from errand.services.food import tools as food
 from errand.services.realestate import tools as realestate
@@ -238,3 +238,19 @@ def test_a_long_line_stops_at_a_whole_fact() -> None:
 def test_the_model_still_sees_the_whole_result(call: Call) -> None:
     r = call(realestate.analyze_listings.fn, **HOMES)
     assert '"city":"Hangzhou"' in observation(r) and '"score_formula"' in observation(r)
+
+
+def test_an_earlier_turns_tool_message_is_read_back_as_its_data() -> None:
+    """A chat's next message takes ids from earlier results, read back from their messages:
+    the JSON, also behind errand's note of a changed call and before its instruction."""
+    from errand.agent import prompts
+
+    menu = {"id": "HZ-R005", "items": [{"item_id": 57, "name": "Dongpo pork"}]}
+    shown = observation(menu) + prompts.AFTER_RESULT
+    assert earlier_result(shown) == menu
+    noted = prompts.CHANGED_ARGUMENTS.format(changes="max_spice=0 is dropped") + shown
+    assert earlier_result(noted) == menu
+    assert earlier_result(observation([menu])) == [menu]
+    assert (
+        earlier_result("Error from get_menu: no such restaurant") == "Error from get_menu: no such restaurant"
+    )

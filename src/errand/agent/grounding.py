@@ -299,8 +299,8 @@ def unsaid_filters(
     kept, dropped = dict(arguments), []
     for name, source in provenance.items():
         value = arguments.get(name)
-        optional = isinstance(source, FromUser) and name not in required and isinstance(value, str)
-        if optional and not said_by_user(str(value), said):
+        optional = isinstance(source, FromUser) and name not in required
+        if optional and isinstance(value, str) and not said_by_user(value, said):
             del kept[name]
             dropped.append(f"{name}={value}")
     return kept, dropped

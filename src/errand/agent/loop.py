@@ -218,16 +218,15 @@ class Agent(CallRunner):
         state = RunState(run_id=run_id or uuid.uuid4().hex[:12], attachments=tuple(attachments))
         conv = conversation if conversation is not None else Conversation()
         for m in conv.messages:  # earlier turns of a chat ground ids, names and numbers too
-            if m.role in ("user", "tool") and m.text:
-                state.known |= known_numbers([m.text])
-            if m.role == "user" and m.text:
+            if m.role not in ("user", "tool") or not m.text:
+                continue
+            state.known |= known_numbers([m.text])
+            state.named |= id_forms(named_ids(m.text))
+            if m.role == "user":
                 state.loose_ids |= ids_in_text(m.text)
-            if m.role == "tool" and m.text:
-                state.results.append(earlier_result(m.text))
-            if m.role == "user" and m.text:
                 state.user_texts.append(m.text)
-            if m.role in ("user", "tool") and m.text:
-                state.named |= id_forms(named_ids(m.text))
+            else:
+                state.results.append(earlier_result(m.text))
         try:  # before any model call: a prompt far over the window costs minutes of CPU
             prompt = conv.messages or [Message(role="system", content=self.system_prompt)]
             tokens = estimate_tokens([*prompt, Message(role="user", content=task)])
@@ -387,8 +386,8 @@ class Agent(CallRunner):
                 if self._left_undone(registry, state, step):
                     # Small models stop after a search and describe the booking instead of
                     # making it: remind them (twice at most), and have the next step call a
-                    # tool (or ask the user). A refusal then comes from the service, and the user still
-                    # confirms the write.
+                    # tool (or ask the user). A refusal then comes from the service, and the
+                    # user still confirms the write.
                     state.reminders += 1
                     state.results_at_reminder = len(state.results)
                     state.revision_step = step + 1  # a call, not another description of it

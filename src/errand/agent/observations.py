@@ -41,12 +41,16 @@ def found_nothing(value: Any) -> bool:
 
 def earlier_result(text: str) -> Any:
     """The data an earlier turn's tool message shows (its JSON, without errand's notes around
-    it), or its text: what a chat's next message may take ids from."""
-    start = text.find("{") if not text.lstrip().startswith("[") else text.find("[")
-    try:
-        return json.JSONDecoder().raw_decode(text, start)[0] if start >= 0 else text
-    except ValueError:
-        return text
+    it), or its text: what a chat's next message may take ids from. The data is the first
+    object or list that parses: a note of a changed call (``[errand changed this call: ...]``)
+    may come before it."""
+    decoder = json.JSONDecoder()
+    for opening in re.finditer(r"[\[{]", text):
+        try:
+            return decoder.raw_decode(text, opening.start())[0]
+        except ValueError:
+            continue
+    return text
 
 
 def summarize(value: Any) -> str:
