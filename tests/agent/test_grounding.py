@@ -215,3 +215,57 @@ async def test_the_loop_searches_under_the_limit_the_user_gave() -> None:
     await Agent(model, ToolRegistry([find])).run("新加坡150万新元以内的两居室有多少套？")
     assert seen == [{"min_price": None, "max_price": 1_500_000}]
     assert "min_price=1500000 is used as max_price" in model.requests[1][0][-1].text
+
+
+def test_food_filters_the_model_filled_in_are_dropped_in_either_language() -> None:
+    """dev food runs: the 1.5B filled every optional filter of ``search_restaurants`` and
+    ``get_menu`` (a cuisine, all six allergens, ``vegetarian``, ``max_spice: 0``, ``open_at``
+    "12:00" from the "12" of "12 Keyuan Road"), so the search found nothing or the menu hid the
+    dish asked for. A filter stays only where the user said it, in any of the service's words."""
+    from errand.agent.grounding import unsaid_filters
+    from errand.services.food.search import get_menu, search_restaurants
+
+    def kept(tool: object, said: str, **arguments: object) -> dict[str, object]:
+        out, _ = unsaid_filters(arguments, tool.parameters, tool.provenance, [said])  # type: ignore[attr-defined]
+        return out
+
+    filled = {
+        "city": "Shenzhen",
+        "cuisine": "sichuan",
+        "exclude_allergens": ["peanut", "shellfish", "dairy", "gluten", "egg", "soy"],
+        "vegetarian": True,
+        "open_at": "12:00",
+    }
+    assert kept(search_restaurants, "dinner for two to 12 Keyuan Road, shenzhen", **filled) == {
+        "city": "Shenzhen"
+    }
+    assert kept(
+        search_restaurants, "我对花生过敏，想吃川菜，晚上7点还开着的", **filled | {"open_at": "19:00"}
+    ) == {
+        "city": "Shenzhen",
+        "cuisine": "sichuan",
+        "exclude_allergens": ["peanut"],
+        "open_at": "19:00",
+    }
+    assert kept(search_restaurants, "szechuan, vegan, no seafood, open now", **filled) == {
+        "city": "Shenzhen",
+        "cuisine": "sichuan",
+        "exclude_allergens": ["shellfish"],
+        "vegetarian": True,
+        "open_at": "12:00",
+    }
+    # "nut" is not the one in "minutes"; a flag that is off filters nothing and stays
+    assert kept(get_menu, "within 30 minutes pls", restaurant_id="SZ-R001", exclude_allergens=["nuts"]) == {
+        "restaurant_id": "SZ-R001"
+    }
+    assert kept(search_restaurants, "anything", city="Shenzhen", vegetarian=False) == {
+        "city": "Shenzhen",
+        "vegetarian": False,
+    }
+    assert kept(get_menu, "不要太辣", restaurant_id="SZ-R001", max_spice=1) == {
+        "restaurant_id": "SZ-R001",
+        "max_spice": 1,
+    }
+    assert kept(get_menu, "the menu of SZ-R001", restaurant_id="SZ-R001", max_spice=0) == {
+        "restaurant_id": "SZ-R001"
+    }

@@ -144,3 +144,16 @@ def test_a_list_of_ids_is_no_longer_than_the_ids_known() -> None:
     spec = compare.spec_within(lambda source: {"HZ-00011", "HZ-00183"})
     assert spec.decode_parameters is not None
     assert spec.decode_parameters["properties"]["listing_ids"]["maxItems"] == 2
+
+
+def test_a_filter_value_is_said_in_the_words_its_tool_declares() -> None:
+    from errand.tools import FromUser
+    from errand.tools.provenance import says_any
+
+    assert says_any(["nut"], ["no nuts please"]) and not says_any(["nut"], ["in 20 minutes"])
+    assert says_any(["vegan"], ["我要vegan的"]) and says_any(["川菜"], ["想吃川菜"])
+    assert not says_any(["egg"], ["eggplant with rice"]) and not says_any([], ["anything"])
+    cuisine = FromUser("the cuisine", said_as=lambda v: {"sichuan": ("川菜", "szechuan")}.get(v, ()))
+    assert cuisine.said_in("sichuan", ["来点川菜"]) and cuisine.said_in("sichuan", ["Sichuan please"])
+    assert not cuisine.said_in("sichuan", ["dinner for two"]) and not cuisine.said_in("hunan", ["川菜"])
+    assert FromUser().said_in(3, ["anything"])  # without words, only a string is checked

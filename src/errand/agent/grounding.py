@@ -14,7 +14,7 @@ from typing import Any
 
 from errand.llm.types import ToolCall
 from errand.tools import ToolRegistry
-from errand.tools.provenance import FromUser, Provenance, said_by_user
+from errand.tools.provenance import FromUser, Provenance
 
 _NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*"
@@ -293,16 +293,28 @@ def unsaid_filters(
     said: Sequence[str],
 ) -> tuple[dict[str, Any], list[str]]:
     """Drop optional `FromUser` arguments the user never said: such a parameter is a filter
-    only the user sets (``wallet_balance(currency="CNY")`` for "all currencies pls"), so a value
-    the model filled in narrows what the user asked to see. A required one is asked for instead."""
+    only the user sets (``wallet_balance(currency="CNY")`` for "all currencies pls", a cuisine,
+    six allergens and ``vegetarian: true`` for "dinner for two"), so a value the model filled in
+    narrows what the user asked to see. Each item of a list counts alone; a flag that is off
+    filters nothing. A required one is asked for instead."""
     required = set(parameters.get("required", ()))
     kept, dropped = dict(arguments), []
     for name, source in provenance.items():
         value = arguments.get(name)
-        optional = isinstance(source, FromUser) and name not in required
-        if optional and isinstance(value, str) and not said_by_user(value, said):
+        off = value is None or value is False or value == [] or value == ""  # 0 is a spice level
+        if not isinstance(source, FromUser) or name in required or off:
+            continue
+        if isinstance(value, list):
+            unsaid = [v for v in value if not source.said_in(v, said)]
+            rest = [v for v in value if source.said_in(v, said)]
+            if rest:
+                kept[name] = rest
+            else:
+                del kept[name]
+            dropped += [f"{name}={', '.join(map(str, unsaid))}"] if unsaid else []
+        elif not source.said_in(value, said):
             del kept[name]
-            dropped.append(f"{name}={value}")
+            dropped.append(f"{name}={value if isinstance(value, str) else json.dumps(value)}")
     return kept, dropped
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,18 @@ class FromUser:
 
     what: str = "this value"
     """What the user must say, for the question the agent asks instead ("the travellers' names")."""
+    said_as: Callable[[Any], Iterable[str]] | None = None
+    """The words a user may say for a value, where the tool takes a value of its own vocabulary
+    (``sichuan`` for 川菜, ``peanut`` for "nuts", ``True`` for "vegan", a spice level for "mild"):
+    the service's own word tables. A value said in none of them, nor as itself, is not the
+    user's. Without it, only a string said as itself counts (a name, an address)."""
+
+    def said_in(self, value: Any, user_texts: Iterable[str]) -> bool:
+        """Whether the user said ``value`` (in ``user_texts``), as itself or in one of its words."""
+        if self.said_as is None:  # a number or a flag: nothing to check it against
+            return said_by_user(value, user_texts) if isinstance(value, str) else True
+        own = [value] if isinstance(value, str) else []
+        return says_any([*own, *self.said_as(value)], user_texts)
 
 
 Provenance = FromResults | FromUser
@@ -159,6 +171,23 @@ def said_by_user(value: str, user_texts: Iterable[str]) -> bool:
     return bool(words) and any(all(w in t for w in words) for t in texts)
 
 
+def _word_pattern(word: str) -> str:
+    """A Latin word matches whole (with a plural ending), so that "nut" is not the one in
+    "minutes", even beside Chinese ("要vegan的"); a CJK word matches anywhere, as Chinese has
+    no spaces."""
+    w = re.escape(_norm(word))
+    return rf"(?<![a-z0-9]){w}(?:s|es)?(?![a-z0-9])" if word.isascii() else w
+
+
+def says_any(words: Iterable[str], user_texts: Iterable[str]) -> bool:
+    """Whether any of ``words`` is in the user's texts (case and width aside)."""
+    patterns = [_word_pattern(w) for w in words if w.strip()]
+    if not patterns:
+        return False
+    found = re.compile("|".join(patterns))
+    return any(found.search(_norm(t)) for t in user_texts)
+
+
 def unsaid(
     arguments: Mapping[str, Any], provenance: Mapping[str, Provenance], user_texts: list[str]
 ) -> list[str]:
@@ -168,7 +197,7 @@ def unsaid(
         if not isinstance(source, FromUser):
             continue
         for v in values_at(arguments, name):
-            if isinstance(v, str) and not said_by_user(v, user_texts):
+            if isinstance(v, str) and not source.said_in(v, user_texts):
                 out.append(v)
     return out
 

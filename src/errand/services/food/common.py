@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
@@ -72,6 +73,23 @@ def _city(session: Session, name: str) -> str:
             return en
     known = ", ".join(f"{en} ({zh})" for en, zh in cities)
     raise ToolError(f"No restaurants in {name!r}. Cities with delivery: {known}.")
+
+
+def said_clock(value: Any) -> tuple[str, ...]:
+    """The ways a user says the time ``value`` (``19:00`` ← "7pm", "7:00 pm", "19点"), or that a
+    place must be open now (营业, "open"); so that the "12" of "12 Keyuan Road" is no noon."""
+    try:
+        minute = _parse_clock(str(value))
+    except ValueError:
+        return ()
+    h, m = divmod(minute, 60)
+    h12, half = h % 12 or 12, ("pm" if h >= 12 else "am")
+    clock = [f"{h}:{m:02d}", f"{h:02d}:{m:02d}", f"{h12}:{m:02d}{half}", f"{h12}:{m:02d} {half}"]
+    if m == 0:
+        clock += [f"{h12}{half}", f"{h12} {half}", f"{h}点", f"{h12}点"]
+    else:
+        clock += [f"{h}点{m}", f"{h12}点{m}", *([f"{h}点半", f"{h12}点半"] if m == 30 else [])]
+    return (*clock, "now", "open", "现在", "营业", "开门")
 
 
 def _parse_clock(text: str) -> int:

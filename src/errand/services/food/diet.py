@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, not_
 
 from errand.errors import ToolError
@@ -32,6 +34,9 @@ _CUISINE_WORDS = {
     "singaporean": ("singaporean", "hawker", "local", "malay", "新加坡", "马来"),
 }
 _CHINESE = ("sichuan", "cantonese", "hangzhou", "northern", "hunan", "halal", "vegetarian")
+_CHINESE_WORDS = ("chinese", "中餐", "中国菜", "中式")
+_VEGETARIAN_WORDS = ("vegetarian", "vegan", "veggie", "meatless", "meat-free", "no meat", "素")
+_SPICE_WORDS = ("spicy", "spice", "hot", "mild", "chili", "chilli", "heat", "辣", "清淡")
 
 
 def _allergens(names: list[str] | None) -> list[str]:
@@ -68,9 +73,40 @@ def _tags(item: MenuItem) -> list[str]:
 
 def _cuisines(name: str) -> list[str]:
     key = name.strip().lower()
-    if key in ("chinese", "中餐", "中国菜", "中式"):
+    if key in _CHINESE_WORDS:
         return list(_CHINESE)
     for cuisine, words in _CUISINE_WORDS.items():
         if key == cuisine or key in words or _norm(key) in words:
             return [cuisine]
     return []
+
+
+# What a user says for a filter's value, so that a filter the model filled in unasked is
+# dropped (`errand.tools.FromUser`'s ``said_as``): the same words the service reads.
+
+
+def said_allergen(value: Any) -> tuple[str, ...]:
+    """The words for an allergen (``peanut`` ← "nuts", 花生)."""
+    try:
+        found = _allergens([str(value)])
+    except ToolError:
+        return ()
+    return tuple(w for a in found for w in (a, *_ALLERGEN_WORDS[a]))
+
+
+def said_cuisine(value: Any) -> tuple[str, ...]:
+    """The words for a cuisine (``sichuan`` or "Sichuan food" ← 川菜, "szechuan"; ``chinese`` ← 中餐)."""
+    kinds = _cuisines(str(value)) or [k for w in str(value).split() for k in _cuisines(w)]
+    if len(kinds) > 1:
+        return _CHINESE_WORDS
+    return tuple(w for k in kinds for w in (k, *_CUISINE_WORDS[k]))
+
+
+def said_vegetarian(value: Any) -> tuple[str, ...]:
+    """The words for wanting vegetarian dishes (vegan, 素食)."""
+    return _VEGETARIAN_WORDS if value else ()
+
+
+def said_spice(value: Any) -> tuple[str, ...]:
+    """The words for a spice limit ("not spicy", "mild", 不辣): any of them, for any level."""
+    return _SPICE_WORDS

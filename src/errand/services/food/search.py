@@ -18,10 +18,24 @@ from errand.services.food.common import (
     _parse_clock,
     _restaurant,
     _session,
+    said_clock,
 )
-from errand.services.food.diet import _allergens, _cuisines, _item_allergens, _safe, _tags
+from errand.services.food.diet import (
+    _allergens,
+    _cuisines,
+    _item_allergens,
+    _safe,
+    _tags,
+    said_allergen,
+    said_cuisine,
+    said_spice,
+    said_vegetarian,
+)
 from errand.services.food.models import MenuItem, Restaurant
-from errand.tools import FromResults, ToolContext, tool
+from errand.tools import FromResults, FromUser, ToolContext, tool
+
+Allergens = Annotated[list[str] | None, FromUser("the allergens to avoid", said_as=said_allergen)]
+"""A filter only the user sets: a dish the model avoided unasked is a dish the user cannot have."""
 
 TOP = 5
 """Restaurants a search returns."""
@@ -31,12 +45,12 @@ TOP = 5
 def search_restaurants(
     ctx: ToolContext,
     city: str,
-    cuisine: str | None = None,
+    cuisine: Annotated[str | None, FromUser("the cuisine", said_as=said_cuisine)] = None,
     dish: str | None = None,
-    exclude_allergens: list[str] | None = None,
-    vegetarian: bool | None = None,
+    exclude_allergens: Allergens = None,
+    vegetarian: Annotated[bool | None, FromUser("vegetarian", said_as=said_vegetarian)] = None,
     max_delivery_min: int | None = None,
-    open_at: str | None = None,
+    open_at: Annotated[str | None, FromUser("the time it must be open", said_as=said_clock)] = None,
 ) -> dict[str, Any]:
     """Find restaurants that deliver in a city; returns the best 5 and why.
 
@@ -154,8 +168,8 @@ def _no_match(
 def get_menu(
     ctx: ToolContext,
     restaurant_id: Annotated[str, FromResults("id", "restaurant_id", shape=r"[A-Z]{2}-R\d{3}")],
-    exclude_allergens: list[str] | None = None,
-    max_spice: int | None = None,
+    exclude_allergens: Allergens = None,
+    max_spice: Annotated[int | None, FromUser("how spicy", said_as=said_spice)] = None,
 ) -> dict[str, Any]:
     """A restaurant's menu with item ids, prices, dietary tags, allergens and spice (0-3).
 
