@@ -223,6 +223,7 @@ def test_food_filters_the_model_filled_in_are_dropped_in_either_language() -> No
     "12:00" from the "12" of "12 Keyuan Road"), so the search found nothing or the menu hid the
     dish asked for. A filter stays only where the user said it, in any of the service's words."""
     from errand.agent.grounding import unsaid_filters
+    from errand.services.food.ordering import place_order
     from errand.services.food.search import get_menu, search_restaurants
 
     def kept(tool: object, said: str, **arguments: object) -> dict[str, object]:
@@ -269,3 +270,23 @@ def test_food_filters_the_model_filled_in_are_dropped_in_either_language() -> No
     assert kept(get_menu, "the menu of SZ-R001", restaurant_id="SZ-R001", max_spice=0) == {
         "restaurant_id": "SZ-R001"
     }
+    assert kept(
+        get_menu, "SZ-R023的白切鸡一份", restaurant_id="SZ-R023", dishes=["白切鸡", "roast goose"]
+    ) == {
+        "restaurant_id": "SZ-R023",
+        "dishes": ["白切鸡"],
+    }
+    # the same words hold an order: no allergen refusal, no delivery time nobody asked for
+    order = {
+        "restaurant_id": "SZ-R023",
+        "items": [{"item_id": 1, "quantity": 1}],
+        "address": "12 Keyuan Road",
+    }
+    filler = {"deliver_at": "12:00", "exclude_allergens": ["egg", "soy"]}
+    assert kept(place_order, "one rice from SZ-R023 to 12 Keyuan Road", **order, **filler) == order
+    assert kept(
+        place_order,
+        "明天中午12点送到科苑路12号，不要鸡蛋",
+        **order,
+        **filler | {"deliver_at": "2026-12-07 12:00"},
+    ) == (order | {"deliver_at": "2026-12-07 12:00", "exclude_allergens": ["egg"]})

@@ -446,7 +446,7 @@ async def test_raw_text_tool_calls_are_parsed_and_malformed_ones_explained() -> 
             ScriptedTurn(
                 raw='```json\n{"name": "find_homes", "arguments": {"city": "A", "max_price": 9,}}\n```'
             ),
-            "done",
+            "HZ-1 it is.",
         ]
     )
     events = await events_of(Agent(model, registry()), "homes")
@@ -509,7 +509,7 @@ async def test_wall_time_budget() -> None:
 
 async def test_an_errand_must_start_with_a_tool_call_small_talk_need_not() -> None:
     model = ScriptedModel(
-        [call("find_homes", city="A", max_price=1), "done"],
+        [call("find_homes", city="A", max_price=1), "HZ-1 it is."],
         structured=[{"topic": "homes", "tools": ["find_homes"], "verb": "find_out"}],
     )
     await Agent(model, registry()).run("a home in A")
@@ -725,13 +725,13 @@ async def test_an_errand_left_undone_is_reminded_once_then_done() -> None:
     stands = ScriptedModel(
         [
             call("find_homes", city="Hangzhou", max_price=5_000_000),
-            "Nothing fits.",
-            "Nothing fits, as I said.",
+            "HZ-1 does not fit.",
+            "HZ-1 does not fit, as I said.",
         ],
         structured=[{"topic": "a viewing", "tools": ["find_homes", "book_viewing"], "verb": "book"}],
     )
     final = await Agent(stands, registry(), approver=approve_all).run(task)
-    assert isinstance(final, RunFinished) and final.answer == "Nothing fits, as I said."
+    assert isinstance(final, RunFinished) and final.answer == "HZ-1 does not fit, as I said."
     assert final.outcome == "not_done"  # asked to act, and said so without acting
     assert executed == ["find_homes:Hangzhou"]
 
@@ -1051,3 +1051,53 @@ async def test_the_first_event_says_what_the_model_planned() -> None:
         "verb": "find_out",
         "acts": False,
     }
+
+
+async def test_an_answer_that_names_none_of_the_records_found_is_sent_back_once() -> None:
+    """dev fd-best-cantonese-shenzhen: "The best Cantonese restaurant in Shenzhen that delivers
+    has a rating of 4.8" named no restaurant. An answer naming none of the latest lookup's
+    records is asked once to say which; by id (or a leading part of one) or by name is enough."""
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=6_000_000),
+            "The cheapest is 4,200,000.",
+            "HZ-1: 4,200,000.",
+        ]
+    )
+    events = await events_of(Agent(model, registry()), "cheapest home in Hangzhou")
+    (revision,) = [e for e in events if isinstance(e, RevisionRequested)]
+    assert revision.reason == "nameless" and model.requests[2][0][-1].text == prompts.NAMELESS
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == "HZ-1: 4,200,000."
+    for answer in ("HZ-1 at 4,200,000.", "Which district do you prefer?"):  # named, or a question
+        model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), answer])
+        events = await events_of(Agent(model, registry()), "cheapest home in Hangzhou")
+        assert not [e for e in events if isinstance(e, RevisionRequested)] and events[-1].answer == answer  # type: ignore[attr-defined]
+
+
+def test_an_answer_names_a_record_by_id_a_short_form_memo_or_name() -> None:
+    from errand.agent.observations import names_a_record, records_in
+
+    found = records_in(
+        {
+            "matches": 2,
+            "options": [
+                {"option_id": "G7-20261201-second", "price": 541},
+                {"option_id": "G6-20261201-second"},
+            ],
+            "best": {"id": "SZ-R023", "name": "Riverside Cantonese Bistro 粤菜"},
+            "transactions": [{"id": "PAY-001519", "memo": "FO-000003 Happy Japanese Garden"}],
+        }
+    )
+    assert len(found) == 4
+    for said in (
+        "最早的是G7，13:20出发",
+        "Riverside Cantonese Bistro, 4.8",
+        "最贵的是 FO-000003",
+        "pay-001519",
+    ):
+        assert names_a_record(said, found), said
+    for said in ("深圳评分最高的粤菜馆评分4.8", "It costs 541.", "G76 leaves at 9"):
+        assert not names_a_record(said, found), said
+    # a record with an id of its own is the record; its parts (a product's variants) are not
+    product = {"id": "P-01134", "name_zh": "Xtep 跑步鞋", "variants": [{"variant_id": "V-006705"}]}
+    assert records_in(product) == [product] and names_a_record("Xtep 跑步鞋有货", [product])

@@ -65,3 +65,67 @@ def test_the_plan_shows_worked_examples_only_for_tools_it_offers() -> None:
     assert "Examples:" in builtin and '"tools": ["price_trend"]' in builtin
     other = plan_prompt(ToolRegistry([get_home, find_trains]), {})
     assert "Examples:" not in other and "price_trend" not in other
+
+
+@tool(domain="homes", risk="write")
+def book_home(listing_id: Annotated[str, FromResults("id", shape=r"[A-Z]{2}-\d{5}")]) -> str:
+    """Book a viewing."""
+    return f"booked {listing_id}"
+
+
+@tool(domain="homes")
+def find_homes(city: str) -> dict[str, list[dict[str, str]]]:
+    """Homes in a city."""
+    return {"results": [{"id": "HZ-00446"}, {"id": "HZ-00042"}]}
+
+
+async def test_a_write_acts_on_the_record_the_user_named_not_another_a_search_returned() -> None:
+    """dev fd-closed-now: "Order Dongpo pork from ... (HZ-R005)" was searched, and the order went to
+    the search's top restaurant, HZ-R034. Where the user typed ids of a write's shape, the write
+    takes only those; a read still takes any id found."""
+    from errand.llm.scripted import call
+
+    model = ScriptedModel(
+        [call("find_homes", city="Hangzhou"), call("book_home", listing_id="HZ-00446"), "ok"]
+    )
+    events = [
+        e
+        async for e in Agent(model, ToolRegistry([find_homes, book_home])).stream(
+            "book a viewing of hz-00042"
+        )
+    ]
+    refused = [e for e in events if getattr(e, "type", "") == "tool_result" and not e.ok]  # type: ignore[attr-defined]
+    assert refused and "HZ-00446" in refused[0].content  # type: ignore[attr-defined]
+    spec = next(s for s in model.requests[1][1] if s.name == "book_home")
+    assert spec.decode_parameters is not None  # the grammar can write only the named one
+    assert {i.upper() for i in spec.decode_parameters["properties"]["listing_id"]["enum"]} == {"HZ-00042"}
+    # nothing of that shape typed: a found id is fine
+    model = ScriptedModel(
+        [call("find_homes", city="Hangzhou"), call("book_home", listing_id="HZ-00446"), "ok"]
+    )
+    events = [
+        e async for e in Agent(model, ToolRegistry([find_homes, book_home])).stream("book the first home")
+    ]
+    assert all(e.ok for e in events if getattr(e, "type", "") == "tool_result")  # type: ignore[attr-defined]
+
+
+def test_no_reference_solution_writes_on_another_record_than_the_one_its_request_named() -> None:
+    """The rule above, held against every built-in task's reference: a write whose shaped id
+    parameter has ids of that shape in the request uses one of them."""
+    from errand.tools.provenance import ids_in_text
+
+    registry = builtin_registry()
+    checked = 0
+    for task in load_suite("builtin").tasks:
+        typed = {i.upper() for i in ids_in_text(" ".join([task.request, *task.replies]))}
+        for step in task.reference:
+            t = registry.get(step.call) if step.call else None
+            if t is None or t.risk == "read":
+                continue
+            for name, source in t.provenance.items():
+                value = step.args.get(name)
+                named = {i for i in typed if source.fits(i)} if isinstance(source, FromResults) else set()
+                if named and source.typed and isinstance(value, str):
+                    assert value.upper() in named, (task.id, t.name, value)
+                    checked += 1
+    assert checked > 5

@@ -193,6 +193,28 @@ def test_search_speaks_the_users_words(ctx: ToolContext) -> None:
         food.search_restaurants(ctx, "Hangzhou", cuisine="martian")
 
 
+def test_a_menu_shows_the_dishes_the_user_named(ctx: ToolContext) -> None:
+    """dev fd-scheduled-dinner: given HZ-R005's whole menu for "Dongpo pork and 2 steamed rice",
+    the 1.5B copied every dish into the order, then item 61 until it ran out of tokens, and
+    never wrote the address. A menu asked for named dishes shows those, in either language."""
+    whole = food.get_menu(ctx, "HZ-R005")["items"]
+    out = food.get_menu(ctx, "HZ-R005", dishes=["Dongpo pork", "2 steamed rice", "东坡肉一份"])
+    assert [i["name"] for i in out["items"]] == ["Dongpo pork 东坡肉", "Steamed rice 米饭"]
+    assert len(whole) > len(out["items"]) and "not_on_menu" not in out
+    none = food.get_menu(
+        ctx, "HZ-R005", dishes=["pizza"]
+    )  # nothing named: the whole menu, and what was not there
+    assert none["items"] == whole and none["not_on_menu"] == ["pizza"]
+
+
+def test_an_order_holds_at_most_max_lines_dishes(ctx: ToolContext) -> None:
+    """The grammar's bound on a runaway list of dishes (the schema's maxItems), held by every entry point."""
+    assert food.place_order.parameters["properties"]["items"]["maxItems"] == ordering.MAX_LINES
+    lines = [{"item_id": 49 + n, "quantity": 1} for n in range(ordering.MAX_LINES + 1)]
+    with pytest.raises(ToolError, match="items"):
+        food.place_order.validate({"restaurant_id": "HZ-R005", "items": lines, "address": "88 Wensan Road"})
+
+
 # ---- ordering ---------------------------------------------------------------------------------
 
 

@@ -133,6 +133,7 @@ class CallRunner:
                 continue
             if t.risk != "read":
                 state.acted = True  # a write the user is asked to confirm (or one that runs)
+                state.lookup = None  # the answer reports on the write now, approved or not
                 summary, quote = await self._describe(t, validated, step, call, user, state.run_id)
                 request = ConfirmationRequest(
                     run_id=state.run_id,
@@ -238,6 +239,9 @@ class CallRunner:
                     fixable.add(call.id)
                 if t is not None and t.risk != "read":  # a refused write, until one goes through
                     state.refusal = None if ok else str(value).removeprefix(f"Error from {t.name}: ")
+                    state.lookup = None
+                elif ok:
+                    state.lookup = value
                 if ok:  # what a service returned names ids; errand's refusals echo the model's own
                     state.named |= id_forms(named_ids(json.dumps(value, ensure_ascii=False, default=str)))
                     state.results.append(value)

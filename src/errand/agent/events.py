@@ -111,12 +111,13 @@ class ToolResultEvent(_Event):
 
 class RevisionRequested(_Event):
     """The model was asked to revise its draft answer: it stated figures no tool result contains
-    (``unverified_numbers``), or it left undone the action the request asked for."""
+    (``unverified_numbers``), it left undone the action the request asked for, or it named
+    none of the records its figures are about (``nameless``)."""
 
     type: Literal["revision_requested"] = "revision_requested"
     step: int
     unverified_numbers: list[str]
-    reason: Literal["unverified_numbers", "unfinished_action"] = "unverified_numbers"
+    reason: Literal["unverified_numbers", "unfinished_action", "nameless"] = "unverified_numbers"
 
 
 class StepFinished(_Event):

@@ -35,7 +35,7 @@ from errand.agent.events import (
     TextDeltaEvent,
 )
 from errand.agent.grounding import ground_calls, known_numbers, limits_in, unverified_in
-from errand.agent.observations import earlier_result
+from errand.agent.observations import earlier_result, names_a_record, record_ids, records_in
 from errand.agent.plan import (
     Plan,
     plan_for,
@@ -184,9 +184,9 @@ class Agent(CallRunner):
         """This step's tools: ids limited to those known so far, writes shown but not callable
         when the user only asks a question (`RunState.finds_only`), and ``ask_user`` last."""
         specs = [
-            t.spec_within(state.ids).model_copy(update={"callable": False})
+            t.spec_within(state.ids_of(t)).model_copy(update={"callable": False})
             if state.finds_only and t.risk != "read"
-            else t.spec_within(state.ids)
+            else t.spec_within(state.ids_of(t))
             for t in registry
         ]
         specs += attachment_specs(state.attachments)  # read_image, with attachments (#16)
@@ -416,6 +416,17 @@ class Agent(CallRunner):
                     )
                     yield state.emit(RevisionRequested, step=step, unverified_numbers=[*made_up, *invented])
                     continue
+                if (
+                    state.revisions < self.budget.max_revisions
+                    and step + 1 < self.budget.max_steps
+                    and self._nameless(answer, state)
+                ):
+                    # "The best one is rated 4.8", "your last payment was 1,280 CNY": a small
+                    # model drops the name the user asked for. One chance to say which.
+                    state.revisions += 1
+                    conv.messages.append(Message(role="user", content=prompts.NAMELESS))
+                    yield state.emit(RevisionRequested, step=step, unverified_numbers=[], reason="nameless")
+                    continue
                 yield finished(answer, step, invented)
                 return
             elif not final:
@@ -435,6 +446,19 @@ class Agent(CallRunner):
             "budget",
             self.budget.max_steps,
         )
+
+    @staticmethod
+    def _nameless(answer: str, state: RunState) -> bool:
+        """Whether ``answer`` names none of the records the run's latest lookup returned, where
+        it returned some, the user named none of them, and no write came after it. A question
+        back to the user names none, and is let be."""
+        if state.lookup is None or answer.rstrip().endswith(("?", "？")):
+            return False
+        records = records_in(state.lookup)
+        typed = id_forms(state.loose_ids)
+        if any(record_ids(r) & typed for r in records) or id_forms(ids_in_text(answer)) & typed:
+            return False  # the user said which, or the answer is about the one they said
+        return bool(records) and not names_a_record(answer, records)
 
     def _left_undone(self, registry: ToolRegistry, state: RunState, step: int) -> bool:
         """Whether a draft answer leaves undone the change the plan says the user asked for: at

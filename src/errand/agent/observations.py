@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from errand.tools.provenance import id_forms, ids_in_text, named_ids
+
 MAX_OBSERVATION_CHARS = 6000
 """Longer results are cut: small models lose the thread in long observations anyway."""
 
@@ -37,6 +39,54 @@ def found_nothing(value: Any) -> bool:
     """Whether a result is a search that matched nothing (``"matches": 0``, as every built-in
     search says it): like an error, the question was likely wrong, not the answer "none"."""
     return isinstance(value, dict) and value.get("matches") == 0
+
+
+_NAME_KEYS = ("name", "title", "restaurant", "product", "hotel")
+"""Keys (and their ``_zh`` twins) under which a record gives what people call it."""
+
+
+def records_in(value: Any) -> list[dict[str, Any]]:
+    """The records a result is about: itself, where it has an id of its own (a product, with
+    its variants as its parts); else those it lists or names at its top level (restaurants,
+    payments, the ``best`` one)."""
+    if isinstance(value, dict):
+        if record_id(value) is not None:
+            return [value]
+        found: list[dict[str, Any]] = []
+        for v in value.values():
+            rows = v if isinstance(v, list) else [v]
+            found += [r for r in rows if isinstance(r, dict) and record_id(r) is not None]
+        return found
+    if isinstance(value, list):
+        return [r for r in value if isinstance(r, dict) and record_id(r) is not None]
+    return []
+
+
+def record_ids(record: dict[str, Any]) -> set[str]:
+    """Every id a record states, in capitals, with the forms people shorten it to (``G7`` of
+    ``G7-20261201-second``): its own ids and those its text names (a payment's memo ``FO-000003``)."""
+    found: set[str] = set()
+    for k, v in record.items():
+        if isinstance(v, str):
+            found |= {v} if _is_id(k, v) else set(ids_in_text(v)) & set(named_ids(v))
+    return {f for f in id_forms(found) if ids_in_text(f) == {f}}
+
+
+def names_a_record(answer: str, records: list[dict[str, Any]]) -> bool:
+    """Whether ``answer`` says which of ``records`` it is about: by one of its ids, or by its
+    name (the English or the Chinese part of "Riverside Cantonese Bistro 粤菜")."""
+    text = answer.casefold()
+    said = id_forms(ids_in_text(answer))
+    for r in records:
+        if record_ids(r) & said:
+            return True
+        for k, v in r.items():
+            if k.startswith(_NAME_KEYS) and isinstance(v, str):
+                parts = (p.strip() for p in re.findall(r"[\u4e00-\u9fff]+|[^\u4e00-\u9fff]+", v))
+                # at least a word: "Riverside", 川菜馆; not the cuisine 粤菜 every answer says
+                if any(len(p) >= (3 if p[0] >= "\u4e00" else 4) and p.casefold() in text for p in parts if p):
+                    return True
+    return False
 
 
 def earlier_result(text: str) -> Any:
@@ -76,10 +126,10 @@ def summarize(value: Any) -> str:
 def _facts(result: dict[str, Any]) -> list[str]:
     """What a result says, most telling first."""
     lists = [v for v in result.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
-    found = [rows for rows in lists if _id_of(rows[0]) is not None]
-    parts = [rows for rows in lists if _id_of(rows[0]) is None]
+    found = [rows for rows in lists if record_id(rows[0]) is not None]
+    parts = [rows for rows in lists if record_id(rows[0]) is None]
     ranked = next((result[k] for k in _RANKED_KEYS if any(result.get(k) is rows for rows in found)), None)
-    own = _id_of(result)
+    own = record_id(result)
     facts: list[str] = []
 
     count = next((result[k] for k in _COUNT_KEYS if _is_count(result, k)), None)
@@ -94,10 +144,10 @@ def _facts(result: dict[str, Any]) -> list[str]:
         if key != "cheapest" and not key.startswith("best_"):
             continue
         row = pick if isinstance(pick, dict) else _row_named(found, pick)
-        if row is None or _id_of(row) is None:
+        if row is None or record_id(row) is None:
             continue
         label = key.replace("_", " ")
-        same = next((labels for labels, r in named if _id_of(r) == _id_of(row)), None)
+        same = next((labels for labels, r in named if record_id(r) == record_id(row)), None)
         if same == ["top"]:
             same[:] = [label]
         elif same is not None:
@@ -136,7 +186,7 @@ def _is_count(result: dict[str, Any], key: str) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and f"{key}_text" not in result
 
 
-def _id_of(record: dict[str, Any]) -> str | None:
+def record_id(record: dict[str, Any]) -> str | None:
     """A record's own id: its first ``id`` or ``*_id`` text."""
     return next((v for k, v in record.items() if _is_id(k, v)), None)
 
@@ -161,9 +211,9 @@ def _row(row: dict[str, Any]) -> str:
     """A row as its id and amount (``HZ-00446 at 5.23M CNY``), else its id and name."""
     amount = next((v for k, v in row.items() if k.endswith("_text") and isinstance(v, str) and v), None)
     if amount:
-        return f"{_id_of(row)} at {amount}"
+        return f"{record_id(row)} at {amount}"
     name = row.get("name")
-    return f"{_id_of(row)} ({name})" if isinstance(name, str) and name else str(_id_of(row))
+    return f"{record_id(row)} ({name})" if isinstance(name, str) and name else str(record_id(row))
 
 
 def _amounts(record: dict[str, Any], *, money: bool = True) -> list[tuple[str, str]]:

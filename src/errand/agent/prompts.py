@@ -89,6 +89,11 @@ UNGROUNDED = (
     "it, or answer again using only figures from the tool results."
 )
 
+NAMELESS = (
+    "Your answer does not say which one it is about. Answer the user again with the same "
+    "figures, naming each one you mean by its name and id exactly as the results give them."
+)
+
 UNFINISHED_ACTION = (
     "[The user asked you to do something (book, order, buy, cancel, return, ...) and no tool has "
     "done it yet. Call the tool that does it now, with the ids from the results above and the "
@@ -127,6 +132,7 @@ _OWN_TEXTS = tuple(
         AFTER_NOTHING,
         REPEATED_CALL,
         UNGROUNDED,
+        NAMELESS,
         UNFINISHED_ACTION,
         FINAL_STEP,
     )

@@ -113,6 +113,8 @@ class RunState:
     subjects: list[str] = field(default_factory=list)
     """Ids the latest successful lookups were about (``mortgage_estimate(listing_id=SZ-00250)``):
     an answer that names none of them leaves the user guessing which home its figures are for."""
+    lookup: Any = None
+    """The latest lookup's result, while no write came after it: what an answer reports on."""
     named: set[str] = field(default_factory=set)
     """Identifiers (``HZ-00042``, ``G16``) the user or a tool result wrote: what an answer may name."""
     notes: dict[str, str] = field(default_factory=dict)
@@ -138,7 +140,24 @@ class RunState:
 
     def ids_for(self, t: Tool) -> set[str]:
         """The ids any `FromResults` parameter of ``t`` may take."""
-        return set().union(*(self.ids(p) for p in t.provenance.values() if isinstance(p, FromResults)))
+        ids = self.ids_of(t)
+        return set().union(*(ids(p) for p in t.provenance.values() if isinstance(p, FromResults)))
+
+    def ids_of(self, t: Tool) -> Callable[[FromResults], set[str]]:
+        """The ids each `FromResults` parameter of ``t`` may take (`ids`, for a write: `written`)."""
+        return self.ids if t.risk == "read" else self.written
+
+    def written(self, source: FromResults) -> set[str]:
+        """The ids a write's parameter may take: where the user typed ids of its shape ("order
+        from HZ-R005", "cancel BK-000001", a train "G10"), only those and the fuller ids a result
+        gave for them (G10-20261212-second); a search's other results are no licence to order
+        from another restaurant. Otherwise every id `ids` knows."""
+        known = self.ids(source)
+        if source.typed and source.shape is not None:
+            named = {i.upper() for i in self.loose_ids if source.fits(i)}
+            if named:  # or a fuller form of one: "G10" typed, G10-20261212-second found
+                return {i for i in known if id_forms([i]) & named}
+        return known
 
     def footer(self, answer: str, chinese: bool) -> str:
         """What the answer must carry and left out: the references of records the run made (the

@@ -204,6 +204,8 @@ class RunRenderer:
             self._commit(as_draft=False)
             if ev.reason == "unfinished_action":
                 why = "the draft described the change instead of making it; the agent was reminded"
+            elif ev.reason == "nameless":
+                why = "the draft did not say which one it meant; the agent was asked to name it"
             else:
                 why = (
                     f"the draft stated {', '.join(ev.unverified_numbers)} without a tool result; "

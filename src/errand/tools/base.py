@@ -279,7 +279,9 @@ class Tool:
                 self._ctx_param = pname
                 continue
             default = ... if param.default is inspect.Parameter.empty else param.default
-            fields[pname] = (annotation, Field(default, description=arg_docs.get(pname)))
+            # with its Annotated metadata: a pydantic constraint there (``Field(max_length=12)``)
+            # is in the schema, so the grammar holds the model to it
+            fields[pname] = (extras.get(pname, annotation), Field(default, description=arg_docs.get(pname)))
         self.args_model: type[BaseModel] = create_model(
             f"{self.name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )

@@ -75,20 +75,27 @@ def _city(session: Session, name: str) -> str:
     raise ToolError(f"No restaurants in {name!r}. Cities with delivery: {known}.")
 
 
+_ZH_HOURS = ("零", "一", "两", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二")
+
+
 def said_clock(value: Any) -> tuple[str, ...]:
     """The ways a user says the time ``value`` (``19:00`` ← "7pm", "7:00 pm", "19点"), or that a
     place must be open now (营业, "open"); so that the "12" of "12 Keyuan Road" is no noon."""
-    try:
-        minute = _parse_clock(str(value))
+    try:  # of a date and time ("2026-12-07 12:00", the date resolved from "tomorrow"), the time
+        minute = _parse_clock(re.split(r"[ T]", str(value).strip())[-1])
     except ValueError:
         return ()
     h, m = divmod(minute, 60)
     h12, half = h % 12 or 12, ("pm" if h >= 12 else "am")
     clock = [f"{h}:{m:02d}", f"{h:02d}:{m:02d}", f"{h12}:{m:02d}{half}", f"{h12}:{m:02d} {half}"]
     if m == 0:
-        clock += [f"{h12}{half}", f"{h12} {half}", f"{h}点", f"{h12}点"]
+        spoken = ("at", "by", "around", "for")  # "dinner tonight at 7"
+        clock += [f"{h12}{half}", f"{h12} {half}", f"{h}点", f"{h12}点", f"{_ZH_HOURS[h12]}点"]
+        clock += [f"{w} {h12}" for w in spoken] + [f"{h12} o'clock"]
     else:
         clock += [f"{h}点{m}", f"{h12}点{m}", *([f"{h}点半", f"{h12}点半"] if m == 30 else [])]
+    if (h, m) == (12, 0):
+        clock += ["noon", "中午"]
     return (*clock, "now", "open", "现在", "营业", "开门")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import ColumnElement, not_
 
@@ -10,6 +10,7 @@ from errand.errors import ToolError
 from errand.services.food.common import _norm
 from errand.services.food.models import MenuItem
 from errand.services.food.seed import ALLERGENS
+from errand.tools import FromUser
 
 _ALLERGEN_WORDS = {
     "peanut": ("peanut", "peanuts", "nut", "nuts", "groundnut", "花生", "坚果"),
@@ -110,3 +111,8 @@ def said_vegetarian(value: Any) -> tuple[str, ...]:
 def said_spice(value: Any) -> tuple[str, ...]:
     """The words for a spice limit ("not spicy", "mild", 不辣): any of them, for any level."""
     return _SPICE_WORDS
+
+
+Allergens = Annotated[list[str] | None, FromUser("the allergens to avoid", said_as=said_allergen)]
+"""A filter only the user sets: a dish the model avoided unasked is a dish the user cannot have,
+and an order refused for an allergen nobody has."""

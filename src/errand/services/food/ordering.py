@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,9 +31,10 @@ from errand.services.food.common import (
     _restaurant,
     _restaurant_id,
     _session,
+    said_clock,
 )
 from errand.services.food.delivery import _status
-from errand.services.food.diet import _allergens, _item_allergens
+from errand.services.food.diet import Allergens, _allergens, _item_allergens
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
 from errand.services.wallet import ledger
 from errand.tools import Editable, FromResults, FromUser, ToolContext, tool
@@ -43,6 +45,11 @@ MAX_QUANTITY = 50
 
 MAX_AHEAD = timedelta(days=2)
 """Furthest ahead a delivery can be scheduled."""
+
+
+MAX_LINES = 12
+"""Dishes one order may hold (each with its quantity): also the grammar's bound, so a small model
+that starts copying the whole menu into an order stops and still writes the address."""
 
 
 class OrderItem(TypedDict):
@@ -226,10 +233,10 @@ def _confirm_order(args: dict[str, Any], ctx: ToolContext) -> str:
 def place_order(
     ctx: ToolContext,
     restaurant_id: Annotated[str, FromResults("id", "restaurant_id", shape=r"[A-Z]{2}-R\d{3}")],
-    items: Annotated[list[OrderItem], Editable()],
+    items: Annotated[list[OrderItem], Editable(), Field(min_length=1, max_length=MAX_LINES)],
     address: Annotated[str, FromUser("the delivery address"), Editable()],
-    deliver_at: str | None = None,
-    exclude_allergens: list[str] | None = None,
+    deliver_at: Annotated[str | None, FromUser("the delivery time", said_as=said_clock)] = None,
+    exclude_allergens: Allergens = None,
 ) -> dict[str, Any]:
     """Order delivery and pay from the wallet (needs the user's confirmation).
 

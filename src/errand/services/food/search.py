@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from sqlalchemy import ColumnElement, func, or_, select
@@ -21,21 +22,18 @@ from errand.services.food.common import (
     said_clock,
 )
 from errand.services.food.diet import (
+    Allergens,
     _allergens,
     _cuisines,
     _item_allergens,
     _safe,
     _tags,
-    said_allergen,
     said_cuisine,
     said_spice,
     said_vegetarian,
 )
 from errand.services.food.models import MenuItem, Restaurant
 from errand.tools import FromResults, FromUser, ToolContext, tool
-
-Allergens = Annotated[list[str] | None, FromUser("the allergens to avoid", said_as=said_allergen)]
-"""A filter only the user sets: a dish the model avoided unasked is a dish the user cannot have."""
 
 TOP = 5
 """Restaurants a search returns."""
@@ -168,6 +166,7 @@ def _no_match(
 def get_menu(
     ctx: ToolContext,
     restaurant_id: Annotated[str, FromResults("id", "restaurant_id", shape=r"[A-Z]{2}-R\d{3}")],
+    dishes: Annotated[list[str] | None, FromUser("the dishes")] = None,
     exclude_allergens: Allergens = None,
     max_spice: Annotated[int | None, FromUser("how spicy", said_as=said_spice)] = None,
 ) -> dict[str, Any]:
@@ -175,6 +174,7 @@ def get_menu(
 
     Args:
         restaurant_id: Id like SH-R012.
+        dishes: Only the dishes the user named, as they wrote them; else the whole menu.
         exclude_allergens: Allergens the user said they must avoid (peanut, shellfish, dairy, gluten, egg, soy); else none.
         max_spice: Highest spice level 0-3 (0 = not spicy).
     """
@@ -190,6 +190,11 @@ def get_menu(
     items = session.scalars(
         select(MenuItem).where(MenuItem.restaurant_id == r.id, *conds).order_by(MenuItem.id)
     ).all()
+    wanted = [d for d in dishes or [] if d.strip()]
+    named = [i for i in items if any(_names_dish(d, i.name) for d in wanted)]
+    missing = [d for d in wanted if not any(_names_dish(d, i.name) for i in items)]
+    if named:  # the dishes asked for, so that an order copies them and not the whole menu
+        items = named
     menu = []
     for i in items:
         row: dict[str, Any] = {"item_id": i.id, "name": i.name, "price": _money(i.price, i.currency)}
@@ -214,4 +219,29 @@ def get_menu(
         "min_order": _money(r.min_order, r.currency),
         "items": menu,
         "hidden_by_filters": int(everything) - len(menu),
+        **({"not_on_menu": missing} if missing else {}),
     }
+
+
+_COUNTED = re.compile(r"[0-9一二两三四五六七八九十]+\s*[份个碗盘杯笼只串]")
+"""A count in Chinese (两份, 一碗): not part of a dish's name."""
+_NOT_DISH = {"and", "with", "of", "the", "a", "an", "portion", "order", "bowl", "plate", "serving"}
+
+
+def _words(text: str) -> set[str]:
+    """Latin words without a plural ending, for matching a dish as people write it."""
+    return {
+        w.removesuffix("es") if w.endswith("ches") else w.removesuffix("s")
+        for w in re.findall(r"[a-z]+", text)
+    }
+
+
+def _names_dish(wanted: str, name: str) -> bool:
+    """Whether the user's ``wanted`` ("2 dan dan noodles", "dumpling", 白切鸡一份) names the
+    menu's dish ``name`` ("Dan dan noodles 担担面"): its Chinese as written, or every word."""
+    w, n = wanted.lower(), name.lower()
+    cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", _COUNTED.sub("", w)))
+    if cjk:
+        return cjk in n
+    words = _words(w) - _NOT_DISH
+    return bool(words) and words <= _words(n)

@@ -302,6 +302,8 @@ export class Transcript {
         const why =
           ev.reason === "unfinished_action"
             ? "The draft did not do what was asked; the agent was reminded to do it, or to say why not."
+            : ev.reason === "nameless"
+            ? "The draft did not say which one it meant; the agent was asked to name it."
             : `The draft stated ${figures} without a tool result to back it; the agent was asked to check.`;
         this.root.append(el("p", { cls: "note", text: why }));
         this.lastText = null;
