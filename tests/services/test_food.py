@@ -200,6 +200,10 @@ def test_a_menu_shows_the_dishes_the_user_named(ctx: ToolContext) -> None:
     whole = food.get_menu(ctx, "HZ-R005")["items"]
     out = food.get_menu(ctx, "HZ-R005", dishes=["Dongpo pork", "2 steamed rice", "东坡肉一份"])
     assert [i["name"] for i in out["items"]] == ["Dongpo pork 东坡肉", "Steamed rice 米饭"]
+    # the count the user gave stays beside its dish (the order then asked for one rice, not two)
+    assert [i.get("quantity_asked") for i in out["items"]] == [None, 2]
+    zh = food.get_menu(ctx, "HZ-R005", dishes=["米饭两份"])["items"]
+    assert [(i["name"], i["quantity_asked"]) for i in zh] == [("Steamed rice 米饭", 2)]
     assert len(whole) > len(out["items"]) and "not_on_menu" not in out
     none = food.get_menu(
         ctx, "HZ-R005", dishes=["pizza"]

@@ -124,7 +124,14 @@ class CallRunner:
                 continue
             unsaid_values = unsaid(validated, t.provenance, state.user_texts)
             if unsaid_values:
-                what = next(p.what for p in t.provenance.values() if isinstance(p, FromUser))
+                what = next(  # of the parameter the user did not give (an order has three)
+                    (
+                        p.what
+                        for n, p in t.provenance.items()
+                        if isinstance(p, FromUser) and unsaid(validated, {n: p}, state.user_texts)
+                    ),
+                    "this value",
+                )
                 early[call.id] = (
                     False,
                     prompts.INVENTED_NAME.format(name=t.name, what=what, names=", ".join(unsaid_values)),

@@ -208,6 +208,9 @@ def get_menu(
             row["spice"] = i.spice
         if i.stock_left is not None:
             row["left_today"] = i.stock_left
+        asked = next((_count_in(d) for d in wanted if _names_dish(d, i.name)), None)
+        if asked is not None:  # "2 steamed rice": the 2 was lost between menu and order
+            row["quantity_asked"] = asked
         menu.append(row)
     return {
         "restaurant": r.name,
@@ -226,6 +229,22 @@ def get_menu(
 _COUNTED = re.compile(r"[0-9一二两三四五六七八九十]+\s*[份个碗盘杯笼只串]")
 """A count in Chinese (两份, 一碗): not part of a dish's name."""
 _NOT_DISH = {"and", "with", "of", "the", "a", "an", "portion", "order", "bowl", "plate", "serving"}
+
+
+_COUNT = re.compile(
+    r"^\s*(\d+)\s*(?:x|×)?\s|(?:x|×)\s*(\d+)\s*$|([0-9一二两三四五六七八九十]+)\s*[份个碗盘杯笼只串]"
+)
+_ZH_COUNT = {c: n for n, c in enumerate("零一二三四五六七八九十")} | {"两": 2}
+
+
+def _count_in(wanted: str) -> int | None:
+    """How many of a dish the user's words ask for ("2 steamed rice", "rice x2", 烧卖两份)."""
+    m = _COUNT.search(wanted.lower())
+    if m is None:
+        return None
+    raw = next(g for g in m.groups() if g)
+    n = int(raw) if raw.isdigit() else _ZH_COUNT.get(raw) if len(raw) == 1 else None
+    return n if n and n > 0 else None
 
 
 def _words(text: str) -> set[str]:
