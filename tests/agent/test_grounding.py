@@ -267,6 +267,9 @@ def test_food_filters_the_model_filled_in_are_dropped_in_either_language() -> No
         "restaurant_id": "SZ-R001",
         "max_spice": 1,
     }
+    assert kept(get_menu, "Order a Chilli crab, 辣子鸡 too", restaurant_id="SZ-R001", max_spice=0) == {
+        "restaurant_id": "SZ-R001"
+    }  # a dish's own chilli is no limit on heat (dev fd-insufficient-funds-erin)
     assert kept(get_menu, "the menu of SZ-R001", restaurant_id="SZ-R001", max_spice=0) == {
         "restaurant_id": "SZ-R001"
     }
@@ -284,6 +287,7 @@ def test_food_filters_the_model_filled_in_are_dropped_in_either_language() -> No
     }
     filler = {"deliver_at": "12:00", "exclude_allergens": ["egg", "soy"]}
     assert kept(place_order, "one rice from SZ-R023 to 12 Keyuan Road", **order, **filler) == order
+    assert kept(place_order, "right now please", **order, deliver_at="12:00") == order  # "now" is no time
     assert kept(
         place_order,
         "明天中午12点送到科苑路12号，不要鸡蛋",

@@ -129,3 +129,21 @@ def test_no_reference_solution_writes_on_another_record_than_the_one_its_request
                     assert value.upper() in named, (task.id, t.name, value)
                     checked += 1
     assert checked > 5
+
+
+async def test_a_request_naming_a_record_starts_by_reading_it() -> None:
+    """dev fd-u-min-order-sh-r040: "SH-R040 min order?" was searched across Shanghai; dev
+    fd-sold-out-dish: HZ-R019's dish was looked for on another restaurant's menu. The first
+    step of a request that names a record can call only the lookups of such records, with
+    that id; a request that names none is free."""
+    from errand.agent.loop import record_readers
+
+    assert record_readers(ToolRegistry([get_home, find_homes, book_home]), {"cd-00453"}) == {"get_home"}
+    assert record_readers(ToolRegistry([get_home, find_homes]), {"3-bedroom"}) == set()
+    model = ScriptedModel(["ok"])
+    await Agent(model, ToolRegistry([get_home, find_homes])).run("is cd-00453 still for sale?")
+    callable_ = {s.name: s.callable for s in model.requests[0][1]}
+    assert callable_ == {"get_home": True, "find_homes": False, "ask_user": True}
+    model = ScriptedModel(["ok"])
+    await Agent(model, ToolRegistry([get_home, find_homes])).run("homes in Hangzhou")
+    assert all(s.callable for s in model.requests[0][1] if s.name != "get_home")

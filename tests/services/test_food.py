@@ -205,9 +205,12 @@ def test_a_menu_shows_the_dishes_the_user_named(ctx: ToolContext) -> None:
     zh = food.get_menu(ctx, "HZ-R005", dishes=["米饭两份"])["items"]
     assert [(i["name"], i["quantity_asked"]) for i in zh] == [("Steamed rice 米饭", 2)]
     assert len(whole) > len(out["items"]) and "not_on_menu" not in out
-    none = food.get_menu(
-        ctx, "HZ-R005", dishes=["pizza"]
-    )  # nothing named: the whole menu, and what was not there
+    # dev fd-peanut-allergy: dan dan noodles hidden by "peanut" read as not on the menu; Mapo tofu was ordered
+    peanut = food.get_menu(ctx, "SH-R013", dishes=["dan dan noodles"], exclude_allergens=["peanut"])
+    assert peanut["items"] == [] and "not_on_menu" not in peanut
+    assert peanut["ruled_out"] == ["Dan dan noodles 担担面: contains peanut"]
+    # nothing named is on the menu: the whole menu, and what was not there
+    none = food.get_menu(ctx, "HZ-R005", dishes=["pizza"])
     assert none["items"] == whole and none["not_on_menu"] == ["pizza"]
 
 

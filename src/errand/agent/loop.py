@@ -65,10 +65,28 @@ from errand.llm.types import (
 )
 from errand.tools import ToolRegistry
 from errand.tools.provenance import (
+    FromResults,
     id_forms,
     ids_in_text,
     named_ids,
 )
+
+
+def record_readers(registry: ToolRegistry, typed: set[str]) -> set[str]:
+    """The lookups that take an id of a shape the request typed ("SH-R040 min order?" →
+    ``get_menu``, "where is FO-000001" → ``order_status``): a request about a named record
+    starts by reading it, not by searching (dev: SH-R040's minimum was searched for across
+    Shanghai; HZ-R019's dish was looked for on HZ-R021's menu). Empty when none takes one."""
+    return {
+        t.name
+        for t in registry
+        if t.risk == "read"
+        and any(
+            isinstance(p, FromResults) and p.typed and p.shape is not None and any(p.fits(i) for i in typed)
+            for p in t.provenance.values()
+        )
+    }
+
 
 ASK_USER = ToolSpec(
     name="ask_user",
@@ -180,12 +198,15 @@ class Agent(CallRunner):
         add_usage(state.usage, Usage.model_validate(out["usage"]))
         return plan_for(str(out["text"]), task, self.tools)
 
-    def _step_specs(self, registry: ToolRegistry, state: RunState) -> list[ToolSpec]:
+    def _step_specs(self, registry: ToolRegistry, state: RunState, first: bool = False) -> list[ToolSpec]:
         """This step's tools: ids limited to those known so far, writes shown but not callable
-        when the user only asks a question (`RunState.finds_only`), and ``ask_user`` last."""
+        when the user only asks a question (`RunState.finds_only`), and ``ask_user`` last. On
+        the first step of a request that names a record by id, only the lookups of such
+        records can be called (`record_readers`)."""
+        readers = record_readers(registry, state.request_ids) if first else set()
         specs = [
             t.spec_within(state.ids_of(t)).model_copy(update={"callable": False})
-            if state.finds_only and t.risk != "read"
+            if (state.finds_only and t.risk != "read") or (readers and t.name not in readers)
             else t.spec_within(state.ids_of(t))
             for t in registry
         ]
@@ -258,7 +279,8 @@ class Agent(CallRunner):
         )
         state.known |= known_numbers([task])
         state.user_texts.append(task)
-        state.loose_ids |= ids_in_text(task)
+        state.request_ids = ids_in_text(task)
+        state.loose_ids |= state.request_ids
         state.named |= id_forms(named_ids(task))
 
         def failed(reason: str, kind: Any, steps: int) -> RunFailed | RunFinished:
@@ -311,7 +333,7 @@ class Agent(CallRunner):
             must_call = (step == 1 and len(registry) > 0) or state.revision_step == step
             if must_call and specs and not final:
                 settings = self._first_step_settings
-            step_specs = self._step_specs(registry, state) if specs else []
+            step_specs = self._step_specs(registry, state, first=step == 1) if specs else []
             if final:  # shown as before (the prompt's prefix stays cached), callable no more
                 step_specs = [s.model_copy(update={"callable": False}) for s in step_specs]
             seq_before, turn = state.seq, ModelTurn()

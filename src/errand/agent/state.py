@@ -72,6 +72,8 @@ class RunState:
     """Every successful tool result (plain data): where ids may come from."""
     loose_ids: set[str] = field(default_factory=set)
     """Id-like tokens the user typed (the request, earlier messages, text read from pictures)."""
+    request_ids: set[str] = field(default_factory=set)
+    """Id-like tokens of this request alone: the records it is about ("SH-R040 min order?")."""
     known: set[float] = field(default_factory=set)
     """Every number the request and the tool results state (grounds arguments and answers)."""
     artifacts: list[str] = field(default_factory=list)

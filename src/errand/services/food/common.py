@@ -78,9 +78,15 @@ def _city(session: Session, name: str) -> str:
 _ZH_HOURS = ("零", "一", "两", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二")
 
 
+def said_open_at(value: Any) -> tuple[str, ...]:
+    """The ways a user says a place must be open at ``value``: the time (`said_clock`), or
+    now (营业, "open now")."""
+    return (*said_clock(value), "now", "open", "现在", "营业", "开门")
+
+
 def said_clock(value: Any) -> tuple[str, ...]:
-    """The ways a user says the time ``value`` (``19:00`` ← "7pm", "7:00 pm", "19点"), or that a
-    place must be open now (营业, "open"); so that the "12" of "12 Keyuan Road" is no noon."""
+    """The ways a user says the time ``value`` (``19:00`` ← "7pm", "7:00 pm", "19点"), so that
+    the "12" of "12 Keyuan Road" is no noon, and "right now" no delivery time."""
     try:  # of a date and time ("2026-12-07 12:00", the date resolved from "tomorrow"), the time
         minute = _parse_clock(re.split(r"[ T]", str(value).strip())[-1])
     except ValueError:
@@ -96,7 +102,7 @@ def said_clock(value: Any) -> tuple[str, ...]:
         clock += [f"{h}点{m}", f"{h12}点{m}", *([f"{h}点半", f"{h12}点半"] if m == 30 else [])]
     if (h, m) == (12, 0):
         clock += ["noon", "中午"]
-    return (*clock, "now", "open", "现在", "营业", "开门")
+    return tuple(clock)
 
 
 def _parse_clock(text: str) -> int:

@@ -37,7 +37,22 @@ _CUISINE_WORDS = {
 _CHINESE = ("sichuan", "cantonese", "hangzhou", "northern", "hunan", "halal", "vegetarian")
 _CHINESE_WORDS = ("chinese", "中餐", "中国菜", "中式")
 _VEGETARIAN_WORDS = ("vegetarian", "vegan", "veggie", "meatless", "meat-free", "no meat", "素")
-_SPICE_WORDS = ("spicy", "spice", "hot", "mild", "chili", "chilli", "heat", "辣", "清淡")
+_SPICE_WORDS = (
+    "spicy",
+    "spice",
+    "hot",
+    "mild",
+    "不辣",
+    "微辣",
+    "中辣",
+    "特辣",
+    "很辣",
+    "太辣",
+    "怕辣",
+    "吃辣",
+    "清淡",
+)
+"""How people ask about heat; not a dish's own "chilli" or 辣 (Chilli crab, 辣子鸡)."""
 
 
 def _allergens(names: list[str] | None) -> list[str]:

@@ -19,7 +19,7 @@ from errand.services.food.common import (
     _parse_clock,
     _restaurant,
     _session,
-    said_clock,
+    said_open_at,
 )
 from errand.services.food.diet import (
     Allergens,
@@ -48,7 +48,7 @@ def search_restaurants(
     exclude_allergens: Allergens = None,
     vegetarian: Annotated[bool | None, FromUser("vegetarian", said_as=said_vegetarian)] = None,
     max_delivery_min: int | None = None,
-    open_at: Annotated[str | None, FromUser("the time it must be open", said_as=said_clock)] = None,
+    open_at: Annotated[str | None, FromUser("the time it must be open", said_as=said_open_at)] = None,
 ) -> dict[str, Any]:
     """Find restaurants that deliver in a city; returns the best 5 and why.
 
@@ -186,15 +186,19 @@ def get_menu(
         if not 0 <= max_spice <= 3:
             raise ToolError("max_spice is 0 (not spicy) to 3 (very hot).")
         conds.append(MenuItem.spice <= max_spice)
-    everything = session.scalar(select(func.count(MenuItem.id)).where(MenuItem.restaurant_id == r.id)) or 0
+    everything = session.scalars(
+        select(MenuItem).where(MenuItem.restaurant_id == r.id).order_by(MenuItem.id)
+    ).all()
     items = session.scalars(
         select(MenuItem).where(MenuItem.restaurant_id == r.id, *conds).order_by(MenuItem.id)
     ).all()
     wanted = [d for d in dishes or [] if d.strip()]
-    named = [i for i in items if any(_names_dish(d, i.name) for d in wanted)]
-    missing = [d for d in wanted if not any(_names_dish(d, i.name) for i in items)]
+    named = [i for i in everything if any(_names_dish(d, i.name) for d in wanted)]
+    missing = [d for d in wanted if not any(_names_dish(d, i.name) for i in named)]
+    # a dish asked for that the user's own limits rule out is news, not a reason to offer others
+    excluded = [_why_not(i, avoid, max_spice) for i in named if i not in items]
     if named:  # the dishes asked for, so that an order copies them and not the whole menu
-        items = named
+        items = [i for i in named if i in items]
     menu = []
     for i in items:
         row: dict[str, Any] = {"item_id": i.id, "name": i.name, "price": _money(i.price, i.currency)}
@@ -221,9 +225,19 @@ def get_menu(
         "delivery_fee": _money(r.delivery_fee, r.currency),
         "min_order": _money(r.min_order, r.currency),
         "items": menu,
-        "hidden_by_filters": int(everything) - len(menu),
+        "hidden_by_filters": len(everything) - len(menu),
         **({"not_on_menu": missing} if missing else {}),
+        **({"ruled_out": excluded} if excluded else {}),
     }
+
+
+def _why_not(item: MenuItem, avoid: list[str], max_spice: int | None) -> str:
+    """Why a dish the user named is not offered: the allergens or the spice they ruled out."""
+    has = [a for a in _item_allergens(item) if a in avoid]
+    why = [f"contains {', '.join(has)}"] if has else []
+    if max_spice is not None and item.spice > max_spice:
+        why.append(f"spice {item.spice}, above {max_spice}")
+    return f"{item.name}: {'; '.join(why)}"
 
 
 _COUNTED = re.compile(r"[0-9一二两三四五六七八九十]+\s*[份个碗盘杯笼只串]")
