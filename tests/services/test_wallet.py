@@ -574,3 +574,25 @@ def test_transaction_history_tool(local_ctx: ToolContext) -> None:
         "refunded_text": "5.00 CNY",
     }
     assert tools.transaction_history(local_ctx, limit=500)["count"] == 20
+
+
+def test_transaction_history_narrows_to_a_kind_currency_or_service(local_ctx: ToolContext) -> None:
+    """dev wl-u-last-sgd-zh: "我最近一笔新加坡元消费" was read off the latest row, a CNY flight.
+    The history narrows to what the user asked about; a filter they did not give is dropped
+    before the call (`FromUser`), in either language."""
+    from errand.agent.grounding import unsaid_filters
+
+    t = tools.transaction_history
+    sgd = t(local_ctx, kind="payment", currency="SGD")["transactions"]
+    assert sgd and all(r["kind"] == "payment" and r["amount_text"].endswith(" SGD") for r in sgd)
+    food = t(local_ctx, service="food", limit=20)["transactions"]
+    assert food and all(r.get("to", r.get("from", "")).startswith("food:") for r in food)
+    refunds = t(local_ctx, kind="refund", limit=20)["transactions"]
+    assert refunds and all(r["kind"] == "refund" for r in refunds)
+    filled = {"limit": 10, "kind": "payment", "currency": "CNY", "service": "travel"}
+    for said, kept in (
+        ("我最近一笔新加坡元消费是什么", {"limit": 10, "kind": "payment"}),
+        ("what did i spend on flights in rmb", filled),
+        ("show my wallet history", {"limit": 10}),
+    ):
+        assert unsaid_filters(filled, t.parameters, t.provenance, [said])[0] == kept, said

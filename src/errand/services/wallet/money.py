@@ -45,3 +45,20 @@ def _check_amount(amount: int) -> None:
         raise WalletError(f"Amounts are whole minor units (int), got {amount!r}.")
     if amount <= 0:
         raise WalletError(f"The amount must be positive, got {amount}.")
+
+
+CURRENCY_WORDS = {
+    "CNY": ("rmb", "yuan", "renminbi", "人民币", "块钱"),
+    "SGD": ("singapore dollar", "s$", "新加坡元", "新元", "新币"),
+    "USD": ("us dollar", "dollar", "us$", "美元", "美金"),
+    "EUR": ("euro", "欧元"),
+    "JPY": ("yen", "日元"),
+    "HKD": ("hong kong dollar", "港币", "港元"),
+}
+"""What people call a currency, beside its code (not a bare 元, which every price in Chinese has)."""
+
+
+def said_currency(value: object) -> tuple[str, ...]:
+    """The words for a currency code (``SGD`` ← 新加坡元, "singapore dollars")."""
+    code = str(value).strip().upper()
+    return (code, *CURRENCY_WORDS.get(code, ()))

@@ -59,11 +59,31 @@ def describe_payment(
     )
 
 
-def history(session: Session, user: str, limit: int = 10) -> list[HistoryItem]:
-    """``user``'s latest transactions, newest first."""
+def history(
+    session: Session,
+    user: str,
+    limit: int = 10,
+    *,
+    kind: str | None = None,
+    currency: str | None = None,
+    counterparty: str | None = None,
+) -> list[HistoryItem]:
+    """``user``'s latest transactions, newest first; only of one ``kind`` (``payment``,
+    ``refund``, ``topup``), ``currency``, or ``counterparty`` (or one under it: ``food`` is
+    ``food:SH-R013``), where given."""
+    conds = [LedgerTransaction.user == user]
+    if kind is not None:
+        conds.append(LedgerTransaction.kind == kind)
+    if currency is not None:
+        conds.append(LedgerTransaction.currency == _currency(currency))
+    if counterparty is not None:
+        conds.append(
+            (LedgerTransaction.counterparty == counterparty)
+            | LedgerTransaction.counterparty.startswith(f"{counterparty}:", autoescape=True)
+        )
     rows = session.scalars(
         select(LedgerTransaction)
-        .where(LedgerTransaction.user == user)
+        .where(*conds)
         .order_by(LedgerTransaction.id.desc())
         .limit(max(limit, 0))
         .execution_options(populate_existing=True)

@@ -7,16 +7,56 @@ have" and "what did I pay". Money is shown as text such as ``"1,280.00 CNY"``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
 from errand.services.wallet import ledger
+from errand.services.wallet.money import said_currency
 from errand.tools import FromUser, ToolContext, tool
 
 MAX_HISTORY = 20
 """Most transactions `transaction_history` returns."""
+
+Currency = Annotated[str | None, FromUser("the currency", said_as=said_currency)]
+"""A filter only the user sets: a currency they named, in any of its names."""
+
+_KIND_WORDS = {
+    "payment": (
+        "payment",
+        "paid",
+        "pay",
+        "spent",
+        "spend",
+        "charge",
+        "charged",
+        "消费",
+        "支付",
+        "付款",
+        "扣",
+        "花",
+    ),
+    "refund": ("refund", "refunded", "money back", "退款", "退"),
+    "topup": ("top up", "top-up", "topup", "topped up", "充值"),
+}
+_SERVICE_WORDS = {
+    "food": (
+        "food",
+        "delivery",
+        "takeaway",
+        "takeout",
+        "restaurant",
+        "meal",
+        "lunch",
+        "dinner",
+        "外卖",
+        "餐",
+    ),
+    "shop": ("shop", "shopping", "bought", "purchase", "购物", "网购", "买"),
+    "travel": ("travel", "trip", "flight", "train", "hotel", "机票", "火车", "高铁", "酒店", "旅行", "出行"),
+}
+"""How people name a kind of transaction and the service it went to (the ledger's own names first)."""
 
 
 def _session(ctx: ToolContext) -> Session:
@@ -27,9 +67,7 @@ def _session(ctx: ToolContext) -> Session:
 
 
 @tool(domain="wallet")
-def wallet_balance(
-    ctx: ToolContext, currency: Annotated[str | None, FromUser("the currency")] = None
-) -> dict[str, Any]:
+def wallet_balance(ctx: ToolContext, currency: Currency = None) -> dict[str, Any]:
     """The user's wallet balance, per currency, and today's spending limit.
 
     Args:
@@ -58,15 +96,30 @@ def wallet_balance(
 
 
 @tool(domain="wallet")
-def transaction_history(ctx: ToolContext, limit: int = 10) -> dict[str, Any]:
+def transaction_history(
+    ctx: ToolContext,
+    limit: int = 10,
+    kind: Annotated[
+        Literal["payment", "refund", "topup"] | None,
+        FromUser("which kind", said_as=lambda v: (str(v), *_KIND_WORDS.get(str(v), ()))),
+    ] = None,
+    currency: Currency = None,
+    service: Annotated[
+        Literal["food", "shop", "travel"] | None,
+        FromUser("which service", said_as=lambda v: (str(v), *_SERVICE_WORDS.get(str(v), ()))),
+    ] = None,
+) -> dict[str, Any]:
     """The user's latest payments, refunds and top-ups, newest first.
 
     Args:
         limit: How many to return (1-20).
+        kind: Only payments, refunds or top-ups, if the user asked about one kind.
+        currency: Only this 3-letter currency, if the user named one.
+        service: Only those with food delivery, the shop or travel, if the user named one.
     """
     session = _session(ctx)
     limit = min(max(limit, 1), MAX_HISTORY)
-    items = ledger.history(session, ctx.user, limit)
+    items = ledger.history(session, ctx.user, limit, kind=kind, currency=currency, counterparty=service)
     rows = []
     for h in items:
         row: dict[str, Any] = {
