@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from errand.errors import ErrandError, ToolError
 from errand.services.clock import LOCAL
-from errand.services.food import DOMAIN, common, diet, ordering
+from errand.services.food import DOMAIN, common, diet, ordering, search
 from errand.services.food import tools as food
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
 from errand.services.food.seed import ALLERGENS, build_rows
@@ -209,6 +209,10 @@ def test_a_menu_shows_the_dishes_the_user_named(ctx: ToolContext) -> None:
     peanut = food.get_menu(ctx, "SH-R013", dishes=["dan dan noodles"], exclude_allergens=["peanut"])
     assert peanut["items"] == [] and "not_on_menu" not in peanut
     assert peanut["ruled_out"] == ["Dan dan noodles 担担面: contains peanut"]
+    # the same, asked without naming the dish (the 1.5B's call): the dish ruled out is named
+    unnamed = food.get_menu(ctx, "SH-R013", exclude_allergens=["peanut"])
+    assert "Dan dan noodles 担担面: contains peanut" in unnamed["ruled_out"]
+    assert len(unnamed["ruled_out"]) <= search.MAX_RULED_OUT
     # nothing named is on the menu: the whole menu, and what was not there
     none = food.get_menu(ctx, "HZ-R005", dishes=["pizza"])
     assert none["items"] == whole and none["not_on_menu"] == ["pizza"]

@@ -37,6 +37,8 @@ from errand.tools import FromResults, FromUser, ToolContext, tool
 
 TOP = 5
 """Restaurants a search returns."""
+MAX_RULED_OUT = 6
+"""Dishes a menu names as ruled out by the user's limits (the rest are counted)."""
 
 
 @tool(domain="food")
@@ -195,8 +197,10 @@ def get_menu(
     wanted = [d for d in dishes or [] if d.strip()]
     named = [i for i in everything if any(_names_dish(d, i.name) for d in wanted)]
     missing = [d for d in wanted if not any(_names_dish(d, i.name) for i in named)]
-    # a dish asked for that the user's own limits rule out is news, not a reason to offer others
-    excluded = [_why_not(i, avoid, max_spice) for i in named if i not in items]
+    # a dish asked for that the user's own limits rule out is news, not a reason to offer others;
+    # without dishes named, the few the limits hide are named too (the one asked for may be there)
+    hidden = [i for i in (named if wanted else everything) if i not in items]
+    excluded = [_why_not(i, avoid, max_spice) for i in hidden[:MAX_RULED_OUT]]
     if named:  # the dishes asked for, so that an order copies them and not the whole menu
         items = [i for i in named if i in items]
     menu = []
