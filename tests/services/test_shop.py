@@ -162,6 +162,8 @@ def test_search_refuses_bad_filters_and_explains_no_match(store: ServiceStore) -
         run(store, tools.search_products, query="shoes", min_rating=9)
     out = run(store, tools.search_products, query="zeppelin")
     assert out["matches"] == 0 and "fewer" in out["hint"]
+    # "and" is inside "Bandai": a query of nothing the shop sells matches nothing (dev: slippers for dumplings)
+    assert run(store, tools.search_products, query="pork and cabbage dumplings")["matches"] == 0
 
 
 def test_get_product_shows_variants_stock_and_reviews(store: ServiceStore) -> None:

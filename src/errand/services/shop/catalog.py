@@ -20,9 +20,17 @@ Category = Literal["electronics", "clothing", "shoes", "home", "books", "sports"
 CATEGORIES: tuple[str, ...] = get_args(Category)
 
 
+_FUNCTION_WORDS = frozenset(
+    {"a", "an", "and", "or", "the", "of", "for", "with", "to", "in", "on", "my", "some"}
+)
+"""Words that name no product: "and" is inside "Bandai" and "handheld" (dev fd-ambiguous-restaurant:
+"pork and cabbage dumplings" matched 114 products, a pair of slippers was bought)."""
+
+
 def _terms(query: str) -> list[str]:
-    """Search words: whitespace-separated, with long Chinese runs also split into pairs."""
-    words = [w for w in re.split(r"[\s,，、]+", query.lower().strip()) if w]
+    """Search words: whitespace-separated, without function words, with long Chinese runs also
+    split into pairs."""
+    words = [w for w in re.split(r"[\s,，、]+", query.lower().strip()) if w and w not in _FUNCTION_WORDS]
     out: list[str] = []
     for w in words:
         out.append(w)
