@@ -1068,7 +1068,11 @@ async def test_an_answer_that_names_none_of_the_records_found_is_sent_back_once(
     (revision,) = [e for e in events if isinstance(e, RevisionRequested)]
     assert revision.reason == "nameless" and model.requests[2][0][-1].text == prompts.NAMELESS
     assert isinstance(events[-1], RunFinished) and events[-1].answer == "HZ-1: 4,200,000."
-    for answer in ("HZ-1 at 4,200,000.", "Which district do you prefer?"):  # named, or a question
+    for answer in (
+        "HZ-1 at 4,200,000.",
+        "Which district do you prefer?",
+        "2 homes fit.",
+    ):  # named, a question, a count
         model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), answer])
         events = await events_of(Agent(model, registry()), "cheapest home in Hangzhou")
         assert not [e for e in events if isinstance(e, RevisionRequested)] and events[-1].answer == answer  # type: ignore[attr-defined]

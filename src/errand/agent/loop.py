@@ -34,8 +34,8 @@ from errand.agent.events import (
     StepFinished,
     TextDeltaEvent,
 )
-from errand.agent.grounding import ground_calls, known_numbers, limits_in, unverified_in
-from errand.agent.observations import earlier_result, names_a_record, record_ids, records_in
+from errand.agent.grounding import ground_calls, known_numbers, limits_in, numbers_in, unverified_in
+from errand.agent.observations import count_of, earlier_result, names_a_record, record_ids, records_in
 from errand.agent.plan import (
     Plan,
     plan_for,
@@ -473,10 +473,14 @@ class Agent(CallRunner):
     def _nameless(answer: str, state: RunState) -> bool:
         """Whether ``answer`` names none of the records the run's latest lookup returned, where
         it returned some, the user named none of them, and no write came after it. A question
-        back to the user names none, and is let be."""
+        back to the user, or an answer stating how many the lookup found, names none, and is
+        let be."""
         if state.lookup is None or answer.rstrip().endswith(("?", "？")):
             return False
         records = records_in(state.lookup)
+        found = count_of(state.lookup)
+        if found is not None and any(v == found for _, v in numbers_in(answer)):
+            return False  # "177 are for sale": about the set, not one of them
         typed = id_forms(state.loose_ids)
         if any(record_ids(r) & typed for r in records) or id_forms(ids_in_text(answer)) & typed:
             return False  # the user said which, or the answer is about the one they said

@@ -72,6 +72,13 @@ def record_ids(record: dict[str, Any]) -> set[str]:
     return {f for f in id_forms(found) if ids_in_text(f) == {f}}
 
 
+def count_of(result: Any) -> int | None:
+    """How many a lookup says it found (``"matches": 177``), where it says so."""
+    if not isinstance(result, dict):
+        return None
+    return next((int(result[k]) for k in _COUNT_KEYS if _is_count(result, k)), None)
+
+
 def names_a_record(answer: str, records: list[dict[str, Any]]) -> bool:
     """Whether ``answer`` says which of ``records`` it is about: by one of its ids, or by its
     name (the English or the Chinese part of "Riverside Cantonese Bistro 粤菜")."""
