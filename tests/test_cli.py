@@ -43,7 +43,7 @@ ANALYZE = {
 
 
 def test_run_json_streams_events_and_saves_a_chart(home: Path) -> None:
-    env = script(home, "headline", [ANALYZE, "The best value is the top-ranked listing."])
+    env = script(home, "headline", [ANALYZE, "The best value is the top-ranked listing, HZ-00446."])
     proc = errand(home, "run", "--json", HEADLINE, env=env)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -58,10 +58,10 @@ def test_run_json_streams_events_and_saves_a_chart(home: Path) -> None:
 
 
 def test_run_renders_steps_and_answer(home: Path) -> None:
-    env = script(home, "render", [ANALYZE, "**Buy the first one.**"])
+    env = script(home, "render", [ANALYZE, "**Buy the first one, HZ-00446.**"])
     proc = errand(home, "run", HEADLINE, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "→ analyze_listings" in proc.stdout and "Buy the first one." in proc.stdout
+    assert "→ analyze_listings" in proc.stdout and "Buy the first one, HZ-00446." in proc.stdout
     assert "**" not in proc.stdout  # Markdown rendered, not printed raw
     assert "prompt tokens" in proc.stdout and "chart:" in proc.stdout
 
@@ -224,10 +224,10 @@ def test_services_seed_and_reset(home: Path) -> None:
 
 
 def test_chat_keeps_the_conversation(home: Path) -> None:
-    env = script(home, "chat", [ANALYZE, "First answer.", "Second answer."])
+    env = script(home, "chat", [ANALYZE, "First answer: HZ-00446.", "Second answer."])
     proc = errand(home, "chat", env=env, stdin=f"{HEADLINE}\nand the second best home?\n\n")
     assert proc.returncode == 0, proc.stderr
-    assert "First answer." in proc.stdout and "Second answer." in proc.stdout
+    assert "First answer: HZ-00446." in proc.stdout and "Second answer." in proc.stdout
     assert proc.stdout.count("→ analyze_listings") == 1
 
 

@@ -11,7 +11,7 @@ from tests.web.conftest import ServerFactory, Web, accessibility_problems, wait_
 
 REQUEST = "Compare 3-bedroom homes for sale in Hangzhou by value and show me a chart."
 ANSWER = (
-    "Here are the best-value 3-bedroom homes in Hangzhou, ranked by value score; the chart compares "
+    "HZ-00484 leads the best-value 3-bedroom homes in Hangzhou, ranked by value score; the chart compares "
     "each home's price per square metre with its neighbourhood average."
 )
 SCRIPT: list[object] = [

@@ -13,7 +13,7 @@ from tests.web.conftest import ServerFactory, Web, accessibility_problems
 SCRIPT: list[object] = [
     {"tool": "wallet_balance", "arguments": {}},
     {"tool": "transaction_history", "arguments": {}},
-    "Your wallet holds money; the history is above.",
+    "Your wallet holds money; its last 10 transactions are above.",  # a count: names no record
 ]
 PRICES = json.dumps({"scripted": {"input": 2.0, "output": 8.0}})
 TIME = re.compile(r"^(\d+ ms|\d+\.\d\d s)$")
