@@ -1038,6 +1038,20 @@ async def test_an_answer_that_names_no_record_its_figures_are_about_gets_their_i
     assert isinstance(said, RunFinished) and said.answer == "About 9,287 a month."
 
 
+async def test_an_answer_from_a_lookup_that_found_one_record_gets_its_id() -> None:
+    """dev wl-u-last-sgd-zh: "我最近一笔新加坡元消费" found the one payment (limit 1), and the
+    answer gave its amount and payee but not PAY-001490, even after being asked to name it."""
+
+    @tool
+    def history(limit: int = 10) -> dict[str, object]:
+        """Transactions."""
+        return {"count": 1, "transactions": [{"id": "PAY-001490", "amount_text": "-167.18 SGD"}]}
+
+    model = ScriptedModel([call("history", limit=1), "167.18 SGD.", "167.18 SGD, to the shop."])
+    said = await Agent(model, ToolRegistry([history])).run("我最近一笔新加坡元消费是什么？")
+    assert isinstance(said, RunFinished) and said.answer == "167.18 SGD, to the shop.\n\n依据: PAY-001490"
+
+
 async def test_the_first_event_says_what_the_model_planned() -> None:
     model = ScriptedModel(
         ["ok"], structured=[{"topic": "home prices", "tools": ["find_homes"], "verb": "find_out"}]

@@ -479,7 +479,7 @@ class Agent(CallRunner):
             return False
         records = records_in(state.lookup)
         found = count_of(state.lookup)
-        if found is not None and any(v == found for _, v in numbers_in(answer)):
+        if found is not None and found > 1 and any(v == found for _, v in numbers_in(answer)):
             return False  # "177 are for sale": about the set, not one of them
         typed = id_forms(state.loose_ids)
         if any(record_ids(r) & typed for r in records) or id_forms(ids_in_text(answer)) & typed:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from errand.agent.observations import record_id, records_in
 from errand.llm.types import Message, Usage
 from errand.tools import Tool, ToolContext
 from errand.tools.provenance import FromResults, id_forms, ids_in_result, ids_in_text, named_ids
@@ -164,7 +165,8 @@ class RunState:
     def footer(self, answer: str, chinese: bool) -> str:
         """What the answer must carry and left out: the references of records the run made (the
         user's receipt), the service's refusal of a write that did not go through, and the ids
-        its last figures were about, unless the user wrote them."""
+        its last figures were about (a lookup's arguments, or the one record it found), unless
+        the user wrote them."""
         lines = []
         said = id_forms(named_ids(answer)) | id_forms(_ids_of(self.user_texts))
         receipt = []
@@ -176,9 +178,17 @@ class RunState:
             lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(receipt)}")
         if self.refusal is not None and self.refusal not in answer:
             lines.append(f"{'未完成' if chinese else 'Not done'}: {self.refusal}")
-        if self.subjects and not any(_named_in(i, said) for i in self.subjects):
-            lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(self.subjects)}")
+        about = self.subjects or self._only_record()
+        if about and not any(_named_in(i, said) for i in about):
+            lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(about)}")
         return "".join(f"\n\n{line}" for line in lines)
+
+    def _only_record(self) -> list[str]:
+        """The id of the one record the latest lookup found ("your last SGD payment":
+        ``limit=1``), which is what an answer from it is about, even when it does not say so."""
+        found = records_in(self.lookup) if self.lookup is not None else []
+        only = record_id(found[0]) if len(found) == 1 else None
+        return [only] if only and named_ids(only) == {only} else []
 
     def ids(self, source: FromResults) -> set[str]:
         """The ids a `FromResults` parameter may take: values under its keys in the results, and
