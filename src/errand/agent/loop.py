@@ -65,7 +65,6 @@ from errand.llm.types import (
 )
 from errand.tools import ToolRegistry
 from errand.tools.provenance import (
-    FromResults,
     id_forms,
     ids_in_text,
     named_ids,
@@ -77,15 +76,7 @@ def record_readers(registry: ToolRegistry, typed: set[str]) -> set[str]:
     ``get_menu``, "where is FO-000001" → ``order_status``): a request about a named record
     starts by reading it, not by searching (dev: SH-R040's minimum was searched for across
     Shanghai; HZ-R019's dish was looked for on HZ-R021's menu). Empty when none takes one."""
-    return {
-        t.name
-        for t in registry
-        if t.risk == "read"
-        and any(
-            isinstance(p, FromResults) and p.typed and p.shape is not None and any(p.fits(i) for i in typed)
-            for p in t.provenance.values()
-        )
-    }
+    return {t.name for t in registry if t.risk == "read" and t.takes_id(typed)}
 
 
 ASK_USER = ToolSpec(

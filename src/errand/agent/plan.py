@@ -18,7 +18,7 @@ from typing import Any
 
 from errand.llm.types import Message
 from errand.tools import ToolRegistry
-from errand.tools.provenance import FromResults, named_ids
+from errand.tools.provenance import named_ids
 
 PLAN_PROMPT = """You plan how to handle a user's request with these tools, grouped by service:
 {catalogue}
@@ -177,12 +177,7 @@ def named_services(text: str, registry: ToolRegistry) -> set[str]:
     ids = named_ids(text)
     if not ids:
         return set()
-    return {
-        t.domain
-        for t in registry
-        for p in t.provenance.values()
-        if isinstance(p, FromResults) and any(p.fits(i) for i in ids)
-    }
+    return {t.domain for t in registry if t.takes_id(ids)}
 
 
 def plan_for(reply: str, request: str, registry: ToolRegistry) -> Plan:

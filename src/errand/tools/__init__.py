@@ -1,7 +1,7 @@
 """Tools: typed functions the model may call, with risk levels and a registry."""
 
 from errand.tools.base import Editable, Risk, SchemaTool, Tool, ToolContext, ToolResult, tool, utc_now
-from errand.tools.provenance import FromResults, FromUser
+from errand.tools.provenance import FromResults, FromUser, said_from
 from errand.tools.registry import ToolRegistry
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ToolContext",
     "ToolRegistry",
     "ToolResult",
+    "said_from",
     "tool",
     "utc_now",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -288,6 +288,12 @@ class Tool:
         self.parameters = _compact_schema(self.args_model.model_json_schema())
         self.editable: dict[str, dict[str, Any]] = _field_schemas(self.parameters, editable)
         """Parameter → its JSON schema, for each `Editable` one: what a confirmation form shows."""
+
+    def takes_id(self, ids: Iterable[str]) -> bool:
+        """Whether one of ``ids`` has the declared shape of one of this tool's id parameters
+        (`FromResults.shape`): a request that types such an id is about this tool's records."""
+        sources = [p for p in self.provenance.values() if isinstance(p, FromResults)]
+        return any(p.fits(i) for i in ids for p in sources)
 
     def spec(self) -> ToolSpec:
         """What the model is told about this tool."""

@@ -16,9 +16,10 @@ def book_train(
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,17 @@ class FromUser:
             return said_by_user(value, user_texts) if isinstance(value, str) else True
         own = [value] if isinstance(value, str) else []
         return says_any([*own, *self.said_as(value)], user_texts)
+
+
+def said_from(table: Mapping[str, Sequence[str]]) -> Callable[[Any], tuple[str, ...]]:
+    """A `FromUser.said_as` for a value of a fixed vocabulary: the value itself (its code in
+    capitals too) and the words ``table`` lists for it."""
+
+    def said(value: Any) -> tuple[str, ...]:
+        text = str(value).strip()
+        return (text, *table.get(text, table.get(text.upper(), ())))
+
+    return said
 
 
 Provenance = FromResults | FromUser
@@ -148,7 +160,9 @@ def subject_ids(arguments: Mapping[str, Any], provenance: Mapping[str, Provenanc
     return out
 
 
+@functools.lru_cache(maxsize=512)
 def _norm(text: str) -> str:
+    """Width, case and spacing aside; cached, as every filter of a step reads the same user texts."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return re.sub(r"\s+", " ", text).strip()
 

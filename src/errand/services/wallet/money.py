@@ -56,9 +56,3 @@ CURRENCY_WORDS = {
     "HKD": ("hong kong dollar", "港币", "港元"),
 }
 """What people call a currency, beside its code (not a bare 元, which every price in Chinese has)."""
-
-
-def said_currency(value: object) -> tuple[str, ...]:
-    """The words for a currency code (``SGD`` ← 新加坡元, "singapore dollars")."""
-    code = str(value).strip().upper()
-    return (code, *CURRENCY_WORDS.get(code, ()))

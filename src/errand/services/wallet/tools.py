@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from errand.errors import ToolError
 from errand.services.wallet import ledger
-from errand.services.wallet.money import said_currency
-from errand.tools import FromUser, ToolContext, tool
+from errand.services.wallet.money import CURRENCY_WORDS
+from errand.tools import FromUser, ToolContext, said_from, tool
 
 MAX_HISTORY = 20
 """Most transactions `transaction_history` returns."""
 
-Currency = Annotated[str | None, FromUser("the currency", said_as=said_currency)]
+Currency = Annotated[str | None, FromUser("the currency", said_as=said_from(CURRENCY_WORDS))]
 """A filter only the user sets: a currency they named, in any of its names."""
 
 _KIND_WORDS = {
@@ -101,12 +101,12 @@ def transaction_history(
     limit: int = 10,
     kind: Annotated[
         Literal["payment", "refund", "topup"] | None,
-        FromUser("which kind", said_as=lambda v: (str(v), *_KIND_WORDS.get(str(v), ()))),
+        FromUser("which kind", said_as=said_from(_KIND_WORDS)),
     ] = None,
     currency: Currency = None,
     service: Annotated[
         Literal["food", "shop", "travel"] | None,
-        FromUser("which service", said_as=lambda v: (str(v), *_SERVICE_WORDS.get(str(v), ()))),
+        FromUser("which service", said_as=said_from(_SERVICE_WORDS)),
     ] = None,
 ) -> dict[str, Any]:
     """The user's latest payments, refunds and top-ups, newest first.
