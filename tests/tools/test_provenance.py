@@ -157,3 +157,25 @@ def test_a_filter_value_is_said_in_the_words_its_tool_declares() -> None:
     assert cuisine.said_in("sichuan", ["来点川菜"]) and cuisine.said_in("sichuan", ["Sichuan please"])
     assert not cuisine.said_in("sichuan", ["dinner for two"]) and not cuisine.said_in("hunan", ["川菜"])
     assert FromUser().said_in(3, ["anything"])  # without words, only a string is checked
+
+
+def test_a_vocabulary_filter_is_said_as_itself_or_in_its_tables_words() -> None:
+    from errand.tools import said_from
+
+    currency = FromUser("the currency", said_as=said_from({"SGD": ("新加坡元", "singapore dollar")}))
+    assert currency.said_in("SGD", ["last sgd payment"]) and currency.said_in("sgd", ["用新加坡元付的"])
+    assert currency.said_in("SGD", ["my Singapore dollars"])
+    assert not currency.said_in("SGD", ["my last payment"]) and not currency.said_in("CNY", ["新加坡元"])
+
+
+def test_a_tool_takes_an_id_only_of_its_declared_shape() -> None:
+    """One rule for "this request names this tool's record": the plan's services and the first
+    step's lookups both read it."""
+    from errand.services import builtin_registry
+
+    registry = builtin_registry()
+    status, menu = registry.get("order_status"), registry.get("get_menu")
+    assert status is not None and menu is not None
+    assert status.takes_id(["fo-000001"]) and not status.takes_id(["SH-R040", "2026-12-05"])
+    assert menu.takes_id(["SH-R040"]) and not menu.takes_id(["88"])  # a dish number is never typed
+    assert not book.takes_id(["G16-20261205-second"])  # no declared shape: nothing is read off the request
