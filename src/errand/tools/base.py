@@ -291,8 +291,9 @@ class Tool:
 
     def takes_id(self, ids: Iterable[str]) -> bool:
         """Whether one of ``ids`` has the declared shape of one of this tool's id parameters
-        (`FromResults.shape`): a request that types such an id is about this tool's records."""
-        sources = [p for p in self.provenance.values() if isinstance(p, FromResults)]
+        (`FromResults.shape`) that a user may type: a request that types such an id is about this
+        tool's records."""
+        sources = [p for p in self.provenance.values() if isinstance(p, FromResults) and p.typed]
         return any(p.fits(i) for i in ids for p in sources)
 
     def spec(self) -> ToolSpec:
