@@ -789,6 +789,71 @@ async def test_a_write_refused_for_an_invented_id_is_not_the_errand_done() -> No
     assert executed[-1].startswith("book_viewing:HZ-1:")
 
 
+@tool(domain="homes")
+def home_loans(city: str) -> dict[str, object]:
+    """Mortgage offers in a city.
+
+    Args:
+        city: City name.
+    """
+    executed.append(f"home_loans:{city}")
+    return {"offers": [{"bank": "ICBC", "rate_pct": 3.1}]}
+
+
+async def test_the_lookup_the_plan_named_is_pointed_out_once_the_other_half_is_booked() -> None:
+    """dev tr-weekend-hangzhou-600: the plan named the train search, the hotel search and the
+    booking; the train was booked and the answer came, the hotel never searched. The draft
+    goes back naming the lookup, and the next step can call only it (or ask the user)."""
+    plan = {
+        "topic": "a viewing and a loan",
+        "tools": ["find_homes", "home_loans", "book_viewing"],
+        "verb": "book",
+    }
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            call("book_viewing", listing_id="HZ-1"),
+            "Booked viewing V-1 of HZ-1.",
+            call("home_loans", city="Hangzhou"),
+            "Booked viewing V-1 of HZ-1; ICBC lends at 3.1%.",
+        ],
+        structured=[plan],
+    )
+    reg = ToolRegistry([find_homes, home_loans, book_viewing])
+    task = "Book a viewing of the cheapest home in Hangzhou under 5,000,000 and find me a mortgage"
+    events = await events_of(Agent(model, reg, approver=approve_all), task)
+    reminders = [e for e in events if getattr(e, "type", "") == "revision_requested"]
+    assert [r.reason for r in reminders] == ["unfinished_action"]  # type: ignore[attr-defined]
+    assert executed[-1] == "home_loans:Hangzhou"
+    assert isinstance(events[-1], RunFinished) and "3.1%" in events[-1].answer
+    messages, specs = model.requests[3]
+    assert messages[-1].text == prompts.PLANNED_LOOKUP.format(tools="home_loans")
+    assert {s.name for s in specs if s.callable} == {"home_loans", "ask_user"}
+    assert model.settings[3].tool_choice == "required"
+    # the next step is offered every tool again
+    assert {s.name for s in model.requests[4][1] if s.callable} == {
+        "find_homes",
+        "home_loans",
+        "book_viewing",
+        "ask_user",
+    }
+    # a plan that names no lookup left unread, or a run that searched nothing first: no reminder
+    for turns in (
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            call("book_viewing", listing_id="HZ-1"),
+            "V-1.",
+        ],
+        [call("book_viewing", listing_id="HZ-1"), "V-1."],
+    ):
+        executed.clear()
+        plain = {**plan, "tools": ["find_homes", "book_viewing"]} if len(turns) == 3 else plan
+        model = ScriptedModel(turns, structured=[plain])
+        events = await events_of(Agent(model, reg, approver=approve_all), "Book a viewing of HZ-1")
+        assert not [e for e in events if getattr(e, "type", "") == "revision_requested"]
+        assert isinstance(events[-1], RunFinished) and events[-1].answer == "V-1."
+
+
 async def test_no_reminder_for_a_question_a_write_already_tried_or_a_question_to_the_user() -> None:
     cases = [
         (
@@ -939,7 +1004,7 @@ async def test_only_files_the_run_saved_in_its_own_folder_are_artifacts(tmp_path
 
     (tmp_path / "charts" / "x.csv").parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "charts" / "x.csv").write_text("other run")
-    model = ScriptedModel([call("chart"), "done"])
+    model = ScriptedModel([call("chart"), "done", "done"])  # "done" says nothing: asked once again
     agent = Agent(model, ToolRegistry([chart]), artifacts_dir=tmp_path / "charts")
     final = await agent.run("chart it", run_id="run-1")
     assert isinstance(final, RunFinished)
@@ -1090,6 +1155,31 @@ async def test_an_answer_that_names_none_of_the_records_found_is_sent_back_once(
         model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), answer])
         events = await events_of(Agent(model, registry()), "cheapest home in Hangzhou")
         assert not [e for e in events if isinstance(e, RevisionRequested)] and events[-1].answer == answer  # type: ignore[attr-defined]
+
+
+async def test_an_answer_that_reports_nothing_the_tools_found_is_sent_back_once() -> None:
+    """dev re-u-sz-biggest-drop: after a price trend that named the district and its fall, the
+    1.5B answered "The chart file is provided in the response." An answer with no figure, id
+    or name from the results is asked once to report them."""
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=6_000_000),
+            "The chart file is provided in the response.",
+            "HZ-1 at 4,200,000 is the cheapest.",
+        ]
+    )
+    events = await events_of(Agent(model, registry()), "cheapest home in Hangzhou")
+    (_revision,) = [e for e in events if isinstance(e, RevisionRequested)]
+    assert model.requests[2][0][-1].text == prompts.SAYS_NOTHING
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == "HZ-1 at 4,200,000 is the cheapest."
+    # a question back, or nothing looked up: let be
+    for turns in (
+        [call("find_homes", city="Hangzhou", max_price=6_000_000), "Which district do you prefer?"],
+        ["Hello! I run errands."],
+    ):
+        model = ScriptedModel(turns)
+        events = await events_of(Agent(model, registry()), "cheapest home in Hangzhou")
+        assert not [e for e in events if isinstance(e, RevisionRequested)], turns
 
 
 def test_an_answer_names_a_record_by_id_a_short_form_memo_or_name() -> None:

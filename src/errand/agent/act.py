@@ -139,7 +139,7 @@ class CallRunner:
                 state.revision_step = step + 1  # ask the user (ask_user), not apologise
                 continue
             if t.risk != "read":
-                state.acted = True  # a write the user is asked to confirm (or one that runs)
+                state.acted_in.add(t.domain)  # a write the user is asked to confirm (or one that runs)
                 state.lookup = None  # the answer reports on the write now, approved or not
                 summary, quote = await self._describe(t, validated, step, call, user, state.run_id)
                 request = ConfirmationRequest(

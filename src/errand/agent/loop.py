@@ -35,7 +35,14 @@ from errand.agent.events import (
     TextDeltaEvent,
 )
 from errand.agent.grounding import ground_calls, known_numbers, limits_in, numbers_in, unverified_in
-from errand.agent.observations import count_of, earlier_result, names_a_record, record_ids, records_in
+from errand.agent.observations import (
+    count_of,
+    earlier_result,
+    found_nothing,
+    names_a_record,
+    record_ids,
+    records_in,
+)
 from errand.agent.plan import (
     Plan,
     plan_for,
@@ -189,15 +196,22 @@ class Agent(CallRunner):
         add_usage(state.usage, Usage.model_validate(out["usage"]))
         return plan_for(str(out["text"]), task, self.tools)
 
-    def _step_specs(self, registry: ToolRegistry, state: RunState, first: bool = False) -> list[ToolSpec]:
+    def _step_specs(self, registry: ToolRegistry, state: RunState, step: int = 0) -> list[ToolSpec]:
         """This step's tools: ids limited to those known so far, writes shown but not callable
         when the user only asks a question (`RunState.finds_only`), and ``ask_user`` last. On
         the first step of a request that names a record by id, only the lookups of such
-        records can be called (`record_readers`)."""
-        readers = record_readers(registry, state.request_ids) if first else set()
+        records can be called (`record_readers`); on the step after a reminder that names
+        tools, only those (`RunState.only_tools`)."""
+        limit = (
+            record_readers(registry, state.request_ids)
+            if step == 1
+            else state.only_tools
+            if step == state.revision_step
+            else set()
+        )
         specs = [
             t.spec_within(state.ids_of(t)).model_copy(update={"callable": False})
-            if (state.finds_only and t.risk != "read") or (readers and t.name not in readers)
+            if (state.finds_only and t.risk != "read") or (limit and t.name not in limit)
             else t.spec_within(state.ids_of(t))
             for t in registry
         ]
@@ -324,7 +338,9 @@ class Agent(CallRunner):
             must_call = (step == 1 and len(registry) > 0) or state.revision_step == step
             if must_call and specs and not final:
                 settings = self._first_step_settings
-            step_specs = self._step_specs(registry, state, first=step == 1) if specs else []
+            step_specs = self._step_specs(registry, state, step) if specs else []
+            if step == state.revision_step:
+                state.only_tools = set()  # for this step alone
             if final:  # shown as before (the prompt's prefix stays cached), callable no more
                 step_specs = [s.model_copy(update={"callable": False}) for s in step_specs]
             seq_before, turn = state.seq, ModelTurn()
@@ -373,6 +389,7 @@ class Agent(CallRunner):
                     calls, state.notes = ground_calls(
                         calls, registry, state.known, limits_in(said), time_limits(said), state.user_texts
                     )
+                state.called |= {c.name for c in calls}
                 conv.messages.append(
                     Message(role="assistant", content=text.strip() or None, tool_calls=calls)
                 )
@@ -396,15 +413,26 @@ class Agent(CallRunner):
             elif text.strip():
                 answer = prompts.without_echoes(text, task)
                 conv.messages.append(Message(role="assistant", content=answer))
-                if self._left_undone(registry, state, step):
+                undone = self._left_undone(registry, state, step)
+                unread = [] if undone else self._planned_unread(plan, registry, state, step)
+                if undone or unread:
                     # Small models stop after a search and describe the booking instead of
-                    # making it: remind them (twice at most), and have the next step call a
-                    # tool (or ask the user). A refusal then comes from the service, and the
-                    # user still confirms the write.
+                    # making it, or stop after the first half of an errand (the train booked,
+                    # the hotel the plan named never searched): remind them (twice at most),
+                    # and have the next step call a tool (or ask the user). A refusal then
+                    # comes from the service, and the user still confirms any write.
                     state.reminders += 1
                     state.results_at_reminder = len(state.results)
                     state.revision_step = step + 1  # a call, not another description of it
-                    conv.messages.append(Message(role="user", content=prompts.UNFINISHED_ACTION))
+                    state.only_tools = set(unread)
+                    conv.messages.append(
+                        Message(
+                            role="user",
+                            content=prompts.PLANNED_LOOKUP.format(tools=", ".join(unread))
+                            if unread
+                            else prompts.UNFINISHED_ACTION,
+                        )
+                    )
                     yield state.emit(
                         RevisionRequested, step=step, unverified_numbers=[], reason="unfinished_action"
                     )
@@ -429,15 +457,19 @@ class Agent(CallRunner):
                     )
                     yield state.emit(RevisionRequested, step=step, unverified_numbers=[*made_up, *invented])
                     continue
+                empty = self._says_nothing(answer, state)
                 if (
                     state.revisions < self.budget.max_revisions
                     and step + 1 < self.budget.max_steps
-                    and self._nameless(answer, state)
+                    and (empty or self._nameless(answer, state))
                 ):
                     # "The best one is rated 4.8", "your last payment was 1,280 CNY": a small
-                    # model drops the name the user asked for. One chance to say which.
+                    # model drops the name the user asked for; or it reports nothing at all
+                    # ("I'm sorry, but I can't assist with that."). One chance to say it.
                     state.revisions += 1
-                    conv.messages.append(Message(role="user", content=prompts.NAMELESS))
+                    conv.messages.append(
+                        Message(role="user", content=prompts.SAYS_NOTHING if empty else prompts.NAMELESS)
+                    )
                     yield state.emit(RevisionRequested, step=step, unverified_numbers=[], reason="nameless")
                     continue
                 yield finished(answer, step, invented)
@@ -459,6 +491,20 @@ class Agent(CallRunner):
             "budget",
             self.budget.max_steps,
         )
+
+    @staticmethod
+    def _says_nothing(answer: str, state: RunState) -> bool:
+        """Whether ``answer`` reports nothing the tools said, where they said something: no
+        figure, no id and no name of a record they returned (dev: "The chart file is provided
+        in the response." after a price trend). Only for lookups: after a write, the receipt or
+        the refusal is the answer's footer (`RunState.footer`). Not a question back to the
+        user, nor an answer to a search that found nothing."""
+        last = state.results[-1] if state.results else None
+        if last is None or state.acted or found_nothing(last) or answer.rstrip().endswith(("?", "？")):
+            return False
+        if numbers_in(answer) or named_ids(answer):
+            return False
+        return not any(names_a_record(answer, records_in(r)) for r in state.results)
 
     @staticmethod
     def _nameless(answer: str, state: RunState) -> bool:
@@ -488,6 +534,33 @@ class Agent(CallRunner):
             and step + 1 < self.budget.max_steps
             and any(t.risk != "read" for t in registry)
         )
+
+    def _planned_unread(self, plan: Plan, registry: ToolRegistry, state: RunState, step: int) -> list[str]:
+        """The lookups the plan named, of a service the run has acted in, that the run never
+        called: the half of an errand a small model forgets once the other half is booked
+        (dev: tr-weekend-hangzhou-600 booked the train; `search_hotels`, named by the plan,
+        was never called). Only where the run looked something up in that service before (a
+        booking of an id the user typed needs no search), only reads, so a reminder cannot make
+        a second booking; none after a refusal (the user hears why first), and within
+        `MAX_REMINDERS`."""
+        if (
+            not (state.acts and state.acted)
+            or state.refusal is not None
+            or state.reminders >= MAX_REMINDERS
+            or step + 1 >= self.budget.max_steps
+        ):
+            return []
+        looked_in = {
+            t.domain for n in state.called if (t := registry.get(n)) is not None and t.risk == "read"
+        }
+        return [
+            name
+            for name in plan.tools
+            if (t := registry.get(name)) is not None
+            and t.risk == "read"
+            and t.domain in state.acted_in & looked_in
+            and name not in state.called
+        ]
 
     async def _turn(
         self,

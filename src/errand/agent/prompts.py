@@ -94,12 +94,26 @@ NAMELESS = (
     "figures, naming each one you mean by its name and id exactly as the results give them."
 )
 
+SAYS_NOTHING = (
+    "Your answer does not tell the user what the tools found. Answer the user again with the "
+    "figures, names and ids from the results that answer the request (or, if a service refused, "
+    "its reason and what they can do instead)."
+)
+
 UNFINISHED_ACTION = (
     "[The user asked you to do something (book, order, buy, cancel, return, ...) and no tool has "
     "done it yet. Call the tool that does it now, with the ids from the results above and the "
     "details from the request: the user will be asked to confirm, and if it cannot be done the "
     "tool will say why. If a detail only the user knows is missing, call ask_user instead.]"
 )
+
+PLANNED_LOOKUP = (
+    "[Part of the request is not done yet: your plan named {tools}, and it has not been called. "
+    "Call it now for that part, with the details from the request; if the user asked you to book "
+    "or order that part too, do it after.]"
+)
+"""After a write, when the plan named a lookup of the same service that was never called
+(`Agent._planned_unread`)."""
 
 UNSUMMARISED = "Done: what this run booked, ordered or paid is below. ({reason})"
 UNSUMMARISED_ZH = "已完成：本次预订、下单或支付的编号如下。（{reason}）"
@@ -133,7 +147,9 @@ _OWN_TEXTS = tuple(
         REPEATED_CALL,
         UNGROUNDED,
         NAMELESS,
+        SAYS_NOTHING,
         UNFINISHED_ACTION,
+        PLANNED_LOOKUP,
         FINAL_STEP,
     )
 )

@@ -85,8 +85,13 @@ class RunState:
     answer_step: int = 0
     """The step that is offered no tools and must answer: the one after a repeated call (a small
     model that repeats a call otherwise repeats it until the run is stopped)."""
-    acted: bool = False
-    """A write or payment tool got as far as its confirmation (whatever came of it)."""
+    acted_in: set[str] = field(default_factory=set)
+    """The services whose write or payment tools got as far as their confirmation (whatever
+    came of it)."""
+    called: set[str] = field(default_factory=set)
+    """The tools the model called in this run (a call errand turned down counts too)."""
+    only_tools: set[str] = field(default_factory=set)
+    """The tools the step after a reminder (`revision_step`) may call, when it names some."""
     acts: bool = False
     """The model's plan says the user asked for a change (book, order, cancel), not only information."""
     finds_only: bool = False
@@ -128,6 +133,11 @@ class RunState:
     attachments: tuple[str, ...] = ()
     """The request's images as data URLs, numbered as its notes number them ("" for one not read),
     for ``read_image`` (`errand.agent.attachments`); none when the model reads images."""
+
+    @property
+    def acted(self) -> bool:
+        """A write or payment tool got as far as its confirmation (whatever came of it)."""
+        return bool(self.acted_in)
 
     def emit(self, cls: type[E], **fields: Any) -> E:
         """The next event of this run (built without re-validating errand's own fields)."""
