@@ -22,7 +22,7 @@ from tests.server.test_serve_cli import errand_serve
 from tests.tools.test_openapi import TOKEN, _fresh_stock, api_url  # noqa: F401 - the inventory API and its stock
 
 REQUEST = "What time is it in Tokyo, and how many wood screws are in stock?"
-ANSWER = "It is evening in Tokyo, and the screws are in stock."
+ANSWER = "It is evening in Asia/Tokyo, and the screws are in stock."
 SCRIPT = [
     {"tool": "get_current_time", "arguments": {"timezone": "Asia/Tokyo"}},
     {"tool": "list_items", "arguments": {"name_contains": "screw"}},

@@ -18,7 +18,7 @@ from tests.cli_process import run_errand
 from tests.server.test_serve_cli import errand_serve
 
 PRICES = {"scripted": {"input": 2.0, "output": 8.0}}
-SCRIPT = [{"tool": "wallet_balance", "arguments": {}}, "You have money in the wallet."]
+SCRIPT = [{"tool": "wallet_balance", "arguments": {}}, "Your wallet balance is listed above."]
 
 
 def _wait(url: str, headers: dict[str, str], run_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "server.md"
 )
 def test_server_doc_examples_run(code: str, serve: ServeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     s = serve(
-        model=ScriptedModel([call("wallet_balance"), "Your balances are listed above."]), open_runs=True
+        model=ScriptedModel([call("wallet_balance"), "Your wallet balance is listed above."]), open_runs=True
     )
     monkeypatch.setenv("ERRAND_URL", s.v1)
     monkeypatch.setenv("ERRAND_KEY", s.key())
@@ -30,4 +30,4 @@ def test_server_doc_examples_run(code: str, serve: ServeFactory, monkeypatch: py
     with contextlib.redirect_stdout(io.StringIO()) as out:
         exec(compile(code, str(DOC), "exec"), namespace)
     namespace["client"].close()  # type: ignore[attr-defined]
-    assert out.getvalue().strip() == "Your balances are listed above."
+    assert out.getvalue().strip() == "Your wallet balance is listed above."

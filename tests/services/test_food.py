@@ -261,7 +261,7 @@ BAD: dict[str, tuple[str, Callable[[list[MenuItem], int], dict[str, Any]]]] = {
     "past time": ("earliest delivery", lambda m, other: {"deliver_at": "18:00"}),
     "closed": ("is closed at 04:", lambda m, other: {"deliver_at": "2026-12-02 05:30"}),
     "broke": ("Insufficient funds", lambda m, other: {}),
-    "below minimum": ("delivers from", lambda m, other: {}),  # last: it raises the minimum
+    "below minimum": ("minimum order of", lambda m, other: {}),  # last: it raises the minimum
 }
 
 

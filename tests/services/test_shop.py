@@ -142,6 +142,9 @@ def test_search_results_satisfy_every_filter(store: ServiceStore) -> None:
 def test_search_in_chinese_and_by_category(store: ServiceStore) -> None:
     out = run(store, tools.search_products, query="蓝牙耳机", category="electronics")
     assert out["top"] and all("Earbuds" in h["name"] for h in out["top"])
+    # a word mixing scripts is searched by its runs too (dev: a 1.5B wrote "无线耳buds")
+    mixed = run(store, tools.search_products, query="无线耳buds", category="electronics", max_price=300)
+    assert mixed["top"] and all("Earbuds" in h["name"] for h in mixed["top"])
     books = run(store, tools.search_products, query="novel", category="books")
     assert books["top"] and all(h["category"] == "books" and h["return_days"] == 7 for h in books["top"])
 

@@ -106,7 +106,9 @@ def test_since_reads_spans_and_dates() -> None:
 
 def test_runs_show_trace_and_keys_usage_from_the_command_line(tmp_path: Path) -> None:
     script = tmp_path / "script.json"
-    script.write_text(json.dumps([{"tool": "wallet_balance", "arguments": {}}, "You have money."]))
+    script.write_text(
+        json.dumps([{"tool": "wallet_balance", "arguments": {}}, "Your wallet balance is listed above."])
+    )
     env = {
         "ERRAND_MODEL_BACKEND": "scripted",
         "ERRAND_SCRIPT_PATH": str(script),

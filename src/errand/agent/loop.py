@@ -40,6 +40,7 @@ from errand.agent.observations import (
     earlier_result,
     found_nothing,
     names_a_record,
+    quotes,
     record_ids,
     records_in,
 )
@@ -492,19 +493,20 @@ class Agent(CallRunner):
             self.budget.max_steps,
         )
 
-    @staticmethod
-    def _says_nothing(answer: str, state: RunState) -> bool:
+    def _says_nothing(self, answer: str, state: RunState) -> bool:
         """Whether ``answer`` reports nothing the tools said, where they said something: no
-        figure, no id and no name of a record they returned (dev: "The chart file is provided
-        in the response." after a price trend). Only for lookups: after a write, the receipt or
-        the refusal is the answer's footer (`RunState.footer`). Not a question back to the
+        figure, no id and no text they returned (a name, a district; dev: "The chart file is provided
+        in the response." after a price trend). Only for runs that called no write: after one,
+        the receipt or the refusal is the answer's footer (`RunState.footer`). Not a question back to the
         user, nor an answer to a search that found nothing."""
-        last = state.results[-1] if state.results else None
-        if last is None or state.acted or found_nothing(last) or answer.rstrip().endswith(("?", "？")):
-            return False
+        last = state.results[-1] if state.results and state.called else None
+        if last is None or found_nothing(last) or answer.rstrip().endswith(("?", "？")):
+            return False  # nothing looked up in this run ("thanks!" in a chat), or nothing found
+        if any((t := self.tools.get(n)) is not None and t.risk != "read" for n in state.called):
+            return False  # a write was called: the answer is about it (and its footer says what came of it)
         if numbers_in(answer) or named_ids(answer):
             return False
-        return not any(names_a_record(answer, records_in(r)) for r in state.results)
+        return not any(quotes(answer, r) or names_a_record(answer, records_in(r)) for r in state.results)
 
     @staticmethod
     def _nameless(answer: str, state: RunState) -> bool:

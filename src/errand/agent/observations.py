@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from errand.tools.provenance import id_forms, ids_in_text, named_ids
@@ -93,6 +94,29 @@ def names_a_record(answer: str, records: list[dict[str, Any]]) -> bool:
                 # at least a word: "Riverside", 川菜馆; not the cuisine 粤菜 every answer says
                 if any(len(p) >= (3 if p[0] >= "\u4e00" else 4) and p.casefold() in text for p in parts if p):
                     return True
+    return False
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _texts(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _texts(v)
+
+
+def quotes(answer: str, result: Any) -> bool:
+    """Whether ``answer`` repeats a text of ``result`` (a name, a district, a time zone): a
+    whole value, or its English or Chinese part, at least a word long (4 letters, 2 Han)."""
+    text = answer.casefold()
+    for value in _texts(result):
+        for part in re.findall(r"[\u4e00-\u9fff]+|[^\u4e00-\u9fff]+", value):
+            part = part.strip()
+            if len(part) >= (2 if part[0] >= "\u4e00" else 4) and part.casefold() in text:
+                return True
     return False
 
 

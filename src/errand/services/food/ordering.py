@@ -133,7 +133,8 @@ def _price_order(
         if eta < now + cook:
             raise ToolError(
                 f"{r.name} needs {r.delivery_min} min, so the earliest delivery is "
-                f"{(now + cook):%Y-%m-%d %H:%M}; leave deliver_at empty for as soon as possible."
+                f"{(now + cook):%Y-%m-%d %H:%M}; leave deliver_at empty for as soon as possible, or give "
+                "another day as YYYY-MM-DD HH:MM (HH:MM alone is today)."
             )
         if eta > now + MAX_AHEAD:
             raise ToolError("Deliveries can be scheduled at most 2 days ahead.")
@@ -148,7 +149,7 @@ def _price_order(
     priced = _Priced(r, lines, eta, eta - _ride(r))
     if priced.subtotal < r.min_order:
         raise ToolError(
-            f"The food comes to {_money(priced.subtotal, r.currency)} but {r.name} delivers from "
+            f"The food comes to {_money(priced.subtotal, r.currency)}, below {r.name}'s minimum order of "
             f"{_money(r.min_order, r.currency)}: add {_money(r.min_order - priced.subtotal, r.currency)} more."
         )
     return priced
@@ -244,7 +245,7 @@ def place_order(
         restaurant_id: Id like SH-R012.
         items: Dishes as [{item_id, quantity}] from get_menu.
         address: Delivery address.
-        deliver_at: Delivery time HH:MM, empty for as soon as possible.
+        deliver_at: Delivery time as YYYY-MM-DD HH:MM (HH:MM alone is today), empty for as soon as possible.
         exclude_allergens: Allergens the user said they must avoid (else none); the order is refused if a dish has one.
     """
     session = _session(ctx)

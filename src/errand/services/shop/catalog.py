@@ -29,13 +29,19 @@ _FUNCTION_WORDS = frozenset(
 
 def _terms(query: str) -> list[str]:
     """Search words: whitespace-separated, without function words, with long Chinese runs also
-    split into pairs."""
+    split into pairs, and a word that mixes scripts split into its runs as well ("无线耳buds",
+    a 1.5B's query for earbuds, matched nothing as one word)."""
     words = [w for w in re.split(r"[\s,，、]+", query.lower().strip()) if w and w not in _FUNCTION_WORDS]
     out: list[str] = []
     for w in words:
         out.append(w)
-        if re.fullmatch(r"[\u4e00-\u9fff]{3,}", w):
-            out.extend(w[i : i + 2] for i in range(len(w) - 1))
+        runs = re.findall(r"[\u4e00-\u9fff]+|[^\u4e00-\u9fff]+", w)
+        for run in runs if len(runs) > 1 else []:
+            if len(run) >= (2 if run[0] >= "\u4e00" else 3) and run not in _FUNCTION_WORDS:
+                out.append(run)
+        for run in runs:
+            if re.fullmatch(r"[\u4e00-\u9fff]{3,}", run):
+                out.extend(run[i : i + 2] for i in range(len(run) - 1))
     return list(dict.fromkeys(out))
 
 
