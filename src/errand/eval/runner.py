@@ -202,7 +202,7 @@ class _Recorder:
             self.transcript.append(
                 {"revision": ev.unverified_numbers}
                 if ev.reason == "unverified_numbers"
-                else {"reminded": "the request asked for an action not yet taken"}
+                else {"reminded": ev.reason}
             )
         elif isinstance(ev, RunFinished | RunFailed):
             self.steps += ev.steps
