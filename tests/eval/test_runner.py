@@ -55,6 +55,19 @@ def test_a_task_whose_checks_pass(env: BuiltinEnvironment) -> None:
     assert a.answers == ["Booked G16 at 07:50 for Chen Jie, booking BK-000001."]
 
 
+def test_a_draft_sent_back_is_in_the_transcript_with_why(env: BuiltinEnvironment) -> None:
+    """A failure's transcript shows the withdrawn draft, not only that one was withdrawn."""
+    model = ScriptedModel(
+        [SEARCH, "The chart file is provided in the response.", BOOK_G16, "Booked BK-000001."]
+    )
+    a = attempt(BOOKING, env, model)
+    (sent_back,) = [t for t in a.transcript if "draft" in t]
+    assert sent_back == {
+        "reminded": "nameless",
+        "draft": "The chart file is provided in the response.",
+    }
+
+
 def test_a_reasoning_models_thinking_is_counted_per_attempt(env: BuiltinEnvironment) -> None:
     model = ScriptedModel(
         [

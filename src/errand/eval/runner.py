@@ -28,6 +28,7 @@ from errand.agent.events import (
     RunFinished,
     RunStarted,
     StepFinished,
+    TextDeltaEvent,
     ToolCallStarted,
     ToolResultEvent,
 )
@@ -183,9 +184,15 @@ class _Recorder:
     completion: int = 0
     thinking: int = 0
     """Tokens of thinking, summed over the steps (each step's usage says its own)."""
+    text: str = ""
+    """The text of the step under way, or of the last one: a draft sent back is shown with why."""
+    step_open: bool = False
 
     def add(self, ev: Event) -> None:
-        if isinstance(ev, RunStarted) and ev.plan is not None:
+        if isinstance(ev, TextDeltaEvent):
+            self.text = (self.text if self.step_open else "") + ev.text
+            self.step_open = True
+        elif isinstance(ev, RunStarted) and ev.plan is not None:
             self.transcript.append({"plan": ev.plan})
         elif isinstance(ev, ToolCallStarted):
             self.called.append(ev.name)
@@ -200,10 +207,15 @@ class _Recorder:
             self.thinking += ev.usage.reasoning_tokens
         elif isinstance(ev, RevisionRequested):
             self.transcript.append(
-                {"revision": ev.unverified_numbers}
-                if ev.reason == "unverified_numbers"
-                else {"reminded": ev.reason}
+                (
+                    {"revision": ev.unverified_numbers}
+                    if ev.reason == "unverified_numbers"
+                    else {"reminded": ev.reason}
+                )
+                | {"draft": self.text[:_SHOWN]}
             )
+        if isinstance(ev, StepFinished):
+            self.step_open = False  # its text stays, for a revision asked of it
         elif isinstance(ev, RunFinished | RunFailed):
             self.steps += ev.steps
             self.prompt += ev.usage.prompt_tokens
