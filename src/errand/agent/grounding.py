@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from errand.agent.observations import leaves
 from errand.llm.types import ToolCall
 from errand.tools import ToolRegistry
 from errand.tools.provenance import FromUser, Provenance
@@ -130,19 +131,14 @@ def orient_limits(
 
 
 def _walk(value: Any) -> Iterable[float]:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int | float):
-        yield abs(float(value))  # "fell 1.4%" states -1.4 without its sign
-    elif isinstance(value, str):
-        for _, v in numbers_in(value):
-            yield v
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _walk(v)
+    for leaf in leaves(value):
+        if isinstance(leaf, bool):
+            continue
+        if isinstance(leaf, int | float):
+            yield abs(float(leaf))  # "fell 1.4%" states -1.4 without its sign
+        elif isinstance(leaf, str):
+            for _, v in numbers_in(leaf):
+                yield v
 
 
 def numbers_of(value: Any) -> set[float]:

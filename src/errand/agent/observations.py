@@ -97,22 +97,25 @@ def names_a_record(answer: str, records: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
+def leaves(value: Any) -> Iterator[Any]:
+    """The scalars of plain JSON data (a tool's result), depth first."""
+    if isinstance(value, dict):
         for v in value.values():
-            yield from _texts(v)
+            yield from leaves(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _texts(v)
+            yield from leaves(v)
+    else:
+        yield value
 
 
 def quotes(answer: str, result: Any) -> bool:
     """Whether ``answer`` repeats a text of ``result`` (a name, a district, a time zone): a
     whole value, or its English or Chinese part, at least a word long (4 letters, 2 Han)."""
     text = answer.casefold()
-    for value in _texts(result):
+    for value in leaves(result):
+        if not isinstance(value, str):
+            continue
         for part in re.findall(r"[\u4e00-\u9fff]+|[^\u4e00-\u9fff]+", value):
             part = part.strip()
             if len(part) >= (2 if part[0] >= "\u4e00" else 4) and part.casefold() in text:
