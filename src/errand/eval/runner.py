@@ -205,6 +205,7 @@ class _Recorder:
             self.transcript.append({"result": ev.name, "ok": ev.ok, "content": shown})
         elif isinstance(ev, StepFinished):
             self.thinking += ev.usage.reasoning_tokens
+            self.step_open = False  # its text stays, for a revision asked of it
         elif isinstance(ev, RevisionRequested):
             self.transcript.append(
                 (
@@ -214,8 +215,6 @@ class _Recorder:
                 )
                 | {"draft": self.text[:_SHOWN]}
             )
-        if isinstance(ev, StepFinished):
-            self.step_open = False  # its text stays, for a revision asked of it
         elif isinstance(ev, RunFinished | RunFailed):
             self.steps += ev.steps
             self.prompt += ev.usage.prompt_tokens
