@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from typing_extensions import TypedDict
+
 from errand.agent import Agent
 from errand.agent.dates import time_limits
 from errand.agent.events import ToolCallStarted
@@ -18,7 +20,7 @@ from errand.agent.grounding import (
     unverified_numbers,
 )
 from errand.llm.scripted import ScriptedModel, call
-from errand.tools import FromUser, ToolRegistry, tool
+from errand.tools import AsAsked, FromResults, FromUser, ToolRegistry, tool
 
 
 def test_numbers_in_reads_units_words_and_chinese() -> None:
@@ -294,3 +296,47 @@ def test_food_filters_the_model_filled_in_are_dropped_in_either_language() -> No
         **order,
         **filler | {"deliver_at": "2026-12-07 12:00"},
     ) == (order | {"deliver_at": "2026-12-07 12:00", "exclude_allergens": ["egg"]})
+
+
+class Line(TypedDict):
+    item_id: Annotated[int, FromResults("item_id", typed=False)]
+    quantity: Annotated[int, AsAsked("quantity_asked", row="item_id")]
+
+
+async def test_an_order_line_takes_the_count_the_menu_read_from_the_user() -> None:
+    """dev fd-u-tomorrow-lunch-zh: "白切鸡一份、烧卖两份" was ordered as one 烧卖 and two 白切鸡,
+    though the menu had marked each dish with the count asked. A line's ``quantity`` is declared
+    `AsAsked`, so the count the result read for that dish is the one ordered, and the model is told."""
+    ordered: list[list[Line]] = []
+
+    @tool
+    def menu(dishes: list[str]) -> dict[str, object]:
+        """A menu."""
+        return {
+            "items": [
+                {"item_id": 1528, "quantity_asked": 1},
+                {"item_id": 1529, "quantity_asked": 2},
+                {"item_id": 7},
+            ]
+        }
+
+    @tool
+    def order(items: list[Line]) -> dict[str, str]:
+        """Order."""
+        ordered.append(items)
+        return {"order_id": "FO-000001"}
+
+    swapped = [
+        {"item_id": 1528, "quantity": 2},
+        {"item_id": 1529, "quantity": 1},
+        {"item_id": 7, "quantity": 3},
+    ]
+    model = ScriptedModel(
+        [call("menu", dishes=["白切鸡一份", "烧卖两份"]), call("order", items=swapped), "ok"]
+    )
+    await Agent(model, ToolRegistry([menu, order])).run("白切鸡一份、烧卖两份")
+    assert ordered == [
+        [{"item_id": 1528, "quantity": 1}, {"item_id": 1529, "quantity": 2}, {"item_id": 7, "quantity": 3}]
+    ]
+    told = model.requests[2][0][-1].text
+    assert "items[0].quantity=2 is set to 1" in told and "items[2]" not in told

@@ -204,6 +204,9 @@ def test_a_menu_shows_the_dishes_the_user_named(ctx: ToolContext) -> None:
     assert [i.get("quantity_asked") for i in out["items"]] == [None, 2]
     zh = food.get_menu(ctx, "HZ-R005", dishes=["米饭两份"])["items"]
     assert [(i["name"], i["quantity_asked"]) for i in zh] == [("Steamed rice 米饭", 2)]
+    # a count in words is a count, not part of the dish's name ("two steamed rice" named no dish)
+    en = food.get_menu(ctx, "HZ-R005", dishes=["two steamed rice"])["items"]
+    assert [(i["name"], i["quantity_asked"]) for i in en] == [("Steamed rice 米饭", 2)]
     assert len(whole) > len(out["items"]) and "not_on_menu" not in out
     # dev fd-peanut-allergy: dan dan noodles hidden by "peanut" read as not on the menu; Mapo tofu was ordered
     peanut = food.get_menu(ctx, "SH-R013", dishes=["dan dan noodles"], exclude_allergens=["peanut"])

@@ -15,7 +15,7 @@ from typing import Any
 from errand.agent.observations import leaves
 from errand.llm.types import ToolCall
 from errand.tools import ToolRegistry
-from errand.tools.provenance import FromUser, Provenance
+from errand.tools.provenance import FromUser, Provenance, asked_values
 
 _NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*"
@@ -321,11 +321,13 @@ def ground_calls(
     limits: dict[float, str] | None = None,
     times: dict[int, str] | None = None,
     said: Sequence[str] = (),
+    results: Sequence[Any] = (),
 ) -> tuple[list[ToolCall], dict[str, str]]:
     """``calls`` without the optional figures nobody stated and the optional filters the user
     (``said``) never gave, with the user's ``limits`` (`limits_in`) at their end of each range
-    and ``times`` (`time_limits`) in the parameter of their kind, and a note per call saying
-    what changed (told to the model with the result)."""
+    and ``times`` (`time_limits`) in the parameter of their kind, the counts the ``results`` read
+    from the user's words (`AsAsked`) in place, and a note per call saying what changed (told to
+    the model with the result)."""
     out, notes = [], {}
     for c in calls:
         t = registry.get(c.name)
@@ -337,7 +339,8 @@ def ground_calls(
         dropped += unsaid
         args, moved = orient_limits(args, t.parameters, limits or {})
         args, timed = orient_times(args, t.parameters, times or {})
-        changes = [*(f"{d} is dropped (the user did not give it)" for d in dropped), *moved, *timed]
+        args, asked = asked_values(args, t.provenance, results)
+        changes = [*(f"{d} is dropped (the user did not give it)" for d in dropped), *moved, *timed, *asked]
         if changes:
             notes[c.id] = "; ".join(changes)
             c = c.model_copy(update={"arguments": args})

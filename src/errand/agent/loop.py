@@ -388,7 +388,13 @@ class Agent(CallRunner):
                 if self.ground_arguments:
                     said = "\n".join(state.user_texts)
                     calls, state.notes = ground_calls(
-                        calls, registry, state.known, limits_in(said), time_limits(said), state.user_texts
+                        calls,
+                        registry,
+                        state.known,
+                        limits_in(said),
+                        time_limits(said),
+                        state.user_texts,
+                        state.results,
                     )
                 state.called |= {c.name for c in calls}
                 conv.messages.append(

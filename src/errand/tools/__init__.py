@@ -1,10 +1,11 @@
 """Tools: typed functions the model may call, with risk levels and a registry."""
 
 from errand.tools.base import Editable, Risk, SchemaTool, Tool, ToolContext, ToolResult, tool, utc_now
-from errand.tools.provenance import FromResults, FromUser, said_from
+from errand.tools.provenance import AsAsked, FromResults, FromUser, said_from
 from errand.tools.registry import ToolRegistry
 
 __all__ = [
+    "AsAsked",
     "Editable",
     "FromResults",
     "FromUser",

@@ -24,7 +24,7 @@ from typing_extensions import is_typeddict
 
 from errand.errors import ToolArgumentsError
 from errand.llm.types import ToolSpec
-from errand.tools.provenance import FromResults, FromUser, Provenance
+from errand.tools.provenance import AsAsked, FromResults, FromUser, Provenance
 
 Risk = Literal["read", "write", "payment"]
 """What a tool may do: only read, change state, or move money."""
@@ -198,7 +198,7 @@ def _field_provenance(annotation: Any) -> dict[str, Provenance]:
                 name: meta
                 for name, hint in hints.items()
                 for meta in getattr(hint, "__metadata__", ())
-                if isinstance(meta, FromResults | FromUser)
+                if isinstance(meta, FromResults | FromUser | AsAsked)
             }
     return {}
 
@@ -269,7 +269,7 @@ class Tool:
         for pname, param in inspect.signature(fn).parameters.items():
             annotation = hints.get(pname, Any)
             for meta in getattr(extras.get(pname), "__metadata__", ()):
-                if isinstance(meta, FromResults | FromUser):
+                if isinstance(meta, FromResults | FromUser | AsAsked):
                     self.provenance[pname] = meta
                 elif isinstance(meta, Editable):
                     editable.append(pname)

@@ -79,7 +79,20 @@ def said_from(table: Mapping[str, Sequence[str]]) -> Callable[[Any], tuple[str, 
     return said
 
 
-Provenance = FromResults | FromUser
+@dataclass(frozen=True)
+class AsAsked:
+    """The value is what a tool result read from the user's words for the same record, where one
+    did: an order line's ``quantity`` is the ``quantity_asked`` the menu gave for the dish whose
+    ``item_id`` the line names. Copying two dishes into an order, a small model swaps their counts
+    ("白切鸡一份、烧卖两份" ordered as one 烧卖 and two 白切鸡)."""
+
+    key: str
+    """The result field holding the value the user asked for (``quantity_asked``)."""
+    row: str
+    """The field, beside this one and in the result's row, that names the record (``item_id``)."""
+
+
+Provenance = FromResults | FromUser | AsAsked
 
 
 _ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\d[A-Za-z0-9_-]*|[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*[A-Za-z]")
@@ -200,6 +213,53 @@ def says_any(words: Iterable[str], user_texts: Iterable[str]) -> bool:
         return False
     found = re.compile("|".join(patterns))
     return any(found.search(_norm(t)) for t in user_texts)
+
+
+def asked_values(
+    arguments: Mapping[str, Any], provenance: Mapping[str, Provenance], results: Sequence[Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """``arguments`` with each `AsAsked` field set to the value a result gave for its record
+    (``items[1].quantity=2 is set to 1``), and what was changed."""
+    out = dict(arguments)
+    changes: list[str] = []
+    for path, source in provenance.items():
+        name, _, field = path.partition(".")
+        if not isinstance(source, AsAsked) or not field or name not in arguments:
+            continue
+        value = arguments[name]
+        objects = value if isinstance(value, list) else [value]
+        fixed = []
+        for n, obj in enumerate(objects):
+            asked = _asked_for(obj.get(source.row), source, results) if isinstance(obj, Mapping) else None
+            if asked is not None and isinstance(obj, Mapping) and obj.get(field) != asked:
+                where = f"{name}[{n}]" if isinstance(value, list) else name
+                changes.append(f"{where}.{field}={obj.get(field)} is set to {asked}, as the user asked")
+                obj = {**obj, field: asked}
+            fixed.append(obj)
+        out[name] = fixed if isinstance(value, list) else fixed[0]
+    return out, changes
+
+
+def _asked_for(record: Any, source: AsAsked, results: Sequence[Any]) -> Any:
+    """The value under ``source.key`` in the latest result row whose ``source.row`` is ``record``."""
+    if record is None:
+        return None
+    found = None
+
+    def walk(node: Any) -> None:
+        nonlocal found
+        if isinstance(node, Mapping):
+            if source.key in node and str(node.get(source.row)) == str(record):
+                found = node[source.key]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    for r in results:
+        walk(r)
+    return found
 
 
 def unsaid(

@@ -37,7 +37,7 @@ from errand.services.food.delivery import _status
 from errand.services.food.diet import Allergens, _allergens, _item_allergens
 from errand.services.food.models import MenuItem, Order, OrderLine, Restaurant
 from errand.services.wallet import ledger
-from errand.tools import Editable, FromResults, FromUser, ToolContext, tool
+from errand.tools import AsAsked, Editable, FromResults, FromUser, ToolContext, tool
 
 MAX_QUANTITY = 50
 """Most portions of one dish per order."""
@@ -56,7 +56,7 @@ class OrderItem(TypedDict):
     """One dish to order."""
 
     item_id: Annotated[int, FromResults("item_id", typed=False)]
-    quantity: int
+    quantity: Annotated[int, AsAsked("quantity_asked", row="item_id")]
 
 
 class _Priced:

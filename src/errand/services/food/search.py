@@ -249,8 +249,15 @@ _COUNTED = re.compile(r"[0-9一二两三四五六七八九十]+\s*[份个碗盘�
 _NOT_DISH = {"and", "with", "of", "the", "a", "an", "portion", "order", "bowl", "plate", "serving"}
 
 
+_EN_COUNT = {
+    w: n
+    for n, w in enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    )
+}
 _COUNT = re.compile(
-    r"^\s*(\d+)\s*(?:x|×)?\s|(?:x|×)\s*(\d+)\s*$|([0-9一二两三四五六七八九十]+)\s*[份个碗盘杯笼只串]"
+    r"^\s*(\d+|" + "|".join(_EN_COUNT) + r")\s*(?:x|×)?\s|(?:x|×)\s*(\d+)\s*$"
+    r"|([0-9一二两三四五六七八九十]+)\s*[份个碗盘杯笼只串]"
 )
 _ZH_COUNT = {c: n for n, c in enumerate("零一二三四五六七八九十")} | {"两": 2}
 
@@ -261,7 +268,7 @@ def _count_in(wanted: str) -> int | None:
     if m is None:
         return None
     raw = next(g for g in m.groups() if g)
-    n = int(raw) if raw.isdigit() else _ZH_COUNT.get(raw) if len(raw) == 1 else None
+    n = int(raw) if raw.isdigit() else _EN_COUNT.get(raw) or (_ZH_COUNT.get(raw) if len(raw) == 1 else None)
     return n if n and n > 0 else None
 
 
@@ -280,5 +287,5 @@ def _names_dish(wanted: str, name: str) -> bool:
     cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", _COUNTED.sub("", w)))
     if cjk:
         return cjk in n
-    words = _words(w) - _NOT_DISH
+    words = _words(w) - _NOT_DISH - _EN_COUNT.keys()
     return bool(words) and words <= _words(n)
