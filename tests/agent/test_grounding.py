@@ -340,3 +340,34 @@ async def test_an_order_line_takes_the_count_the_menu_read_from_the_user() -> No
     ]
     told = model.requests[2][0][-1].text
     assert "items[0].quantity=2 is set to 1" in told and "items[2]" not in told
+
+
+async def test_a_measure_is_not_a_price() -> None:
+    """dev sh-u-cheapest-20000mah: "cheapest 20000mah power bank" was searched with
+    ``max_price=20000``. A number the user wrote only with a unit of measure against it is no
+    price limit; one also written as money (or bare, or after a space) still is."""
+    from errand.agent.grounding import measured_only
+
+    assert measured_only("cheapest 20000mah power bank u got? how much") == {20000.0}
+    assert measured_only("256GB phone under 3000") == {256.0}
+    for said in (
+        "20000mah under 20000",
+        "3-bedroom under 5 million",
+        "hotel under 400 a night",
+        "3k budget, 5m",
+    ):
+        assert not measured_only(said) - {5.0}, said
+    seen: list[object] = []
+
+    @tool
+    def search(query: str, max_price: int | None = None, min_capacity: int | None = None) -> dict[str, int]:
+        """Find products."""
+        seen.append((max_price, min_capacity))
+        return {"count": 1}
+
+    for said, price in (("cheapest 20000mah power bank?", None), ("20000mah power bank under 200", 200)):
+        model = ScriptedModel(
+            [call("search", query="power bank", max_price=price or 20000, min_capacity=20000), "ok"]
+        )
+        await Agent(model, ToolRegistry([search])).run(said)
+        assert seen.pop() == (price, 20000)

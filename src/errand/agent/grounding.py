@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Any
 
 from errand.agent.observations import leaves
@@ -65,6 +65,27 @@ def numbers_in(text: str) -> list[tuple[str, float]]:
         scales = _SCALE[unit.lower() if unit.isascii() else unit] if unit else (1.0,)
         out.extend((m.group(0).strip(), value * scale) for scale in scales)
     return out
+
+
+_MEASURE = re.compile(
+    r"(?<![A-Za-z0-9_.])(\d+(?:\.\d+)?)(?!(?:k|m|km|w|mn|bn|rmb|cny|sgd|usd|yuan|dollars?|bucks)(?![A-Za-z]))[A-Za-z]+"
+)
+"""A number with a unit of measure written in letters against it (``20000mAh``, ``256GB``,
+``55inch``): a specification, not an amount of money. ``k``, ``m``, ``w`` (万) and currency
+codes scale or price it; a word after a space ("400 a night", "300 per person") may price it."""
+_MONEY_PARAMETER = re.compile(r"price|budget|cost|amount|fee", re.I)
+"""A parameter that takes money, by the name its tool gives it (``max_price``, ``budget_cny``)."""
+
+
+def measured_only(text: str) -> set[float]:
+    """Numbers ``text`` writes only with a unit of measure (`_MEASURE`): "cheapest 20000mah power
+    bank" states no price of 20,000, though 20000 is stated."""
+    measured = {float(m.group(1)) for m in _MEASURE.finditer(text)}
+    plain = {
+        float(m.group(1).replace(",", "") + (m.group(2) or ""))
+        for m in _NUMBER.finditer(_MEASURE.sub(" ", text))
+    }
+    return measured - plain
 
 
 _UNIT_WORD = r"(?:[¥$€£]|rmb|cny|sgd|usd|yuan|dollars?|元|块钱?|新元|万元|米|平米?|平方米?|m2|m²|㎡|minutes?|mins?|分钟)?"
@@ -206,15 +227,19 @@ _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2})?")
 
 
 def ground_arguments(
-    arguments: dict[str, Any], parameters: dict[str, Any], known: set[float]
+    arguments: dict[str, Any],
+    parameters: dict[str, Any],
+    known: set[float],
+    measured: Set[float] = frozenset(),
 ) -> tuple[dict[str, Any], list[str]]:
     """Drop optional numeric arguments that neither the request nor a tool result states.
 
     Under a JSON grammar a small model fills every optional filter with something
     (``min_price`` equal to the budget, ``max_metro_distance_m: 0``); a number the
-    user never gave is not a constraint the user asked for. Required arguments are
-    kept, and so is anything that is not a number. Returns the arguments to use and
-    the names dropped.
+    user never gave is not a constraint the user asked for. Nor is a price the user stated
+    only as a measure (``measured``, `measured_only`: "20000mah" searched as
+    ``max_price=20000``). Required arguments are kept, and so is anything that is not a
+    number. Returns the arguments to use and the names dropped.
     """
     required = set(parameters.get("required", ()))
     props = parameters.get("properties", {})
@@ -236,6 +261,9 @@ def ground_arguments(
             if not any(_matches(h, known, minor_units=False) for h in (hour, hour - 12) if h > 0):
                 dropped.append(f"{name}={value}")
                 continue
+        if numeric and name not in required and _MONEY_PARAMETER.search(name) and float(value) in measured:
+            dropped.append(f"{name}={value}")
+            continue
         stated = (
             name in required
             or not numeric
@@ -334,7 +362,7 @@ def ground_calls(
         if t is None:
             out.append(c)
             continue
-        args, dropped = ground_arguments(c.arguments, t.parameters, known)
+        args, dropped = ground_arguments(c.arguments, t.parameters, known, measured_only("\n".join(said)))
         args, unsaid = unsaid_filters(args, t.parameters, t.provenance, said)
         dropped += unsaid
         args, moved = orient_limits(args, t.parameters, limits or {})
