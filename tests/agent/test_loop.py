@@ -827,7 +827,7 @@ async def test_the_lookup_the_plan_named_is_pointed_out_once_the_other_half_is_b
     assert executed[-1] == "home_loans:Hangzhou"
     assert isinstance(events[-1], RunFinished) and "3.1%" in events[-1].answer
     messages, specs = model.requests[3]
-    assert messages[-1].text == prompts.PLANNED_LOOKUP.format(tools="home_loans")
+    assert messages[-1].text == prompts.PLANNED_TOOL.format(tools="home_loans")
     assert {s.name for s in specs if s.callable} == {"home_loans", "ask_user"}
     assert model.settings[3].tool_choice == "required"
     # the next step is offered every tool again
@@ -852,6 +852,49 @@ async def test_the_lookup_the_plan_named_is_pointed_out_once_the_other_half_is_b
         events = await events_of(Agent(model, reg, approver=approve_all), "Book a viewing of HZ-1")
         assert not [e for e in events if getattr(e, "type", "") == "revision_requested"]
         assert isinstance(events[-1], RunFinished) and events[-1].answer == "V-1."
+
+
+@tool(domain="homes", risk="write", confirm_text=lambda a: f"Apply to {a['bank']}")
+def apply_loan(bank: Annotated[str, FromResults("bank")]) -> dict[str, str]:
+    """Apply for a mortgage.
+
+    Args:
+        bank: The bank, from the offers.
+    """
+    executed.append(f"apply_loan:{bank}")
+    return {"application_id": "LA-01", "bank": bank}
+
+
+async def test_the_write_the_plan_named_follows_its_lookup_once_the_other_half_is_booked() -> None:
+    """dev tr-weekend-hangzhou-600: the train was booked and, once reminded, the hotel
+    searched; the hotel booking the plan named was never made. After the lookups, the
+    plan's write not yet called is pointed out, and the next step may call only it."""
+    plan = {
+        "topic": "a viewing and a loan",
+        "tools": ["find_homes", "book_viewing", "home_loans", "apply_loan"],
+        "verb": "book",
+    }
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            call("book_viewing", listing_id="HZ-1"),
+            "Booked viewing V-1 of HZ-1.",
+            call("home_loans", city="Hangzhou"),
+            "ICBC lends at 3.1%.",
+            call("apply_loan", bank="ICBC"),
+            "Booked V-1; applied to ICBC at 3.1%.",
+        ],
+        structured=[plan],
+    )
+    reg = ToolRegistry([find_homes, home_loans, book_viewing, apply_loan])
+    task = "Book a viewing of the cheapest home in Hangzhou under 5,000,000 and apply for a mortgage"
+    events = await events_of(Agent(model, reg, approver=approve_all), task)
+    assert executed[-2:] == ["home_loans:Hangzhou", "apply_loan:ICBC"]
+    assert model.requests[5][0][-1].text == prompts.PLANNED_TOOL.format(tools="apply_loan")
+    assert {s.name for s in model.requests[5][1] if s.callable} == {"apply_loan", "ask_user"}
+    assert isinstance(events[-1], RunFinished) and "LA-01" in events[-1].answer
+    # a write already made is never pointed out again: no second viewing
+    assert sum(e.startswith("book_viewing") for e in executed) == 1
 
 
 async def test_no_reminder_for_a_question_a_write_already_tried_or_a_question_to_the_user() -> None:

@@ -435,7 +435,7 @@ class Agent(CallRunner):
                     conv.messages.append(
                         Message(
                             role="user",
-                            content=prompts.PLANNED_LOOKUP.format(tools=", ".join(unread))
+                            content=prompts.PLANNED_TOOL.format(tools=", ".join(unread))
                             if unread
                             else prompts.UNFINISHED_ACTION,
                         )
@@ -544,13 +544,13 @@ class Agent(CallRunner):
         )
 
     def _planned_unread(self, plan: Plan, registry: ToolRegistry, state: RunState, step: int) -> list[str]:
-        """The lookups the plan named, of a service the run has acted in, that the run never
+        """The tools the plan named, of a service the run has acted in, that the run never
         called: the half of an errand a small model forgets once the other half is booked
         (dev: tr-weekend-hangzhou-600 booked the train; `search_hotels`, named by the plan,
-        was never called). Only where the run looked something up in that service before (a
-        booking of an id the user typed needs no search), only reads, so a reminder cannot make
-        a second booking; none after a refusal (the user hears why first), and within
-        `MAX_REMINDERS`."""
+        was never called, and then `book_hotel`). The lookups first, then the writes; never a
+        tool called before, so a reminder cannot book twice (and the user confirms a write). Only where the run looked
+        something up in that service before (a booking of an id the user typed needs no
+        search); none after a refusal (the user hears why first), and within `MAX_REMINDERS`."""
         if (
             not (state.acts and state.acted)
             or state.refusal is not None
@@ -561,14 +561,15 @@ class Agent(CallRunner):
         looked_in = {
             t.domain for n in state.called if (t := registry.get(n)) is not None and t.risk == "read"
         }
-        return [
-            name
+        planned = [
+            t
             for name in plan.tools
             if (t := registry.get(name)) is not None
-            and t.risk == "read"
             and t.domain in state.acted_in & looked_in
             and name not in state.called
         ]
+        unread = [t.name for t in planned if t.risk == "read"]
+        return unread or [t.name for t in planned]
 
     async def _turn(
         self,

@@ -25,7 +25,7 @@ PLAN_PROMPT = """You plan how to handle a user's request with these tools, group
 
 Answer with JSON only:
 - "topic": in a few English words, what the request is about (e.g. "rice cooker price", "train to Hangzhou", "my wallet balance").
-- "tools": the tools the request will need, the first one first (at most three; [] for small talk or general knowledge).
+- "tools": the tools the request will need, the first one first (at most four; [] for small talk or general knowledge).
 - "verb": the last action the user asks you to take: "book", "order", "buy", "cancel", "return" when they tell you to do that, even after finding something first ("find the best one and book it" is "book"); "find_out" when they only ask a question (what, which, how much, is there, compare, recommend, status); or "chat".{examples}"""
 
 EXAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -49,6 +49,8 @@ EXAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
      {"topic": "viewing a flat", "tools": ["search_listings", "request_viewing"], "verb": "book"}),
     ("find a hotel in Xi'an under 400 a night for 2 nights from the 20th and book it for Li Na",
      {"topic": "hotel in Xi'an", "tools": ["search_hotels", "book_hotel"], "verb": "book"}),
+    ("train to Suzhou on Saturday morning and a hotel there for one night, book both for Zhang Wei",
+     {"topic": "trip to Suzhou", "tools": ["search_trains", "book_train", "search_hotels", "book_hotel"], "verb": "book"}),
     ("hi, what can you do?", {"topic": "chat", "tools": [], "verb": "chat"}),
 )  # fmt: skip
 """Worked plans, shown after the rules (written for no eval task). A small model otherwise
@@ -132,7 +134,7 @@ def plan_schema(tools: Sequence[str]) -> dict[str, Any]:
             "tools": {
                 "type": "array",
                 "items": {"type": "string", "enum": list(tools)},
-                "maxItems": min(3, len(tools)),
+                "maxItems": min(4, len(tools)),
                 "uniqueItems": True,
             },
             "verb": {"type": "string", "enum": list(VERBS)},

@@ -107,13 +107,13 @@ UNFINISHED_ACTION = (
     "tool will say why. If a detail only the user knows is missing, call ask_user instead.]"
 )
 
-PLANNED_LOOKUP = (
+PLANNED_TOOL = (
     "[Part of the request is not done yet: your plan named {tools}, and it has not been called. "
-    "Call it now for that part, with the details from the request; if the user asked you to book "
-    "or order that part too, do it after.]"
+    "Call it now for that part, with the ids from the results above and the details from the "
+    "request (the user confirms any booking or order first).]"
 )
-"""After a write, when the plan named a lookup of the same service that was never called
-(`Agent._planned_unread`)."""
+"""After a write, when the plan named a tool of the same service that was never called: a
+lookup, then the write after it (`Agent._planned_unread`)."""
 
 UNSUMMARISED = "Done: what this run booked, ordered or paid is below. ({reason})"
 UNSUMMARISED_ZH = "已完成：本次预订、下单或支付的编号如下。（{reason}）"
@@ -149,7 +149,7 @@ _OWN_TEXTS = tuple(
         NAMELESS,
         SAYS_NOTHING,
         UNFINISHED_ACTION,
-        PLANNED_LOOKUP,
+        PLANNED_TOOL,
         FINAL_STEP,
     )
 )
