@@ -596,3 +596,43 @@ def test_transaction_history_narrows_to_a_kind_currency_or_service(local_ctx: To
         ("show my wallet history", {"limit": 10}),
     ):
         assert unsaid_filters(filled, t.parameters, t.provenance, [said])[0] == kept, said
+
+
+def test_a_period_sums_what_was_spent_net_of_refunds_and_names_the_largest(local_ctx: ToolContext) -> None:
+    """dev wl-u-food-last-7-days, wl-u-priciest-food-week-zh: asked what was spent on food in a
+    week, the 1.5B read the ten latest rows and added them up wrong, or named a payment from the
+    week before. A period is counted by the ledger in the cities' calendar (weeks start on
+    Monday), net of refunds, with its largest payment; the word for it is the user's."""
+    from errand.agent.grounding import unsaid_filters
+
+    s = local_ctx.session
+    paid = []
+    with s.begin():  # AT is Sunday 2026-12-20
+        for n, (amount, when, merchant) in enumerate(
+            [
+                (50_00, datetime(2026, 12, 13, 23, 0, tzinfo=LOCAL), "food:SH-R001"),  # last week's Sunday
+                (30_00, datetime(2026, 12, 14, 0, 30, tzinfo=LOCAL), "food:SH-R002"),  # Monday, 12-13 in UTC
+                (80_00, datetime(2026, 12, 18, 19, 0, tzinfo=LOCAL), "food:SH-R003"),
+                (999_00, datetime(2026, 12, 19, 10, 0, tzinfo=LOCAL), "shop"),
+                (20_00, datetime(2026, 12, 20, 11, 0, tzinfo=LOCAL), "food:SH-R004"),
+            ]
+        ):
+            p = pay(s, user="local", amount=amount, currency="CNY", merchant=merchant, memo=f"order {n}",
+                    idempotency_key=f"p{n}", at=when)  # fmt: skip
+            paid.append(p.id)
+        refund(s, payment_id=paid[2], amount=80_00, memo="cancelled", idempotency_key="r2",
+               at=datetime(2026, 12, 18, 19, 5, tzinfo=LOCAL))  # fmt: skip
+    t = tools.transaction_history
+    week = t(local_ctx, service="food", period="this_week")
+    assert week["period"] == "2026-12-14 to 2026-12-20"
+    assert week["spent_text"] == "50.00 CNY"  # 30 + 80 - 80 refunded + 20
+    assert week["largest_payment"]["id"] == paid[1]  # the refunded 80 spent nothing
+    assert [r["date"] for r in week["transactions"] if r["kind"] == "payment"][-1] == "2026-12-14"
+    last = t(local_ctx, service="food", period="last_week")
+    assert last["spent_text"] == "50.00 CNY" and last["largest_payment"]["id"] == paid[0]
+    assert t(local_ctx, period="last_7_days")["spent_text"] == "1,099.00 CNY"  # from 12-13
+    assert t(local_ctx, period="today", kind="refund").get("spent_text") is None
+    assert "spent_text" not in t(local_ctx)
+    filled = {"period": "this_week", "service": "food"}
+    for said, kept in (("这周外卖花了多少", filled), ("how much on food?", {"service": "food"})):
+        assert unsaid_filters(filled, t.parameters, t.provenance, [said])[0] == kept, said

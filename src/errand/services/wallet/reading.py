@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -67,11 +69,17 @@ def history(
     kind: str | None = None,
     currency: str | None = None,
     counterparty: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[HistoryItem]:
     """``user``'s latest transactions, newest first; only of one ``kind`` (``payment``,
-    ``refund``, ``topup``), ``currency``, or ``counterparty`` (or one under it: ``food`` is
-    ``food:SH-R013``), where given."""
+    ``refund``, ``topup``), ``currency``, ``counterparty`` (or one under it: ``food`` is
+    ``food:SH-R013``), or made in [``since``, ``until``), where given."""
     conds = [LedgerTransaction.user == user]
+    if since is not None:
+        conds.append(LedgerTransaction.created_at >= since)
+    if until is not None:
+        conds.append(LedgerTransaction.created_at < until)
     if kind is not None:
         conds.append(LedgerTransaction.kind == kind)
     if currency is not None:
