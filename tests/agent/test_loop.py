@@ -258,6 +258,11 @@ async def test_an_answer_loses_what_the_model_copied_from_errands_own_words() ->
     )
     final = await Agent(model, registry()).run("homes in Hangzhou under 6 million, please")
     assert isinstance(final, RunFinished) and final.answer == "HZ-1 at 4,200,000."
+    # the 0.5B's answers on `test`: two of errand's instructions on consecutive lines, whole
+    echoed = (prompts.AFTER_RESULT + "\n" + prompts.FINAL_STEP).strip() + "\nHZ-1 at 4,200,000."
+    model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), echoed])
+    final = await Agent(model, registry()).run("homes in Hangzhou under 6 million, please")
+    assert isinstance(final, RunFinished) and final.answer == "HZ-1 at 4,200,000."
 
 
 async def test_an_answer_naming_an_id_no_tool_returned_is_sent_back_once() -> None:

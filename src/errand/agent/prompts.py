@@ -173,13 +173,23 @@ def without_echoes(answer: str, request: str) -> str:
     date line (``(Now: ...)``), ``<tool_response>`` tags, and the request itself repeated. If
     nothing else is left, the answer as it was (a user still sees what the model said)."""
     asked = request.split()
+
+    def echoed(text: str) -> bool:
+        words = text.split()
+        # errand's instructions, however filled in; the request, give or take "To ... please"
+        return (
+            not words
+            or bool(_NOW.match(" ".join(words)))
+            or any(_copied(words, own) for own in _OWN_TEXTS)
+            or _copied(words, asked, most=2)
+        )
+
     kept = []
     for part in re.split(r"\n\s*\n", _TAG.sub("", answer)):
-        words = part.split()
-        if not words or _NOW.match(" ".join(words)):
+        if echoed(part):
             continue
-        # errand's instructions, however filled in; the request, give or take "To ... please"
-        if any(_copied(words, own) for own in _OWN_TEXTS) or _copied(words, asked, most=2):
-            continue
-        kept.append(part.strip())
+        # two instructions echoed on consecutive lines (the 0.5B's whole answer): each line alone
+        lines = [line for line in part.strip().split("\n") if not echoed(line)]
+        if lines:
+            kept.append("\n".join(lines).strip())
     return "\n\n".join(kept) if kept else answer.strip()
