@@ -71,12 +71,17 @@ from errand.llm.types import (
     Usage,
     UsageEvent,
 )
-from errand.tools import ToolRegistry
+from errand.tools import Tool, ToolRegistry
 from errand.tools.provenance import (
     id_forms,
     ids_in_text,
     named_ids,
 )
+
+
+def _called(registry: ToolRegistry, state: RunState) -> list[Tool]:
+    """The tools of ``registry`` the run has called (one errand turned down counts too)."""
+    return [t for n in sorted(state.called) if (t := registry.get(n)) is not None]
 
 
 def record_readers(registry: ToolRegistry, typed: set[str]) -> set[str]:
@@ -508,7 +513,7 @@ class Agent(CallRunner):
         last = state.results[-1] if state.results and state.called else None
         if last is None or found_nothing(last) or answer.rstrip().endswith(("?", "？")):
             return False  # nothing looked up in this run ("thanks!" in a chat), or nothing found
-        if any((t := self.tools.get(n)) is not None and t.risk != "read" for n in state.called):
+        if any(t.risk != "read" for t in _called(self.tools, state)):
             return False  # a write was called: the answer is about it (and its footer says what came of it)
         if numbers_in(answer) or named_ids(answer):
             return False
@@ -558,9 +563,7 @@ class Agent(CallRunner):
             or step + 1 >= self.budget.max_steps
         ):
             return []
-        looked_in = {
-            t.domain for n in state.called if (t := registry.get(n)) is not None and t.risk == "read"
-        }
+        looked_in = {t.domain for t in _called(registry, state) if t.risk == "read"}
         planned = [
             t
             for name in plan.tools
