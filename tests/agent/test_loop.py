@@ -1257,3 +1257,45 @@ def test_an_answer_names_a_record_by_id_a_short_form_memo_or_name() -> None:
     # a record with an id of its own is the record; its parts (a product's variants) are not
     product = {"id": "P-01134", "name_zh": "Xtep 跑步鞋", "variants": [{"variant_id": "V-006705"}]}
     assert records_in(product) == [product] and names_a_record("Xtep 跑步鞋有货", [product])
+
+
+async def test_a_write_of_a_row_the_user_contradicted_is_not_run() -> None:
+    """dev sh-sold-out-variant: "size 38, grey" was sold out, and the 1.5B bought the white pair
+    in stock. A write's id that picks a result row whose text field the user contradicted (they
+    said another row's value of it, not this row's) is turned down like a refusal: no reminder
+    to act again, and the answer says why."""
+    bought: list[str] = []
+
+    @tool(domain="shop")
+    def get_item(item: str) -> dict[str, object]:
+        """Variants of an item."""
+        return {
+            "variants": [
+                {"variant_id": "V-1", "colour": "Grey", "size": "38", "stock": 0},
+                {"variant_id": "V-2", "colour": "White", "size": "38", "stock": 3},
+            ]
+        }
+
+    @tool(domain="shop", risk="write")
+    def buy(variant_id: Annotated[str, FromResults("variant_id")]) -> dict[str, str]:
+        """Buy a variant."""
+        bought.append(variant_id)
+        return {"order_id": "SO-1"}
+
+    reg = ToolRegistry([get_item, buy])
+    plan = {"topic": "shoes", "tools": ["get_item", "buy"], "verb": "buy"}
+    for said, bought_now in (
+        ("buy the trail shoes in grey, size 38", []),
+        ("buy the white trail shoes", ["V-2"]),
+    ):
+        turns = [call("get_item", item="trail shoes"), call("buy", variant_id="V-2"), "Grey is sold out."]
+        model = ScriptedModel(turns, structured=[plan])
+        events = await events_of(Agent(model, reg, approver=approve_all), said)
+        assert bought == bought_now
+        bought.clear()
+        assert not [e for e in events if getattr(e, "type", "") == "revision_requested"]
+        final = events[-1]
+        assert isinstance(final, RunFinished)
+        if not bought_now:
+            assert "V-2 has colour 'White', not 'Grey'" in model.requests[2][0][-1].text
+            assert final.outcome == "not_done" and "Not done" in final.answer

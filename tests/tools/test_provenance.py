@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from errand.tools import FromResults, FromUser, tool
-from errand.tools.provenance import ids_in_result, ids_in_text, said_by_user, unknown_ids, unsaid
+from errand.tools.provenance import (
+    ids_in_result,
+    ids_in_text,
+    not_as_asked,
+    said_by_user,
+    unknown_ids,
+    unsaid,
+)
 
 
 @tool(risk="payment")
@@ -179,3 +186,28 @@ def test_a_tool_takes_an_id_only_of_its_declared_shape() -> None:
     assert status.takes_id(["fo-000001"]) and not status.takes_id(["SH-R040", "2026-12-05"])
     assert menu.takes_id(["SH-R040"]) and not menu.takes_id(["88"])  # a dish number is never typed
     assert not book.takes_id(["G16-20261205-second"])  # no declared shape: nothing is read off the request
+
+
+def test_a_row_the_user_contradicted_is_named_but_not_by_the_calls_own_address() -> None:
+    """A write's id picking a row whose field the user gave another row's value of is named;
+    the words of the call's own `FromUser` arguments are no such wish (replay of test
+    fd-u-ramen-tonight: "deliver to 1188 changshou rd, jing'an" is no wish for a restaurant in
+    Jing'an), nor is a bare number, nor a one-letter size ("Nike's")."""
+    provenance = {"restaurant_id": FromResults("id"), "address": FromUser("the address")}
+    rows = {"restaurants": [{"id": "R-1", "district": "Huangpu"}, {"id": "R-2", "district": "Jing'an"}]}
+    said = ["best ramen place, deliver to 1188 changshou rd, jing'an"]
+    address = "1188 Changshou Road, Jing'an District"
+    assert not_as_asked({"restaurant_id": "R-1", "address": address}, provenance, [rows], said) == []
+    said = ["a ramen place in jing'an please, deliver to 1188 changshou rd"]
+    assert not_as_asked(
+        {"restaurant_id": "R-1", "address": "1188 changshou rd"}, provenance, [rows], said
+    ) == ["R-1 has district 'Huangpu', not \"Jing'an\""]
+    variants = {
+        "variants": [
+            {"variant_id": "V-1", "size": "S", "colour": "38"},
+            {"variant_id": "V-2", "size": "M", "colour": "40"},
+        ]
+    }
+    assert (
+        not_as_asked({"v": "V-2"}, {"v": FromResults("variant_id")}, [variants], ["Nike's, 38 of them"]) == []
+    )

@@ -36,7 +36,15 @@ from errand.llm.types import Message, ToolCall
 from errand.tools import Tool, ToolContext, ToolRegistry
 from errand.tools.base import artifacts_folder
 from errand.tools.calls import describe_call, run_call
-from errand.tools.provenance import FromUser, id_forms, named_ids, subject_ids, unknown_ids, unsaid
+from errand.tools.provenance import (
+    FromUser,
+    id_forms,
+    named_ids,
+    not_as_asked,
+    subject_ids,
+    unknown_ids,
+    unsaid,
+)
 
 
 def _call_key(call: ToolCall) -> str:
@@ -137,6 +145,18 @@ class CallRunner:
                     prompts.INVENTED_NAME.format(name=t.name, what=what, names=", ".join(unsaid_values)),
                 )
                 state.revision_step = step + 1  # ask the user (ask_user), not apologise
+                continue
+            other = (
+                not_as_asked(validated, t.provenance, state.results, state.user_texts)
+                if t.risk != "read"
+                else []
+            )
+            if other:  # the in-stock white pair for "grey, size 38", grey being sold out
+                early[call.id] = (False, prompts.NOT_AS_ASKED.format(name=t.name, why="; ".join(other)))
+                # a refusal, as a service's would be: no reminder to act again, and the user hears why
+                state.acted_in.add(t.domain)
+                state.refusal = f"{t.name}: {'; '.join(other)}"
+                state.lookup = None
                 continue
             if t.risk != "read":
                 state.acted_in.add(t.domain)  # a write the user is asked to confirm (or one that runs)

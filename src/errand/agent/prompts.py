@@ -64,6 +64,12 @@ INVENTED_NAME = (
     "{what}; do not make it up or take it from a tool result."
 )
 
+NOT_AS_ASKED = (
+    "{name} was not run: {why}, which is not what the user asked for. If what they asked for "
+    "is not available (sold out, full), tell them so and offer the alternative; do not buy or "
+    "book something else without asking."
+)
+
 NOT_ASKED = (
     "{name} was not run: the user asked a question, not for anything to be booked, ordered or "
     "paid. Answer the question from the results above, and offer to do it if they want."

@@ -262,6 +262,86 @@ def _asked_for(record: Any, source: AsAsked, results: Sequence[Any]) -> Any:
     return found
 
 
+def not_as_asked(
+    arguments: Mapping[str, Any],
+    provenance: Mapping[str, Provenance],
+    results: Sequence[Any],
+    user_texts: Sequence[str],
+) -> list[str]:
+    """Where a `FromResults` argument picks a result row whose text field the user contradicted:
+    the user said another row's value of that field and not this row's ("size 38, grey" bought
+    as the white one, grey being sold out; "first class" booked in second). One line per such
+    field (``V-000766 has color 'White', not 'Grey'``), read from the results' own rows, so it
+    holds for every tool and field in any language the results are written in. The words of
+    the call's own `FromUser` arguments say nothing about the row ("deliver to ..., Jing'an"
+    is no wish for a restaurant in Jing'an)."""
+    own_words = [
+        str(v)
+        for path, source in provenance.items()
+        if isinstance(source, FromUser)
+        for v in values_at(arguments, path)
+    ]
+    user_texts = [_without(t, own_words) for t in user_texts]
+    out: list[str] = []
+    for path, source in provenance.items():
+        if not isinstance(source, FromResults):
+            continue
+        for value in values_at(arguments, path):
+            for rows in _lists_holding(results, source.keys, str(value)):
+                chosen = next(r for r in rows if any(str(r.get(k)) == str(value) for k in source.keys))
+                for field, own in chosen.items():
+                    if (
+                        not isinstance(own, str)
+                        or field in source.keys
+                        or field == "id"
+                        or field.endswith("_id")
+                    ):
+                        continue
+                    others = {r[field] for r in rows if isinstance(r.get(field), str) and r[field] != own}
+                    said = sorted(o for o in others if _telling(o) and says_any([o], user_texts))
+                    if said and not says_any([own], user_texts):
+                        line = f"{value} has {field} {own!r}, not {said[0]!r}"
+                        if line not in out:
+                            out.append(line)
+    return out
+
+
+def _without(text: str, parts: Sequence[str]) -> str:
+    """``text`` (normalised) without the words of ``parts`` (however the model spelled the
+    whole: "Jing'an District" for "jing'an"): fewer words left can only find fewer wishes."""
+    out = _norm(text)
+    for word in {w for part in parts for w in _pieces(part)}:
+        out = re.sub(_word_pattern(word), " ", out)
+    return out
+
+
+def _telling(value: str) -> bool:
+    """A value a user would say to pick a row: with a CJK character, or two letters or more
+    (not a bare number, which is as likely a price or a house number, nor a size "S", which
+    "Nike's" holds)."""
+    return bool(re.search(r"[\u4e00-\u9fff]|[^\W\d_]{2}", value))
+
+
+def _lists_holding(results: Sequence[Any], keys: Sequence[str], value: str) -> list[list[dict[str, Any]]]:
+    """The lists of rows, anywhere in ``results``, in which a row holds ``value`` under one of ``keys``."""
+    found: list[list[dict[str, Any]]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            rows = [r for r in node if isinstance(r, dict)]
+            if len(rows) > 1 and any(str(r.get(k)) == value for r in rows for k in keys):
+                found.append(rows)
+            for v in node:
+                walk(v)
+        elif isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+
+    for r in results:
+        walk(r)
+    return found
+
+
 def unsaid(
     arguments: Mapping[str, Any], provenance: Mapping[str, Provenance], user_texts: list[str]
 ) -> list[str]:
