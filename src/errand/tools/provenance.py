@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,24 +242,24 @@ def asked_values(
 
 def _asked_for(record: Any, source: AsAsked, results: Sequence[Any]) -> Any:
     """The value under ``source.key`` in the latest result row whose ``source.row`` is ``record``."""
-    if record is None:
-        return None
-    found = None
+    rows = [
+        n
+        for n in _nodes(results)
+        if isinstance(n, Mapping) and source.key in n and str(n.get(source.row)) == str(record)
+    ]
+    return rows[-1][source.key] if record is not None and rows else None
 
-    def walk(node: Any) -> None:
-        nonlocal found
-        if isinstance(node, Mapping):
-            if source.key in node and str(node.get(source.row)) == str(record):
-                found = node[source.key]
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
 
-    for r in results:
-        walk(r)
-    return found
+def _nodes(value: Any) -> Iterator[Any]:
+    """Every dict and list inside ``value`` (results, plain JSON data), outer first, in order."""
+    if isinstance(value, Mapping):
+        yield value
+        for v in value.values():
+            yield from _nodes(v)
+    elif isinstance(value, list | tuple):
+        yield value
+        for v in value:
+            yield from _nodes(v)
 
 
 def not_as_asked(
@@ -325,20 +325,11 @@ def _telling(value: str) -> bool:
 def _lists_holding(results: Sequence[Any], keys: Sequence[str], value: str) -> list[list[dict[str, Any]]]:
     """The lists of rows, anywhere in ``results``, in which a row holds ``value`` under one of ``keys``."""
     found: list[list[dict[str, Any]]] = []
-
-    def walk(node: Any) -> None:
+    for node in _nodes(list(results)):
         if isinstance(node, list):
             rows = [r for r in node if isinstance(r, dict)]
             if len(rows) > 1 and any(str(r.get(k)) == value for r in rows for k in keys):
                 found.append(rows)
-            for v in node:
-                walk(v)
-        elif isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-
-    for r in results:
-        walk(r)
     return found
 
 
