@@ -325,7 +325,7 @@ def _telling(value: str) -> bool:
 def _lists_holding(results: Sequence[Any], keys: Sequence[str], value: str) -> list[list[dict[str, Any]]]:
     """The lists of rows, anywhere in ``results``, in which a row holds ``value`` under one of ``keys``."""
     found: list[list[dict[str, Any]]] = []
-    for node in _nodes(list(results)):
+    for node in (n for r in results for n in _nodes(r)):  # not the list of results itself
         if isinstance(node, list):
             rows = [r for r in node if isinstance(r, dict)]
             if len(rows) > 1 and any(str(r.get(k)) == value for r in rows for k in keys):
