@@ -371,3 +371,42 @@ async def test_a_measure_is_not_a_price() -> None:
         )
         await Agent(model, ToolRegistry([search])).run(said)
         assert seen.pop() == (price, 20000)
+
+
+async def test_a_search_filter_is_a_number_the_user_gave_not_one_a_result_holds() -> None:
+    """dev tr-weekend-hangzhou-600: "the cheapest hotel" was searched with ``min_rating: 4``,
+    kept because a train result held a 4, and the cheapest hotel (rated 3.8) was hidden. A
+    search's ``min_``/``max_`` filter must be a number the user stated; a figure taken from a
+    result, or a filter with words of its own ("不要太辣"), is not judged so."""
+    seen: list[object] = []
+
+    @tool
+    def trains(city: str) -> dict[str, object]:
+        """Trains."""
+        return {"options": [{"train": "G16", "stops": 4, "price": 107}]}
+
+    @tool
+    def hotels(
+        city: str,
+        min_rating: float | None = None,
+        max_spice: Annotated[int | None, FromUser("how spicy", said_as=lambda v: ("不要太辣",))] = None,
+        nights: int = 1,
+    ) -> dict[str, int]:
+        """Hotels."""
+        seen.append((min_rating, max_spice, nights))
+        return {"count": 1}
+
+    reg = ToolRegistry([trains, hotels])
+    for said, rating in (
+        ("cheapest hotel in hangzhou, 不要太辣", None),
+        ("hotel rated 4 or more in hangzhou, 不要太辣", 4),
+    ):
+        model = ScriptedModel(
+            [
+                call("trains", city="Hangzhou"),
+                call("hotels", city="Hangzhou", min_rating=4, max_spice=1, nights=4),
+                "ok",
+            ]
+        )
+        await Agent(model, reg).run(said)
+        assert seen.pop() == (rating, 1, 4)  # nights is no filter: a result's figure may fill it

@@ -19,10 +19,10 @@ from errand.tools.provenance import FromUser, Provenance, asked_values
 
 _NUMBER = re.compile(
     r"(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*"
-    r"(million|billion|thousand|km(?![a-zA-Z])|公里|千米|[kKmM](?![a-zA-Z²])|万|亿|千)?"
+    r"(million|billion|thousand|km(?![a-zA-Z])|公里|千米|[kKmM](?![a-zA-Z²])|万|亿|千|百)?"
 )
 _SCALE = {
-    "k": (1e3,), "thousand": (1e3,), "千": (1e3,), "million": (1e6,), "万": (1e4,), "亿": (1e8,),
+    "k": (1e3,), "thousand": (1e3,), "千": (1e3,), "百": (1e2,), "million": (1e6,), "万": (1e4,), "亿": (1e8,),
     "billion": (1e9,),
     # "500m" is 500 metres as often as half a billion; "1.2km" is 1,200 m: each reading counts
     "m": (1e6, 1.0), "km": (1e3, 1.0), "公里": (1e3, 1.0), "千米": (1e3, 1.0),
@@ -178,7 +178,7 @@ def known_numbers(sources: Iterable[str]) -> set[float]:
     return known
 
 
-def _matches(value: float, known: set[float], *, minor_units: bool = True) -> bool:
+def _matches(value: float, known: Set[float], *, minor_units: bool = True) -> bool:
     """Whether ``value`` is one of ``known``, allowing for rounding and (``minor_units``) a
     figure in fen or cents shown in whole units."""
     if value == 0:
@@ -231,6 +231,8 @@ def ground_arguments(
     parameters: dict[str, Any],
     known: set[float],
     measured: Set[float] = frozenset(),
+    said: Set[float] | None = None,
+    own: Set[str] = frozenset(),
 ) -> tuple[dict[str, Any], list[str]]:
     """Drop optional numeric arguments that neither the request nor a tool result states.
 
@@ -238,8 +240,11 @@ def ground_arguments(
     (``min_price`` equal to the budget, ``max_metro_distance_m: 0``); a number the
     user never gave is not a constraint the user asked for. Nor is a price the user stated
     only as a measure (``measured``, `measured_only`: "20000mah" searched as
-    ``max_price=20000``). Required arguments are kept, and so is anything that is not a
-    number. Returns the arguments to use and the names dropped.
+    ``max_price=20000``). Where ``said`` (the numbers the user stated) is given, a ``min_`` or
+    ``max_`` filter must be one of them: a search's limit is the user's, and a result's "4"
+    is no wish for hotels rated 4 or more. ``own`` names the parameters with words of their own
+    (`FromUser`), judged by those ("不要太辣" is a spice level of 1). Required arguments are kept, and so is anything
+    that is not a number. Returns the arguments to use and the names dropped.
     """
     required = set(parameters.get("required", ()))
     props = parameters.get("properties", {})
@@ -266,17 +271,24 @@ def ground_arguments(
             continue
         stated = (
             name in required
+            or name in own  # judged by its own words (`unsaid_filters`)
             or not numeric
             or bool(spec.get("enum"))
             or ("default" in spec and value == spec["default"])
             # an argument is the user's figure itself: "500米" states 500, not 5 (minor units)
-            or _matches(abs(float(value)), known, minor_units=False)
+            or _matches(abs(float(value)), _source(name, known, said), minor_units=False)
         )
         if stated:
             kept[name] = value
         else:
             dropped.append(f"{name}={value}")
     return kept, dropped
+
+
+def _source(name: str, known: set[float], said: Set[float] | None) -> Set[float]:
+    """The numbers a value of parameter ``name`` must be among: the user's, for a search's
+    ``min_`` / ``max_`` filter; else any the request or a result states."""
+    return said if said is not None and name.startswith(("min_", "max_")) else known
 
 
 def orient_times(
@@ -357,12 +369,20 @@ def ground_calls(
     from the user's words (`AsAsked`) in place, and a note per call saying what changed (told to
     the model with the result)."""
     out, notes = [], {}
+    said_numbers = known_numbers(said)
     for c in calls:
         t = registry.get(c.name)
         if t is None:
             out.append(c)
             continue
-        args, dropped = ground_arguments(c.arguments, t.parameters, known, measured_only("\n".join(said)))
+        args, dropped = ground_arguments(
+            c.arguments,
+            t.parameters,
+            known,
+            measured_only("\n".join(said)),
+            said_numbers if t.risk == "read" else None,  # a search's filters are the user's
+            {n for n, p in t.provenance.items() if isinstance(p, FromUser)},
+        )
         args, unsaid = unsaid_filters(args, t.parameters, t.provenance, said)
         dropped += unsaid
         args, moved = orient_limits(args, t.parameters, limits or {})
