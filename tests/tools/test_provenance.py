@@ -192,7 +192,7 @@ def test_a_row_the_user_contradicted_is_named_but_not_by_the_calls_own_address()
     """A write's id picking a row whose field the user gave another row's value of is named;
     the words of the call's own `FromUser` arguments are no such wish (replay of test
     fd-u-ramen-tonight: "deliver to 1188 changshou rd, jing'an" is no wish for a restaurant in
-    Jing'an), nor is a bare number, nor a one-letter size ("Nike's")."""
+    Jing'an, nor "Room 38" for size 38), nor is a one-letter size ("Nike's")."""
     provenance = {"restaurant_id": FromResults("id"), "address": FromUser("the address")}
     rows = {"restaurants": [{"id": "R-1", "district": "Huangpu"}, {"id": "R-2", "district": "Jing'an"}]}
     said = ["best ramen place, deliver to 1188 changshou rd, jing'an"]
@@ -208,6 +208,12 @@ def test_a_row_the_user_contradicted_is_named_but_not_by_the_calls_own_address()
             {"variant_id": "V-2", "size": "M", "colour": "40"},
         ]
     }
-    assert (
-        not_as_asked({"v": "V-2"}, {"v": FromResults("variant_id")}, [variants], ["Nike's, 38 of them"]) == []
-    )
+    assert not_as_asked({"v": "V-2"}, {"v": FromResults("variant_id")}, [variants], ["Nike's, M"]) == []
+    # dev sh-sold-out-variant, later: "size 38, grey" bought in size 36, grey
+    shoes = {"variants": [{"variant_id": "V-1", "size": "36"}, {"variant_id": "V-2", "size": "38"}]}
+    sources = {"v": FromResults("variant_id"), "address": FromUser("the address")}
+    assert not_as_asked({"v": "V-1", "address": "Room 12, 5 Main St"}, sources, [shoes], ["size 38 pls"]) == [
+        "V-1 has size '36', not '38'"
+    ]
+    said = ["the shoes to Room 38, 5 Main St"]
+    assert not_as_asked({"v": "V-1", "address": "Room 38, 5 Main St"}, sources, [shoes], said) == []

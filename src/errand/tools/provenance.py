@@ -316,10 +316,10 @@ def _without(text: str, parts: Sequence[str]) -> str:
 
 
 def _telling(value: str) -> bool:
-    """A value a user would say to pick a row: with a CJK character, or two letters or more
-    (not a bare number, which is as likely a price or a house number, nor a size "S", which
-    "Nike's" holds)."""
-    return bool(re.search(r"[\u4e00-\u9fff]|[^\W\d_]{2}", value))
+    """A value a user would say to pick a row: with a CJK character, or two letters or digits
+    together (a shoe size "38", "XL"), not one alone (a size "S", which "Nike's" holds). A house
+    number is no wish: the call's own address is left out of the user's words first."""
+    return bool(re.search(r"[\u4e00-\u9fff]|[^\W_]{2}", value))
 
 
 def _lists_holding(results: Sequence[Any], keys: Sequence[str], value: str) -> list[list[dict[str, Any]]]:
