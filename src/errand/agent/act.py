@@ -146,21 +146,15 @@ class CallRunner:
                 )
                 state.revision_step = step + 1  # ask the user (ask_user), not apologise
                 continue
-            other = (
-                not_as_asked(validated, t.provenance, state.results, state.user_texts)
-                if t.risk != "read"
-                else []
-            )
-            if other:  # the in-stock white pair for "grey, size 38", grey being sold out
-                early[call.id] = (False, prompts.NOT_AS_ASKED.format(name=t.name, why="; ".join(other)))
-                # a refusal, as a service's would be: no reminder to act again, and the user hears why
-                state.acted_in.add(t.domain)
-                state.refusal = f"{t.name}: {'; '.join(other)}"
-                state.lookup = None
-                continue
             if t.risk != "read":
                 state.acted_in.add(t.domain)  # a write the user is asked to confirm (or one that runs)
                 state.lookup = None  # the answer reports on the write now, approved or not
+                other = not_as_asked(validated, t.provenance, state.results, state.user_texts)
+                if other:  # the in-stock white pair for "grey, size 38", grey being sold out
+                    # a refusal, as a service's would be: no reminder to act again, and the user hears why
+                    early[call.id] = (False, prompts.NOT_AS_ASKED.format(name=t.name, why="; ".join(other)))
+                    state.refusal = f"{t.name}: {'; '.join(other)}"
+                    continue
                 summary, quote = await self._describe(t, validated, step, call, user, state.run_id)
                 request = ConfirmationRequest(
                     run_id=state.run_id,

@@ -370,6 +370,7 @@ def ground_calls(
     the model with the result)."""
     out, notes = [], {}
     said_numbers = known_numbers(said)
+    measured = measured_only("\n".join(said))
     for c in calls:
         t = registry.get(c.name)
         if t is None:
@@ -379,7 +380,7 @@ def ground_calls(
             c.arguments,
             t.parameters,
             known,
-            measured_only("\n".join(said)),
+            measured,
             said_numbers if t.risk == "read" else None,  # a search's filters are the user's
             {n for n, p in t.provenance.items() if isinstance(p, FromUser)},
         )

@@ -131,22 +131,15 @@ def id_forms(ids: Iterable[str]) -> set[str]:
 def ids_in_result(value: Any, keys: Iterable[str]) -> set[str]:
     """String (or integer) values stored under any of ``keys`` anywhere in a tool result."""
     wanted = set(keys)
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in wanted:
-                    for item in v if isinstance(v, list) else [v]:
-                        if isinstance(item, str | int) and not isinstance(item, bool):
-                            found.add(str(item))
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(value)
-    return found
+    return {
+        str(item)
+        for node in _nodes(value)
+        if isinstance(node, Mapping)
+        for k, v in node.items()
+        if k in wanted
+        for item in (v if isinstance(v, list) else [v])
+        if isinstance(item, str | int) and not isinstance(item, bool)
+    }
 
 
 def values_at(arguments: Mapping[str, Any], path: str) -> list[Any]:
