@@ -29,4 +29,5 @@ def postgres_schema() -> Iterator[str]:
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}_dbos" CASCADE'))  # runs' queue
         admin.dispose()

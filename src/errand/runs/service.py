@@ -11,6 +11,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,19 @@ def system_database_url(settings: Settings) -> str:
         return f"sqlite:///{settings.home / 'runs.sqlite'}"
     p = Path(path)
     return f"sqlite:///{p.with_name(p.stem + '-runs.sqlite')}"
+
+
+def system_schema(settings: Settings) -> str:
+    """The PostgreSQL schema of DBOS's tables: ``dbos``, or ``<schema>_dbos`` where the database
+    URL puts errand in a schema of its own (``options=-csearch_path=<schema>``).
+
+    DBOS's queue lives in those tables, so two errand deployments sharing one database in two
+    schemas must not share them: each would take and run the other's queued runs."""
+    options = sa.engine.make_url(settings.resolved_database_url()).query.get("options", "")
+    text = " ".join(options) if isinstance(options, tuple) else options
+    found = re.search(r"-c\s*search_path\s*=\s*([^,\s]+)", text)
+    schema = found.group(1).strip('"') if found else ""
+    return f"{schema}_dbos" if schema and schema not in ("public", "$user") else "dbos"
 
 
 def _system_engine(url: str) -> sa.Engine | None:
@@ -152,6 +166,7 @@ class Runs:
                 "name": "errand",
                 "system_database_url": sys_url,
                 "system_database_engine": _system_engine(sys_url),
+                "dbos_system_schema": system_schema(settings),
                 # The same trade on PostgreSQL: a lost checkpoint only makes a step run again.
                 "db_engine_kwargs": {"connect_args": {"options": "-c synchronous_commit=off"}},
                 "application_version": APP_VERSION,
