@@ -263,6 +263,12 @@ async def test_an_answer_loses_what_the_model_copied_from_errands_own_words() ->
     model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), echoed])
     final = await Agent(model, registry()).run("homes in Hangzhou under 6 million, please")
     assert isinstance(final, RunFinished) and final.answer == "HZ-1 at 4,200,000."
+    # the worked examples' label (`errand.agent.examples`) before the answer
+    model = ScriptedModel(
+        [call("find_homes", city="Hangzhou", max_price=6_000_000), "Answer: HZ-1 at 4,200,000."]
+    )
+    final = await Agent(model, registry()).run("homes in Hangzhou under 6 million, please")
+    assert isinstance(final, RunFinished) and final.answer == "HZ-1 at 4,200,000."
 
 
 async def test_an_answer_naming_an_id_no_tool_returned_is_sent_back_once() -> None:

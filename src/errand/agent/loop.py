@@ -34,6 +34,7 @@ from errand.agent.events import (
     StepFinished,
     TextDeltaEvent,
 )
+from errand.agent.examples import worked_examples
 from errand.agent.grounding import ground_calls, known_numbers, limits_in, numbers_in, unverified_in
 from errand.agent.observations import (
     count_of,
@@ -139,6 +140,7 @@ class Agent(CallRunner):
         domain_descriptions: Mapping[str, str] | None = None,
         choose_tools: bool = True,
         system_prompt: str = prompts.SYSTEM_PROMPT,
+        examples: bool = True,
         today: Callable[[], str] | None = None,
         artifacts_dir: Path | None = None,
         ground_arguments: bool = True,
@@ -158,6 +160,8 @@ class Agent(CallRunner):
         self.choose_tools = choose_tools
         """Let the model choose the services a request needs before the first step (else offer all)."""
         self.system_prompt = system_prompt
+        self.examples = examples
+        """End the system prompt with the worked runs of the offered tools (`worked_examples`)."""
         self._today = today or now_text
         self._artifacts_dir = artifacts_dir or Path.cwd()
         self.steps = steps or InMemorySteps()
@@ -281,7 +285,8 @@ class Agent(CallRunner):
         registry = self.tools.subset(plan.domains)
         specs = self._step_specs(registry, state) if len(registry) or state.attachments else []
         if not conv.messages:
-            conv.messages.append(Message(role="system", content=self.system_prompt))
+            shown = worked_examples(registry) if self.examples else ""
+            conv.messages.append(Message(role="system", content=self.system_prompt + shown))
         request = prompts.dated_task(task, self._today())
         conv.messages.append(
             Message(role="user", content=[TextPart(text=request), *(ImagePart(url=u) for u in images)])

@@ -161,6 +161,8 @@ _OWN_TEXTS = tuple(
 )
 _TAG = re.compile(r"</?tool_(?:response|call)>")
 _NOW = re.compile(r"^\(Now: [^)]*\)$")
+_LABEL = re.compile(r"^\s*Answer:\s*")
+"""The label of the worked examples' answers (`errand.agent.examples`), copied before an answer."""
 
 
 def _copied(words: list[str], source: list[str], *, slack: float = 0.2, most: int | None = None) -> bool:
@@ -176,7 +178,7 @@ def _copied(words: list[str], source: list[str], *, slack: float = 0.2, most: in
 def without_echoes(answer: str, request: str) -> str:
     """The answer without the parts a small model copied instead of answering: errand's own
     instructions (``[The result is above. ...]``, ``You already called ...``), the request's
-    date line (``(Now: ...)``), ``<tool_response>`` tags, and the request itself repeated. If
+    date line (``(Now: ...)``), ``<tool_response>`` tags, the examples' ``Answer:`` label, and the request itself repeated. If
     nothing else is left, the answer as it was (a user still sees what the model said)."""
     asked = request.split()
 
@@ -191,7 +193,7 @@ def without_echoes(answer: str, request: str) -> str:
         )
 
     kept = []
-    for part in re.split(r"\n\s*\n", _TAG.sub("", answer)):
+    for part in re.split(r"\n\s*\n", _TAG.sub("", _LABEL.sub("", answer))):
         if echoed(part):
             continue
         # two instructions echoed on consecutive lines (the 0.5B's whole answer): each line alone
