@@ -20,6 +20,8 @@ import os
 import re
 from datetime import date, datetime, timedelta
 
+from errand.tools.numbers import EN_COUNTS, ZH_COUNTS
+
 _MONTHS = {
     m: i
     for i, names in enumerate(
@@ -39,9 +41,8 @@ _WEEKDAYS = {
 }  # fmt: skip
 _ZH_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "1": 0, "2": 1,
                 "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}  # fmt: skip
-_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-              "八": 8, "九": 9}  # fmt: skip
-_EN_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+_ZH_DIGITS = {"〇": 0} | {c: n for c, n in ZH_COUNTS.items() if n < 10}
+_EN_COUNTS = {"a": 1, "an": 1} | EN_COUNTS
 
 _HOLIDAYS = {
     "christmas eve": (12, 24), "xmas eve": (12, 24), "christmas": (12, 25), "xmas": (12, 25),
@@ -71,7 +72,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("holiday", re.compile(rf"(?<![A-Za-z])(?:{_HOLIDAY})(?![A-Za-z])", re.I)),
     ("zh_offset", re.compile(r"大后天|后天|明天|明晚|明早|明日|今天|今晚|今日|今早|今夜")),
     ("en_offset", re.compile(r"\b(today|tonight|tomorrow|tmrw|tmr)\b", re.I)),
-    ("in_n", re.compile(r"\bin\s+(\d+|a|an|one|two|three|four|five|six|seven)\s+(days?|weeks?)\b", re.I)),
+    ("in_n", re.compile(r"\bin\s+(\d+|" + "|".join(_EN_COUNTS) + r")\s+(days?|weeks?)\b", re.I)),
     ("zh_in_n", re.compile(rf"({_ZH_NUM})(天|周|个星期|星期)(?:以?后|之后)")),
     ("weekend", re.compile(r"\b(this|next|coming)\s+weekend\b", re.I)),
     ("zh_weekend", re.compile(r"(下|这|本)(?:个)?周末")),

@@ -15,6 +15,7 @@ from typing import Any
 from errand.agent.observations import leaves
 from errand.llm.types import ToolCall
 from errand.tools import ToolRegistry
+from errand.tools.numbers import COUNT_WORDS
 from errand.tools.provenance import FromUser, Provenance, asked_values
 
 _NUMBER = re.compile(
@@ -29,13 +30,14 @@ _SCALE = {
 }  # fmt: skip
 
 
-_WORDS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4",
-    "五": "5", "六": "6", "七": "7", "八": "8", "九": "9", "十": "10",
-}  # fmt: skip
+_WORDS = {w: str(n) for w, n in COUNT_WORDS.items() if n}
 _WORD = re.compile(
-    r"\b(?:" + "|".join(w for w in _WORDS if w.isascii()) + r")\b|[一二两三四五六七八九十]", re.I
+    r"\b(?:"
+    + "|".join(w for w in _WORDS if w.isascii())
+    + r")\b|["
+    + "".join(w for w in _WORDS if not w.isascii())
+    + "]",
+    re.I,
 )
 
 

@@ -34,6 +34,7 @@ from errand.services.food.diet import (
 )
 from errand.services.food.models import MenuItem, Restaurant
 from errand.tools import FromResults, FromUser, ToolContext, tool
+from errand.tools.numbers import EN_COUNTS, ZH_COUNTS
 
 TOP = 5
 """Restaurants a search returns."""
@@ -249,17 +250,12 @@ _COUNTED = re.compile(r"[0-9一二两三四五六七八九十]+\s*[份个碗盘�
 _NOT_DISH = {"and", "with", "of", "the", "a", "an", "portion", "order", "bowl", "plate", "serving"}
 
 
-_EN_COUNT = {
-    w: n
-    for n, w in enumerate(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-    )
-}
+_EN_COUNT = EN_COUNTS
 _COUNT = re.compile(
     r"^\s*(\d+|" + "|".join(_EN_COUNT) + r")\s*(?:x|×)?\s|(?:x|×)\s*(\d+)\s*$"
     r"|([0-9一二两三四五六七八九十]+)\s*[份个碗盘杯笼只串]"
 )
-_ZH_COUNT = {c: n for n, c in enumerate("零一二三四五六七八九十")} | {"两": 2}
+_ZH_COUNT = ZH_COUNTS
 
 
 def _count_in(wanted: str) -> int | None:
