@@ -40,6 +40,7 @@ WEDNESDAY = date(2026, 12, 2)
         ("大后天", SUNDAY, ["2026-12-02"]),
         ("the day after tomorrow", SUNDAY, ["2026-12-01"]),
         ("in 3 days", SUNDAY, ["2026-12-02"]),
+        ("back in ten days", SUNDAY, ["2026-12-09"]),
         ("3天后", SUNDAY, ["2026-12-02"]),
         ("4号的高铁", SUNDAY, ["2026-12-04"]),
         ("xmas eve in hangzhou, 1 night", SUNDAY, ["2026-12-24"]),
