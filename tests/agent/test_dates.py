@@ -47,6 +47,8 @@ WEDNESDAY = date(2026, 12, 2)
         ("平安夜订个餐厅", SUNDAY, ["2026-12-24"]),
         ("New Year's Eve party", SUNDAY, ["2026-12-31"]),
         ("元旦去哈尔滨", SUNDAY, ["2027-01-01"]),
+        ("元旦想去哈尔滨玩，12月31号出发", SUNDAY, ["2026-12-31"]),  # the holiday is the occasion
+        ("christmas trip, leaving dec 23", SUNDAY, ["2026-12-23"]),
         ("国庆去北京", SUNDAY, ["2027-10-01"]),
     ],
 )

@@ -190,9 +190,12 @@ def _resolve(kind: str, m: re.Match[str], today: date) -> list[date]:
 
 
 def resolve_dates(text: str, today: date) -> list[tuple[str, list[date]]]:
-    """Each date phrase in ``text`` (in order) with the calendar date(s) it means from ``today``."""
+    """Each date phrase in ``text`` (in order) with the calendar date(s) it means from ``today``.
+
+    A holiday named beside another date is the occasion, not the day: "元旦想去哈尔滨，12月31号
+    出发" leaves on 2026-12-31 (dev tr-u-zh-yuandan-harbin searched 2027-01-01, the first note)."""
     taken: list[tuple[int, int]] = []
-    found: list[tuple[int, str, list[date]]] = []
+    found: list[tuple[int, str, list[date], bool]] = []
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(text):
             start, end = m.span()
@@ -201,8 +204,9 @@ def resolve_dates(text: str, today: date) -> list[tuple[str, list[date]]]:
             taken.append((start, end))
             dates = _resolve(kind, m, today)
             if dates:
-                found.append((start, m.group(0).strip(), dates))
-    return [(phrase, dates) for _, phrase, dates in sorted(found)]
+                found.append((start, m.group(0).strip(), dates, kind == "holiday"))
+    stated = any(not holiday for *_, holiday in found)
+    return [(phrase, dates) for _, phrase, dates, holiday in sorted(found) if not (holiday and stated)]
 
 
 def date_notes(text: str, today: date) -> str:
