@@ -22,23 +22,29 @@ def test_every_worked_call_is_a_valid_call_of_the_built_in_tool() -> None:
 
 
 def test_only_the_examples_of_the_offered_tools_are_shown() -> None:
-    wallet = worked_examples({"wallet_balance", "transaction_history"})
-    assert '"period": "this_month"' in wallet and "buy_product" not in wallet
+    shop = worked_examples({"search_products", "get_product", "buy_product", "return_item"})
+    assert '"variant_id": "V-004411"' in shop and "place_order" not in shop
     assert "search_hotels" in worked_examples({"search_hotels", "book_hotel"})  # ask_user is always offered
-    assert worked_examples({"get_weather"}) == ""
+    assert worked_examples({"wallet_balance", "transaction_history"}) == ""
 
 
-async def test_a_run_shows_the_examples_of_the_services_the_plan_chose() -> None:
+async def test_only_a_run_whose_plan_acts_is_shown_the_examples_of_its_services() -> None:
+    """A question shown an order as an example answered "已下单 ..." (dev fd-u-late-night-beijing-zh)."""
     registry = builtin_registry()
-    model = ScriptedModel(
-        ["You have 100 CNY."],
-        structured=[{"topic": "balance", "tools": ["wallet_balance"], "verb": "find_out"}],
+    buying = ScriptedModel(
+        ["Which colour?"],
+        structured=[{"topic": "lamp", "tools": ["search_products", "buy_product"], "verb": "buy"}],
     )
-    await Agent(model, registry).run("what is my balance")
-    system = model.requests[0][0][0].text
-    assert '"period": "this_month"' in system and "search_products" not in system
+    await Agent(buying, registry).run("buy me a desk lamp")
+    system = buying.requests[0][0][0].text
+    assert '"variant_id": "V-004411"' in system and "place_order" not in system
+    asking = ScriptedModel(
+        ["Lamps."], structured=[{"topic": "lamp", "tools": ["search_products"], "verb": "find_out"}]
+    )
+    await Agent(asking, registry).run("any desk lamps?")
+    assert "Worked examples" not in asking.requests[0][0][0].text
     plain = ScriptedModel(
-        ["hi"], structured=[{"topic": "balance", "tools": ["wallet_balance"], "verb": "find_out"}]
+        ["Which colour?"], structured=[{"topic": "lamp", "tools": ["buy_product"], "verb": "buy"}]
     )
-    await Agent(plain, registry, examples=False).run("what is my balance")
+    await Agent(plain, registry, examples=False).run("buy me a desk lamp")
     assert "Worked examples" not in plain.requests[0][0][0].text

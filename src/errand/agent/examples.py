@@ -1,10 +1,13 @@
-"""Worked runs shown after the system prompt's rules: a request, the calls, what came back and
-the answer, one or two per service.
+"""Worked errands shown after the system prompt's rules when the user asks errand to act: a
+request, the calls, what came back and the answer.
 
-A 1.5B model copies a demonstrated pattern more reliably than it follows a rule: an optional
-parameter that does the work (a wallet ``period``, a dish's count), the variant to buy rather
-than the product, a refusal told in the service's words, a question to the user for a name,
-and an answer that names the figures and the id. The system prompt and tool schemas are
+A 1.5B model copies a demonstrated pattern more reliably than it follows a rule: a dish's
+count, the variant to buy rather than the product, a question to the user for a name, an
+answer that names the figures and the id. It also copies too much: on the 72 `dev` tasks,
+examples shown to every run won two errands and lost five questions, whose answers became
+the examples' ("已下单 ..." for "which restaurant is best rated?"), and a sold-out refusal
+shown as an example was told of trains that had seats. So only errands are shown, only to a
+run whose plan acts, and no refusal is among them. The system prompt and tool schemas are
 evaluated once per install and tool set and saved (the embedded model's prefix cache), so
 these cost prefill once, not per run. Written for no eval task; their ids and figures name
 nothing in the seeded services.
@@ -53,16 +56,6 @@ class Example:
 
 EXAMPLES: tuple[Example, ...] = (
     Example(
-        "how much did I spend in the shop this month",
-        (
-            Call("transaction_history", {"service": "shop", "period": "this_month"},
-                 '{"spent_text":"642.30 CNY","payments":5,"largest_payment":{"id":"PAY-000388",'
-                 '"amount_text":"259.00 CNY","memo":"Shop order: hiking boots"},"count":5,"transactions":[...]}'),
-        ),
-        "You spent 642.30 CNY in the shop this month, in 5 payments; the largest was PAY-000388, "
-        "259.00 CNY for hiking boots.",
-    ),
-    Example(
         "buy me a black phone case under 50 yuan, send it to 12 Oak Lane",
         (
             Call("search_products", {"query": "phone case", "max_price": 50},
@@ -97,19 +90,6 @@ EXAMPLES: tuple[Example, ...] = (
         "送到学院路8号。",
     ),
     Example(
-        "book the first train from Beijing to Xi'an on Friday for Li Ming (Dates in the request: Friday = 2030-03-15.)",
-        (
-            Call("search_trains", {"origin": "Beijing", "destination": "Xi'an", "date": "2030-03-15"},
-                 '{"matches":3,"options":[{"option_id":"G651-20300315-second","train":"G651","depart":"06:40",'
-                 '"price_text":"515.00 CNY","seats_left":0},{"option_id":"G87-20300315-second","train":"G87",'
-                 '"depart":"07:55","price_text":"515.00 CNY","seats_left":41},...]}'),
-            Call("book_train", {"train_id": "G651-20300315-second", "passengers": ["Li Ming"]},
-                 "error: book_train: G651 is sold out in second class."),
-        ),
-        "I could not book G651 (06:40): it is sold out in second class. The next train, G87 at 07:55, "
-        "has 41 seats at 515.00 CNY. Shall I book that one for Li Ming?",
-    ),
-    Example(
         "find me a hotel in Sanya for 3 nights from the 18th, under 600 a night, and book it (Dates in the request: the 18th = 2030-03-18.)",
         (
             Call("search_hotels", {"city": "Sanya", "check_in": "2030-03-18", "nights": 3,
@@ -120,17 +100,6 @@ EXAMPLES: tuple[Example, ...] = (
                  "Whose name should the booking be under?"}),
         ),
         "",
-    ),
-    Example(
-        "厦门三居室500万以内，哪套最值得买？",
-        (
-            Call("analyze_listings", {"city": "Xiamen", "bedrooms": 3, "max_price": 5000000},
-                 '{"matches":48,"top":[{"rank":1,"id":"XM-00120","score":81.5,"neighbourhood":"Siming",'
-                 '"price_text":"4.60M CNY","area_m2":98.0,"why":"15% below Siming avg; school 9/10 at 400 m; '
-                 'metro 600 m"},...]}'),
-        ),
-        "最值得买的是 XM-00120（思明区，综合评分81.5，排名第一）：4.60M CNY，98 m²，单价比思明区均价低15%，"
-        "400米内有9分学校，距地铁600米。",
     ),
 )  # fmt: skip
 

@@ -161,7 +161,7 @@ class Agent(CallRunner):
         """Let the model choose the services a request needs before the first step (else offer all)."""
         self.system_prompt = system_prompt
         self.examples = examples
-        """End the system prompt with the worked runs of the offered tools (`worked_examples`)."""
+        """End an errand's system prompt with the worked errands of the offered tools (`worked_examples`)."""
         self._today = today or now_text
         self._artifacts_dir = artifacts_dir or Path.cwd()
         self.steps = steps or InMemorySteps()
@@ -285,7 +285,7 @@ class Agent(CallRunner):
         registry = self.tools.subset(plan.domains)
         specs = self._step_specs(registry, state) if len(registry) or state.attachments else []
         if not conv.messages:
-            shown = worked_examples(registry) if self.examples else ""
+            shown = worked_examples(registry) if self.examples and plan.acts else ""
             conv.messages.append(Message(role="system", content=self.system_prompt + shown))
         request = prompts.dated_task(task, self._today())
         conv.messages.append(
