@@ -22,29 +22,29 @@ def test_every_worked_call_is_a_valid_call_of_the_built_in_tool() -> None:
 
 
 def test_only_the_examples_of_the_offered_tools_are_shown() -> None:
-    shop = worked_examples({"search_products", "get_product", "buy_product", "return_item"})
-    assert '"variant_id": "V-004411"' in shop and "place_order" not in shop
-    assert "search_hotels" in worked_examples({"search_hotels", "book_hotel"})  # ask_user is always offered
+    food = worked_examples({"search_restaurants", "get_menu", "place_order", "order_status"})
+    assert '"dishes": ["宫保鸡丁一份", "米饭两碗"]' in food
+    assert worked_examples({"search_restaurants", "get_menu"}) == ""  # place_order not offered
     assert worked_examples({"wallet_balance", "transaction_history"}) == ""
 
 
 async def test_only_a_run_whose_plan_acts_is_shown_the_examples_of_its_services() -> None:
     """A question shown an order as an example answered "已下单 ..." (dev fd-u-late-night-beijing-zh)."""
     registry = builtin_registry()
-    buying = ScriptedModel(
-        ["Which colour?"],
-        structured=[{"topic": "lamp", "tools": ["search_products", "buy_product"], "verb": "buy"}],
+    ordering = ScriptedModel(
+        ["Which dishes?"],
+        structured=[{"topic": "noodles", "tools": ["search_restaurants", "place_order"], "verb": "order"}],
     )
-    await Agent(buying, registry).run("buy me a desk lamp")
-    system = buying.requests[0][0][0].text
-    assert '"variant_id": "V-004411"' in system and "place_order" not in system
+    await Agent(ordering, registry).run("order me some noodles")
+    system = ordering.requests[0][0][0].text
+    assert '"name": "place_order"' in system and "transaction_history" not in system
     asking = ScriptedModel(
-        ["Lamps."], structured=[{"topic": "lamp", "tools": ["search_products"], "verb": "find_out"}]
+        ["Noodles."], structured=[{"topic": "noodles", "tools": ["search_restaurants"], "verb": "find_out"}]
     )
-    await Agent(asking, registry).run("any desk lamps?")
+    await Agent(asking, registry).run("any noodle places?")
     assert "Worked examples" not in asking.requests[0][0][0].text
     plain = ScriptedModel(
-        ["Which colour?"], structured=[{"topic": "lamp", "tools": ["buy_product"], "verb": "buy"}]
+        ["Which dishes?"], structured=[{"topic": "noodles", "tools": ["place_order"], "verb": "order"}]
     )
-    await Agent(plain, registry, examples=False).run("buy me a desk lamp")
+    await Agent(plain, registry, examples=False).run("order me some noodles")
     assert "Worked examples" not in plain.requests[0][0][0].text

@@ -1,16 +1,19 @@
 """Worked errands shown after the system prompt's rules when the user asks errand to act: a
 request, the calls, what came back and the answer.
 
-A 1.5B model copies a demonstrated pattern more reliably than it follows a rule: a dish's
-count, the variant to buy rather than the product, a question to the user for a name, an
-answer that names the figures and the id. It also copies too much: on the 72 `dev` tasks,
-examples shown to every run won two errands and lost five questions, whose answers became
-the examples' ("已下单 ..." for "which restaurant is best rated?"), and a sold-out refusal
-shown as an example was told of trains that had seats. So only errands are shown, only to a
-run whose plan acts, and no refusal is among them. The system prompt and tool schemas are
-evaluated once per install and tool set and saved (the embedded model's prefix cache), so
-these cost prefill once, not per run. Written for no eval task; their ids and figures name
-nothing in the seeded services.
+A 1.5B model copies a demonstrated pattern more reliably than it follows a rule, and it also
+copies too much. Measured on the 72 `dev` tasks against the same commit without examples
+(docs/benchmarks.md): examples of every service, shown to every run, passed 45 against 49.
+Questions were answered with an example's order ("已下单 ..." for "which restaurant is best
+rated?"), a sold-out refusal shown as an example was told of trains that had seats, and
+answers to Chinese requests came back in English (62 of 72 in the right language, from 70).
+Shown only to runs whose plan acts, with no refusal among them, the 34 errands passed 22
+against 21: the food order won two errands in two runs out of two (the dish counts go into
+``get_menu``'s ``dishes``, where the menu reads them, so the order copies them), while the
+shop's and the hotel's each won one and lost one. So one example is kept: the food order.
+The system prompt and tool schemas are evaluated once per install and tool set and saved (the
+embedded model's prefix cache), so it costs prefill once, not per run. Written for no eval
+task; its ids and figures name nothing in the seeded services.
 """
 
 from __future__ import annotations
@@ -56,22 +59,6 @@ class Example:
 
 EXAMPLES: tuple[Example, ...] = (
     Example(
-        "buy me a black phone case under 50 yuan, send it to 12 Oak Lane",
-        (
-            Call("search_products", {"query": "phone case", "max_price": 50},
-                 '{"matches":6,"top":[{"id":"P-00701","name":"Slim Phone Case","price_text":"39.00 CNY",'
-                 '"rating":4.6,"in_stock":80},...]}'),
-            Call("get_product", {"product_id": "P-00701"},
-                 '{"id":"P-00701","name":"Slim Phone Case","variants":[{"variant_id":"V-004410","colour":"clear",'
-                 '"price_text":"39.00 CNY","stock":30},{"variant_id":"V-004411","colour":"black",'
-                 '"price_text":"39.00 CNY","stock":12}],...}'),
-            Call("buy_product", {"variant_id": "V-004411", "quantity": 1, "address": "12 Oak Lane"},
-                 '{"order_id":"SO-000214","status":"pending","item":"Slim Phone Case","variant":"colour black",'
-                 '"total_text":"39.00 CNY","expected_delivery":"...",...}'),
-        ),
-        "Ordered the Slim Phone Case in black for 39.00 CNY (order SO-000214), to 12 Oak Lane.",
-    ),
-    Example(
         "从成都评分最高的川菜馆点一份宫保鸡丁和两碗米饭，送到学院路8号",
         (
             Call("search_restaurants", {"city": "Chengdu", "cuisine": "sichuan"},
@@ -88,18 +75,6 @@ EXAMPLES: tuple[Example, ...] = (
         ),
         "已下单：Old Town Sichuan（评分4.8）的宫保鸡丁1份、米饭2碗，共53.00 CNY（含配送费），订单号FO-000517，"
         "送到学院路8号。",
-    ),
-    Example(
-        "find me a hotel in Sanya for 3 nights from the 18th, under 600 a night, and book it (Dates in the request: the 18th = 2030-03-18.)",
-        (
-            Call("search_hotels", {"city": "Sanya", "check_in": "2030-03-18", "nights": 3,
-                 "max_price_per_night": 600},
-                 '{"matches":2,"options":[{"hotel_id":"H-SY12","name":"Sea Breeze Inn","rating":4.4,'
-                 '"per_night":560,"total_text":"1,680.00 CNY"},...]}'),
-            Call("ask_user", {"question": "Sea Breeze Inn (H-SY12), 560 CNY a night, 1,680.00 CNY for 3 nights. "
-                 "Whose name should the booking be under?"}),
-        ),
-        "",
     ),
 )  # fmt: skip
 
