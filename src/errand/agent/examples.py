@@ -28,12 +28,11 @@ from errand.tools import ToolRegistry
 
 @dataclass(frozen=True)
 class Call:
-    """One tool call of a worked run and what it returned (a result or a refusal's text)."""
+    """One tool call of a worked errand and what it returned."""
 
     tool: str
     arguments: dict[str, Any]
-    result: str = ""
-    """Empty for ``ask_user``: the run waits for the user there."""
+    result: str
 
 
 @dataclass(frozen=True)
@@ -46,15 +45,15 @@ class Example:
 
     @property
     def tools(self) -> set[str]:
+        """The tools it calls: it is shown only where all of them are offered."""
         return {c.tool for c in self.calls}
 
     def text(self) -> str:
         lines = [f"User: {self.request}"]
         for c in self.calls:
             call = json.dumps({"name": c.tool, "arguments": c.arguments}, ensure_ascii=False)
-            lines += [f"<tool_call>{call}</tool_call>", *([f"Result: {c.result}"] if c.result else [])]
-        lines += [f"Answer: {self.answer}"] if self.answer else []
-        return "\n".join(lines)
+            lines += [f"<tool_call>{call}</tool_call>", f"Result: {c.result}"]
+        return "\n".join([*lines, f"Answer: {self.answer}"])
 
 
 EXAMPLES: tuple[Example, ...] = (
@@ -80,10 +79,9 @@ EXAMPLES: tuple[Example, ...] = (
 
 
 def worked_examples(offered: Collection[str] | ToolRegistry) -> str:
-    """The examples whose tools are all offered (ask_user always is), as text for the end of the
-    system prompt; empty when none fits, so a toolbox of other tools sees none."""
+    """The examples whose tools are all offered, as text for the end of the system prompt; empty
+    when none fits, so a toolbox of other tools sees none."""
     names = {t.name for t in offered} if isinstance(offered, ToolRegistry) else set(offered)
-    names.add("ask_user")
     shown = [e.text() for e in EXAMPLES if e.tools <= names]
     if not shown:
         return ""

@@ -178,8 +178,9 @@ def _copied(words: list[str], source: list[str], *, slack: float = 0.2, most: in
 def without_echoes(answer: str, request: str) -> str:
     """The answer without the parts a small model copied instead of answering: errand's own
     instructions (``[The result is above. ...]``, ``You already called ...``), the request's
-    date line (``(Now: ...)``), ``<tool_response>`` tags, the examples' ``Answer:`` label, and the request itself repeated. If
-    nothing else is left, the answer as it was (a user still sees what the model said)."""
+    date line (``(Now: ...)``), ``<tool_response>`` tags, the worked example's ``Answer:`` label,
+    and the request itself repeated. If nothing else is left, the answer as it was (a user still
+    sees what the model said)."""
     asked = request.split()
 
     def echoed(text: str) -> bool:
