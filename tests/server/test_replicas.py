@@ -7,17 +7,15 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-from sqlalchemy import text
 
-from errand.db.engine import make_engine
 from tests.cli_process import run_errand
+from tests.pg import postgres_schema
 from tests.server.test_serve_cli import errand_serve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -39,25 +37,18 @@ SCRIPT = [
 @pytest.fixture
 def shared(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for replicas: a fresh PostgreSQL schema, the test Redis, the trip script."""
-    pg, redis = os.environ.get("ERRAND_TEST_POSTGRES_URL"), os.environ.get("ERRAND_TEST_REDIS_URL")
-    if not pg or not redis:
-        pytest.skip("needs ERRAND_TEST_POSTGRES_URL and ERRAND_TEST_REDIS_URL")
-    schema = f"serve_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(pg)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    redis = os.environ.get("ERRAND_TEST_REDIS_URL")
+    if not redis:
+        pytest.skip("needs ERRAND_TEST_REDIS_URL")
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT))
-    sep = "&" if "?" in pg else "?"
-    yield {
-        "ERRAND_DATABASE_URL": f"{pg}{sep}options=-csearch_path%3D{schema}",
-        "ERRAND_REDIS_URL": redis,
-        "ERRAND_MODEL_BACKEND": "scripted",
-        "ERRAND_SCRIPT_PATH": str(script),
-    }
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as url:
+        yield {
+            "ERRAND_DATABASE_URL": url,
+            "ERRAND_REDIS_URL": redis,
+            "ERRAND_MODEL_BACKEND": "scripted",
+            "ERRAND_SCRIPT_PATH": str(script),
+        }
 
 
 def status(url: str, key: str, run_id: str) -> dict[str, Any]:
