@@ -410,3 +410,31 @@ async def test_a_search_filter_is_a_number_the_user_gave_not_one_a_result_holds(
         )
         await Agent(model, reg).run(said)
         assert seen.pop() == (rating, 1, 4)  # nights is no filter: a result's figure may fill it
+
+
+def test_a_filter_of_fixed_choices_the_user_named_and_the_model_left_out_is_set() -> None:
+    """dev wl-u-priciest-food-week-zh: "这周…外卖…哪一单最贵" was asked of the history with no
+    period, so the run read ten rows and named the first. The user's words name one choice of
+    each filter, in the service's own table; two choices named, or none, set nothing."""
+    from errand.agent.grounding import ground_calls
+    from errand.llm.types import ToolCall
+    from errand.services import builtin_registry
+
+    registry = builtin_registry()
+
+    def grounded(said: str, **arguments: object) -> dict[str, object]:
+        calls = [ToolCall(id="c1", name="transaction_history", arguments=dict(arguments))]
+        out, _ = ground_calls(calls, registry, set(), said=[said])
+        return out[0].arguments
+
+    assert grounded("这周钱包里外卖消费哪一单最贵？多少钱") == {
+        "kind": "payment",
+        "service": "food",
+        "period": "this_week",
+    }
+    assert grounded("did the refund for my cancelled train come in?") == {
+        "kind": "refund",
+        "service": "travel",
+    }
+    assert grounded("compare this week with last week") == {}  # two periods named: the model's call
+    assert grounded("show my transactions", period="today") == {}  # and one the user never said goes

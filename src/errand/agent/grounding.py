@@ -356,6 +356,43 @@ def unsaid_filters(
     return kept, dropped
 
 
+def _choices(schema: dict[str, Any]) -> list[Any]:
+    """The values a parameter's JSON schema allows, where it lists them (``Literal[...] | None``)."""
+    for option in [schema, *schema.get("anyOf", ())]:
+        if isinstance(option.get("enum"), list):
+            return [v for v in option["enum"] if v is not None]
+    return []
+
+
+def said_filters(
+    arguments: dict[str, Any],
+    parameters: dict[str, Any],
+    provenance: Mapping[str, Provenance],
+    said: Sequence[str],
+) -> tuple[dict[str, Any], list[str]]:
+    """Set an optional `FromUser` filter of fixed choices that the model left out, where the
+    user's words (``said``) name exactly one of them in the service's own vocabulary (``said_as``).
+
+    The 1.5B leaves such filters out: "这周外卖哪一单最贵" read ten rows with no period and named
+    the first (dev wl-u-priciest-food-week-zh). The words are the service's table, so this reads
+    nothing errand does not already read to keep a filter the model did set (`unsaid_filters`)."""
+    filled = dict(arguments)
+    changes = []
+    props = parameters.get("properties", {})
+    for name, source in provenance.items():
+        if (
+            not isinstance(source, FromUser)
+            or source.said_as is None
+            or arguments.get(name) not in (None, "")
+        ):
+            continue
+        named = [v for v in _choices(props.get(name, {})) if source.said_in(v, said)]
+        if len(named) == 1:
+            filled[name] = named[0]
+            changes.append(f"{name}={json.dumps(named[0], ensure_ascii=False)} is set (the user said it)")
+    return filled, changes
+
+
 def ground_calls(
     calls: list[ToolCall],
     registry: ToolRegistry,
@@ -368,8 +405,9 @@ def ground_calls(
     """``calls`` without the optional figures nobody stated and the optional filters the user
     (``said``) never gave, with the user's ``limits`` (`limits_in`) at their end of each range
     and ``times`` (`time_limits`) in the parameter of their kind, the counts the ``results`` read
-    from the user's words (`AsAsked`) in place, and a note per call saying what changed (told to
-    the model with the result)."""
+    from the user's words (`AsAsked`) in place, a search's filters of fixed choices that the user
+    named and the model left out (`said_filters`), and a note per call saying what changed (told
+    to the model with the result)."""
     out, notes = [], {}
     said_numbers = known_numbers(said)
     measured = measured_only("\n".join(said))
@@ -391,7 +429,16 @@ def ground_calls(
         args, moved = orient_limits(args, t.parameters, limits or {})
         args, timed = orient_times(args, t.parameters, times or {})
         args, asked = asked_values(args, t.provenance, results)
-        changes = [*(f"{d} is dropped (the user did not give it)" for d in dropped), *moved, *timed, *asked]
+        filled: list[str] = []
+        if t.risk == "read":  # a search's filters; a write's choices stay the model's to make
+            args, filled = said_filters(args, t.parameters, t.provenance, said)
+        changes = [
+            *(f"{d} is dropped (the user did not give it)" for d in dropped),
+            *moved,
+            *timed,
+            *asked,
+            *filled,
+        ]
         if changes:
             notes[c.id] = "; ".join(changes)
             c = c.model_copy(update={"arguments": args})
