@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dbos import DBOS
@@ -63,6 +64,17 @@ EVERY_POINT = [
 """SIGKILL, the worst a process can meet, at every step boundary too: before, inside and after
 each model turn and each paid call. (``start`` holds a worker thread, which a graceful stop
 would wait for, so only SIGKILL meets it.)"""
+
+
+async def _workflow_ended(run_id: str, timeout_s: float = 30) -> Any:
+    """DBOS's status of the run's workflow once it has left PENDING: the run log records the
+    answer a moment before the workflow's last checkpoint (CI read PENDING in that moment)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = await DBOS.get_workflow_status_async(run_id)
+        if status is None or status.status != "PENDING" or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -227,7 +239,7 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
             events = await runs.events("dave", run_id)
             assert [e.data["seq"] for e in events] == list(range(1, len(events) + 1)), point
             results = {e.data["name"]: e.data for e in events if e.type == "tool_result"}
-            status = await DBOS.get_workflow_status_async(run_id)
+            status = await _workflow_ended(run_id)
             assert status is not None and status.status == "SUCCESS", point  # nothing left to recover
             if answer == "cancel":  # cancelled while it waited: it ends there, nothing charged
                 assert rec.status == RunStatus.cancelled and events[-1].type == "run_failed", rec
