@@ -356,14 +356,6 @@ def unsaid_filters(
     return kept, dropped
 
 
-def _choices(schema: dict[str, Any]) -> list[Any]:
-    """The values a parameter's JSON schema allows, where it lists them (``Literal[...] | None``)."""
-    for option in [schema, *schema.get("anyOf", ())]:
-        if isinstance(option.get("enum"), list):
-            return [v for v in option["enum"] if v is not None]
-    return []
-
-
 def said_filters(
     arguments: dict[str, Any],
     parameters: dict[str, Any],
@@ -386,7 +378,8 @@ def said_filters(
             or arguments.get(name) not in (None, "")
         ):
             continue
-        named = [v for v in _choices(props.get(name, {})) if source.said_in(v, said)]
+        # a Python tool's schema shows `Literal[...] | None` as its plain enum (`_compact_schema`)
+        named = [v for v in props.get(name, {}).get("enum", ()) if source.said_in(v, said)]
         if len(named) == 1:
             filled[name] = named[0]
             changes.append(f"{name}={json.dumps(named[0], ensure_ascii=False)} is set (the user said it)")
