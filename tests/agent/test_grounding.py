@@ -437,4 +437,13 @@ def test_a_filter_of_fixed_choices_the_user_named_and_the_model_left_out_is_set(
         "service": "travel",
     }
     assert grounded("compare this week with last week") == {}  # two periods named: the model's call
+    # dev sh-u-gift-toothbrush: an electric toothbrush searched in "shoes" found nothing
+    calls = [
+        ToolCall(id="c1", name="search_products", arguments={"query": "toothbrush", "category": "shoes"})
+    ]
+    assert ground_calls(calls, registry, set(), said=["electric toothbrush under 200"])[0][0].arguments == {
+        "query": "toothbrush"
+    }
+    calls = [ToolCall(id="c1", name="search_products", arguments={"query": "running shoes"})]
+    assert ground_calls(calls, registry, set(), said=["跑步鞋"])[0][0].arguments["category"] == "shoes"
     assert grounded("show my transactions", period="today") == {}  # and one the user never said goes

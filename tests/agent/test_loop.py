@@ -230,7 +230,7 @@ async def test_an_answer_that_leaves_out_a_refusal_gets_it_and_says_nothing_was_
     assert isinstance(final, RunFinished) and final.outcome == "not_done"
     assert final.answer == "Anything else?\n\nNot done: No viewings this week."
     said = ScriptedModel([call("refuse_viewing", listing_id="HZ-1"), "No viewings this week."])
-    final = await Agent(said, reg, approver=approve_all).run("预约看房 HZ-1")
+    final = await Agent(said, reg, approver=approve_all).run("viewing for HZ-1 pls")
     assert isinstance(final, RunFinished) and final.answer == "No viewings this week."  # said once
     # a later write that goes through is the outcome: no refusal line
     retried = ScriptedModel(
@@ -263,6 +263,17 @@ async def test_an_answer_loses_what_the_model_copied_from_errands_own_words() ->
     model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), echoed])
     final = await Agent(model, registry()).run("homes in Hangzhou under 6 million, please")
     assert isinstance(final, RunFinished) and final.answer == "HZ-1 at 4,200,000."
+    # dev fd-ambiguous-restaurant: the request and its date line, and nothing else, is no answer:
+    # asked once more (its year is no ungrounded figure); an echo again is then shown as it was
+    request = "homes in Hangzhou under 6 million, please"
+    echo = "Homes in Hangzhou under 6 million, please.\n\n(Now: 2026-11-29 12:00, Sunday.)"
+    again = f"{echo}\n\nResults: 2 found, top HZ-1"  # with what the lookup found, as its tool card says
+    for second, shown in (("HZ-1 at 4,200,000.", "HZ-1 at 4,200,000."), (echo, again)):
+        model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), echo, second])
+        events = await events_of(Agent(model, registry()), request)
+        (revision,) = [e for e in events if isinstance(e, RevisionRequested)]
+        assert revision.reason == "nameless" and model.requests[2][0][-1].text == prompts.SAYS_NOTHING
+        assert isinstance(events[-1], RunFinished) and events[-1].answer == shown
     # the worked examples' label (`errand.agent.examples`) before the answer
     model = ScriptedModel(
         [call("find_homes", city="Hangzhou", max_price=6_000_000), "Answer: HZ-1 at 4,200,000."]
@@ -418,7 +429,7 @@ async def test_last_step_offers_no_tools_and_forces_an_answer() -> None:
         [call("find_homes", city="A", max_price=1), call("find_homes", city="B", max_price=1), "final"]
     )
     final = await Agent(model, registry(), budget=Budget(max_steps=3)).run("homes")
-    assert isinstance(final, RunFinished) and final.answer == "final"
+    assert isinstance(final, RunFinished) and final.answer.startswith("final")  # then what was found
     offered = model.requests[2][1]
     assert [t.name for t in offered] == [t.name for t in model.requests[1][1]]  # the prompt is kept
     assert not any(t.callable for t in offered) and "Answer the user now" in model.requests[2][0][-1].text
@@ -865,7 +876,7 @@ async def test_the_lookup_the_plan_named_is_pointed_out_once_the_other_half_is_b
         assert isinstance(events[-1], RunFinished) and events[-1].answer == "V-1."
 
 
-@tool(domain="homes", risk="write", confirm_text=lambda a: f"Apply to {a['bank']}")
+@tool(domain="homes", risk="payment", confirm_text=lambda a: f"Apply to {a['bank']}")
 def apply_loan(bank: Annotated[str, FromResults("bank")]) -> dict[str, str]:
     """Apply for a mortgage.
 
@@ -906,6 +917,78 @@ async def test_the_write_the_plan_named_follows_its_lookup_once_the_other_half_i
     assert isinstance(events[-1], RunFinished) and "LA-01" in events[-1].answer
     # a write already made is never pointed out again: no second viewing
     assert sum(e.startswith("book_viewing") for e in executed) == 1
+    # nor one that is no payment (dev sh-u-exchange-bigger-powerbank-zh: the exchange made, the
+    # plan's return_item was pointed out and returned the item)
+    plan = {**plan, "tools": ["find_homes", "home_loans", "apply_loan", "book_viewing"]}
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            call("home_loans", city="Hangzhou"),
+            call("apply_loan", bank="ICBC"),
+            "Applied to ICBC.",
+        ],
+        structured=[plan],
+    )
+    events = await events_of(Agent(model, reg, approver=approve_all), task)
+    assert not [e for e in events if isinstance(e, RevisionRequested)]
+    assert isinstance(events[-1], RunFinished) and events[-1].answer.startswith("Applied to ICBC.")
+
+
+async def test_a_lookup_after_the_booking_is_followed_by_the_write_that_takes_its_ids() -> None:
+    """dev tr-weekend-hangzhou-600, later: the plan named no hotel booking; the train was
+    booked (both reminders spent), hotels searched, and the cheapest described, unbooked. A
+    lookup made after the run's write, whose ids a write never called takes, is followed by
+    one more reminder naming that write; ask_user stays open. None where the lookup came
+    before the write."""
+    plan = {"topic": "a viewing and a loan", "tools": ["find_homes", "book_viewing"], "verb": "book"}
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            "HZ-1 is the cheapest.",
+            call("book_viewing", listing_id="HZ-1"),
+            call("home_loans", city="Hangzhou"),
+            "ICBC lends at 3.1%.",
+            call("apply_loan", bank="ICBC"),
+            "Booked V-1; applied to ICBC at 3.1%.",
+        ],
+        structured=[plan],
+    )
+    reg = ToolRegistry([find_homes, home_loans, book_viewing, apply_loan])
+    task = "Book a viewing of the cheapest home in Hangzhou under 5,000,000 and apply for a mortgage"
+    events = await events_of(Agent(model, reg, approver=approve_all), task)
+    assert model.requests[5][0][-1].text == prompts.FOLLOW_UP_WRITE.format(tools="apply_loan")
+    assert {s.name for s in model.requests[5][1] if s.callable} == {"apply_loan", "ask_user"}
+    assert executed[-1] == "apply_loan:ICBC"
+    assert isinstance(events[-1], RunFinished) and "LA-01" in events[-1].answer
+    # the lookup before the write: no reminder past the viewing
+    model = ScriptedModel(
+        [
+            call("find_homes", city="Hangzhou", max_price=5_000_000),
+            call("home_loans", city="Hangzhou"),
+            call("book_viewing", listing_id="HZ-1"),
+            "Booked V-1.",
+        ],
+        structured=[{**plan, "tools": ["find_homes", "home_loans", "book_viewing"]}],
+    )
+    events = await events_of(Agent(model, reg, approver=approve_all), task)
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == "Booked V-1."
+
+
+async def test_a_change_no_offered_tool_can_make_is_said_to_be_impossible_here() -> None:
+    """dev wl-transfer-refuse: "send 500 yuan to Bob" was planned as an act on the wallet, whose
+    tools only read; the 1.5B answered "I need to confirm the transaction". The request then
+    says no tool here can make the change; a toolbox with a write says nothing of the kind."""
+    plan = {"topic": "weather", "tools": ["weather"], "verb": "book"}
+    model = ScriptedModel(["I can't book the weather."], structured=[plan])
+    said = await Agent(model, registry()).run("book me sunny weather")
+    assert model.requests[0][0][-1].text.endswith(prompts.CANNOT_ACT)
+    assert isinstance(said, RunFinished) and said.outcome == "not_done"
+    plan = {"topic": "homes", "tools": ["find_homes"], "verb": "book"}
+    model = ScriptedModel(
+        [call("find_homes", city="Hangzhou", max_price=5_000_000), "HZ-1."], structured=[plan]
+    )
+    await Agent(model, registry()).run("book a viewing in Hangzhou under 5,000,000")
+    assert prompts.CANNOT_ACT not in model.requests[0][0][-1].text
 
 
 async def test_no_reminder_for_a_question_a_write_already_tried_or_a_question_to_the_user() -> None:
@@ -1015,6 +1098,26 @@ async def test_asking_the_user_ends_the_run_with_the_question_and_the_reply_cont
     assert executed[-1].startswith("book_viewing:HZ-1:")  # the id the first turn found
     # the second plan saw the earlier turns
     assert "Which name" in model.structured_requests[1][0][-1].text
+
+
+async def test_a_question_to_a_chinese_request_in_english_is_asked_again_in_chinese() -> None:
+    """dev wl-u-last-sgd-zh: a Chinese request, and the question back (which currency?) in
+    English. Sent back once; the next step can only ask again; a second English one is kept."""
+    request = "帮我预约看房，杭州最便宜的那套"
+    english, chinese = "Which name should the viewing be under?", "请问预约人的姓名是什么？"
+    for asked, final_question in (([english, chinese], chinese), ([english, english], english)):
+        model = ScriptedModel(
+            [
+                call("find_homes", city="Hangzhou", max_price=5_000_000),
+                *(call("ask_user", question=q) for q in asked),
+            ]
+        )
+        events = await events_of(Agent(model, registry(), approver=approve_all), request)
+        (revision,) = [e for e in events if isinstance(e, RevisionRequested)]
+        assert revision.reason == "language" and model.requests[2][0][-1].text == prompts.ASK_IN_CHINESE
+        assert {s.name for s in model.requests[2][1] if s.callable} == {"ask_user"}
+        final = events[-1]
+        assert isinstance(final, RunFinished) and final.outcome == "asked" and final.answer == final_question
 
 
 async def test_an_unexpected_backend_error_fails_the_run_instead_of_leaving_it_running() -> None:
@@ -1166,9 +1269,36 @@ async def test_an_answer_from_a_lookup_that_found_one_record_gets_its_id() -> No
         """Transactions."""
         return {"count": 1, "transactions": [{"id": "PAY-001490", "amount_text": "-167.18 SGD"}]}
 
-    model = ScriptedModel([call("history", limit=1), "167.18 SGD.", "167.18 SGD, to the shop."])
+    model = ScriptedModel([call("history", limit=1), "消费 167.18 SGD。", "消费 167.18 SGD，付给商店。"])
     said = await Agent(model, ToolRegistry([history])).run("我最近一笔新加坡元消费是什么？")
-    assert isinstance(said, RunFinished) and said.answer == "167.18 SGD, to the shop.\n\n依据: PAY-001490"
+    assert isinstance(said, RunFinished) and said.answer == "消费 167.18 SGD，付给商店。\n\n依据: PAY-001490"
+
+
+async def test_an_answer_stating_a_figure_only_one_record_has_gets_its_id() -> None:
+    """dev wl-last-payment: "What was my last payment?" read ten payments, and the answer gave
+    the first one's amount and date but not PAY-001515. A figure two records share names
+    neither."""
+
+    @tool
+    def history(limit: int = 10) -> dict[str, object]:
+        """Transactions."""
+        rows = [
+            {"id": "PAY-001515", "date": "2026-11-21", "amount_text": "-749.95 CNY"},
+            {"id": "PAY-001512", "date": "2026-11-21", "amount_text": "-256.62 USD"},
+            {"id": "PAY-001493", "date": "2026-11-20", "amount_text": "-256.62 USD"},
+        ]
+        return {"count": 3, "transactions": rows}
+
+    # sent back once as nameless (dev fd-best-cantonese-shenzhen: the footer's id alone, without
+    # that revision, left the restaurant's name out), then given the id in the footer
+    answer = "Your last payment was 749.95 CNY on 2026-11-21."
+    model = ScriptedModel([call("history"), answer, answer])
+    said = await Agent(model, ToolRegistry([history])).run("What was my last payment?")
+    assert isinstance(said, RunFinished)
+    assert said.answer == "Your last payment was 749.95 CNY on 2026-11-21.\n\nBased on: PAY-001515"
+    model = ScriptedModel([call("history"), "You paid 256.62 USD twice.", "You paid 256.62 USD twice."])
+    said = await Agent(model, ToolRegistry([history])).run("What did I pay in USD?")
+    assert isinstance(said, RunFinished) and said.answer == "You paid 256.62 USD twice."
 
 
 async def test_the_first_event_says_what_the_model_planned() -> None:
@@ -1226,6 +1356,15 @@ async def test_an_answer_that_reports_nothing_the_tools_found_is_sent_back_once(
     (_revision,) = [e for e in events if isinstance(e, RevisionRequested)]
     assert model.requests[2][0][-1].text == prompts.SAYS_NOTHING
     assert isinstance(events[-1], RunFinished) and events[-1].answer == "HZ-1 at 4,200,000 is the cheapest."
+    # dev wl-u-priciest-food-week-zh, wl-u-dup-food-multiturn: the same non-answer again. It is
+    # kept, and what the latest lookup found follows it, as its tool card says it
+    nothing = "I apologize, but I cannot assist with that request."
+    for request, label in (("cheapest home in Hangzhou", "Results"), ("杭州最便宜的房子", "查询结果")):
+        turns = [call("find_homes", city="Hangzhou", max_price=6_000_000), nothing, nothing, nothing]
+        events = await events_of(Agent(ScriptedModel(turns), registry()), request)  # the last: in Chinese
+        final = events[-1]
+        assert isinstance(final, RunFinished) and final.answer.startswith(nothing)
+        assert f"\n\n{label}: 2 found, top HZ-1" in final.answer, final.answer
     # a question back, or nothing looked up: let be
     for turns in (
         [call("find_homes", city="Hangzhou", max_price=6_000_000), "Which district do you prefer?"],
@@ -1305,3 +1444,124 @@ async def test_a_write_of_a_row_the_user_contradicted_is_not_run() -> None:
         if not bought_now:
             assert "V-2 has colour 'White', not 'Grey'" in model.requests[2][0][-1].text
             assert final.outcome == "not_done" and "Not done" in final.answer
+
+
+async def test_an_answer_to_a_chinese_request_in_english_is_sent_back_once() -> None:
+    """dev fd-best-sichuan-shanghai-zh, wl-u-priciest-food-week-zh: a Chinese request, "Reply in
+    Chinese." in its date line, answered in English. Sent back once to be answered in Chinese,
+    apart from the one revision a figure may have spent; a second English draft is kept."""
+    request = "杭州最便宜的房子"
+    english = "HZ-1 is the cheapest at 4,200,000."
+    chinese = "最便宜的是 HZ-1，价格 4,200,000。"
+    model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), english, chinese])
+    events = await events_of(Agent(model, registry()), request)
+    (revision,) = [e for e in events if isinstance(e, RevisionRequested)]
+    assert revision.reason == "language" and model.requests[2][0][-1].text == prompts.NOT_IN_CHINESE
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == chinese
+    model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), english, english])
+    events = await events_of(Agent(model, registry()), request)
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == english
+    for ask, said in (("cheapest home in Hangzhou", english), (request, chinese)):
+        model = ScriptedModel([call("find_homes", city="Hangzhou", max_price=6_000_000), said])
+        events = await events_of(Agent(model, registry()), ask)
+        assert not [e for e in events if isinstance(e, RevisionRequested)], ask
+
+
+async def test_what_the_users_own_limits_ruled_out_is_the_news_when_nothing_is_left() -> None:
+    """dev fd-peanut-allergy: the menu said "Dan dan noodles 担担面: contains peanut" for a user
+    allergic to peanuts, and the 1.5B asked "Do you want to order Dan dan noodles?". A search
+    that found nothing, with what the user's limits ruled out, is the service's answer to the
+    errand: no reminder to order, and the answer carries it unless it says it."""
+
+    @tool(domain="food")
+    def menu(restaurant_id: str) -> dict[str, object]:
+        """A menu."""
+        return {
+            "id": restaurant_id,
+            "matches": 0,
+            "items": [],
+            "ruled_out": ["Dan dan noodles: contains peanut"],
+        }
+
+    @tool(domain="food", risk="payment", confirm_text=lambda a: f"Order {a['item_id']}")
+    def order(item_id: Annotated[str, FromResults("item_id")]) -> dict[str, str]:
+        """Order a dish."""
+        return {"order_id": "FO-000001"}
+
+    plan = [{"topic": "noodles", "tools": ["menu", "order"], "verb": "order"}]
+    model = ScriptedModel(
+        [call("menu", restaurant_id="SH-R013"), "Do you want to order it?"], structured=plan
+    )
+    final = await Agent(model, ToolRegistry([menu, order]), approver=approve_all).run(
+        "order dan dan noodles, no peanuts"
+    )
+    assert isinstance(final, RunFinished) and final.outcome == "not_done"
+    assert final.answer.startswith("Do you want to order it?\n\nNot done: Dan dan noodles: contains peanut")
+    said = "At SH-R013 the Dan dan noodles: contains peanut."
+    model = ScriptedModel([call("menu", restaurant_id="SH-R013"), said], structured=plan)
+    final = await Agent(model, ToolRegistry([menu, order]), approver=approve_all).run(
+        "order dan dan noodles, no peanuts"
+    )
+    assert isinstance(final, RunFinished) and "Not done" not in final.answer
+
+
+async def test_an_answer_echoing_only_the_users_own_words_reports_nothing() -> None:
+    """dev re-u-sz-biggest-drop: "The chart file for the price trend of Shenzhen over the past
+    year is provided in the response." reported nothing of the trend; "Shenzhen", the one text
+    it shared with the result, was the user's own word."""
+
+    @tool(domain="homes")
+    def trend(city: str) -> dict[str, object]:
+        """A city's price trend."""
+        return {
+            "area": city,
+            "change_pct": -3.9,
+            "fell_most": {"neighbourhood": "Yantian", "change_pct": -6.2},
+        }
+
+    echo = "The chart file for the price trend of Shenzhen is provided in the response."
+    model = ScriptedModel([call("trend", city="Shenzhen"), echo, "Yantian fell most: -6.2%."])
+    events = await events_of(Agent(model, ToolRegistry([trend])), "which part of shenzhen dropped most?")
+    assert model.requests[2][0][-1].text == prompts.SAYS_NOTHING
+    assert isinstance(events[-1], RunFinished) and events[-1].answer == "Yantian fell most: -6.2%."
+    model = ScriptedModel([call("trend", city="Shenzhen"), "Yantian, by far."])
+    events = await events_of(Agent(model, ToolRegistry([trend])), "which part of shenzhen dropped most?")
+    assert not [e for e in events if isinstance(e, RevisionRequested)]
+
+
+async def test_an_order_from_one_of_two_restaurants_of_the_name_asks_which() -> None:
+    """dev fd-ambiguous-restaurant: an order "from Golden Beijing House" went to the first of two
+    so named. The write is not run, and the next step can only ask the user which one."""
+
+    @tool(domain="food")
+    def find(city: str) -> dict[str, object]:
+        """Restaurants."""
+        rows = [
+            {"id": "HZ-R030", "name": "Golden Beijing House", "district": "Xiaoshan"},
+            {"id": "HZ-R019", "name": "Golden Beijing House", "district": "Binjiang"},
+        ]
+        return {"matches": 2, "results": rows}
+
+    @tool(domain="food", risk="payment", confirm_text=lambda a: f"Order from {a['restaurant_id']}")
+    def order(restaurant_id: Annotated[str, FromResults("id")]) -> dict[str, str]:
+        """Order."""
+        return {"order_id": "FO-000001"}
+
+    question = "Which one: Xiaoshan or Binjiang?"
+    model = ScriptedModel(
+        [
+            call("find", city="Hangzhou"),
+            call("order", restaurant_id="HZ-R030"),
+            call("ask_user", question=question),
+        ]
+    )
+    final = await Agent(model, ToolRegistry([find, order]), approver=approve_all).run(
+        "dumplings from Golden Beijing House in Hangzhou"
+    )
+    assert isinstance(final, RunFinished) and final.outcome == "asked" and final.answer.startswith(question)
+    assert "was not run: the user named one of several" in model.requests[2][0][-1].text
+    assert {s.name: s.callable for s in model.requests[2][1]} == {
+        "find": False,
+        "order": False,
+        "ask_user": True,
+    }

@@ -135,7 +135,8 @@ async def test_a_request_naming_a_record_starts_by_reading_it() -> None:
     """dev fd-u-min-order-sh-r040: "SH-R040 min order?" was searched across Shanghai; dev
     fd-sold-out-dish: HZ-R019's dish was looked for on another restaurant's menu. The first
     step of a request that names a record can call only the lookups of such records, with
-    that id; a request that names none is free."""
+    that id, not ask_user (dev sh-u-cancel-shipped-zh asked whether to cancel an order that
+    had shipped); a request that names none is free."""
     from errand.agent.loop import record_readers
 
     assert record_readers(ToolRegistry([get_home, find_homes, book_home]), {"cd-00453"}) == {"get_home"}
@@ -143,7 +144,7 @@ async def test_a_request_naming_a_record_starts_by_reading_it() -> None:
     model = ScriptedModel(["ok"])
     await Agent(model, ToolRegistry([get_home, find_homes])).run("is cd-00453 still for sale?")
     callable_ = {s.name: s.callable for s in model.requests[0][1]}
-    assert callable_ == {"get_home": True, "find_homes": False, "ask_user": True}
+    assert callable_ == {"get_home": True, "find_homes": False, "ask_user": False}
     model = ScriptedModel(["ok"])
     await Agent(model, ToolRegistry([get_home, find_homes])).run("homes in Hangzhou")
     assert all(s.callable for s in model.requests[0][1] if s.name != "get_home")

@@ -254,3 +254,18 @@ def test_an_earlier_turns_tool_message_is_read_back_as_its_data() -> None:
     assert (
         earlier_result("Error from get_menu: no such restaurant") == "Error from get_menu: no such restaurant"
     )
+
+
+def test_a_moment_with_its_offset_is_also_said_as_people_say_it() -> None:
+    """mcp-server-time's conversion, as CI saw it: the 1.5B answered with the source moment (its
+    own clock's 16:51) for Tokyo, and here "2:39 PM" for 02:39; each moment now says its day and hour."""
+    result = {
+        "source": {"timezone": "Etc/UTC", "datetime": "2026-12-07T16:51:00+00:00"},
+        "target": {"timezone": "Asia/Tokyo", "datetime": "2026-12-08T01:51:00+09:00"},
+        "date": "2026-12-08",
+    }
+    shown = observation(result)
+    assert "2026-12-08T01:51:00+09:00 (Tuesday 8 December 2026, 01:51, 1:51 AM)" in shown
+    assert "2026-12-07T16:51:00+00:00 (Monday 7 December 2026, 16:51, 4:51 PM)" in shown
+    assert '"date":"2026-12-08"' in shown  # a day alone is left as it is
+    assert earlier_result(shown)["target"]["timezone"] == "Asia/Tokyo"  # still the result's JSON

@@ -68,7 +68,7 @@ would wait for, so only SIGKILL meets it.)"""
 
 async def _workflow_ended(run_id: str, timeout_s: float = 30) -> Any:
     """DBOS's status of the run's workflow once it has left PENDING: the run log records the
-    answer a moment before the workflow's last checkpoint (CI read PENDING in that moment)."""
+    answer (and a cancel the run's status) a moment before the workflow's last checkpoint."""
     deadline = time.monotonic() + timeout_s
     while True:
         status = await DBOS.get_workflow_status_async(run_id)
@@ -228,6 +228,9 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
         again = _start(case.process, home, env | {"ERRAND_WORKER_CONCURRENCY": str(len(at) + 1)}, log)
         try:
             done = await _finish(runs, answers, [*at, queued], again, log)
+            # Read while the process lives: a cancel settles the record at once, and the run log
+            # says succeeded a moment before the last checkpoint (CI killed it in between).
+            workflows = {run_id: await _workflow_ended(run_id) for run_id in done}
         finally:
             again.kill()
             again.wait(timeout=30)
@@ -239,7 +242,7 @@ async def test_a_stopped_process_loses_no_run_and_repeats_no_effect(
             events = await runs.events("dave", run_id)
             assert [e.data["seq"] for e in events] == list(range(1, len(events) + 1)), point
             results = {e.data["name"]: e.data for e in events if e.type == "tool_result"}
-            status = await _workflow_ended(run_id)
+            status = workflows[run_id]
             assert status is not None and status.status == "SUCCESS", point  # nothing left to recover
             if answer == "cancel":  # cancelled while it waited: it ends there, nothing charged
                 assert rec.status == RunStatus.cancelled and events[-1].type == "run_failed", rec

@@ -33,7 +33,7 @@ def test_a_chat_completion_of_the_agent_is_one_trace_for_the_keys_user(
     model = ScriptedModel([call("wallet_balance"), "Your wallet balances are shown above."])
     s = serve(model=model, open_runs=True)
     r = client_for(s, s.key("bob")).chat.completions.create(
-        model="errand", messages=[{"role": "user", "content": "What is my wallet balance?"}]
+        model="errand", messages=[{"role": "user", "content": "How much money do I have?"}]
     )
     assert r.choices[0].message.content == "Your wallet balances are shown above."
     got = spans.get_finished_spans()

@@ -211,6 +211,9 @@ def test_a_menu_shows_the_dishes_the_user_named(ctx: ToolContext) -> None:
     # dev fd-peanut-allergy: dan dan noodles hidden by "peanut" read as not on the menu; Mapo tofu was ordered
     peanut = food.get_menu(ctx, "SH-R013", dishes=["dan dan noodles"], exclude_allergens=["peanut"])
     assert peanut["items"] == [] and "not_on_menu" not in peanut
+    # and says it found nothing, as every search does (dev fd-peanut-allergy, later: the 1.5B
+    # called the same menu again, then offered to order the dish)
+    assert peanut["matches"] == 0 and out["matches"] == 2 and "matches" not in food.get_menu(ctx, "HZ-R005")
     assert peanut["ruled_out"] == ["Dan dan noodles 担担面: contains peanut"]
     # the same, asked without naming the dish (the 1.5B's call): the dish ruled out is named
     unnamed = food.get_menu(ctx, "SH-R013", exclude_allergens=["peanut"])
@@ -218,6 +221,7 @@ def test_a_menu_shows_the_dishes_the_user_named(ctx: ToolContext) -> None:
     assert len(unnamed["ruled_out"]) <= search.MAX_RULED_OUT
     # nothing named is on the menu: the whole menu, and what was not there
     none = food.get_menu(ctx, "HZ-R005", dishes=["pizza"])
+    assert none["matches"] == 0
     assert none["items"] == whole and none["not_on_menu"] == ["pizza"]
 
 
@@ -535,3 +539,15 @@ def test_agent_orders_dinner_for_four(make_store: Callable[..., ServiceStore], t
         assert all(",peanut," not in s.get_one(MenuItem, ln.item_id).allergens for ln in lines)
         assert ledger.money_text(o.total, "CNY") in last.answer
     assert_sound(st_)
+
+
+def test_a_restaurant_the_user_named_is_found_by_name(ctx: ToolContext) -> None:
+    """dev fd-ambiguous-restaurant: "from Golden Beijing House in Hangzhou" was searched by dish,
+    found another restaurant, and its menu was read. Two restaurants share that name: both are
+    found, and the result says to ask which, instead of naming a best one."""
+    out = food.search_restaurants(ctx, "Hangzhou", name="golden beijing house")
+    assert out["matches"] == 2 and all(r["name"].startswith("Golden Beijing House") for r in out["results"])
+    assert "best" not in out and "ask the user which" in out["note"]
+    one = food.search_restaurants(ctx, "Hangzhou", name="Red Lantern Cantonese House")
+    assert [r["id"] for r in one["results"]] == ["HZ-R001"] and one["best"]["id"] == "HZ-R001"
+    assert food.search_restaurants(ctx, "Hangzhou", name="Nowhere Diner")["matches"] == 0

@@ -165,6 +165,9 @@ def test_pay_and_refund_move_money_both_ways(wallet: ServiceStore) -> None:
     with wallet.sessions() as s:
         assert balance(s, "local", "CNY") == 50_000 * CNY
         assert ledger.history(s, "local", 3)[2].refunded == 128_000
+        # a refund says what it gives back for (dev wl-refund-credited: "cancel BK-000001" was
+        # not read as the flight the user asked about)
+        assert ledger.history(s, "local", 1)[0].memo == "the rest (Flight MU5101)"
         _sound(s)
     with pytest.raises(RefundNotAllowed, match="nothing is left"), wallet.sessions() as s, s.begin():
         refund(s, payment_id=p.id, amount=None, memo="again", idempotency_key="k-r3", at=AT)

@@ -217,3 +217,68 @@ def test_a_row_the_user_contradicted_is_named_but_not_by_the_calls_own_address()
     ]
     said = ["the shoes to Room 38, 5 Main St"]
     assert not_as_asked({"v": "V-1", "address": "Room 38, 5 Main St"}, sources, [shoes], said) == []
+
+
+def test_a_refusal_names_the_row_the_user_asked_for_with_its_own_figures() -> None:
+    """dev sh-u-size-sold-out: "grey size 42" bought as another size; the refusal names the
+    grey size-42 row with its stock of 0 and its sold-out mark, so the user hears why (the
+    answer had said only "not available"). No such line when the user's words fit no row or
+    several."""
+    shoes = {
+        "variants": [
+            {"variant_id": "V-1", "size": "40", "colour": "Grey", "stock": 5},
+            {"variant_id": "V-2", "size": "42", "colour": "Grey", "stock": 0, "availability": "sold out"},
+            {"variant_id": "V-3", "size": "42", "colour": "White", "stock": 3},
+        ]
+    }
+    sources = {"v": FromResults("variant_id")}
+    assert not_as_asked({"v": "V-3"}, sources, [shoes], ["grey size 42 pls"]) == [
+        "V-3 has colour 'White', not 'Grey'",
+        "the user asked for V-2 (size 42, colour Grey, stock 0, availability sold out)",
+    ]
+    assert not_as_asked({"v": "V-1"}, sources, [shoes], ["size 42 pls"]) == ["V-1 has size '40', not '42'"]
+
+
+def test_a_figure_with_a_unit_is_said_by_its_figure_in_any_unit() -> None:
+    """dev sh-u-exchange-bigger-powerbank-zh: "换成20000毫安的" was exchanged for the 10000 mAh
+    variant. A row's "20000 mAh" is said by "20000毫安" or "20000mah", not by "120000" or
+    "20000.5"."""
+    banks = {
+        "exchange_options": [
+            {"variant_id": "V-765", "size": "10000 mAh", "colour": "black"},
+            {"variant_id": "V-766", "size": "20000 mAh", "colour": "white"},
+        ]
+    }
+    sources = {"v": FromResults("variant_id")}
+    for said in ("帮我换货换成20000毫安的", "swap it for the 20000mah one"):
+        assert not_as_asked({"v": "V-765"}, sources, [banks], [said]) == [
+            "V-765 has size '10000 mAh', not '20000 mAh'",
+            "the user asked for V-766 (size 20000 mAh, colour white)",
+        ], said
+        assert not_as_asked({"v": "V-766"}, sources, [banks], [said]) == []
+    for said in ("order 120000 of them", "20000.5 please"):
+        assert not_as_asked({"v": "V-765"}, sources, [banks], [said]) == [], said
+
+
+def test_a_row_picked_by_a_name_several_rows_share_is_a_guess() -> None:
+    """dev fd-ambiguous-restaurant: two "Golden Beijing House 京味" deliver in Hangzhou, and the
+    order went to the first. A choice by a name several rows share is named with every such
+    row, by the fields that tell them apart; a district the user named tells them apart, and a name nobody said is no such choice."""
+    from errand.tools.provenance import several_named
+
+    found = {
+        "results": [
+            {"id": "HZ-R030", "name": "Golden Beijing House 京味", "district": "Xiaoshan", "rating": 4.2},
+            {"id": "HZ-R019", "name": "Golden Beijing House 京味", "district": "Binjiang", "rating": 4.2},
+            {"id": "HZ-R001", "name": "Red Lantern Cantonese House 粤菜", "district": "Xihu", "rating": 4.6},
+        ]
+    }
+    sources = {"r": FromResults("id"), "address": FromUser("the address")}
+    said = ["dumplings from Golden Beijing House to 88 Wensan Road, Xihu, Hangzhou"]
+    args = {"r": "HZ-R030", "address": "88 Wensan Road, Xihu, Hangzhou"}
+    assert several_named(args, sources, [found], said) == [
+        "2 results are named 'Golden Beijing House 京味': HZ-R030 (district Xiaoshan); HZ-R019 (district Binjiang)"
+    ]  # by what differs: the 1.5B's question copied every field of both rows
+    assert several_named(args, sources, [found], ["Golden Beijing House in Binjiang, please"]) == []
+    assert several_named({"r": "HZ-R030"}, sources, [found], ["northern food in Hangzhou"]) == []
+    assert several_named({"r": "HZ-R001"}, sources, [found], ["Red Lantern please"]) == []

@@ -28,7 +28,7 @@ from errand.agent.events import (
     ToolResultEvent,
 )
 from errand.agent.grounding import known_numbers, numbers_of
-from errand.agent.observations import found_nothing, observation, references, summarize
+from errand.agent.observations import found_nothing, observation, references, ruled_out, summarize
 from errand.agent.state import Budget, CallInfo, ContextFactory, Conversation, RunState
 from errand.agent.steps import StepRunner
 from errand.errors import ToolError
@@ -41,6 +41,7 @@ from errand.tools.provenance import (
     id_forms,
     named_ids,
     not_as_asked,
+    several_named,
     subject_ids,
     unknown_ids,
     unsaid,
@@ -155,6 +156,11 @@ class CallRunner:
                     early[call.id] = (False, prompts.NOT_AS_ASKED.format(name=t.name, why="; ".join(other)))
                     state.refusal = f"{t.name}: {'; '.join(other)}"
                     continue
+                which = several_named(validated, t.provenance, state.results, state.user_texts)
+                if which:  # two "Golden Beijing House" in Hangzhou: the user says which, not the model
+                    early[call.id] = (False, prompts.WHICH_ONE.format(name=t.name, rows="; ".join(which)))
+                    state.revision_step, state.only_tools = step + 1, {prompts.ASK_USER.name}
+                    continue
                 summary, quote = await self._describe(t, validated, step, call, user, state.run_id)
                 request = ConfirmationRequest(
                     run_id=state.run_id,
@@ -260,9 +266,16 @@ class CallRunner:
                     fixable.add(call.id)
                 if t is not None and t.risk != "read":  # a refused write, until one goes through
                     state.refusal = None if ok else str(value).removeprefix(f"Error from {t.name}: ")
+                    state.refused_by_lookup = False
                     state.lookup = None
                 elif ok:
                     state.lookup = value
+                    limited = ruled_out(value) if state.acts and not state.acted else []
+                    # dev fd-peanut-allergy: the dish asked for has peanuts; the 1.5B asked "order it?"
+                    if limited:
+                        state.refusal, state.refused_by_lookup = "; ".join(limited), True
+                    elif state.refused_by_lookup and not found_nothing(value):
+                        state.refusal, state.refused_by_lookup = None, False
                 if ok:  # what a service returned names ids; errand's refusals echo the model's own
                     state.named |= id_forms(named_ids(json.dumps(value, ensure_ascii=False, default=str)))
                     state.results.append(value)

@@ -112,12 +112,13 @@ class ToolResultEvent(_Event):
 class RevisionRequested(_Event):
     """The model was asked to revise its draft answer: it stated figures no tool result contains
     (``unverified_numbers``), it left undone the action the request asked for, or it named
-    none of the records its figures are about (``nameless``)."""
+    none of the records its figures are about (``nameless``), or it answered a Chinese request
+    in another language (``language``)."""
 
     type: Literal["revision_requested"] = "revision_requested"
     step: int
     unverified_numbers: list[str]
-    reason: Literal["unverified_numbers", "unfinished_action", "nameless"] = "unverified_numbers"
+    reason: Literal["unverified_numbers", "unfinished_action", "nameless", "language"] = "unverified_numbers"
 
 
 class StepFinished(_Event):

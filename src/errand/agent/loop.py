@@ -74,7 +74,9 @@ from errand.llm.types import (
 )
 from errand.tools import Tool, ToolRegistry
 from errand.tools.provenance import (
+    FromResults,
     id_forms,
+    ids_in_result,
     ids_in_text,
     named_ids,
 )
@@ -92,22 +94,6 @@ def record_readers(registry: ToolRegistry, typed: set[str]) -> set[str]:
     Shanghai; HZ-R019's dish was looked for on HZ-R021's menu). Empty when none takes one."""
     return {t.name for t in registry if t.risk == "read" and t.takes_id(typed)}
 
-
-ASK_USER = ToolSpec(
-    name="ask_user",
-    description=(
-        "Ask the user a question and wait for the answer: for a detail only they can give "
-        "(a name, an address, a date, a choice). Never make such a detail up."
-    ),
-    parameters={
-        "type": "object",
-        "properties": {
-            "question": {"type": "string", "description": "The question, in the user's language."}
-        },
-        "required": ["question"],
-    },
-)
-"""The agent's own action besides tools and answers: whether it asked is then a fact."""
 
 MAX_REMINDERS = 2
 """Reminders of an errand left undone per run: a purchase often needs two lookups (the product,
@@ -210,7 +196,7 @@ class Agent(CallRunner):
         """This step's tools: ids limited to those known so far, writes shown but not callable
         when the user only asks a question (`RunState.finds_only`), and ``ask_user`` last. On
         the first step of a request that names a record by id, only the lookups of such
-        records can be called (`record_readers`); on the step after a reminder that names
+        records can be called (`record_readers`), not ``ask_user``; on the step after a reminder that names
         tools, only those (`RunState.only_tools`)."""
         limit = (
             record_readers(registry, state.request_ids)
@@ -226,7 +212,16 @@ class Agent(CallRunner):
             for t in registry
         ]
         specs += attachment_specs(state.attachments)  # read_image, with attachments (#16)
-        return [*specs, ASK_USER] if ASK_USER.name not in registry else specs
+        if prompts.ASK_USER.name in registry:
+            return specs
+        # The record the user named is read before anything is asked of them: dev
+        # sh-u-cancel-shipped-zh asked "您是否想要取消订单SO-000001？" of an order already shipped.
+        ask = (
+            prompts.ASK_USER.model_copy(update={"callable": False})
+            if step == 1 and limit
+            else prompts.ASK_USER
+        )
+        return [*specs, ask]
 
     async def run(self, task: str, **kwargs: Any) -> RunFinished | RunFailed:
         """Run to the end and return the last event (`RunFinished` or `RunFailed`)."""
@@ -288,6 +283,9 @@ class Agent(CallRunner):
             shown = worked_examples(registry) if self.examples and plan.acts else ""
             conv.messages.append(Message(role="system", content=self.system_prompt + shown))
         request = prompts.dated_task(task, self._today())
+        if plan.acts and len(registry) and all(t.risk == "read" for t in registry):
+            # "send 500 yuan to Bob": the plan says act, and no service offered can (dev wl-transfer-refuse)
+            request += prompts.CANNOT_ACT
         conv.messages.append(
             Message(role="user", content=[TextPart(text=request), *(ImagePart(url=u) for u in images)])
             if images
@@ -315,8 +313,10 @@ class Agent(CallRunner):
             )
             return ev
 
-        def finished(answer: str, step: int, invented: list[str]) -> RunFinished:
-            answer += state.footer(answer, prompts.in_chinese(task))
+        def finished(
+            answer: str, step: int, invented: list[str], *, said_nothing: bool = False
+        ) -> RunFinished:
+            answer += state.footer(answer, prompts.in_chinese(task), said_nothing=said_nothing)
             outcome = (
                 "asked"
                 if state.asked is not None
@@ -384,13 +384,27 @@ class Agent(CallRunner):
                 )
                 return
             question = next(
-                (c for c in calls if c.name == ASK_USER.name and ASK_USER.name not in registry), None
+                (
+                    c
+                    for c in calls
+                    if c.name == prompts.ASK_USER.name and prompts.ASK_USER.name not in registry
+                ),
+                None,
             )
             if question is not None and not final:
                 asked = str(question.arguments.get("question") or "").strip() or text.strip()
                 if asked:
-                    state.asked = asked
                     conv.messages.append(Message(role="assistant", content=asked))
+                    if self._not_in_chinese(task, asked, state, step):
+                        # Asked in English: once more in Chinese, and still only a question.
+                        state.rewritten_in_chinese = True
+                        state.revision_step, state.only_tools = step + 1, {prompts.ASK_USER.name}
+                        conv.messages.append(Message(role="user", content=prompts.ASK_IN_CHINESE))
+                        yield state.emit(
+                            RevisionRequested, step=step, unverified_numbers=[], reason="language"
+                        )
+                        continue
+                    state.asked = asked
                     yield finished(asked, step, [])
                     return
                 calls = [c for c in calls if c is not question]
@@ -428,10 +442,12 @@ class Agent(CallRunner):
                     )
                 )
             elif text.strip():
-                answer = prompts.without_echoes(text, task)
-                conv.messages.append(Message(role="assistant", content=answer))
+                answer = prompts.without_echoes(text, task)  # "" when it only echoed
+                conv.messages.append(Message(role="assistant", content=answer or text.strip()))
                 undone = self._left_undone(registry, state, step)
                 unread = [] if undone else self._planned_unread(plan, registry, state, step)
+                follow = [] if undone or unread else self._follow_up_writes(registry, state, step)
+                unread = unread or follow
                 if undone or unread:
                     # Small models stop after a search and describe the booking instead of
                     # making it, or stop after the first half of an errand (the train booked,
@@ -445,7 +461,9 @@ class Agent(CallRunner):
                     conv.messages.append(
                         Message(
                             role="user",
-                            content=prompts.PLANNED_TOOL.format(tools=", ".join(unread))
+                            content=prompts.FOLLOW_UP_WRITE.format(tools=", ".join(follow))
+                            if follow
+                            else prompts.PLANNED_TOOL.format(tools=", ".join(unread))
                             if unread
                             else prompts.UNFINISHED_ACTION,
                         )
@@ -474,7 +492,7 @@ class Agent(CallRunner):
                     )
                     yield state.emit(RevisionRequested, step=step, unverified_numbers=[*made_up, *invented])
                     continue
-                empty = self._says_nothing(answer, state)
+                empty = not answer or self._says_nothing(answer, state)
                 if (
                     state.revisions < self.budget.max_revisions
                     and step + 1 < self.budget.max_steps
@@ -489,7 +507,13 @@ class Agent(CallRunner):
                     )
                     yield state.emit(RevisionRequested, step=step, unverified_numbers=[], reason="nameless")
                     continue
-                yield finished(answer, step, invented)
+                if answer and self._not_in_chinese(task, answer, state, step):
+                    state.rewritten_in_chinese = True
+                    conv.messages.append(Message(role="user", content=prompts.NOT_IN_CHINESE))
+                    yield state.emit(RevisionRequested, step=step, unverified_numbers=[], reason="language")
+                    continue
+                # still nothing, after it was sent back once (or with no step left): what was found follows
+                yield finished(answer or text.strip(), step, invented, said_nothing=empty)
                 return
             elif not final:
                 conv.messages.append(Message(role="user", content=prompts.FINAL_STEP))
@@ -509,6 +533,16 @@ class Agent(CallRunner):
             self.budget.max_steps,
         )
 
+    def _not_in_chinese(self, task: str, said: str, state: RunState, step: int) -> bool:
+        """Whether what goes back to a Chinese request (an answer or a question) is not in
+        Chinese, and may still be sent back once to be said in Chinese."""
+        return (
+            not state.rewritten_in_chinese
+            and step + 1 < self.budget.max_steps
+            and prompts.in_chinese(task)
+            and not prompts.in_chinese(said)
+        )
+
     def _says_nothing(self, answer: str, state: RunState) -> bool:
         """Whether ``answer`` reports nothing the tools said, where they said something: no
         figure, no id and no text they returned (a name, a district; dev: "The chart file is provided
@@ -522,7 +556,10 @@ class Agent(CallRunner):
             return False  # a write was called: the answer is about it (and its footer says what came of it)
         if numbers_in(answer) or named_ids(answer):
             return False
-        return not any(quotes(answer, r) or names_a_record(answer, records_in(r)) for r in state.results)
+        return not any(
+            quotes(answer, r, state.user_texts) or names_a_record(answer, records_in(r))
+            for r in state.results
+        )
 
     @staticmethod
     def _nameless(answer: str, state: RunState) -> bool:
@@ -543,10 +580,12 @@ class Agent(CallRunner):
 
     def _left_undone(self, registry: ToolRegistry, state: RunState, step: int) -> bool:
         """Whether a draft answer leaves undone the change the plan says the user asked for: at
-        most `MAX_REMINDERS` times a run, and again only after a lookup made since the last."""
+        most `MAX_REMINDERS` times a run, and again only after a lookup made since the last.
+        Not where the user's own limits ruled out what they asked for (`RunState.refused_by_lookup`)."""
         return (
             state.acts
             and not state.acted
+            and not state.refused_by_lookup
             and state.reminders < MAX_REMINDERS
             and (state.reminders == 0 or len(state.results) > state.results_at_reminder)
             and step + 1 < self.budget.max_steps
@@ -557,8 +596,9 @@ class Agent(CallRunner):
         """The tools the plan named, of a service the run has acted in, that the run never
         called: the half of an errand a small model forgets once the other half is booked
         (dev: tr-weekend-hangzhou-600 booked the train; `search_hotels`, named by the plan,
-        was never called, and then `book_hotel`). The lookups first, then the writes; never a
-        tool called before, so a reminder cannot book twice (and the user confirms a write). Only where the run looked
+        was never called, and then `book_hotel`). The lookups first, then the payments (never a
+        cancel, return or exchange: dev sh-u-exchange-bigger-powerbank-zh exchanged the power
+        bank, and the plan's `return_item` then returned it); never a tool called before, so a reminder cannot book twice (and the user confirms a write). Only where the run looked
         something up in that service before (a booking of an id the user typed needs no
         search); none after a refusal (the user hears why first), and within `MAX_REMINDERS`."""
         if (
@@ -575,9 +615,37 @@ class Agent(CallRunner):
             if (t := registry.get(name)) is not None
             and t.domain in state.acted_in & looked_in
             and name not in state.called
+            and t.risk in ("read", "payment")  # never a cancel, return or exchange pushed after a write
         ]
         unread = [t.name for t in planned if t.risk == "read"]
         return unread or [t.name for t in planned]
+
+    def _follow_up_writes(self, registry: ToolRegistry, state: RunState, step: int) -> list[str]:
+        """The writes never called, of a service the run has acted in, that take an id the
+        lookup made since the last write returned (their `FromResults` keys): the second
+        booking of an errand, searched for and then only described (dev tr-weekend-hangzhou-600
+        booked the train, searched hotels, and answered with the cheapest one unbooked, its
+        reminders spent). One reminder beyond `MAX_REMINDERS`; ``ask_user`` stays open. Only a
+        payment (a booking, an order, a purchase): a cancel or return is never pushed."""
+        if (
+            not (state.acts and state.acted)
+            or state.lookup is None
+            or state.refusal is not None
+            or state.reminders > MAX_REMINDERS
+            or step + 1 >= self.budget.max_steps
+        ):
+            return []
+        return [
+            t.name
+            for t in registry
+            if t.risk == "payment"  # a new booking or order; never a cancel, return or exchange
+            and t.domain in state.acted_in
+            and t.name not in state.called
+            and any(
+                isinstance(p, FromResults) and ids_in_result(state.lookup, p.keys)
+                for p in t.provenance.values()
+            )
+        ]
 
     async def _turn(
         self,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 
 from errand.tools.provenance import id_forms, ids_in_text, named_ids
@@ -23,6 +24,8 @@ _ECHO_KEYS = frozenset({"city", "date", "class", "currency", "unit", "area", "us
 """What a result repeats from its query: the user knows it already."""
 _MONEY = re.compile(r"-?\d[\d,]*(?:\.\d+)?[KMB]? [A-Z]{3}\b")
 """An amount written out: ``154.00 CNY``, ``5.23M CNY``."""
+_MOMENT = re.compile(r"\b(\d{4}-\d\d-\d\d)T(\d\d):(\d\d)(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)(?![\d(])")
+"""A moment with its offset, as outside tools write it: ``2026-12-08T02:39:00+09:00``."""
 
 
 def observation(value: Any) -> str:
@@ -31,15 +34,37 @@ def observation(value: Any) -> str:
         text = value
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = _MOMENT.sub(_read_moment, text)
     if len(text) > MAX_OBSERVATION_CHARS:
         text = text[:MAX_OBSERVATION_CHARS] + "…[cut; ask for fewer results]"
     return text
+
+
+def _read_moment(m: re.Match[str]) -> str:
+    """A moment followed by how people say it: a small model read ``2026-12-08T02:39:00+09:00``
+    as "2:39 PM", or answered with the other moment of a conversion, the one at its own clock."""
+    try:
+        day = date.fromisoformat(m.group(1))
+    except ValueError:
+        return m.group(0)
+    hour, minute = int(m.group(2)), m.group(3)
+    said = f"{(hour % 12) or 12}:{minute} {'AM' if hour < 12 else 'PM'}"
+    return f"{m.group(0)} ({day:%A} {day.day} {day:%B %Y}, {hour:02d}:{minute}, {said})"
 
 
 def found_nothing(value: Any) -> bool:
     """Whether a result is a search that matched nothing (``"matches": 0``, as every built-in
     search says it): like an error, the question was likely wrong, not the answer "none"."""
     return isinstance(value, dict) and value.get("matches") == 0
+
+
+def ruled_out(value: Any) -> list[str]:
+    """What a search that found nothing says the user's own limits ruled out (``"ruled_out"``:
+    "Dan dan noodles 担担面: contains peanut" for a peanut allergy): the service's answer to an
+    errand that cannot be done as asked, as a refused write's error is."""
+    if not found_nothing(value):
+        return []
+    return [str(r) for r in value.get("ruled_out") or [] if str(r).strip()]
 
 
 _NAME_KEYS = ("name", "title", "restaurant", "product", "hotel")
@@ -109,16 +134,18 @@ def leaves(value: Any) -> Iterator[Any]:
         yield value
 
 
-def quotes(answer: str, result: Any) -> bool:
+def quotes(answer: str, result: Any, heard: Sequence[str] = ()) -> bool:
     """Whether ``answer`` repeats a text of ``result`` (a name, a district, a time zone): a
-    whole value, or its English or Chinese part, at least a word long (4 letters, 2 Han)."""
+    whole value, or its English or Chinese part, at least a word long (4 letters, 2 Han). Not
+    one the user said (``heard``): "Shenzhen", echoed from the request, reports nothing found."""
     text = answer.casefold()
+    said = " ".join(heard).casefold()
     for value in leaves(result):
         if not isinstance(value, str):
             continue
         for part in re.findall(r"[\u4e00-\u9fff]+|[^\u4e00-\u9fff]+", value):
-            part = part.strip()
-            if len(part) >= (2 if part[0] >= "\u4e00" else 4) and part.casefold() in text:
+            part = part.strip().casefold()
+            if part and len(part) >= (2 if part[0] >= "\u4e00" else 4) and part in text and part not in said:
                 return True
     return False
 

@@ -8,6 +8,7 @@ import re
 from datetime import date
 
 from errand.agent.dates import date_notes
+from errand.llm.types import ToolSpec
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -30,6 +31,23 @@ Rules:
 - When the tool results answer the request, reply to the user: name what you recommend or did,
   with the figures that support it (price, rating, time, id), and mention any chart file.
   Be concise. Reply in the user's language."""
+
+ASK_USER = ToolSpec(
+    name="ask_user",
+    description=(
+        "Ask the user a question and wait for the answer: for a detail only they can give "
+        "(a name, an address, a date, a choice). Never make such a detail up. Never ask whether "
+        "to go ahead: the tool that books, orders, buys or cancels asks the user to confirm."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "question": {"type": "string", "description": "The question, in the user's language."}
+        },
+        "required": ["question"],
+    },
+)
+"""The agent's own action besides tools and answers: whether it asked is then a fact."""
 
 AFTER_RESULT = (
     "\n\n[The result is above. If it answers the request, reply to the user now using its "
@@ -65,10 +83,17 @@ INVENTED_NAME = (
 )
 
 NOT_AS_ASKED = (
-    "{name} was not run: {why}, which is not what the user asked for. If what they asked for "
+    "{name} was not run, as it is not what the user asked for: {why}. If what they asked for "
     "is not available (sold out, full), tell them so and offer the alternative; do not buy or "
     "book something else without asking."
 )
+
+WHICH_ONE = (
+    "{name} was not run: the user named one of several with the same name ({rows}). Call "
+    "ask_user to ask which one they mean, telling them apart by what differs."
+)
+"""After a write whose id picks one of several result rows named as the user named it
+(`provenance.several_named`): the next step can only ask."""
 
 NOT_ASKED = (
     "{name} was not run: the user asked a question, not for anything to be booked, ordered or "
@@ -106,6 +131,15 @@ SAYS_NOTHING = (
     "its reason and what they can do instead)."
 )
 
+NOT_IN_CHINESE = "[用户是用中文提问的。请用中文重新回答用户，名称、编号和数字照原样保留。]"
+"""After an answer to a Chinese request that is not in Chinese (by script, `in_chinese`): the
+request's own "Reply in Chinese." is not always heeded by the 1.5B (dev fd-best-sichuan-shanghai-zh,
+wl-u-priciest-food-week-zh)."""
+
+ASK_IN_CHINESE = "[用户是用中文提问的。请用中文向用户提出这个问题（ask_user），名称、编号和数字照原样保留。]"
+"""After a question (`ask_user`) to a Chinese request that is not in Chinese: dev wl-u-last-sgd-zh
+asked which currency in English."""
+
 UNFINISHED_ACTION = (
     "[The user asked you to do something (book, order, buy, cancel, return, ...) and no tool has "
     "done it yet. Call the tool that does it now, with the ids from the results above and the "
@@ -121,10 +155,25 @@ PLANNED_TOOL = (
 """After a write, when the plan named a tool of the same service that was never called: a
 lookup, then the write after it (`Agent._planned_unread`)."""
 
+FOLLOW_UP_WRITE = (
+    "[You looked this up after the booking, and nothing from it is booked yet. If the user asked "
+    "you to book, order or buy one of these too, call {tools} now with its id from the result "
+    "above (the user confirms it first); if they did not, call ask_user.]"
+)
+"""After a lookup made since the run's last write, whose ids a write never called takes
+(`Agent._follow_up_writes`): the second half of an errand, searched for and then described."""
+
 UNSUMMARISED = "Done: what this run booked, ordered or paid is below. ({reason})"
 UNSUMMARISED_ZH = "已完成：本次预订、下单或支付的编号如下。（{reason}）"
 """The answer of a run that made a booking or payment and then could not write its answer
 (out of time, a model error): the receipt follows, and the reason says why it is short."""
+
+CANNOT_ACT = (
+    "\n[None of the tools here can make this change. Look up what helps, then tell the user it "
+    "cannot be done here and what they can do instead.]"
+)
+"""After a request the plan says asks for a change, where none of the offered tools writes
+(the wallet's tools only read): the 1.5B otherwise answered "I need to confirm the transaction"."""
 
 FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
 
@@ -154,8 +203,13 @@ _OWN_TEXTS = tuple(
         UNGROUNDED,
         NAMELESS,
         SAYS_NOTHING,
+        NOT_IN_CHINESE,
+        ASK_IN_CHINESE,
+        WHICH_ONE,
         UNFINISHED_ACTION,
         PLANNED_TOOL,
+        FOLLOW_UP_WRITE,
+        CANNOT_ACT,
         FINAL_STEP,
     )
 )
@@ -179,19 +233,23 @@ def without_echoes(answer: str, request: str) -> str:
     """The answer without the parts a small model copied instead of answering: errand's own
     instructions (``[The result is above. ...]``, ``You already called ...``), the request's
     date line (``(Now: ...)``), ``<tool_response>`` tags, the worked example's ``Answer:`` label,
-    and the request itself repeated. If nothing else is left, the answer as it was (a user still
-    sees what the model said)."""
+    and the request itself repeated. If nothing else is left, "" where the date line or an
+    instruction was among what was copied (dev fd-ambiguous-restaurant answered with the request
+    and its date line, whose year was then sent back as an ungrounded figure): the run asks
+    again, and only then shows what the model said. Otherwise the answer as it was: "Booked
+    flight CA1101 for Dave Chen." says much of what "Book flight CA1101 ... for Dave Chen." did."""
     asked = request.split()
 
+    copied = False  # the date line or an instruction among the parts left out
+
     def echoed(text: str) -> bool:
+        nonlocal copied
         words = text.split()
         # errand's instructions, however filled in; the request, give or take "To ... please"
-        return (
-            not words
-            or bool(_NOW.match(" ".join(words)))
-            or any(_copied(words, own) for own in _OWN_TEXTS)
-            or _copied(words, asked, most=2)
-        )
+        if words and (bool(_NOW.match(" ".join(words))) or any(_copied(words, own) for own in _OWN_TEXTS)):
+            copied = True
+            return True
+        return not words or _copied(words, asked, most=2)
 
     kept = []
     for part in re.split(r"\n\s*\n", _TAG.sub("", _LABEL.sub("", answer))):
@@ -201,4 +259,6 @@ def without_echoes(answer: str, request: str) -> str:
         lines = [line for line in part.strip().split("\n") if not echoed(line)]
         if lines:
             kept.append("\n".join(lines).strip())
-    return "\n\n".join(kept) if kept else answer.strip()
+    if kept:
+        return "\n\n".join(kept)
+    return "" if copied else answer.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from errand.agent.observations import record_id, records_in
+from errand.agent.grounding import numbers_in
+from errand.agent.observations import names_a_record, record_id, records_in, summarize
 from errand.llm.types import Message, Usage
 from errand.tools import Tool, ToolContext
 from errand.tools.provenance import FromResults, id_forms, ids_in_result, ids_in_text, named_ids
@@ -80,6 +82,9 @@ class RunState:
     artifacts: list[str] = field(default_factory=list)
     repeats: dict[str, int] = field(default_factory=dict)
     revisions: int = 0
+    rewritten_in_chinese: bool = False
+    """Whether an answer to a Chinese request, written in another language, was sent back once
+    (`prompts.NOT_IN_CHINESE`); apart from ``revisions``, which a figure may have spent."""
     revision_step: int = 0
     """The step that must call a tool to ground figures of a draft answer."""
     answer_step: int = 0
@@ -109,7 +114,11 @@ class RunState:
     refusal: str | None = None
     """Why the run's latest write did not happen, until a later one goes through: the service's
     refusal ("Sold out: no seats left on G16"), or the user's standing rule that rejected it
-    (a person who rejected it knows). The user must hear that nothing was done, and why."""
+    (a person who rejected it knows). The user must hear that nothing was done, and why. Also,
+    in a run asked to act, what the user's own limits ruled out of a search that then found
+    nothing (`observations.ruled_out`), until a later lookup finds something."""
+    refused_by_lookup: bool = False
+    """Whether `refusal` came from a lookup that found nothing, not from a write."""
     reminders: int = 0
     """How often the model was reminded that the request asked for an action it had not taken."""
     results_at_reminder: int = 0
@@ -172,11 +181,14 @@ class RunState:
                 return {i for i in known if id_forms([i]) & named}
         return known
 
-    def footer(self, answer: str, chinese: bool) -> str:
+    def footer(self, answer: str, chinese: bool, *, said_nothing: bool = False) -> str:
         """What the answer must carry and left out: the references of records the run made (the
-        user's receipt), the service's refusal of a write that did not go through, and the ids
+        user's receipt), the service's refusal of a write that did not go through, what the latest
+        lookup found where the answer reports nothing of it (its tool card's line), and the ids
         its last figures were about (a lookup's arguments, or the one record it found), unless
-        the user wrote them."""
+        the user wrote them. ``said_nothing``: the answer still reports nothing the tools said
+        after it was sent back once (`prompts.SAYS_NOTHING`; the 1.5B wrote "I apologize, but I
+        cannot assist with that request." again)."""
         lines = []
         said = id_forms(named_ids(answer)) | id_forms(_ids_of(self.user_texts))
         receipt = []
@@ -188,7 +200,9 @@ class RunState:
             lines.append(f"{'编号' if chinese else 'Reference'}: {', '.join(receipt)}")
         if self.refusal is not None and self.refusal not in answer:
             lines.append(f"{'未完成' if chinese else 'Not done'}: {self.refusal}")
-        about = self.subjects or self._only_record()
+        if said_nothing and self.lookup is not None:
+            lines.append(f"{'查询结果' if chinese else 'Results'}: {summarize(self.lookup)}")
+        about = self.subjects or self._only_record() or self._stated_records(answer)
         if about and not any(_named_in(i, said) for i in about):
             lines.append(f"{'依据' if chinese else 'Based on'}: {', '.join(about)}")
         return "".join(f"\n\n{line}" for line in lines)
@@ -199,6 +213,24 @@ class RunState:
         found = records_in(self.lookup) if self.lookup is not None else []
         only = record_id(found[0]) if len(found) == 1 else None
         return [only] if only and named_ids(only) == {only} else []
+
+    def _stated_records(self, answer: str) -> list[str]:
+        """The ids of the latest lookup's records (three at most) whose own figure the answer
+        states, a figure no other record of it has: "your last payment was 749.95 CNY on
+        2026-11-21" is about PAY-001515, though it does not say so (dev wl-last-payment)."""
+        found = records_in(self.lookup) if self.lookup is not None else []
+        if len(found) < 2 or names_a_record(answer, found):
+            return []
+        stated = {round(v, 2) for _, v in numbers_in(answer)}
+        figures = [_figures(r) for r in found]
+        seen = Counter(f for fs in figures for f in fs)
+        about = [
+            record_id(r)
+            for r, fs in zip(found, figures, strict=True)
+            if any(seen[f] == 1 for f in fs & stated)
+        ]
+        ids = [i for i in about if i is not None and named_ids(i) == {i}]
+        return ids if len(ids) <= 3 else []
 
     def ids(self, source: FromResults) -> set[str]:
         """The ids a `FromResults` parameter may take: values under its keys in the results, and
@@ -214,6 +246,18 @@ class RunState:
                 text = r if isinstance(r, str) else json.dumps(r, ensure_ascii=False, default=str)
                 found |= {i for i in ids_in_text(text) if source.fits(i)}
         return found
+
+
+def _figures(record: dict[str, Any]) -> set[float]:
+    """A record's own figures: its numbers, and the amounts its ``*_text`` fields write out
+    ("-749.95 CNY"), not the parts of its dates or ids."""
+    out: set[float] = set()
+    for key, value in record.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out.add(round(abs(float(value)), 2))
+        elif isinstance(value, str) and key.endswith("_text"):
+            out |= {round(v, 2) for _, v in numbers_in(value)}
+    return out
 
 
 def _named_in(ident: str, said: set[str]) -> bool:

@@ -206,6 +206,8 @@ class RunRenderer:
                 why = "the draft described the change instead of making it; the agent was reminded"
             elif ev.reason == "nameless":
                 why = "the draft did not say which one it meant; the agent was asked to name it"
+            elif ev.reason == "language":
+                why = "the draft was not in the language of the request; the agent was asked to answer in it"
             else:
                 why = (
                     f"the draft stated {', '.join(ev.unverified_numbers)} without a tool result; "

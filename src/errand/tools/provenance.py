@@ -255,6 +255,34 @@ def _nodes(value: Any) -> Iterator[Any]:
             yield from _nodes(v)
 
 
+def _beyond_call(
+    arguments: Mapping[str, Any], provenance: Mapping[str, Provenance], user_texts: Sequence[str]
+) -> list[str]:
+    """The user's texts without the words of the call's own `FromUser` arguments ("deliver to
+    ..., Jing'an" is no wish for a row in Jing'an)."""
+    own_words = [
+        str(v)
+        for path, source in provenance.items()
+        if isinstance(source, FromUser)
+        for v in values_at(arguments, path)
+    ]
+    return [_without(t, own_words) for t in user_texts]
+
+
+def _picked_rows(
+    arguments: Mapping[str, Any], provenance: Mapping[str, Provenance], results: Sequence[Any]
+) -> Iterator[tuple[FromResults, Any, list[dict[str, Any]], dict[str, Any]]]:
+    """(source, value, rows, chosen) for each `FromResults` argument value and each result list
+    holding a row with it: the list a write picked its row from, and that row."""
+    for path, source in provenance.items():
+        if not isinstance(source, FromResults):
+            continue
+        for value in values_at(arguments, path):
+            for rows in _lists_holding(results, source.keys, str(value)):
+                chosen = next(r for r in rows if any(str(r.get(k)) == str(value) for k in source.keys))
+                yield source, value, rows, chosen
+
+
 def not_as_asked(
     arguments: Mapping[str, Any],
     provenance: Mapping[str, Provenance],
@@ -267,36 +295,110 @@ def not_as_asked(
     field (``V-000766 has color 'White', not 'Grey'``), read from the results' own rows, so it
     holds for every tool and field in any language the results are written in. The words of
     the call's own `FromUser` arguments say nothing about the row ("deliver to ..., Jing'an"
-    is no wish for a restaurant in Jing'an)."""
-    own_words = [
-        str(v)
-        for path, source in provenance.items()
-        if isinstance(source, FromUser)
-        for v in values_at(arguments, path)
-    ]
-    user_texts = [_without(t, own_words) for t in user_texts]
+    is no wish for a restaurant in Jing'an). Then, where the user's words fit one other row of
+    that list, a line naming it with its own fields (`_asked_rows`): the refusal says why that
+    one is not to be had (``stock 0, availability sold out``) in the service's words."""
+    user_texts = _beyond_call(arguments, provenance, user_texts)
     out: list[str] = []
-    for path, source in provenance.items():
-        if not isinstance(source, FromResults):
-            continue
-        for value in values_at(arguments, path):
-            for rows in _lists_holding(results, source.keys, str(value)):
-                chosen = next(r for r in rows if any(str(r.get(k)) == str(value) for k in source.keys))
-                for field, own in chosen.items():
-                    if (
-                        not isinstance(own, str)
-                        or field in source.keys
-                        or field == "id"
-                        or field.endswith("_id")
-                    ):
-                        continue
-                    others = {r[field] for r in rows if isinstance(r.get(field), str) and r[field] != own}
-                    said = sorted(o for o in others if _telling(o) and says_any([o], user_texts))
-                    if said and not says_any([own], user_texts):
-                        line = f"{value} has {field} {own!r}, not {said[0]!r}"
-                        if line not in out:
-                            out.append(line)
+    for source, value, rows, chosen in _picked_rows(arguments, provenance, results):
+        before = len(out)
+        for field, own in chosen.items():
+            if not isinstance(own, str) or field in source.keys or field == "id" or field.endswith("_id"):
+                continue
+            others = {r[field] for r in rows if isinstance(r.get(field), str) and r[field] != own}
+            said = sorted(o for o in others if _telling(o) and _says_value(o, user_texts))
+            if said and not _says_value(own, user_texts):
+                line = f"{value} has {field} {own!r}, not {said[0]!r}"
+                if line not in out:
+                    out.append(line)
+        asked, wished = _asked_rows(rows, user_texts)
+        extra = set(asked[0]) - set(source.keys) - wished if len(asked) == 1 else set()
+        if len(out) > before and extra and asked[0] is not chosen:
+            line = f"the user asked for {_shown(asked[0], source.keys)}"
+            if line not in out:
+                out.append(line)
     return out
+
+
+def several_named(
+    arguments: Mapping[str, Any],
+    provenance: Mapping[str, Provenance],
+    results: Sequence[Any],
+    user_texts: Sequence[str],
+) -> list[str]:
+    """Where a `FromResults` argument picks a result row by the name the user gave, and other
+    rows of that list have the same name: the choice between them is a guess, and the user is
+    to be asked which (dev fd-ambiguous-restaurant: two "Golden Beijing House 京味" in Hangzhou,
+    the first ordered from). One line per such choice, naming every such row by the short
+    fields that tell them apart;
+    none where the user's other words tell the rows apart (a district they named)."""
+    user_texts = _beyond_call(arguments, provenance, user_texts)
+    out: list[str] = []
+    for source, _value, rows, chosen in _picked_rows(arguments, provenance, results):
+        name = chosen.get("name")
+        if not isinstance(name, str) or not _says_name(name, user_texts):
+            continue
+        asked, _ = _asked_rows(rows, user_texts)
+        same = [r for r in asked if r.get("name") == name]
+        if len(same) > 1 and chosen in same:
+            differ = [f for f in same[0] if len({str(r.get(f)) for r in same}) > 1 and _short(same, f)]
+            line = f"{len(same)} results are named {name!r}: " + "; ".join(
+                _shown(r, source.keys, differ) for r in same
+            )
+            if line not in out:
+                out.append(line)
+    return out
+
+
+def _says_name(name: str, user_texts: Sequence[str]) -> bool:
+    """Whether the user said ``name``, or its English or Chinese part ("Golden Beijing House"
+    for "Golden Beijing House 京味"), at least a word long."""
+    parts = [p.strip() for p in re.findall(r"[\u4e00-\u9fff]+|[^\u4e00-\u9fff]+", name)]
+    return says_any([p for p in parts if len(p) >= (2 if p[0] >= "\u4e00" else 4)] or [name], user_texts)
+
+
+def _shown(row: Mapping[str, Any], keys: Sequence[str], fields: Sequence[str] | None = None) -> str:
+    """A row in words, its id first: ``V-2 (size 38, colour Grey, stock 0, availability sold out)``;
+    only ``fields``, where given."""
+    key = next((k for k in keys if k in row), None)
+    rest = ", ".join(
+        f"{f} {v}"
+        for f, v in row.items()
+        if f != key and not isinstance(v, dict | list) and (fields is None or f in fields)
+    )
+    return f"{row[key]} ({rest})" if key is not None else rest
+
+
+def _short(rows: Sequence[Mapping[str, Any]], field: str) -> bool:
+    """Whether ``field`` is a short fact in every row (a district, a rating), not prose such as
+    a ``why``: what a question can tell rows apart by (the 1.5B asked with every field of both)."""
+    return all(not isinstance(r.get(field), dict | list) and len(str(r.get(field))) <= 40 for r in rows)
+
+
+def _asked_rows(
+    rows: Sequence[dict[str, Any]], user_texts: Sequence[str]
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The rows whose every telling text field the user said, where they said one of that
+    field's values ("grey, size 38": the grey size-38 row), and those fields: the row a refusal
+    names, with its own figures (its stock of 0, its sold-out mark), so the user hears why it
+    cannot be had."""
+    fields = {
+        f for r in rows for f, v in r.items() if isinstance(v, str) and f != "id" and not f.endswith("_id")
+    }
+    wished = {
+        f: {
+            r[f]
+            for r in rows
+            if isinstance(r.get(f), str)
+            and _telling(r[f])
+            and (_says_value(r[f], user_texts) or (f == "name" and _says_name(r[f], user_texts)))
+        }
+        for f in fields
+    }
+    wished = {f: vs for f, vs in wished.items() if vs}
+    if not wished:
+        return [], set()
+    return [r for r in rows if all(r.get(f) in vs for f, vs in wished.items())], set(wished)
 
 
 def _without(text: str, parts: Sequence[str]) -> str:
@@ -306,6 +408,23 @@ def _without(text: str, parts: Sequence[str]) -> str:
     for word in {w for part in parts for w in _pieces(part)}:
         out = re.sub(_word_pattern(word), " ", out)
     return out
+
+
+_MEASURE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[^\W\d_]+\.?\s*$")
+"""A row's value that is a figure and its unit: "20000 mAh", "1.5 L", "128GB"."""
+
+
+def _says_value(value: str, user_texts: Sequence[str]) -> bool:
+    """Whether the user said a row's text value: as itself, or, for a figure with a unit, its
+    figure standing alone in any unit (dev sh-u-exchange-bigger-powerbank-zh: "20000毫安" is
+    the "20000 mAh" variant, and the exchange went to the "10000 mAh" one)."""
+    if says_any([value], user_texts):
+        return True
+    measure = _MEASURE.match(value)
+    if measure is None:
+        return False
+    figure = re.compile(rf"(?<![\d.]){re.escape(measure.group(1))}(?![\d]|\.\d)")
+    return any(figure.search(_norm(t)) for t in user_texts)
 
 
 def _telling(value: str) -> bool:

@@ -52,6 +52,7 @@ def search_restaurants(
     vegetarian: Annotated[bool | None, FromUser("vegetarian", said_as=said_vegetarian)] = None,
     max_delivery_min: int | None = None,
     open_at: Annotated[str | None, FromUser("the time it must be open", said_as=said_open_at)] = None,
+    name: Annotated[str | None, FromUser("the restaurant's name")] = None,
 ) -> dict[str, Any]:
     """Find restaurants that deliver in a city; returns the best 5 and why.
 
@@ -63,11 +64,14 @@ def search_restaurants(
         vegetarian: True only if the user wants vegetarian dishes.
         max_delivery_min: Longest delivery time in minutes, only if asked.
         open_at: Time it must be open, HH:MM, only if asked.
+        name: The restaurant's name (or part of it), only if the user named one.
     """
     session = _session(ctx)
     c = _city(session, city)
     avoid = _allergens(exclude_allergens)
     conds: list[ColumnElement[bool]] = [Restaurant.city == c]
+    if name and name.strip():  # "from Golden Beijing House": every restaurant of that name
+        conds.append(func.lower(Restaurant.name).contains(name.strip().lower()))
     if cuisine:
         kinds = _cuisines(cuisine)
         if not kinds:
@@ -105,7 +109,7 @@ def search_restaurants(
         return {
             "city": c,
             "matches": 0,
-            "message": _no_match(cuisine, dish, avoid, vegetarian, max_delivery_min),
+            "message": _no_match(name, cuisine, dish, avoid, vegetarian, max_delivery_min),
         }
     rows = session.execute(
         base.order_by(Restaurant.rating.desc(), Restaurant.delivery_min, Restaurant.id).limit(TOP)
@@ -142,17 +146,27 @@ def search_restaurants(
             }
         )
     out: dict[str, Any] = {"city": c, "matches": total, "results": results}
-    if results:  # the conclusion last: a small model answers with the last name it read
+    if name and total > 1:  # a name several restaurants share is no choice of the best one
+        out["note"] = (
+            f"{total} restaurants are named like {name.strip()!r}: ask the user which one they mean."
+        )
+    elif results:  # the conclusion last: a small model answers with the last name it read
         out["best"] = {k: results[0][k] for k in ("id", "name", "rating", "why")}
     return out
 
 
 def _no_match(
-    cuisine: str | None, dish: str | None, avoid: list[str], vegetarian: bool | None, max_min: int | None
+    name: str | None,
+    cuisine: str | None,
+    dish: str | None,
+    avoid: list[str],
+    vegetarian: bool | None,
+    max_min: int | None,
 ) -> str:
     set_ = [
-        name
-        for name, on in (
+        param
+        for param, on in (
+            ("name", name),
             ("cuisine", cuisine),
             ("dish", dish),
             ("exclude_allergens", avoid),
@@ -229,6 +243,8 @@ def get_menu(
         "delivery_min": r.delivery_min,
         "delivery_fee": _money(r.delivery_fee, r.currency),
         "min_order": _money(r.min_order, r.currency),
+        # dishes named and none offered is a search that found nothing (`"matches": 0`), not a menu
+        **({"matches": len(menu) if named else 0} if wanted else {}),
         "items": menu,
         "hidden_by_filters": len(everything) - len(menu),
         **({"not_on_menu": missing} if missing else {}),

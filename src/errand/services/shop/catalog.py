@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal, get_args
 from sqlalchemy import func, or_, select
 
 from errand.errors import ToolError
-from errand.services.shop.common import _money, _product, _session
+from errand.services.shop.common import _money, _product, _session, variant_row, variants_of
 from errand.services.shop.models import Product, Review, Variant
-from errand.tools import FromResults, ToolContext, tool
+from errand.tools import FromResults, FromUser, ToolContext, said_from, tool
 
 TOP = 5
 """Products a search returns."""
@@ -18,6 +18,19 @@ Category = Literal["electronics", "clothing", "shoes", "home", "books", "sports"
 """The shop's categories: a closed set in the schema, so a grammar can only write one of them
 (dev sh-cheapest-rice-cooker-zh searched category '家电' three times)."""
 CATEGORIES: tuple[str, ...] = get_args(Category)
+_CATEGORY_WORDS = {
+    "electronics": ("electronic", "电子", "数码"),
+    "clothing": ("clothes", "服装", "衣服"),
+    "shoes": ("shoe", "鞋"),
+    "home": ("household", "家居", "家电", "家用"),
+    "books": ("book", "书"),
+    "sports": ("sport", "运动"),
+    "beauty": ("makeup", "skincare", "美妆", "护肤"),
+    "toys": ("toy", "玩具"),
+}
+"""How people name the shop's categories: a category the user did not name is no filter of
+theirs (dev sh-u-gift-toothbrush searched an electric toothbrush in "shoes", found nothing,
+and searched it again)."""
 
 
 _FUNCTION_WORDS = frozenset(
@@ -49,7 +62,7 @@ def _terms(query: str) -> list[str]:
 def search_products(
     ctx: ToolContext,
     query: str,
-    category: Category | None = None,
+    category: Annotated[Category | None, FromUser("the category", said_as=said_from(_CATEGORY_WORDS))] = None,
     max_price: int | None = None,
     min_rating: float | None = None,
     in_stock: bool = True,
@@ -140,12 +153,7 @@ def get_product(
     """
     session = _session(ctx)
     p = _product(session, product_id)
-    variants = session.scalars(
-        select(Variant)
-        .where(Variant.product_id == p.id)
-        .order_by(Variant.id)
-        .execution_options(populate_existing=True)
-    ).all()
+    variants = variants_of(session, p.id)
     reviews = session.scalars(
         select(Review).where(Review.product_id == p.id).order_by(Review.id).limit(3)
     ).all()
@@ -158,16 +166,7 @@ def get_product(
         "rating": p.rating,
         "reviews": p.review_count,
         "return_days": p.return_days,
-        "variants": [
-            {
-                "variant_id": v.id,
-                "size": v.size,
-                "colour": v.colour,
-                "price_text": _money(v.price, p.currency),
-                "stock": v.stock,
-            }
-            for v in variants
-        ],
+        "variants": [variant_row(v, p.currency) for v in variants],
         "review_samples": [{"rating": r.rating, "text": r.text} for r in reviews],
         "next": "buy_product(variant_id, quantity, address) buys one variant.",
     }

@@ -30,6 +30,31 @@ def _money(minor: int, currency: str = "CNY") -> str:
     return money_text(minor, currency)
 
 
+def variant_row(v: Variant, currency: str) -> dict[str, Any]:
+    """A variant as results show it: its id, size, colour, price and stock, and "sold out" said,
+    not left to a 0 (the 1.5B told "not available" of a variant with stock 0)."""
+    return {
+        "variant_id": v.id,
+        "size": v.size,
+        "colour": v.colour,
+        "price_text": _money(v.price, currency),
+        "stock": v.stock,
+        **({"availability": "sold out"} if v.stock <= 0 else {}),
+    }
+
+
+def variants_of(session: Session, product_id: str) -> list[Variant]:
+    """A product's variants in id order, read afresh (stock changes under other sessions)."""
+    return list(
+        session.scalars(
+            select(Variant)
+            .where(Variant.product_id == product_id)
+            .order_by(Variant.id)
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+
+
 def _session(ctx: ToolContext) -> Session:
     if ctx.session is None:
         raise ToolError("The shop service has no database session; this is a setup error.")

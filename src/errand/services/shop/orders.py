@@ -20,6 +20,8 @@ from errand.services.shop.common import (
     _session,
     _status,
     _variant,
+    variant_row,
+    variants_of,
 )
 from errand.services.shop.idempotency import _idempotent
 from errand.services.shop.models import Order, Product, Variant
@@ -56,6 +58,13 @@ def _summary(session: Session, o: Order, p: Product, v: Variant, now: datetime) 
     return out
 
 
+def _exchange_options(session: Session, o: Order, p: Product) -> list[dict[str, Any]]:
+    """The product's other variants, which `exchange_item` can swap the order's item for: the
+    ids a small model needs for "change it to the 20000 mAh one" (dev
+    sh-u-exchange-bigger-powerbank-zh asked to exchange for the variant already ordered)."""
+    return [variant_row(v, p.currency) for v in variants_of(session, p.id) if v.id != o.variant_id]
+
+
 @tool(domain="shop")
 def shop_order_status(
     ctx: ToolContext, order_id: Annotated[str, FromResults("order_id", shape=r"SO-\d{6}")]
@@ -68,7 +77,10 @@ def shop_order_status(
     session = _session(ctx)
     o = _order(session, order_id, ctx.user)
     v, p = _variant(session, o.variant_id)
-    return _summary(session, o, p, v, utc_time(ctx.now()))
+    out = _summary(session, o, p, v, utc_time(ctx.now()))
+    if out["can_return"]:
+        out["exchange_options"] = _exchange_options(session, o, p)
+    return out
 
 
 def _check_order(

@@ -37,7 +37,8 @@ def refund(
 
     ``amount`` None refunds whatever is left. Refunds of one payment never add up to more
     than it (`RefundNotAllowed`). The same ``idempotency_key`` again returns the first
-    refund with ``replayed=True``.
+    refund with ``replayed=True``. The refund's memo says what was paid for, after ``memo``
+    (``cancel BK-000001 (flight CA1113 Beijing → Sanya 2026-12-20 economy x1)``).
     """
     key = _key(idempotency_key)
     if amount is not None:
@@ -53,6 +54,7 @@ def refund(
                 LedgerTransaction.counterparty,
                 LedgerTransaction.currency,
                 LedgerTransaction.amount,
+                LedgerTransaction.memo,
             ).where(LedgerTransaction.id == pid)
         ).first()
     )
@@ -60,6 +62,9 @@ def refund(
         raise RefundNotAllowed(f"No payment {payment_id!r}: payment ids look like PAY-000042.")
     user, merchant, currency, paid = str(pay_row[1]), str(pay_row[2]), str(pay_row[3]), int(pay_row[4])
     ref = f"PAY-{pid:06d}"
+    paid_for = str(pay_row[5] or "")
+    if paid_for and paid_for not in memo:  # what is refunded, not only why (dev wl-refund-credited:
+        memo = f"{memo} ({paid_for})"[:200]  # "cancel BK-000001" was not read as the Sanya flight)
 
     def replay(done: LedgerTransaction) -> Refund:
         if done.kind != "refund" or done.original_id != pid or (amount is not None and done.amount != amount):

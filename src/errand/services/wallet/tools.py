@@ -114,7 +114,7 @@ def _session(ctx: ToolContext) -> Session:
 
 @tool(domain="wallet")
 def wallet_balance(ctx: ToolContext, currency: Currency = None) -> dict[str, Any]:
-    """The user's wallet balance, per currency, and today's spending limit.
+    """The money in the user's wallet now, per currency, and today's spending limit and what is left of it (not what was spent).
 
     Args:
         currency: A 3-letter code, only if the user named one.
@@ -156,7 +156,7 @@ def transaction_history(
     ] = None,
     period: Annotated[Period | None, FromUser("the period", said_as=said_from(_PERIOD_WORDS))] = None,
 ) -> dict[str, Any]:
-    """The user's latest payments, refunds and top-ups, newest first; with a period, what was spent in it and the largest payment.
+    """What the user spent, paid, got refunded or topped up, newest first; with a period, the total spent in it and the largest payment.
 
     Args:
         limit: How many to return (1-20).

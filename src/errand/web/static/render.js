@@ -304,6 +304,8 @@ export class Transcript {
             ? "The draft did not do what was asked; the agent was reminded to do it, or to say why not."
             : ev.reason === "nameless"
             ? "The draft did not say which one it meant; the agent was asked to name it."
+            : ev.reason === "language"
+            ? "The draft was not in the language of the request; the agent was asked to answer in it."
             : `The draft stated ${figures} without a tool result to back it; the agent was asked to check.`;
         this.root.append(el("p", { cls: "note", text: why }));
         this.lastText = null;
