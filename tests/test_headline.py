@@ -25,7 +25,9 @@ NEAR_M = 1000
 
 @pytest.mark.slow
 def test_headline_errand_recommends_real_listings_that_meet_every_constraint(tmp_path: Path) -> None:
-    proc = run_errand(tmp_path, "run", "--json", HEADLINE, timeout=600)
+    # Its model steps take 2-3 minutes on a quiet 2-core machine and twice that on a busy one:
+    # the run's own 300 s budget would fail it there (speed is the benchmarks' business).
+    proc = run_errand(tmp_path, "run", "--json", HEADLINE, env={"ERRAND_MAX_WALL_S": "900"}, timeout=960)
     events = json_events(proc)
     assert events, proc.stderr
     final = events[-1]
