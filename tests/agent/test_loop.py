@@ -1565,3 +1565,42 @@ async def test_an_order_from_one_of_two_restaurants_of_the_name_asks_which() -> 
         "order": False,
         "ask_user": True,
     }
+
+
+@tool(domain="money")
+def payments() -> dict[str, object]:
+    """This month's payments."""
+    return {"transactions": [{"id": "PAY-000007", "memo": "BK-000003 flight to Sanya"}]}
+
+
+@tool(domain="money", risk="write", confirm_text=lambda a: f"Cancel {a['booking_id']}")
+def cancel_trip(booking_id: Annotated[str, FromResults("booking_id", "id", shape=r"BK-\d{6}")]) -> str:
+    """Cancel a booking.
+
+    Args:
+        booking_id: The booking.
+    """
+    executed.append(f"cancel_trip:{booking_id}")
+    return "cancelled"
+
+
+async def test_an_id_under_a_shared_key_is_no_id_of_another_shape() -> None:
+    """dev wl-u-dup-food-multiturn: a payment's ``id`` (PAY-…) sat under ``id``, a key of the
+    booking ids too, and was passed as a booking to cancel. Only the shape's ids count: the
+    booking the memo names can be cancelled, the payment cannot."""
+    executed.clear()
+    model = ScriptedModel(
+        [
+            call("payments"),
+            call("cancel_trip", booking_id="PAY-000007"),
+            call("cancel_trip", booking_id="BK-000003"),
+            "Cancelled BK-000003.",
+        ]
+    )
+    agent = Agent(model, ToolRegistry([payments, cancel_trip]), approver=approve_all, choose_tools=False)
+    final = await agent.run("cancel the booking I paid for this month")
+    assert isinstance(final, RunFinished)
+    assert "was not run: booking_id='PAY-000007' does not come from" in model.requests[2][0][-1].text
+    assert executed == ["cancel_trip:BK-000003"]
+    specs = {s.name: s for s in model.requests[1][1]}
+    assert specs["cancel_trip"].decode_parameters["properties"]["booking_id"]["enum"] == ["BK-000003"]

@@ -76,7 +76,6 @@ from errand.tools import Tool, ToolRegistry
 from errand.tools.provenance import (
     FromResults,
     id_forms,
-    ids_in_result,
     ids_in_text,
     named_ids,
 )
@@ -641,10 +640,7 @@ class Agent(CallRunner):
             if t.risk == "payment"  # a new booking or order; never a cancel, return or exchange
             and t.domain in state.acted_in
             and t.name not in state.called
-            and any(
-                isinstance(p, FromResults) and ids_in_result(state.lookup, p.keys)
-                for p in t.provenance.values()
-            )
+            and any(isinstance(p, FromResults) and p.found_in(state.lookup) for p in t.provenance.values())
         ]
 
     async def _turn(

@@ -17,7 +17,7 @@ from errand.agent.grounding import numbers_in
 from errand.agent.observations import names_a_record, record_id, records_in, summarize
 from errand.llm.types import Message, Usage
 from errand.tools import Tool, ToolContext
-from errand.tools.provenance import FromResults, id_forms, ids_in_result, ids_in_text, named_ids
+from errand.tools.provenance import FromResults, id_forms, ids_in_text, named_ids
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ class RunState:
         typed = self.loose_ids if source.typed else set()
         found = {i for i in typed if source.shape is None or source.fits(i)}
         for r in self.results:
-            found |= ids_in_result(r, source.keys)
+            found |= source.found_in(r)
             if source.shape is not None:
                 text = r if isinstance(r, str) else json.dumps(r, ensure_ascii=False, default=str)
                 found |= {i for i in ids_in_text(text) if source.fits(i)}

@@ -46,6 +46,14 @@ class FromResults:
         """Whether ``value`` has the shape of this parameter's ids (case aside)."""
         return self.shape is not None and re.fullmatch(self.shape, value.strip(), re.IGNORECASE) is not None
 
+    def found_in(self, result: Any) -> set[str]:
+        """The values under this parameter's keys in a tool result, of its ids' shape where it
+        declares one: a wallet's payment is ``{"id": "PAY-001518"}``, and ``id`` is also a key
+        of ``cancel_booking``'s booking ids (dev wl-u-dup-food-multiturn cancelled "booking"
+        PAY-001518, which the service turned down)."""
+        found = ids_in_result(result, self.keys)
+        return found if self.shape is None else {i for i in found if self.fits(i)}
+
 
 @dataclass(frozen=True)
 class FromUser:
