@@ -1573,7 +1573,7 @@ def payments() -> dict[str, object]:
     return {"transactions": [{"id": "PAY-000007", "memo": "BK-000003 flight to Sanya"}]}
 
 
-@tool(domain="money", risk="write", confirm_text=lambda a: f"Cancel {a['booking_id']}")
+@tool(domain="trips", risk="write", confirm_text=lambda a: f"Cancel {a['booking_id']}")
 def cancel_trip(booking_id: Annotated[str, FromResults("booking_id", "id", shape=r"BK-\d{6}")]) -> str:
     """Cancel a booking.
 
@@ -1604,3 +1604,20 @@ async def test_an_id_under_a_shared_key_is_no_id_of_another_shape() -> None:
     assert executed == ["cancel_trip:BK-000003"]
     specs = {s.name: s for s in model.requests[1][1]}
     assert specs["cancel_trip"].decode_parameters["properties"]["booking_id"]["enum"] == ["BK-000003"]
+
+
+async def test_the_next_message_is_offered_the_services_whose_ids_the_last_results_showed() -> None:
+    """dev wl-u-dup-food-multiturn: a wallet history named FO-000002 in a payment's memo; "yes
+    cancel the second one" was planned as travel, and the food service's cancel was not offered."""
+    model = ScriptedModel(
+        [call("payments"), "Two payments: PAY-000007 for BK-000003.", "Which one?"],
+        structured=[
+            {"topic": "payments", "tools": ["payments"], "verb": "find_out"},
+            {"topic": "a cancel", "tools": ["weather"], "verb": "cancel"},
+        ],
+    )
+    agent, conv = Agent(model, ToolRegistry([payments, cancel_trip, find_homes, weather])), Conversation()
+    await agent.run("what did I pay this month?", conversation=conv)
+    events = [e async for e in agent.stream("yes cancel it", conversation=conv)]
+    started = next(e for e in events if isinstance(e, RunStarted))
+    assert "cancel_trip" in started.tools and "find_homes" not in started.tools

@@ -86,6 +86,12 @@ def _called(registry: ToolRegistry, state: RunState) -> list[Tool]:
     return [t for n in sorted(state.called) if (t := registry.get(n)) is not None]
 
 
+def _last_turn(messages: Sequence[Message]) -> Sequence[Message]:
+    """The messages since a conversation's last user message (its last turn)."""
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    return messages[users[-1] + 1 :] if users else []
+
+
 def record_readers(registry: ToolRegistry, typed: set[str]) -> set[str]:
     """The lookups that take an id of a shape the request typed ("SH-R040 min order?" →
     ``get_menu``, "where is FO-000001" → ``order_status``): a request about a named record
@@ -270,6 +276,11 @@ class Agent(CallRunner):
         # "who is travelling?"): the services of the last tools called stay offered.
         last_calls = next((m.tool_calls for m in reversed(conv.messages) if m.tool_calls), [])
         carried = {t.domain for c in last_calls if (t := self.tools.get(c.name)) is not None}
+        # So do the services whose ids the last turn's results showed: "yes cancel the second
+        # one" after a wallet history naming FO-000002 is the food service's to cancel (dev
+        # wl-u-dup-food-multiturn planned travel, and cancelled a payment as a booking).
+        shown = ids_in_text(" ".join(m.text for m in _last_turn(conv.messages) if m.role == "tool"))
+        carried |= {t.domain for t in self.tools if t.takes_id(shown)}
         plan = plan.adding(carried, self.tools.domains)
         state.acts = plan.acts
         # A question is answered, not acted on: writes stay in the prompt (it stays cached) but
