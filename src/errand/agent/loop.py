@@ -47,6 +47,7 @@ from errand.agent.observations import (
 )
 from errand.agent.plan import (
     Plan,
+    named_services,
     plan_for,
     plan_messages,
     plan_prompt,
@@ -279,8 +280,8 @@ class Agent(CallRunner):
         # So do the services whose ids the last turn's results showed: "yes cancel the second
         # one" after a wallet history naming FO-000002 is the food service's to cancel (dev
         # wl-u-dup-food-multiturn planned travel, and cancelled a payment as a booking).
-        shown = ids_in_text(" ".join(m.text for m in _last_turn(conv.messages) if m.role == "tool"))
-        carried |= {t.domain for t in self.tools if t.takes_id(shown)}
+        shown = " ".join(m.text for m in _last_turn(conv.messages) if m.role == "tool")
+        carried |= named_services(shown, self.tools)
         plan = plan.adding(carried, self.tools.domains)
         state.acts = plan.acts
         # A question is answered, not acted on: writes stay in the prompt (it stays cached) but
