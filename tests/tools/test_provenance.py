@@ -222,8 +222,9 @@ def test_a_row_the_user_contradicted_is_named_but_not_by_the_calls_own_address()
 def test_a_refusal_names_the_row_the_user_asked_for_with_its_own_figures() -> None:
     """dev sh-u-size-sold-out: "grey size 42" bought as another size; the refusal names the
     grey size-42 row with its stock of 0 and its sold-out mark, so the user hears why (the
-    answer had said only "not available"). No such line when the user's words fit no row or
-    several."""
+    answer had said only "not available"). Where they fit a few rows, each is named (dev
+    sh-u-exchange-bigger-powerbank-zh: told neither 20000 mAh bank, the 1.5B asked whether to
+    exchange at all); none where they fit none."""
     shoes = {
         "variants": [
             {"variant_id": "V-1", "size": "40", "colour": "Grey", "stock": 5},
@@ -236,7 +237,12 @@ def test_a_refusal_names_the_row_the_user_asked_for_with_its_own_figures() -> No
         "V-3 has colour 'White', not 'Grey'",
         "the user asked for V-2 (size 42, colour Grey, stock 0, availability sold out)",
     ]
-    assert not_as_asked({"v": "V-1"}, sources, [shoes], ["size 42 pls"]) == ["V-1 has size '40', not '42'"]
+    assert not_as_asked({"v": "V-1"}, sources, [shoes], ["size 42 pls"]) == [
+        "V-1 has size '40', not '42'",
+        "these fit what the user said: V-2 (size 42, colour Grey, stock 0, availability sold out); "
+        "V-3 (size 42, colour White, stock 3)",
+    ]
+    assert not_as_asked({"v": "V-1"}, sources, [shoes], ["size 44 pls"]) == []
 
 
 def test_a_figure_with_a_unit_is_said_by_its_figure_in_any_unit() -> None:

@@ -83,9 +83,9 @@ INVENTED_NAME = (
 )
 
 NOT_AS_ASKED = (
-    "{name} was not run, as it is not what the user asked for: {why}. If what they asked for "
-    "is not available (sold out, full), tell them so and offer the alternative; do not buy or "
-    "book something else without asking."
+    "{name} was not run, as it is not what the user asked for: {why}. If one that fits what they "
+    "asked for is available, call {name} again with it. If none is (sold out, full), tell them "
+    "so and offer the alternative; do not buy or book something else without asking."
 )
 
 WHICH_ONE = (

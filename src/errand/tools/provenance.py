@@ -325,7 +325,18 @@ def not_as_asked(
             line = f"the user asked for {_shown(asked[0], source.keys)}"
             if line not in out:
                 out.append(line)
+        elif len(out) > before and 1 < len(asked) <= MOST_FITTING and chosen not in asked:
+            fields = [f for f in asked[0] if _short(asked, f)]
+            line = "these fit what the user said: " + "; ".join(_shown(r, source.keys, fields) for r in asked)
+            if line not in out:
+                out.append(line)
     return out
+
+
+MOST_FITTING = 3
+"""The most rows a refusal names as fitting what the user said (dev sh-u-exchange-bigger-powerbank-zh:
+"20000毫安, 颜色不变" fits the white and the black 20000 mAh; told neither, the 1.5B asked the
+user whether to exchange at all). More than this, and the user's words did not pick out a few."""
 
 
 def several_named(
