@@ -1621,3 +1621,36 @@ async def test_the_next_message_is_offered_the_services_whose_ids_the_last_resul
     events = [e async for e in agent.stream("yes cancel it", conversation=conv)]
     started = next(e for e in events if isinstance(e, RunStarted))
     assert "cancel_trip" in started.tools and "find_homes" not in started.tools
+
+
+async def test_the_rows_that_fit_are_told_to_the_model_and_kept_out_of_the_footer() -> None:
+    """dev sh-u-exchange-bigger-powerbank-zh: "20000毫安" fit two rows and the refusal named
+    neither. They are named for the model to choose from; the user's `Not done:` line says only
+    why (with them, a Chinese answer's footer was a long English list)."""
+
+    @tool(domain="shop")
+    def get_item(item: str) -> dict[str, object]:
+        """Variants of an item."""
+        return {
+            "variants": [
+                {"variant_id": "V-1", "colour": "Grey", "size": "38", "stock": 0},
+                {"variant_id": "V-2", "colour": "White", "size": "38", "stock": 3},
+                {"variant_id": "V-3", "colour": "Black", "size": "40", "stock": 3},
+            ]
+        }
+
+    @tool(domain="shop", risk="write")
+    def buy(variant_id: Annotated[str, FromResults("variant_id")]) -> dict[str, str]:
+        """Buy a variant."""
+        return {"order_id": "SO-1"}
+
+    plan = {"topic": "shoes", "tools": ["get_item", "buy"], "verb": "buy"}
+    turns = [call("get_item", item="trail shoes"), call("buy", variant_id="V-3"), "Not in 40."]
+    model = ScriptedModel(turns, structured=[plan])
+    final = await Agent(model, ToolRegistry([get_item, buy]), approver=approve_all).run(
+        "trail shoes, size 38"
+    )
+    told = model.requests[2][0][-1].text
+    assert "V-3 has size '40', not '38'; these fit what the user said: V-1 (" in told and "V-2 (" in told
+    assert isinstance(final, RunFinished)
+    assert final.answer == "Not in 40.\n\nNot done: buy: V-3 has size '40', not '38'"

@@ -37,6 +37,7 @@ from errand.tools import Tool, ToolContext, ToolRegistry
 from errand.tools.base import artifacts_folder
 from errand.tools.calls import describe_call, run_call
 from errand.tools.provenance import (
+    FITTING,
     FromUser,
     id_forms,
     named_ids,
@@ -154,7 +155,7 @@ class CallRunner:
                 if other:  # the in-stock white pair for "grey, size 38", grey being sold out
                     # a refusal, as a service's would be: no reminder to act again, and the user hears why
                     early[call.id] = (False, prompts.NOT_AS_ASKED.format(name=t.name, why="; ".join(other)))
-                    state.refusal = f"{t.name}: {'; '.join(other)}"
+                    state.refusal = f"{t.name}: {'; '.join(o for o in other if not o.startswith(FITTING))}"
                     continue
                 which = several_named(validated, t.provenance, state.results, state.user_texts)
                 if which:  # two "Golden Beijing House" in Hangzhou: the user says which, not the model

@@ -327,11 +327,15 @@ def not_as_asked(
                 out.append(line)
         elif len(out) > before and 1 < len(asked) <= MOST_FITTING and chosen not in asked:
             fields = [f for f in asked[0] if _short(asked, f)]
-            line = "these fit what the user said: " + "; ".join(_shown(r, source.keys, fields) for r in asked)
+            line = FITTING + "; ".join(_shown(r, source.keys, fields) for r in asked)
             if line not in out:
                 out.append(line)
     return out
 
+
+FITTING = "these fit what the user said: "
+"""The start of `not_as_asked`'s line naming the rows that fit: for the model to choose from,
+not for the user's `Not done:` footer (a Chinese answer's footer turned English with it)."""
 
 MOST_FITTING = 3
 """The most rows a refusal names as fitting what the user said (dev sh-u-exchange-bigger-powerbank-zh:
