@@ -1608,9 +1608,10 @@ async def test_an_id_under_a_shared_key_is_no_id_of_another_shape() -> None:
 
 async def test_the_next_message_is_offered_the_services_whose_ids_the_last_results_showed() -> None:
     """dev wl-u-dup-food-multiturn: a wallet history named FO-000002 in a payment's memo; "yes
-    cancel the second one" was planned as travel, and the food service's cancel was not offered."""
+    cancel the second one" was planned as travel, and the food service's cancel was not offered.
+    The first answer was sent back once (errand's note is no new request of the user's)."""
     model = ScriptedModel(
-        [call("payments"), "Two payments: PAY-000007 for BK-000003.", "Which one?"],
+        [call("payments"), "Sorry, I cannot help.", "Two payments: PAY-000007 for BK-000003.", "Which one?"],
         structured=[
             {"topic": "payments", "tools": ["payments"], "verb": "find_out"},
             {"topic": "a cancel", "tools": ["weather"], "verb": "cancel"},
@@ -1618,6 +1619,7 @@ async def test_the_next_message_is_offered_the_services_whose_ids_the_last_resul
     )
     agent, conv = Agent(model, ToolRegistry([payments, cancel_trip, find_homes, weather])), Conversation()
     await agent.run("what did I pay this month?", conversation=conv)
+    assert [m.text for m in conv.messages if m.role == "user"][-1] == prompts.SAYS_NOTHING
     events = [e async for e in agent.stream("yes cancel it", conversation=conv)]
     started = next(e for e in events if isinstance(e, RunStarted))
     assert "cancel_trip" in started.tools and "find_homes" not in started.tools

@@ -88,8 +88,9 @@ def _called(registry: ToolRegistry, state: RunState) -> list[Tool]:
 
 
 def _last_turn(messages: Sequence[Message]) -> Sequence[Message]:
-    """The messages since a conversation's last user message (its last turn)."""
-    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    """The messages since a conversation's last request (its last turn): errand's own notes
+    to the model within it (a reminder, an answer sent back) are no new request."""
+    users = [i for i, m in enumerate(messages) if m.role == "user" and not prompts.is_note(m.text)]
     return messages[users[-1] + 1 :] if users else []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import string
 from datetime import date
 
 from errand.agent.dates import date_notes
@@ -176,6 +177,40 @@ CANNOT_ACT = (
 (the wallet's tools only read): the 1.5B otherwise answered "I need to confirm the transaction"."""
 
 FINAL_STEP = "[No more tool calls are possible. Answer the user now from the results above.]"
+
+
+def _template(text: str) -> str:
+    """A pattern that matches ``text`` however its ``{fields}`` were filled in."""
+    return "".join(
+        re.escape(literal) + (".*" if field is not None else "")
+        for literal, field, _, _ in string.Formatter().parse(text)
+    )
+
+
+_NOTE = re.compile(
+    "|".join(
+        _template(t)
+        for t in (
+            MALFORMED_CALL,
+            UNGROUNDED,
+            NAMELESS,
+            SAYS_NOTHING,
+            NOT_IN_CHINESE,
+            ASK_IN_CHINESE,
+            UNFINISHED_ACTION,
+            PLANNED_TOOL,
+            FOLLOW_UP_WRITE,
+            FINAL_STEP,
+        )
+    ),
+    re.DOTALL,
+)
+
+
+def is_note(text: str) -> bool:
+    """Whether a user message of a conversation is errand's own note to the model (a reminder,
+    an answer sent back), not something the user said."""
+    return _NOTE.fullmatch(text.strip()) is not None
 
 
 def dated_task(task: str, now: str) -> str:
