@@ -94,6 +94,14 @@ def _last_turn(messages: Sequence[Message]) -> Sequence[Message]:
     return messages[users[-1] + 1 :] if users else []
 
 
+def _in_chinese_again(note: str, state: RunState, conv: Conversation, step: int) -> RevisionRequested:
+    """Send an answer or a question to a Chinese request back once, to be said in Chinese."""
+    state.rewritten_in_chinese = True
+    conv.messages.append(Message(role="user", content=note))
+    ev: RevisionRequested = state.emit(RevisionRequested, step=step, unverified_numbers=[], reason="language")
+    return ev
+
+
 def record_readers(registry: ToolRegistry, typed: set[str]) -> set[str]:
     """The lookups that take an id of a shape the request typed ("SH-R040 min order?" →
     ``get_menu``, "where is FO-000001" → ``order_status``): a request about a named record
@@ -409,12 +417,8 @@ class Agent(CallRunner):
                     conv.messages.append(Message(role="assistant", content=asked))
                     if self._not_in_chinese(task, asked, state, step):
                         # Asked in English: once more in Chinese, and still only a question.
-                        state.rewritten_in_chinese = True
                         state.revision_step, state.only_tools = step + 1, {prompts.ASK_USER.name}
-                        conv.messages.append(Message(role="user", content=prompts.ASK_IN_CHINESE))
-                        yield state.emit(
-                            RevisionRequested, step=step, unverified_numbers=[], reason="language"
-                        )
+                        yield _in_chinese_again(prompts.ASK_IN_CHINESE, state, conv, step)
                         continue
                     state.asked = asked
                     yield finished(asked, step, [])
@@ -520,9 +524,7 @@ class Agent(CallRunner):
                     yield state.emit(RevisionRequested, step=step, unverified_numbers=[], reason="nameless")
                     continue
                 if answer and self._not_in_chinese(task, answer, state, step):
-                    state.rewritten_in_chinese = True
-                    conv.messages.append(Message(role="user", content=prompts.NOT_IN_CHINESE))
-                    yield state.emit(RevisionRequested, step=step, unverified_numbers=[], reason="language")
+                    yield _in_chinese_again(prompts.NOT_IN_CHINESE, state, conv, step)
                     continue
                 # still nothing, after it was sent back once (or with no step left): what was found follows
                 yield finished(answer or text.strip(), step, invented, said_nothing=empty)
